@@ -1,0 +1,225 @@
+"""The ``trioaria`` command: argv → Options → DownloadEngine under ``trio.run`` → exit status.
+
+Exit statuses are aria2's (``errors.ExitCode``).  Signals follow aria2
+(``src/MultiUrlRequestInfo.cc``): the first SIGINT shuts down gracefully (control files saved,
+exit 7 if anything is unfinished); a second SIGINT, or SIGTERM/SIGHUP, forces shutdown (control
+files are still saved: that costs milliseconds and protects the user's bytes).
+
+``--version`` is answered before trio or h11 is imported, so it stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["main"]
+
+# aria2 -v prints these lines; ours lists what trioaria really has.
+_FEATURES = "Async DNS, HTTPS, Checksum, Message Digest"
+
+
+def _version_text() -> str:
+    return (
+        f"trioaria version {__version__}\n"
+        "A pure-Python re-implementation of aria2 on trio.\n"
+        "\n"
+        f"Enabled Features: {_FEATURES}\n"
+        "Hash Algorithms: sha-1, sha-224, sha-256, sha-384, sha-512, md5, adler32\n"
+        f"Python: {sys.version.split()[0]}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and ``python -m trioaria``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in ("-v", "--version"):
+        sys.stdout.write(_version_text())
+        return 0
+    from .errors import ExitCode, TrioariaError
+
+    try:
+        opts, uris = _load_options(args)
+    except TrioariaError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return int(exc.exit_code)
+    if opts.is_set("help"):
+        from .help import render_help
+
+        sys.stdout.write(render_help(opts.get("help"), opts))
+        return 0
+    if opts.is_set("version"):
+        sys.stdout.write(_version_text())
+        return 0
+    try:
+        entries = _download_entries(opts, uris)
+    except TrioariaError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return int(exc.exit_code)
+    if not entries:
+        sys.stderr.write(
+            "Specify at least one URL.\nUsage: trioaria [OPTIONS] [URI | MAGNET | TORRENT_FILE |"
+            " METALINK_FILE]...\nSee 'trioaria -h'.\n"
+        )
+        return int(ExitCode.UNKNOWN_ERROR)
+    _setup_logging(opts)
+    import trio
+
+    from .engine import DownloadEngine
+
+    engine = DownloadEngine(opts)
+    return trio.run(_amain, engine, opts, entries)
+
+
+def _load_options(args: list[str]) -> tuple[Any, list[str]]:
+    from .options import build_options, conf_file_candidates, parse_argv, parse_conf_file
+
+    argv_opts, uris = parse_argv(args)
+    conf_opts: dict[str, str] = {}
+    no_conf = argv_opts.get("no-conf", "false") == "true"
+    if not no_conf:
+        path = argv_opts.get("conf-path")
+        candidates = [path] if path else conf_file_candidates(os.environ)
+        for cand in candidates:
+            if cand and os.path.isfile(cand):
+                with open(cand, encoding="utf-8", errors="replace") as f:
+                    conf_opts = parse_conf_file(f.read(), home=os.path.expanduser("~"))
+                break
+    opts = build_options(argv_opts, conf_opts)
+    return opts, uris
+
+
+def _download_entries(opts: Any, uris: list[str]) -> list[tuple[list[str], Any]]:
+    """Turn positional URIs and ``-i`` lines into ``(mirror_uris, options)`` pairs."""
+    entries: list[tuple[list[str], Any]] = []
+    if uris:
+        if opts.get("force-sequential"):
+            entries.extend(([u], opts) for u in uris)
+        else:
+            entries.append((list(uris), opts))
+    input_file = opts.get("input-file")
+    if input_file:
+        from .options import parse_input_file
+
+        if input_file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(input_file, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        for entry in parse_input_file(text):
+            entries.append((list(entry.uris), opts.with_overrides(entry.options)))
+    return entries
+
+
+def _setup_logging(opts: Any) -> None:
+    import logging
+
+    level_names = {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "notice": logging.INFO + 5,
+        "warn": logging.WARNING,
+        "error": logging.ERROR,
+    }
+    logging.addLevelName(logging.INFO + 5, "NOTICE")
+    root = logging.getLogger("trioaria")
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level_names.get(opts.get("console-log-level"), logging.INFO + 5))
+    if opts.get("quiet"):
+        console.setLevel(logging.CRITICAL + 1)
+    console.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%m/%d %H:%M:%S"))
+    root.addHandler(console)
+    log_path = opts.get("log")
+    if log_path:
+        handler: logging.Handler
+        handler = logging.StreamHandler(sys.stdout) if log_path == "-" else logging.FileHandler(log_path)
+        handler.setLevel(level_names.get(opts.get("log-level"), logging.DEBUG))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s")
+        )
+        root.addHandler(handler)
+
+
+async def _amain(engine: Any, opts: Any, entries: list[tuple[list[str], Any]]) -> int:
+    import signal
+
+    import trio
+
+    from .group import RequestGroup
+
+    for uris, entry_opts in entries:
+        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
+        engine.add(RequestGroup(uris, entry_opts, gid=gid))
+
+    quiet = bool(opts.get("quiet"))
+    out = sys.stdout
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:
+
+            async def watch_signals() -> None:
+                async for signum in sigs:
+                    if signum == signal.SIGINT and not engine.is_shutting_down:
+                        if not quiet:
+                            out.write(
+                                "\nShutdown sequence commencing... Press Ctrl-C again for"
+                                " emergency shutdown.\n"
+                            )
+                            out.flush()
+                        engine.shutdown()
+                    else:
+                        engine.shutdown(force=True)
+
+            nursery.start_soon(watch_signals)
+            stop_after = opts.get("stop")
+            if stop_after:
+
+                async def stop_timer() -> None:
+                    await trio.sleep(stop_after)
+                    engine.shutdown()
+
+                nursery.start_soon(stop_timer)
+            if not quiet and opts.get("show-console-readout"):
+                from .readout import run_readout
+
+                await nursery.start(
+                    lambda task_status=trio.TASK_STATUS_IGNORED: run_readout(
+                        engine.statistics,
+                        stream=out,
+                        is_tty=out.isatty(),
+                        summary_interval=opts.get("summary-interval"),
+                        quiet=quiet,
+                        human_readable=bool(opts.get("human-readable")),
+                        color=bool(opts.get("enable-color")),
+                        truncate=bool(opts.get("truncate-console-readout")),
+                        task_status=task_status,
+                    )
+                )
+            await engine.run()
+            nursery.cancel_scope.cancel()
+    _print_results(engine, opts)
+    return engine.exit_code()
+
+
+def _print_results(engine: Any, opts: Any) -> None:
+    from .console import results_table
+
+    mode = opts.get("download-result")
+    if opts.get("quiet") or mode == "hide":
+        return
+    groups = engine.all_groups()
+    if not groups:
+        return
+    sys.stdout.write("\n")
+    sys.stdout.write(
+        results_table(
+            [g.statistics() for g in groups],
+            mode=mode,
+            avg_speeds={g.gid: g.average_speed() for g in groups},
+        )
+    )
+    sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""dht: reserved for the BitTorrent issues; the foundation only creates the package."""

@@ -1,0 +1,672 @@
+"""RequestGroup: one download, one nursery (STYLE.md §2.4).
+
+Theory of operation
+-------------------
+``RequestGroup.run`` owns one nursery for the whole download.  Inside it:
+
+* **probe** — the first source that answers tells the total length, whether ranges work, the
+  file name and the validators (ETag / Last-Modified).  Its open body becomes the first
+  connection's first segment, so a one-connection download costs one request.
+* **resume** — ``<file>.aria2`` (aria2's control-file layout, ``storage.control_file``) is
+  loaded if present, validated against the remote (length → exit 8, piece length → exit 10,
+  a ``Last-Modified`` newer than our last save → exit 8), and loaded into ``PieceStorage``.
+  ``-c`` without a control file continues from the existing file's length only when the file
+  has no preallocated holes.
+* **workers** — ``min(--split, Σ per-host -x)`` connection tasks.  Each asks the shared
+  :class:`~trioaria.storage.picker.RangePicker` for a segment, reads it with ``recv_into`` into
+  its own reused 1 MiB buffer and writes inline with ``os.pwrite`` (``DiskAdaptor.write``),
+  marking blocks done only after the write.  A failing source is retried ``--max-tries``
+  times (``--retry-wait`` apart), then dropped while the others finish.
+* **saver** — every ``--auto-save-interval`` (1 s) while data flows: snapshot the state,
+  ``fdatasync`` the data in a thread, then write the control file to a temp name and rename it
+  (DECISIONS.md: the control file is the commit point).  Unchanged state is not rewritten.
+* **finish** — ``--checksum`` is verified in a thread (exit 32 on mismatch), the control file
+  is removed.  On cancellation (Ctrl-C, pause, remove) the control file is saved in a shielded
+  ``finally`` so a later ``-c`` fetches only what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from . import errors
+from .lifecycle import transition
+from .sources import ProbeResult, RangeSource, RangeStream
+from .speed import SpeedMeter
+from .stats import DownloadStats, DownloadStatus, FileStats, SourceStats
+from .storage.picker import RangePicker, Segment
+from .storage.pieces import PieceStorage
+
+__all__ = ["RequestGroup", "new_gid"]
+
+log = logging.getLogger("trioaria.group")
+
+BUFFER_SIZE = 1 << 20
+NOTICE = logging.INFO + 5  # aria2's NOTICE level sits between INFO and WARNING
+
+
+def new_gid() -> str:
+    """A random 64-bit GID as 16 lowercase hex digits (aria2's GID form)."""
+    return secrets.token_hex(8)
+
+
+@dataclass(eq=False)
+class _SourceState:
+    source: RangeSource
+    meter: SpeedMeter
+    failures: int = 0
+    connections: int = 0
+    dropped: bool = False
+    last_error: str = ""
+    last_exc: errors.TrioariaError | None = None
+    stats_extra: dict[str, Any] = field(default_factory=dict)
+
+
+SourceFactory = Callable[[str, Any], RangeSource]
+
+
+class RequestGroup:
+    """One download of one file from one or more mirror URIs."""
+
+    def __init__(
+        self,
+        uris: list[str],
+        options: Any,
+        *,
+        gid: str | None = None,
+        source_factory: SourceFactory | None = None,
+    ) -> None:
+        self.gid = gid or new_gid()
+        self.uris = list(uris)
+        self.options = options
+        self.state = DownloadStatus.WAITING
+        self.error: errors.TrioariaError | None = None
+        self.path = ""
+        self.total_length: int | None = None
+        self.storage: PieceStorage | None = None
+        self.picker: RangePicker | None = None
+        self.disk: Any = None
+        self.phase = ""
+        self.phase_done = 0
+        self.phase_total = 0
+        self._source_factory = source_factory
+        self._sources: list[_SourceState] = []
+        self._cancel_scope: trio.CancelScope | None = None
+        self._stop_event = "stop"
+        self._dirty = False
+        self._changed = trio.Event()
+        self._meter: SpeedMeter | None = None
+        self._streamed = 0  # bytes written when the length is unknown
+        self._control_path = ""
+        self._finished_at: float | None = None
+        self._started_at: float | None = None
+        self.bytes_fetched = 0  # every payload byte received this run (resume accounting)
+
+    # --- public -----------------------------------------------------------------------
+
+    def opt(self, name: str) -> Any:
+        return self.options.get(name)
+
+    async def run(self) -> None:
+        """Run the download to its end; errors are recorded in ``self.error``, not raised."""
+        self.state = transition(self.state, "start")
+        now = trio.current_time()
+        self._started_at = now
+        self._meter = SpeedMeter(now)
+        try:
+            with trio.CancelScope() as scope:
+                self._cancel_scope = scope
+                await self._download()
+                self.state = transition(self.state, "complete")
+                log.log(NOTICE, "Download complete: %s", self.path)
+            if scope.cancelled_caught and self.state is DownloadStatus.ACTIVE:
+                self.state = transition(self.state, self._stop_event)
+        except errors.TrioariaError as exc:
+            self.error = exc
+            self.state = transition(self.state, "fail")
+            log.error("Download aborted: GID#%s %s", self.gid, exc)
+        finally:
+            self._finished_at = trio.current_time()
+            for st in self._sources:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await st.source.aclose()
+
+    def cancel(self, event: str = "stop") -> None:
+        """Stop the download (``stop``: shutdown, ``pause``, ``remove``); progress is saved."""
+        self._stop_event = event
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+        elif self.state is DownloadStatus.WAITING and event in ("remove", "pause"):
+            self.state = transition(self.state, event)
+
+    def statistics(self) -> DownloadStats:
+        now = trio.current_time()
+        st = self.storage
+        total = self.total_length
+        if st is not None:
+            completed = st.completed_length
+        else:
+            completed = self._streamed
+        speed = self._meter.rate(now) if self._meter and self.state is DownloadStatus.ACTIVE else 0
+        files: tuple[FileStats, ...] = ()
+        if self.path:
+            files = (FileStats(1, self.path, total or 0, completed),)
+        return DownloadStats(
+            gid=self.gid,
+            status=self.state,
+            total_length=total,
+            completed_length=completed,
+            download_speed=speed,
+            connections=sum(s.connections for s in self._sources),
+            path=self.path,
+            files=files,
+            sources=tuple(
+                SourceStats(
+                    uri=s.source.uri,
+                    bytes_downloaded=s.meter.total,
+                    download_speed=s.meter.rate(now),
+                    connections=s.connections,
+                    failures=s.failures,
+                    dropped=s.dropped,
+                    last_error=s.last_error,
+                )
+                for s in self._sources
+            ),
+            piece_length=st.piece_length if st else 0,
+            num_pieces=st.num_pieces if st else 0,
+            bitfield=st.pieces.to_bytes() if st else b"",
+            error_code=int(self.error.exit_code) if self.error else 0,
+            error_message=str(self.error) if self.error else "",
+            phase=self.phase,
+            phase_done=self.phase_done,
+            phase_total=self.phase_total,
+        )
+
+    def average_speed(self) -> int:
+        if self._meter is None:
+            return 0
+        end = self._finished_at if self._finished_at is not None else trio.current_time()
+        return self._meter.average(end)
+
+    # --- the download -----------------------------------------------------------------
+
+    def _make_sources(self) -> None:
+        factory = self._source_factory
+        if factory is None:
+            from .source_factory import make_source
+
+            factory = make_source
+        now = trio.current_time()
+        self._sources = [_SourceState(factory(u, self.options), SpeedMeter(now)) for u in self.uris]
+
+    async def _probe(self) -> tuple[_SourceState, ProbeResult]:
+        """Ask sources in order until one answers (each retried up to --max-tries)."""
+        last: errors.TrioariaError | None = None
+        for st in self._sources:
+            while not st.dropped:
+                try:
+                    with errors_from_timeout(self.opt("connect-timeout") + self.opt("timeout")):
+                        return st, await st.source.probe()
+                except errors.TrioariaError as exc:
+                    last = exc
+                    await self._note_failure(st, exc)
+        assert last is not None
+        raise last
+
+    async def _note_failure(self, st: _SourceState, exc: errors.TrioariaError) -> None:
+        st.failures += 1
+        st.last_error = str(exc)
+        st.last_exc = exc
+        max_tries = self.opt("max-tries")
+        if not exc.retryable or (max_tries and st.failures >= max_tries):
+            st.dropped = True
+            log.info("dropping source %s: %s", st.source.uri, exc)
+            self._wake()
+            return
+        wait = self.opt("retry-wait")
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            wait = max(wait, min(retry_after, 600))
+        if wait:
+            await trio.sleep(wait)
+
+    async def _download(self) -> None:
+        from .storage import control_file as cf
+        from .storage.disk import DiskAdaptor, load_control_file
+        from .storage.layout import FileLayout
+        from .storage.naming import control_file_path, decide_output, name_from_url
+
+        self._make_sources()
+        first, probe = await self._probe()
+        self.total_length = probe.total_length
+        name = self.opt("out") or probe.filename or name_from_url(first.source.uri)
+        directory = os.path.abspath(os.path.expanduser(self.opt("dir") or "."))
+        decision = decide_output(
+            directory,
+            name,
+            exists=os.path.exists,
+            allow_overwrite=bool(self.opt("allow-overwrite")),
+            auto_file_renaming=bool(self.opt("auto-file-renaming")),
+            continue_=bool(self.opt("continue")),
+            control_file_exists=lambda p: os.path.exists(control_file_path(p)),
+        )
+        self.path = decision.path
+        self._control_path = control_file_path(self.path)
+        if probe.total_length is None:
+            await self._download_unknown_length(first, probe)
+            return
+
+        total = probe.total_length
+        piece_length = self.opt("piece-length")
+        storage = PieceStorage(total, piece_length)
+        resumed = False
+        raw = load_control_file(self._control_path) if decision.action == "resume" else None
+        if raw is not None and os.path.exists(self.path):
+            control = cf.parse(raw)
+            cf.validate_against(control, total_length=total, piece_length=piece_length)
+            saved_at = os.stat(self._control_path).st_mtime
+            if (
+                probe.last_modified is not None
+                and probe.last_modified > saved_at
+                and not self.opt("allow-overwrite")
+            ):
+                raise errors.CannotResumeError(
+                    f"remote file {first.source.uri} was modified after the control file was "
+                    "saved; use --allow-overwrite=true to restart from zero"
+                )
+            if control.piece_length != piece_length:
+                control = cf.convert_piece_length(control, piece_length)
+            storage.load(
+                control.bitfield,
+                [(p.index, p.length, p.bitfield) for p in control.in_flight],
+            )
+            resumed = True
+        self.storage = storage
+        layout = FileLayout([(os.path.basename(self.path), total)])
+        disk = DiskAdaptor(os.path.dirname(self.path), layout)
+        self.disk = disk
+        fresh = not resumed and decision.action != "resume"
+        await disk.open(truncate=fresh)
+        try:
+            if not resumed and decision.action == "resume":
+                # -c without a control file: continue from the file's length if that is safe.
+                length = disk.existing_length()
+                if 0 < length <= total and not disk.has_holes():
+                    storage.mark_bytes(0, length)
+                    log.info("continuing %s from byte %d", self.path, length)
+                elif length:
+                    log.warning(
+                        "%s has preallocated holes; -c cannot trust its length, starting over",
+                        self.path,
+                    )
+            if await self._verify_existing(disk, total):
+                return
+            if fresh:
+                self.phase = "FileAlloc"
+                self.phase_total = total
+
+                def progress(done: int, _total: int) -> None:
+                    self.phase_done = done
+
+                await disk.allocate(
+                    self.opt("file-allocation"),
+                    progress,
+                    min_size=self.opt("no-file-allocation-limit"),
+                )
+                self.phase = ""
+            self.picker = RangePicker(
+                storage,
+                min_split_size=self.opt("min-split-size"),
+                selector=self.opt("stream-piece-selector"),
+                allow_split=probe.supports_ranges,
+            )
+            first_stream = probe.stream
+            if storage.is_complete():
+                if first_stream is not None:
+                    await first_stream.finish(drained=False)
+            else:
+                await self._save_control(force=True)
+                await self._run_workers(first, probe)
+            if not storage.is_complete():
+                raise self._final_error()
+            await self._verify_checksum(disk, total)
+            await disk.sync()
+            from .storage.disk import remove_control_file
+
+            remove_control_file(self._control_path)
+        except BaseException:
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                if self.storage is not None and not self.storage.is_complete():
+                    await self._save_control(force=True)
+            raise
+        finally:
+            with trio.CancelScope(shield=True):
+                await disk.aclose()
+
+    def _final_error(self) -> errors.TrioariaError:
+        excs = [s.last_exc for s in self._sources if s.last_exc is not None]
+        if excs:
+            return excs[-1]
+        return errors.NetworkError("download stopped before it was complete")
+
+    async def _verify_existing(self, disk: Any, total: int) -> bool:
+        """-V with --checksum: an existing file that matches needs no download."""
+        checksum = self.opt("checksum")
+        if not (self.opt("check-integrity") and checksum):
+            return False
+        if disk.existing_length() != total:
+            return False
+        if await self._file_matches(disk, total, checksum):
+            assert self.storage is not None
+            self.storage.mark_bytes(0, total)
+            from .storage.disk import remove_control_file
+
+            remove_control_file(self._control_path)
+            return True
+        assert self.storage is not None
+        self.storage.reset()
+        return False
+
+    async def _file_matches(self, disk: Any, total: int, checksum: Any) -> bool:
+        from .checksum import hash_file_ranges, parse_checksum_option
+
+        if isinstance(checksum, str):
+            checksum = parse_checksum_option(checksum)
+        self.phase, self.phase_done, self.phase_total = "Checksum", 0, total
+
+        def _hash() -> bytes:
+            return hash_file_ranges(disk.read, total, checksum.algorithm)
+
+        digest = await trio.to_thread.run_sync(_hash)
+        self.phase = ""
+        return bool(digest == checksum.digest)
+
+    async def _verify_checksum(self, disk: Any, total: int) -> None:
+        checksum = self.opt("checksum")
+        if not checksum:
+            return
+        if not await self._file_matches(disk, total, checksum):
+            raise errors.ChecksumError(f"checksum mismatch for {self.path}")
+
+    # --- workers ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _connection_budget(self, probe: ProbeResult) -> int:
+        if not probe.supports_ranges:
+            return 1
+        per_host = self.opt("max-connection-per-server")
+        hosts: dict[str, int] = {}
+        for st in self._sources:
+            hosts[st.source.host_key] = hosts.get(st.source.host_key, 0) + 1
+        capacity = per_host * max(1, len(hosts))
+        return max(1, min(self.opt("split"), capacity))
+
+    def _pick_source(self, current: _SourceState | None) -> _SourceState | None:
+        per_host = self.opt("max-connection-per-server")
+        used: dict[str, int] = {}
+        for st in self._sources:
+            used[st.source.host_key] = used.get(st.source.host_key, 0) + st.connections
+        live = [s for s in self._sources if not s.dropped]
+        if current is not None and not current.dropped:
+            return current
+        free = [s for s in live if used.get(s.source.host_key, 0) < per_host]
+        if not free:
+            return None
+        if self.opt("uri-selector") == "inorder":
+            return free[0]
+        # feedback / adaptive: fewest connections first, then fastest measured
+        now = trio.current_time()
+        return min(free, key=lambda s: (s.connections, -s.meter.rate(now)))
+
+    async def _run_workers(self, first: _SourceState, probe: ProbeResult) -> None:
+        assert self.picker is not None
+        budget = self._connection_budget(probe)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._saver)
+            done = trio.Event()
+            workers_left = [budget]
+
+            async def worker(
+                src: _SourceState | None, stream: RangeStream | None, seg: Segment | None
+            ) -> None:
+                try:
+                    await self._worker(src, stream, seg)
+                finally:
+                    workers_left[0] -= 1
+                    if workers_left[0] == 0:
+                        done.set()
+
+            first_seg = None
+            first_stream = probe.stream
+            if first_stream is not None:
+                if not self.picker.storage.is_block_done(0):
+                    first_seg = self.picker.next_segment(first)
+                    if first_seg is not None and first_seg.start != 0:
+                        self.picker.release(first_seg)
+                        first_seg = None
+                if first_seg is None:
+                    await first_stream.finish(drained=False)
+                    first_stream = None
+            first.connections += 1
+            nursery.start_soon(worker, first, first_stream, first_seg)
+            for _ in range(budget - 1):
+                nursery.start_soon(worker, None, None, None)
+            await done.wait()
+            nursery.cancel_scope.cancel()
+
+    def _eta_of(self, seg: Segment) -> float:
+        now = trio.current_time()
+        for st in self._sources:
+            if st.source is seg.source:
+                rate = st.meter.rate(now) / max(1, st.connections)
+                return seg.remaining / rate if rate > 0 else float("inf")
+        return float(seg.remaining)
+
+    async def _worker(
+        self, src: _SourceState | None, stream: RangeStream | None, seg: Segment | None
+    ) -> None:
+        picker = self.picker
+        assert picker is not None
+        buf = bytearray(BUFFER_SIZE)
+        mv = memoryview(buf)
+        try:
+            while not picker.is_complete():
+                if src is None or src.dropped:
+                    if src is not None:
+                        src.connections -= 1
+                    src = self._pick_source(None)
+                    if src is None:
+                        if all(s.dropped for s in self._sources):
+                            return
+                        changed = self._changed
+                        await changed.wait()
+                        continue
+                    src.connections += 1
+                if seg is None:
+                    changed = self._changed
+                    seg = picker.next_segment(src.source, eta_of=self._eta_of)
+                    if seg is None:
+                        if picker.is_complete():
+                            return
+                        await changed.wait()
+                        continue
+                req_end = seg.end
+                try:
+                    if stream is None:
+                        with errors_from_timeout(self.opt("connect-timeout")):
+                            stream = await src.source.open_range(seg.pos, seg.end)
+                    else:
+                        req_end = picker.storage.total_length
+                    drained = await self._pump(stream, seg, mv, src, req_end)
+                    s, stream = stream, None
+                    await s.finish(drained=drained)
+                except errors.TrioariaError as exc:
+                    if stream is not None:
+                        s, stream = stream, None
+                        with trio.CancelScope(shield=True):
+                            await s.finish(drained=False)
+                    if not self._ranges_ok() and picker.storage.completed_length:
+                        picker.storage.reset()  # no Range support: start over on the next try
+                    picker.release(seg)
+                    seg = None
+                    self._wake()
+                    await self._note_failure(src, exc)
+                    continue
+                picker.release(seg)
+                seg = None
+                self._wake()
+        finally:
+            if stream is not None:
+                with trio.CancelScope(shield=True):
+                    await stream.finish(drained=False)
+            if seg is not None:
+                picker.release(seg)
+                self._wake()
+            if src is not None and src.connections > 0:
+                src.connections -= 1
+
+    def _ranges_ok(self) -> bool:
+        return self.picker is not None and self.picker.allow_split
+
+    async def _pump(
+        self,
+        stream: RangeStream,
+        seg: Segment,
+        mv: memoryview,
+        src: _SourceState,
+        req_end: int,
+    ) -> bool:
+        picker = self.picker
+        disk = self.disk
+        assert picker is not None and self._meter is not None
+        timeout = self.opt("timeout")
+        meter = self._meter
+        while not seg.finished:
+            want = min(len(mv), seg.end - seg.pos)
+            with trio.move_on_after(timeout) as cs:
+                n = await stream.read_into(mv[:want])
+            if cs.cancelled_caught:
+                raise errors.ReadTimeoutError(f"no data from {src.source.uri} for {timeout}s")
+            if n == 0:
+                if seg.finished:
+                    break
+                raise errors.NetworkError(
+                    f"{src.source.uri}: connection closed at byte {seg.pos} before {seg.end}"
+                )
+            if seg.finished:  # a twin finished these bytes while we waited
+                break
+            disk.write(seg.pos, mv[:n])
+            picker.advance(seg, n)
+            now = trio.current_time()
+            src.meter.add(n, now)
+            meter.add(n, now)
+            self.bytes_fetched += n
+            self._dirty = True
+            if picker.is_complete():
+                self._wake()
+        return seg.pos == req_end
+
+    async def _download_unknown_length(self, first: _SourceState, probe: ProbeResult) -> None:
+        """No length known (chunked, no Content-Length): one connection, no control file."""
+        from .storage.disk import DiskAdaptor
+        from .storage.layout import FileLayout
+
+        stream = probe.stream
+        assert stream is not None and self._meter is not None
+        disk = DiskAdaptor(os.path.dirname(self.path), FileLayout([(os.path.basename(self.path), 0)]))
+        await disk.open(truncate=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        buf = bytearray(BUFFER_SIZE)
+        mv = memoryview(buf)
+        first.connections = 1
+        try:
+            while True:
+                with trio.move_on_after(self.opt("timeout")) as cs:
+                    n = await stream.read_into(mv)
+                if cs.cancelled_caught:
+                    raise errors.ReadTimeoutError(f"no data from {first.source.uri}")
+                if n == 0:
+                    break
+                os.pwrite(fd, mv[:n], self._streamed)
+                self._streamed += n
+                now = trio.current_time()
+                first.meter.add(n, now)
+                self._meter.add(n, now)
+            await stream.finish(drained=True)
+            self.total_length = self._streamed
+            if self.opt("checksum"):
+                self.storage = PieceStorage(self._streamed, self.opt("piece-length"))
+                self.storage.mark_bytes(0, self._streamed)
+                reader = DiskAdaptor(
+                    os.path.dirname(self.path),
+                    FileLayout([(os.path.basename(self.path), self._streamed)]),
+                )
+                await reader.open(truncate=False)
+                try:
+                    await self._verify_checksum(reader, self._streamed)
+                finally:
+                    await reader.aclose()
+        finally:
+            first.connections = 0
+            os.close(fd)
+            await disk.aclose()
+
+    # --- control file -----------------------------------------------------------------
+
+    async def _saver(self) -> None:
+        interval = self.opt("auto-save-interval")
+        if not interval:
+            await trio.sleep_forever()
+        while True:
+            await trio.sleep(interval)
+            await self._save_control()
+
+    async def _save_control(self, *, force: bool = False) -> None:
+        """Snapshot, fdatasync the data, then atomically replace the control file."""
+        from .storage import control_file as cf
+        from .storage.disk import save_control_file
+
+        st = self.storage
+        if st is None or self.disk is None or not self._control_path:
+            return
+        if not (self._dirty or force):
+            return
+        self._dirty = False
+        bitfield, in_flight = st.snapshot()
+        data = cf.serialize(
+            cf.ControlFile(
+                piece_length=st.piece_length,
+                total_length=st.total_length,
+                bitfield=bitfield,
+                in_flight=tuple(cf.InFlightPiece(i, n, b) for i, n, b in in_flight),
+            )
+        )
+        await self.disk.sync()
+        await save_control_file(self._control_path, data)
+
+
+class errors_from_timeout:  # noqa: N801 - used like a function
+    """``with errors_from_timeout(s):`` — trio.fail_after that raises our TimeoutError_ (exit 2)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._scope = trio.move_on_after(seconds)
+        self._seconds = seconds
+
+    def __enter__(self) -> None:
+        self._scope.__enter__()
+
+    def __exit__(self, *exc: object) -> bool:
+        suppressed = self._scope.__exit__(*exc)  # type: ignore[arg-type]
+        if self._scope.cancelled_caught:
+            raise errors.TimeoutError_(f"timed out after {self._seconds:g}s")
+        return bool(suppressed)

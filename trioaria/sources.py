@@ -1,0 +1,55 @@
+"""What a download engine needs from any *range source* (HTTP now; FTP and SFTP later).
+
+A range source is one URI that can serve arbitrary byte ranges of one remote file.  The
+download group (``trioaria.group``) only speaks this interface, so an HTTP mirror, an FTP
+mirror and an SFTP mirror fill the same pieces through the same picker and disk layer.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+__all__ = ["ProbeResult", "RangeSource", "RangeStream"]
+
+
+class RangeStream(abc.ABC):
+    """An open response body positioned at the first requested byte."""
+
+    @abc.abstractmethod
+    async def read_into(self, buf: memoryview) -> int:
+        """Read the next body bytes into ``buf``; 0 means the body ended."""
+
+    @abc.abstractmethod
+    async def finish(self, *, drained: bool) -> None:
+        """Give the connection back (``drained``: the body was read to its end) or close it."""
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """What the first response told us about the remote file."""
+
+    total_length: int | None
+    supports_ranges: bool
+    filename: str | None = None
+    etag: str | None = None
+    last_modified: float | None = None  # seconds since the epoch
+    stream: RangeStream | None = None  # the body from byte 0, left open for the first segment
+
+
+class RangeSource(abc.ABC):
+    """One mirror URI of one file."""
+
+    uri: str
+    host_key: str  # connections are capped per host key (``-x``)
+
+    @abc.abstractmethod
+    async def probe(self) -> ProbeResult:
+        """Open the resource from byte 0 and report its size, name and validators."""
+
+    @abc.abstractmethod
+    async def open_range(self, start: int, end: int | None) -> RangeStream:
+        """Open ``[start, end)`` (``end`` None: to the end of the file)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release pooled connections."""

@@ -1,0 +1,191 @@
+"""Which bytes of a download are done: pieces of ``--piece-length`` made of 16 KiB blocks.
+
+Theory of operation
+-------------------
+The download's byte space ``[0, total_length)`` is cut into pieces (aria2 ``--piece-length``,
+1 MiB by default for HTTP/FTP/SFTP; the torrent's piece length for BitTorrent) and every piece
+into 16 KiB blocks (the BitTorrent request size, BEP 3, and the unit of aria2's control file
+in-flight bitfields).  The only state kept here is one byte per block (0 = missing,
+1 = written) plus a :class:`Bitfield` of complete pieces, so every protocol shares it:
+HTTP/FTP/SFTP segments report byte ranges, BitTorrent reports blocks, and the control file
+(``storage.control_file``) is produced from and loaded into the same two structures.
+
+A block is marked done only after its bytes were handed to ``os.pwrite`` (DECISIONS.md: the
+control file is the commit point), so a snapshot never claims bytes that are not in the file.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .bitfield import Bitfield
+
+__all__ = ["BLOCK_LENGTH", "PieceStorage"]
+
+BLOCK_LENGTH = 16 * 1024
+
+
+class PieceStorage:
+    """Block- and piece-level completion state of one download."""
+
+    def __init__(
+        self, total_length: int, piece_length: int, block_length: int = BLOCK_LENGTH
+    ) -> None:
+        if total_length < 0:
+            raise ValueError("total_length must be >= 0")
+        if piece_length <= 0 or block_length <= 0 or piece_length % block_length:
+            raise ValueError("piece_length must be a positive multiple of block_length")
+        self.total_length = total_length
+        self.piece_length = piece_length
+        self.block_length = block_length
+        self.blocks_per_piece = piece_length // block_length
+        self.num_pieces = -(-total_length // piece_length)
+        self.num_blocks = -(-total_length // block_length)
+        self.pieces = Bitfield(self.num_pieces)
+        self._blocks = bytearray(self.num_blocks)
+        self._done_blocks = 0
+        # The last block may be short; everything else is block_length.
+        self._last_block_len = (
+            total_length - (self.num_blocks - 1) * block_length if total_length else 0
+        )
+
+    # --- geometry -------------------------------------------------------------------
+
+    def piece_size(self, index: int) -> int:
+        start = index * self.piece_length
+        return min(self.piece_length, self.total_length - start)
+
+    def piece_blocks(self, index: int) -> range:
+        first = index * self.blocks_per_piece
+        return range(first, min(first + self.blocks_per_piece, self.num_blocks))
+
+    def block_span(self, block: int) -> tuple[int, int]:
+        """Byte range ``[start, end)`` of ``block``."""
+        start = block * self.block_length
+        return start, min(start + self.block_length, self.total_length)
+
+    def block_of(self, offset: int) -> int:
+        return offset // self.block_length
+
+    def block_ceil(self, offset: int) -> int:
+        """Index of the first block starting at or after ``offset`` (end offset -> block count)."""
+        if offset >= self.total_length:
+            return self.num_blocks
+        return -(-offset // self.block_length)
+
+    # --- state ----------------------------------------------------------------------
+
+    @property
+    def completed_length(self) -> int:
+        """Bytes in done blocks."""
+        if self.num_blocks and self._blocks[-1]:
+            return (self._done_blocks - 1) * self.block_length + self._last_block_len
+        return self._done_blocks * self.block_length
+
+    def is_complete(self) -> bool:
+        return self._done_blocks == self.num_blocks
+
+    def is_block_done(self, block: int) -> bool:
+        return bool(self._blocks[block])
+
+    def blocks_done_in(self, first: int, end: int) -> int:
+        return self._blocks.count(1, first, end)
+
+    def mark_blocks(self, first: int, end: int) -> list[int]:
+        """Mark blocks ``[first, end)`` written; return the pieces this completed."""
+        if first >= end:
+            return []
+        before = self._blocks.count(0, first, end)
+        if not before:
+            return []
+        self._blocks[first:end] = b"\x01" * (end - first)
+        self._done_blocks += before
+        completed = []
+        bpp = self.blocks_per_piece
+        for piece in range(first // bpp, (end - 1) // bpp + 1):
+            if self.pieces[piece]:
+                continue
+            rng = self.piece_blocks(piece)
+            if self._blocks.count(0, rng.start, rng.stop) == 0:
+                self.pieces.set(piece)
+                completed.append(piece)
+        return completed
+
+    def mark_bytes(self, start: int, end: int) -> list[int]:
+        """Mark every block fully inside the written byte range ``[start, end)``."""
+        first = self.block_ceil(start)
+        last = self.num_blocks if end >= self.total_length else end // self.block_length
+        return self.mark_blocks(first, last)
+
+    def clear_piece(self, index: int) -> None:
+        """Forget a piece (its hash did not match): all its blocks become missing."""
+        rng = self.piece_blocks(index)
+        self._done_blocks -= self._blocks.count(1, rng.start, rng.stop)
+        self._blocks[rng.start : rng.stop] = bytes(len(rng))
+        self.pieces.clear(index)
+
+    def reset(self) -> None:
+        """Forget everything (restart from zero)."""
+        self._blocks[:] = bytes(self.num_blocks)
+        self._done_blocks = 0
+        self.pieces = Bitfield(self.num_pieces)
+
+    def missing_runs(self, first: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+        """Maximal runs ``[a, b)`` of missing blocks within ``[first, end)``."""
+        stop = self.num_blocks if end is None else end
+        blocks = self._blocks
+        i = first
+        while i < stop:
+            a = blocks.find(0, i, stop)
+            if a < 0:
+                return
+            b = blocks.find(1, a, stop)
+            if b < 0:
+                b = stop
+            yield a, b
+            i = b
+
+    # --- control-file form (aria2 DefaultBtProgressInfoFile) ----------------------------
+
+    def snapshot(self) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+        """Return ``(piece_bitfield, in_flight)`` as the control file stores them.
+
+        ``in_flight`` lists ``(piece_index, piece_length, block_bitfield)`` for every
+        incomplete piece with at least one written block.
+        """
+        in_flight = []
+        bpp = self.blocks_per_piece
+        blocks = self._blocks
+        # Only pieces that have some but not all blocks: scan done blocks outside full pieces.
+        i = 0
+        n = self.num_blocks
+        while i < n:
+            j = blocks.find(1, i)
+            if j < 0:
+                break
+            piece = j // bpp
+            rng = self.piece_blocks(piece)
+            if not self.pieces[piece]:
+                bits = Bitfield(len(rng))
+                for k in range(rng.start, rng.stop):
+                    if blocks[k]:
+                        bits.set(k - rng.start)
+                in_flight.append((piece, self.piece_size(piece), bits.to_bytes()))
+            i = rng.stop
+        return self.pieces.to_bytes(), in_flight
+
+    def load(self, bitfield: bytes, in_flight: list[tuple[int, int, bytes]]) -> None:
+        """Replace the state with a control file's ``bitfield`` and ``in_flight`` pieces."""
+        self.reset()
+        pieces = Bitfield.from_bytes(bitfield, self.num_pieces)
+        for piece in pieces.iter_set():
+            rng = self.piece_blocks(piece)
+            self.mark_blocks(rng.start, rng.stop)
+        for piece, _length, bits in in_flight:
+            if not 0 <= piece < self.num_pieces or self.pieces[piece]:
+                continue
+            rng = self.piece_blocks(piece)
+            for k in range(len(rng)):
+                if k // 8 < len(bits) and bits[k // 8] & (0x80 >> (k % 8)):
+                    self.mark_blocks(rng.start + k, rng.start + k + 1)
