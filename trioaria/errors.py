@@ -87,11 +87,15 @@ class TrioariaError(Exception):
     exit_code: ExitCode = ExitCode.UNKNOWN_ERROR
     retryable: bool = False
 
-    def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
+    def __init__(
+        self, message: str, *, exit_code: ExitCode | None = None, retryable: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if exit_code is not None:
             self.exit_code = exit_code
+        if retryable is not None:
+            self.retryable = retryable
 
     def __str__(self) -> str:
         return self.message
@@ -109,10 +113,12 @@ class OptionError(TrioariaError):
 class ProtocolError(TrioariaError):
     """A peer or server broke the protocol, or we were asked to.  Abstract."""
 
-    def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
+    def __init__(
+        self, message: str, *, exit_code: ExitCode | None = None, retryable: bool | None = None
+    ) -> None:
         if type(self) is ProtocolError:
             raise TypeError("ProtocolError is abstract; raise a Local or Remote subclass")
-        super().__init__(message, exit_code=exit_code)
+        super().__init__(message, exit_code=exit_code, retryable=retryable)
 
 
 class LocalProtocolError(ProtocolError):

@@ -49,6 +49,8 @@ __all__ = ["RequestGroup", "new_gid"]
 log = logging.getLogger("trioaria.group")
 
 BUFFER_SIZE = 1 << 20
+# The endgame does not race a segment that will end within this many seconds anyway.
+ENDGAME_MIN_ETA = 1.0
 NOTICE = logging.INFO + 5  # aria2's NOTICE level sits between INFO and WARNING
 
 
@@ -108,6 +110,7 @@ class RequestGroup:
         self._finished_at: float | None = None
         self._started_at: float | None = None
         self.bytes_fetched = 0  # every payload byte received this run (resume accounting)
+        self._seg_meters: dict[int, SpeedMeter] = {}
 
     # --- public -----------------------------------------------------------------------
 
@@ -465,12 +468,12 @@ class RequestGroup:
             nursery.cancel_scope.cancel()
 
     def _eta_of(self, seg: Segment) -> float:
-        now = trio.current_time()
-        for st in self._sources:
-            if st.source is seg.source:
-                rate = st.meter.rate(now) / max(1, st.connections)
-                return seg.remaining / rate if rate > 0 else float("inf")
-        return float(seg.remaining)
+        """Seconds the connection reading ``seg`` still needs at its own recent speed."""
+        meter = self._seg_meters.get(seg.id)
+        if meter is None:
+            return float("inf")
+        rate = meter.rate(trio.current_time())
+        return seg.remaining / rate if rate > 0 else float("inf")
 
     async def _worker(
         self, src: _SourceState | None, stream: RangeStream | None, seg: Segment | None
@@ -494,7 +497,9 @@ class RequestGroup:
                     src.connections += 1
                 if seg is None:
                     changed = self._changed
-                    seg = picker.next_segment(src.source, eta_of=self._eta_of)
+                    seg = picker.next_segment(
+                        src.source, eta_of=self._eta_of, race_min_eta=ENDGAME_MIN_ETA
+                    )
                     if seg is None:
                         if picker.is_complete():
                             return
@@ -551,6 +556,26 @@ class RequestGroup:
         assert picker is not None and self._meter is not None
         timeout = self.opt("timeout")
         meter = self._meter
+        seg_meter = self._seg_meters[seg.id] = SpeedMeter(trio.current_time())
+        try:
+            return await self._pump_loop(stream, seg, mv, src, req_end, timeout, meter, seg_meter)
+        finally:
+            del self._seg_meters[seg.id]
+
+    async def _pump_loop(
+        self,
+        stream: RangeStream,
+        seg: Segment,
+        mv: memoryview,
+        src: _SourceState,
+        req_end: int,
+        timeout: float,
+        meter: SpeedMeter,
+        seg_meter: SpeedMeter,
+    ) -> bool:
+        picker = self.picker
+        disk = self.disk
+        assert picker is not None
         while not seg.finished:
             want = min(len(mv), seg.end - seg.pos)
             with trio.move_on_after(timeout) as cs:
@@ -569,6 +594,7 @@ class RequestGroup:
             picker.advance(seg, n)
             now = trio.current_time()
             src.meter.add(n, now)
+            seg_meter.add(n, now)
             meter.add(n, now)
             self.bytes_fetched += n
             self._dirty = True

@@ -84,7 +84,7 @@ def test_endgame_twin_finishes_slow_segment():
     p.advance(fast, MB)
     p.release(fast)
     p.advance(slow, 3 * BLOCK_LENGTH)
-    twin = p.next_segment("fast")
+    twin = p.next_segment("fast")  # one piece or less left: race it
     assert twin is not None and twin.twin is slow
     assert twin.start == 3 * BLOCK_LENGTH and twin.end == MB
     p.advance(twin, twin.remaining)
@@ -134,3 +134,25 @@ def test_random_schedule_always_completes_exactly(total, selector, steps):
         p.release(seg)
     assert written.count(0) == 0 or p.storage.completed_length == total
     assert p.storage.completed_length == total
+
+
+def test_endgame_halves_a_long_slow_tail_before_racing():
+    p = make(total=8 * MB, k=4 * MB)
+    slow = p.next_segment("slow")
+    fast = p.next_segment("fast")
+    assert (slow.end, fast.start) == (4 * MB, 4 * MB)
+    p.advance(fast, fast.remaining)
+    p.release(fast)
+    helper = p.next_segment("fast")
+    assert helper.twin is None and (helper.start, helper.end) == (2 * MB, 4 * MB)
+    assert slow.end == 2 * MB
+
+
+def test_endgame_does_not_race_what_ends_soon():
+    p = make(total=2 * MB, k=MB)
+    slow = p.next_segment("slow")
+    fast = p.next_segment("fast")
+    p.advance(fast, fast.remaining)
+    p.release(fast)
+    assert p.next_segment("fast", eta_of=lambda s: 0.1, race_min_eta=1.0) is None
+    assert p.next_segment("fast", eta_of=lambda s: 5.0, race_min_eta=1.0).twin is slow

@@ -224,9 +224,7 @@ def _request_headers(req: HttpRequest, url: ParsedUrl) -> list[tuple[str, str]]:
         raise LocalProtocolError("range_end given without range_start")
     if url.userinfo is not None and "authorization" not in names:
         user, _, password = url.userinfo.partition(":")
-        out.append(
-            basic_auth_header(urllib.parse.unquote(user), urllib.parse.unquote(password))
-        )
+        out.append(basic_auth_header(urllib.parse.unquote(user), urllib.parse.unquote(password)))
     if not req.keep_alive:
         out.append(("Connection", "close"))
     out.extend(req.headers)
@@ -575,8 +573,7 @@ def check_range_response(
             raise _range_error(f"Content-Range ends at {end} of {total} for an open range")
         if info.content_length is not None and info.content_length != end - start + 1:
             raise _range_error(
-                f"Content-Length {info.content_length} does not match Content-Range "
-                f"{start}-{end}"
+                f"Content-Length {info.content_length} does not match Content-Range {start}-{end}"
             )
     if (
         info.status in (200, 206)

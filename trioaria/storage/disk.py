@@ -169,7 +169,7 @@ class DiskAdaptor:
             raise RuntimeError(f"DiskAdaptor is {self._state}; open() is called once")
         wanted = [i for i, entry in enumerate(self._layout.files) if entry.selected]
         opened = await trio.to_thread.run_sync(
-            _open_all, [self._paths[i] for i in wanted], truncate
+            _open_all, [self._paths[i] for i in wanted], truncate, self._limit
         )
         self._state = "open"
         for index, fd in zip(wanted, opened, strict=True):
@@ -197,27 +197,44 @@ class DiskAdaptor:
             StorageError: ENOSPC/EDQUOT (exit 9) or any other I/O error (exit 17).
             ValueError: the range is outside the layout.
         """
-        view = memoryview(data)
-        if view.format != "B" or view.ndim != 1:
-            view = view.cast("B")
+        view = _byte_view(data)
         for index, file_offset, buf_offset, n in self._layout.locate(offset, len(view)):
-            fd = self._fd(index)
-            assert fd is not None
-            chunk = view[buf_offset : buf_offset + n]
-            done = 0
-            self._dirty.add(index)
-            while done < n:
-                try:
-                    written = os.pwrite(fd, chunk[done:], file_offset + done)
-                except OSError as exc:
-                    raise _error(exc, "write", self._paths[index], ExitCode.FILE_IO_ERROR) from exc
-                if written <= 0:
-                    raise StorageError(
-                        f"Failed to write {self._paths[index]}: no progress",
-                        exit_code=ExitCode.FILE_IO_ERROR,
-                    )
-                done += written
-            self._bytes_written += n
+            self._pwrite(index, file_offset, view[buf_offset : buf_offset + n])
+
+    def write_file(
+        self, index: int, file_offset: int, data: memoryview | bytes | bytearray
+    ) -> None:
+        """Write into file ``index`` at a file-relative offset, *not* bounded by its length.
+
+        For downloads whose length is unknown until the end (HTTP chunked / no
+        Content-Length): build the layout with length 0 and stream with this; afterwards a new
+        adaptor with the real length can verify or hash the file.
+
+        Raises:
+            StorageError: as :meth:`write`.
+        """
+        if file_offset < 0:
+            raise ValueError("negative file offset")
+        self._pwrite(index, file_offset, _byte_view(data))
+
+    def _pwrite(self, index: int, file_offset: int, chunk: memoryview) -> None:
+        fd = self._fd(index)
+        assert fd is not None
+        n = len(chunk)
+        done = 0
+        self._dirty.add(index)
+        while done < n:
+            try:
+                written = os.pwrite(fd, chunk[done:], file_offset + done)
+            except OSError as exc:
+                raise _error(exc, "write", self._paths[index], ExitCode.FILE_IO_ERROR) from exc
+            if written <= 0:
+                raise StorageError(
+                    f"Failed to write {self._paths[index]}: no progress",
+                    exit_code=ExitCode.FILE_IO_ERROR,
+                )
+            done += written
+            self._bytes_written += written
 
     def readinto(self, offset: int, buffer: memoryview | bytearray) -> None:
         """Fill ``buffer`` from global ``offset`` (``os.preadv``); unwritten bytes read as zeros.
@@ -226,9 +243,7 @@ class DiskAdaptor:
             StorageError: an I/O error (exit 17).
             ValueError: the range is outside the layout.
         """
-        view = memoryview(buffer)
-        if view.format != "B" or view.ndim != 1:
-            view = view.cast("B")
+        view = _byte_view(buffer)
         for index, file_offset, buf_offset, n in self._layout.locate(offset, len(view)):
             target = view[buf_offset : buf_offset + n]
             fd = self._fd(index, create=False)
@@ -245,7 +260,12 @@ class DiskAdaptor:
                 target[done:] = bytes(n - done)
 
     def read(self, offset: int, length: int) -> bytes:
-        """Return ``length`` bytes from global ``offset`` (for hashing and verification)."""
+        """Return ``length`` bytes from global ``offset`` (for hashing and verification).
+
+        Like every method here it is meant for the trio thread.  Calling it from a hashing
+        worker thread is safe only while nothing else uses the adaptor and every file it
+        touches is already open (the descriptor LRU is not locked).
+        """
         buffer = bytearray(length)
         self.readinto(offset, buffer)
         return bytes(buffer)
@@ -395,6 +415,13 @@ class DiskAdaptor:
 # --- thread-side helpers (plain blocking functions) -------------------------------------
 
 
+def _byte_view(data: memoryview | bytes | bytearray) -> memoryview:
+    view = memoryview(data)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
 def _make_parent(path: str) -> None:
     parent = os.path.dirname(path)
     try:
@@ -409,7 +436,9 @@ def _error_missing(path: str) -> StorageError:
     )
 
 
-def _open_all(paths: list[str], truncate: bool) -> list[int | None]:
+def _open_all(paths: list[str], truncate: bool, keep: int) -> list[int | None]:
+    """Create/open every path; descriptors beyond ``keep`` (0 = all) are closed again at once
+    so a many-file torrent never holds more than the LRU allows."""
     fds: list[int | None] = []
     try:
         for path in paths:
@@ -417,7 +446,7 @@ def _open_all(paths: list[str], truncate: bool) -> list[int | None]:
             existed = os.path.lexists(path)
             flags = _OPEN_FLAGS | os.O_CREAT | (os.O_TRUNC if truncate else 0)
             try:
-                fds.append(os.open(path, flags, 0o644))
+                fd = os.open(path, flags, 0o644)
             except OSError as exc:
                 code = (
                     ExitCode.FILE_OPEN_ERROR
@@ -425,10 +454,15 @@ def _open_all(paths: list[str], truncate: bool) -> list[int | None]:
                     else ExitCode.FILE_CREATE_ERROR
                 )
                 raise _error(exc, "open" if existed else "create", path, code) from exc
-    except BaseException:
-        for fd in fds:
-            if fd is not None:
+            if keep and len(fds) >= keep:
                 os.close(fd)
+                fds.append(None)
+            else:
+                fds.append(fd)
+    except BaseException:
+        for kept in fds:
+            if kept is not None:
+                os.close(kept)
         raise
     return fds
 

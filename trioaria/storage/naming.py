@@ -129,8 +129,9 @@ def decide_output(
         allow_overwrite: ``--allow-overwrite``.
         auto_file_renaming: ``--auto-file-renaming``.
         continue_: ``-c/--continue``.
-        control_file_exists: whether a control file exists at an absolute path (called with
-            ``path + ".aria2"``).
+        control_file_exists: called with a *data file's* absolute path; whether its control
+            file (``control_file_path(path)``) exists, e.g.
+            ``lambda p: os.path.exists(control_file_path(p))``.
         file_size: size of an existing data file; with ``total_length`` it enforces aria2's
             "``-c`` only if the local file is not longer than the remote one".
         total_length: remote length when known.
@@ -144,7 +145,7 @@ def decide_output(
         StorageError: ``file.1.ext`` .. ``file.9999.ext`` are all taken (exit 14).
     """
     path = _apply_dir(dir, name)
-    if control_file_exists(control_file_path(path)):
+    if control_file_exists(path):
         if exists(path):
             return OutputDecision(path, "resume", control_file=True)
         return OutputDecision(path, "new", stale_control_file=True)
@@ -160,7 +161,7 @@ def decide_output(
         candidate = renamed_path(path, number)
         if not exists(candidate):
             return OutputDecision(candidate, "renamed", renamed_from=path)
-        if control_file_exists(control_file_path(candidate)):
+        if control_file_exists(candidate):
             return OutputDecision(candidate, "resume", control_file=True, renamed_from=path)
     raise StorageError(f"File renaming failed: {path}", exit_code=ExitCode.FILE_RENAMING_FAILED)
 

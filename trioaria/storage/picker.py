@@ -20,11 +20,14 @@ synchronously and returns a segment (STYLE.md §2.6, "decide synchronously, then
    second half (for ``inorder``/``geom`` the cut is made just ahead of the reader, so bytes
    still arrive near the front).  A segment is only cut when both halves keep at least
    ``--min-split-size`` (``-k``) bytes.
-3. **Endgame.**  When nothing can be split, an idle connection *races* the segment that will
-   finish last (most bytes left, or the slowest by ``eta_of``): it gets a twin segment over the
-   same remaining bytes.  Whichever connection writes a block first marks it done; the twin
+3. **Endgame.**  When nothing can be split at ``-k``, an idle connection helps the segment that
+   will finish last (most bytes left, or the slowest by ``eta_of``).  While that segment has
+   more than one piece left, its tail is halved at a block boundary (below ``-k``, still no byte
+   fetched twice).  With one piece or less left, the idle connection *races* it: it gets a twin
+   segment over the same remaining bytes (unless ``eta_of`` says it ends within
+   ``race_min_eta`` anyway).  Whichever connection writes a block first marks it done; the one
    still behind sees its segment finished (:attr:`Segment.finished`) and stops.  So one slow
-   mirror never holds up the finish.
+   mirror never holds up the finish, and at most one piece per connection is fetched twice.
 
 Segments start block-aligned; blocks are marked done in :meth:`advance` only for bytes already
 written.  Pure: no I/O, no clock; randomness comes from an injected ``random.Random``.
@@ -122,6 +125,7 @@ class RangePicker:
         *,
         endgame: bool = True,
         eta_of: Callable[[Segment], float] | None = None,
+        race_min_eta: float = 0.0,
     ) -> Segment | None:
         """Return the next segment for a free connection of ``source``, or None.
 
@@ -143,7 +147,7 @@ class RangePicker:
             if seg is not None:
                 return seg
         if endgame:
-            return self._race(source, eta_of)
+            return self._race(source, eta_of, race_min_eta)
         return None
 
     def _choose_gap(self, gaps: list[tuple[int, int]]) -> tuple[int, int]:
@@ -187,18 +191,26 @@ class RangePicker:
             return new
         return None
 
-    def _race(self, source: object, eta_of: Callable[[Segment], float] | None) -> Segment | None:
-        candidates = [
-            s for s in self.active if s.twin is None and not s.finished and s.source != source
-        ]
-        if not candidates:
-            candidates = [s for s in self.active if s.twin is None and not s.finished]
+    def _race(
+        self, source: object, eta_of: Callable[[Segment], float] | None, min_eta: float
+    ) -> Segment | None:
+        candidates = [s for s in self.active if s.twin is None and not s.finished]
         if not candidates:
             return None
         key = eta_of if eta_of is not None else (lambda s: float(s.remaining))
         slow = max(candidates, key=key)
         st = self.storage
-        start = st.block_of(slow.pos) * st.block_length
+        bl = st.block_length
+        if slow.remaining > st.piece_length:
+            # Below -k: halve the tail instead of duplicating it (no byte fetched twice).
+            cut = (slow.pos + slow.remaining // 2) // bl * bl
+            if slow.pos < cut < slow.end:
+                new = self._new(cut, slow.end, source)
+                slow.end = cut
+                return new
+        if eta_of is not None and key(slow) < min_eta:
+            return None  # it will be done soon anyway; racing would only fetch bytes twice
+        start = st.block_of(slow.pos) * bl
         twin = self._new(start, slow.end, source)
         twin.twin, slow.twin = slow, twin
         return twin

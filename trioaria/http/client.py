@@ -1,0 +1,547 @@
+"""HTTP/1.1 client driver on trio: h11 for the head, ``recv_into`` for the body.
+
+Theory of operation
+-------------------
+One :class:`HttpConnection` is one keep-alive TCP/TLS connection to one origin.
+:meth:`HttpConnection.request` sends the head through a fresh ``h11.Connection`` and lets
+h11 parse the response head (1xx skipped).  From then on h11 is set aside: the body is
+read by :meth:`HttpConnection.read_into` straight into the caller's reused buffer (PERF.md
+§4, SPIKES.md §5), starting with the bytes h11 had already buffered (``trailing_data``).
+``Content-Length`` bodies are never read past their end, so the connection stays usable;
+chunked bodies go through :class:`~trioaria.http.chunked.ChunkedDecoder`.
+
+:class:`ConnectionPool` keeps idle connections per origin (aria2
+``--enable-http-keep-alive``); it decides synchronously, and closing is synchronous too
+(:meth:`~trioaria.net.ByteStream.close_nowait`), so ``release`` never needs to await.
+:func:`open_response` ties them together and follows redirects like aria2 (at most 20:
+src/Request.h ``MAX_REDIRECT``; exit 23 beyond).
+
+Timeouts are cancel scopes held by the caller (trio's rule).  Wrap each
+:meth:`HttpConnection.read_into` in :func:`trioaria.net.read_deadline` (or
+``trio.fail_after`` and map ``trio.TooSlowError`` yourself): a read cancelled by a timeout
+consumes no bytes, and the connection is then simply not :attr:`~HttpConnection.reusable`
+(its body is unfinished), so the pool closes it on release.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import h11
+import trio
+
+from ..errors import (
+    HttpProtocolError,
+    LocalProtocolError,
+    NetworkError,
+    TimeoutError_,
+    TooManyRedirectsError,
+)
+from ..net import ByteStream, TlsOptions, open_stream, read_deadline
+from .chunked import ChunkedDecoder
+from .proto import (
+    MAX_REDIRECTS,
+    BodyFraming,
+    HttpRequest,
+    ResponseInfo,
+    body_framing,
+    check_range_response,
+    classify_status,
+    is_redirect,
+    parse_response,
+    parse_url,
+    resolve_redirect,
+    to_h11_request,
+)
+
+__all__ = [
+    "ConnectionPool",
+    "HttpConnection",
+    "PoolStatistics",
+    "open_response",
+]
+
+_HEAD_RECEIVE = 64 * 1024
+_MAX_HEAD = 64 * 1024
+_CHUNKED_SCRATCH = 256 * 1024
+
+
+@contextmanager
+def _map_h11() -> Iterator[None]:
+    try:
+        yield
+    except h11.RemoteProtocolError as exc:
+        raise HttpProtocolError(f"malformed HTTP response: {exc}") from None
+    except h11.LocalProtocolError as exc:
+        raise LocalProtocolError(f"cannot send HTTP request: {exc}") from None
+
+
+class HttpConnection:
+    """One keep-alive TCP/TLS connection to one origin.
+
+    Use: ``info = await conn.request(req)``, then ``await conn.read_into(buf)`` until it
+    returns 0 (or :meth:`discard_body`), then the next request.  One task at a time.
+
+    Attributes:
+        origin: ``(scheme, host, port)``.
+        requests_sent: requests sent on this connection so far.
+    """
+
+    def __init__(self, stream: ByteStream, origin: tuple[str, str, int]) -> None:
+        self._stream = stream
+        self.origin = origin
+        self.requests_sent = 0
+        self._framing: BodyFraming | None = None  # None: no response in progress
+        self._leftover = memoryview(b"")
+        self._remaining = 0
+        self._decoder: ChunkedDecoder | None = None
+        self._pending: list[memoryview] = []
+        self._scratch: bytearray | None = None
+        self._keep_alive = False
+        self._body_done = True
+        self._broken = False
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        tls: TlsOptions,
+        connect_timeout: float,
+        disable_ipv6: bool = False,
+    ) -> HttpConnection:
+        """Open a connection to *url*'s origin (TLS for ``https``).
+
+        Raises:
+            HttpProtocolError: bad URL.  NetworkError and subclasses, TimeoutError_: see
+            :func:`trioaria.net.open_stream`.
+        """
+        parsed = parse_url(url)
+        stream = await open_stream(
+            parsed.host,
+            parsed.port,
+            tls=tls if parsed.scheme == "https" else None,
+            connect_timeout=connect_timeout,
+            disable_ipv6=disable_ipv6,
+        )
+        return cls(stream, parsed.origin)
+
+    # -- request / response head ------------------------------------------------------
+
+    async def request(self, req: HttpRequest, *, now: float | None = None) -> ResponseInfo:
+        """Send *req* and read the response head (1xx responses are skipped).
+
+        Args:
+            req: the request; its URL must be on this connection's origin.
+            now: POSIX time for ``Retry-After`` dates (optional).
+
+        Raises:
+            LocalProtocolError: the previous body was not finished, or the request is bad.
+            NetworkError: the connection failed or closed before a full head arrived.
+            HttpProtocolError: the head is malformed.
+        """
+        if self._broken or self._stream.closed:
+            raise LocalProtocolError("request() on a closed or broken connection")
+        if not self._body_done:
+            raise LocalProtocolError("request() before the previous body was read")
+        if parse_url(req.url).origin != self.origin:
+            raise LocalProtocolError(f"{req.url} is not on origin {self.origin}")
+        self._broken = True  # until the head is in
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+        with _map_h11():
+            data = conn.send(to_h11_request(req))
+            data = (data or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        self.requests_sent += 1
+        await self._stream.send_all(data)
+        received = 0
+        while True:
+            with _map_h11():
+                event = conn.next_event()
+            if event is h11.NEED_DATA:
+                chunk = await self._stream.receive_some(_HEAD_RECEIVE)
+                if not chunk:
+                    where = "before responding" if received == 0 else "inside the response head"
+                    raise NetworkError(f"server closed the connection {where}")
+                received += len(chunk)
+                conn.receive_data(chunk)
+                continue
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                break
+            raise HttpProtocolError(f"unexpected HTTP event {type(event).__name__}")
+        info = parse_response(event, request_method=req.method, now=now)
+        framing = body_framing(info, req.method)
+        leftover, _closed = conn.trailing_data
+        self._keep_alive = info.keep_alive and req.keep_alive
+        self._framing = framing
+        self._decoder = None
+        self._pending = []
+        if framing.kind == "none":
+            self._body_done = True
+            if leftover:  # bytes after a body-less response: cannot trust the stream
+                self._keep_alive = False
+        elif framing.kind == "length":
+            assert framing.length is not None
+            self._remaining = framing.length
+            if len(leftover) > framing.length:
+                self._keep_alive = False
+                leftover = leftover[: framing.length]
+            self._leftover = memoryview(leftover)
+            self._body_done = framing.length == 0
+        elif framing.kind == "chunked":
+            self._decoder = ChunkedDecoder()
+            self._pending = self._decoder.feed(leftover) if leftover else []
+            self._body_done = self._decoder.done and not self._pending
+        else:  # until close: never reusable
+            self._keep_alive = False
+            self._leftover = memoryview(leftover)
+            self._body_done = False
+        self._broken = False
+        return info
+
+    # -- body -------------------------------------------------------------------------
+
+    async def read_into(self, buf: memoryview) -> int:
+        """Read the next body bytes into *buf*; return the count, ``0`` at the end of body.
+
+        Never reads past a ``Content-Length`` body.  Body-less responses return 0 at once.
+
+        Raises:
+            NetworkError: the connection closed before the body was complete (premature
+                EOF, truncated chunked body) or failed.
+            HttpProtocolError: malformed chunked framing.
+        """
+        framing = self._framing
+        if framing is None or self._body_done or not buf:
+            await trio.lowlevel.checkpoint()
+            return 0
+        if self._broken:
+            raise LocalProtocolError("read_into() on a broken connection")
+        if framing.kind == "chunked":
+            return await self._read_chunked(buf)
+        if self._leftover:
+            size = min(len(buf), len(self._leftover))
+            buf[:size] = self._leftover[:size]
+            self._leftover = self._leftover[size:]
+            self._account(framing, size)
+            await trio.lowlevel.checkpoint()
+            return size
+        if framing.kind == "length":
+            buf = buf[: self._remaining]
+        try:
+            size = await self._stream.receive_into(buf)
+        except NetworkError:
+            self._broken = True
+            raise
+        if size == 0:
+            if framing.kind == "close":
+                self._body_done = True
+                return 0
+            self._broken = True
+            got = (framing.length or 0) - self._remaining
+            raise NetworkError(f"connection closed after {got} of {framing.length} body bytes")
+        self._account(framing, size)
+        return size
+
+    def _account(self, framing: BodyFraming, size: int) -> None:
+        if framing.kind == "length":
+            self._remaining -= size
+            if self._remaining == 0:
+                self._body_done = True
+
+    async def _read_chunked(self, buf: memoryview) -> int:
+        decoder = self._decoder
+        assert decoder is not None
+        while not self._pending:
+            if decoder.done:
+                self._body_done = True
+                if decoder.unused:
+                    self._keep_alive = False
+                await trio.lowlevel.checkpoint()
+                return 0
+            if self._scratch is None:
+                self._scratch = bytearray(_CHUNKED_SCRATCH)
+            scratch = memoryview(self._scratch)
+            try:
+                size = await self._stream.receive_into(scratch)
+            except NetworkError:
+                self._broken = True
+                raise
+            if size == 0:
+                self._broken = True
+                raise NetworkError(
+                    f"connection closed inside a chunked body "
+                    f"after {decoder.payload_bytes} payload bytes"
+                )
+            try:
+                self._pending = decoder.feed(scratch[:size])
+            except HttpProtocolError:
+                self._broken = True
+                raise
+        total = 0
+        while self._pending and total < len(buf):
+            piece = self._pending[0]
+            take = min(len(piece), len(buf) - total)
+            buf[total : total + take] = piece[:take]
+            total += take
+            if take == len(piece):
+                self._pending.pop(0)
+            else:
+                self._pending[0] = piece[take:]
+        if not self._pending and decoder.done:
+            self._body_done = True
+            if decoder.unused:
+                self._keep_alive = False
+        return total
+
+    async def discard_body(self, limit: int = 64 * 1024) -> bool:
+        """Read and drop a small body (redirect or error page) to keep the connection.
+
+        Returns:
+            ``True`` if the body was read to its end; ``False`` if it is longer than *limit*
+            or delimited by the connection closing (the caller should close).
+        """
+        framing = self._framing
+        if framing is None or self._body_done:
+            await trio.lowlevel.checkpoint()
+            return True
+        if framing.kind == "close" or (framing.kind == "length" and self._remaining > limit):
+            await trio.lowlevel.checkpoint()
+            return False
+        scratch = memoryview(bytearray(min(limit, 64 * 1024) or 1))
+        seen = 0
+        while True:
+            size = await self.read_into(scratch)
+            if size == 0:
+                return True
+            seen += size
+            if seen > limit:
+                return False
+
+    @property
+    def body_done(self) -> bool:
+        """The current response's body has been read completely."""
+        return self._body_done
+
+    @property
+    def reusable(self) -> bool:
+        """Body fully read, keep-alive allowed, nothing broken, not closed."""
+        return (
+            self._body_done
+            and self._keep_alive
+            and not self._broken
+            and not self._stream.closed
+            and self._framing is not None
+        )
+
+    @property
+    def stream(self) -> ByteStream:
+        """The underlying byte stream."""
+        return self._stream
+
+    def close_nowait(self) -> None:
+        """Close at once (synchronous)."""
+        self._broken = True
+        self._stream.close_nowait()
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        self._broken = True
+        await self._stream.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStatistics:
+    """Snapshot of a :class:`ConnectionPool`.
+
+    Attributes:
+        idle: connections waiting for reuse.
+        opened: connections opened so far.
+        reused: times an idle connection was handed out again.
+    """
+
+    idle: int
+    opened: int
+    reused: int
+
+
+class ConnectionPool:
+    """Idle keep-alive connections per origin (and per TLS settings).
+
+    Args:
+        max_idle_per_origin: idle connections kept per origin (older ones are closed).
+        enabled: ``False`` never keeps a connection (``--enable-http-keep-alive=false``).
+    """
+
+    def __init__(self, *, max_idle_per_origin: int = 16, enabled: bool = True) -> None:
+        self._idle: dict[tuple[object, ...], list[HttpConnection]] = {}
+        self._keys: dict[int, tuple[object, ...]] = {}
+        self._max_idle = max_idle_per_origin
+        self._enabled = enabled
+        self._closed = False
+        self._opened = 0
+        self._reused = 0
+
+    @staticmethod
+    def _key(
+        origin: tuple[str, str, int], tls: TlsOptions, disable_ipv6: bool
+    ) -> tuple[object, ...]:
+        return (*origin, tls if origin[0] == "https" else None, disable_ipv6)
+
+    async def acquire(
+        self,
+        url: str,
+        *,
+        tls: TlsOptions,
+        connect_timeout: float,
+        disable_ipv6: bool = False,
+        fresh: bool = False,
+    ) -> HttpConnection:
+        """An idle connection to *url*'s origin, or a new one (*fresh* forces new).
+
+        Idle connections the server already closed are dropped here (a readable idle
+        socket means EOF or garbage).
+        """
+        if self._closed:
+            raise LocalProtocolError("the connection pool is closed")
+        key = self._key(parse_url(url).origin, tls, disable_ipv6)
+        idle = self._idle.get(key, [])
+        while idle and not fresh:
+            conn = idle.pop()
+            if conn.stream.is_readable():
+                conn.close_nowait()
+                continue
+            self._reused += 1
+            await trio.lowlevel.checkpoint()
+            return conn
+        conn = await HttpConnection.connect(
+            url, tls=tls, connect_timeout=connect_timeout, disable_ipv6=disable_ipv6
+        )
+        self._keys[id(conn)] = key
+        self._opened += 1
+        return conn
+
+    def release(self, conn: HttpConnection) -> None:
+        """Give *conn* back: kept if reusable, else closed at once (synchronously)."""
+        key = self._keys.pop(id(conn), None)
+        if key is None or self._closed or not self._enabled or not conn.reusable:
+            conn.close_nowait()
+            return
+        self._keys[id(conn)] = key
+        idle = self._idle.setdefault(key, [])
+        idle.append(conn)
+        while len(idle) > self._max_idle:
+            old = idle.pop(0)
+            self._keys.pop(id(old), None)
+            old.close_nowait()
+
+    def statistics(self) -> PoolStatistics:
+        """A snapshot of the pool's counters."""
+        return PoolStatistics(
+            idle=sum(len(v) for v in self._idle.values()),
+            opened=self._opened,
+            reused=self._reused,
+        )
+
+    async def aclose(self) -> None:
+        """Close every idle connection; later releases just close."""
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                self._keys.pop(id(conn), None)
+                conn.close_nowait()
+        await trio.lowlevel.checkpoint()
+
+
+async def open_response(
+    pool: ConnectionPool,
+    req: HttpRequest,
+    *,
+    max_redirects: int = MAX_REDIRECTS,
+    tls: TlsOptions,
+    connect_timeout: float,
+    read_timeout: float,
+    disable_ipv6: bool = False,
+    now: float | None = None,
+) -> tuple[HttpConnection, ResponseInfo, str]:
+    """Send *req*, follow redirects, and return the connection positioned at the body.
+
+    Redirects (301/302/303/307/308) are followed up to *max_redirects* times (aria2: 20);
+    303 turns the method into GET (HEAD stays HEAD).  ``Authorization`` is dropped when a
+    redirect leaves the origin.  A request that fails on a *reused* connection before any
+    response byte (the server closed an idle keep-alive connection) is retried once on a
+    fresh connection.  Error statuses are raised with
+    :func:`~trioaria.http.proto.classify_status`, except 416 which is returned (the caller
+    decides, e.g. "already complete").  A 206 is checked against the requested range with
+    :func:`~trioaria.http.proto.check_range_response`.
+
+    Returns:
+        ``(connection, info, final_url)``.  Read the body with ``connection.read_into``,
+        then hand the connection back with ``pool.release``.
+
+    Raises:
+        TooManyRedirectsError: more than *max_redirects* redirects (exit 23).
+        HttpProtocolError: no or unusable ``Location``; a lying ``Content-Range``.
+        NotFoundError, AuthError, ServiceUnavailableError: as classify_status.
+        NetworkError, TimeoutError_, ReadTimeoutError: connection problems.
+    """
+    redirects = 0
+    while True:
+        conn = await pool.acquire(
+            req.url, tls=tls, connect_timeout=connect_timeout, disable_ipv6=disable_ipv6
+        )
+        try:
+            try:
+                with read_deadline(read_timeout, f"waiting for the response from {req.url}"):
+                    info = await conn.request(req, now=now)
+            except NetworkError as exc:
+                if isinstance(exc, TimeoutError_) or conn.requests_sent <= 1:
+                    raise
+                # A reused keep-alive connection the server had closed: retry once, fresh.
+                conn.close_nowait()
+                pool.release(conn)
+                conn = await pool.acquire(
+                    req.url,
+                    tls=tls,
+                    connect_timeout=connect_timeout,
+                    disable_ipv6=disable_ipv6,
+                    fresh=True,
+                )
+                with read_deadline(read_timeout, f"waiting for the response from {req.url}"):
+                    info = await conn.request(req, now=now)
+            if is_redirect(info):
+                if info.location is None:
+                    raise HttpProtocolError(f"HTTP {info.status} redirect without Location")
+                if redirects >= max_redirects:
+                    raise TooManyRedirectsError(f"too many redirects: count={redirects}")
+                target = resolve_redirect(req.url, info.location)
+                new = parse_url(target)  # raises on ftp:// and other schemes
+                headers = req.headers
+                if new.origin != parse_url(req.url).origin:
+                    headers = tuple((k, v) for k, v in headers if k.lower() != "authorization")
+                method = "GET" if info.status == 303 and req.method != "HEAD" else req.method
+                with read_deadline(read_timeout, "reading a redirect body"):
+                    await conn.discard_body()
+            elif info.status >= 400 and info.status != 416:
+                with read_deadline(read_timeout, "reading an error body"):
+                    await conn.discard_body()
+            elif info.status == 206:
+                check_range_response(info, req.range_start, req.range_end)
+        except BaseException:
+            conn.close_nowait()
+            pool.release(conn)
+            raise
+        if is_redirect(info):
+            pool.release(conn)
+            req = dataclasses.replace(req, url=target, method=method, headers=headers)
+            redirects += 1
+            continue
+        if info.status >= 400 and info.status != 416:
+            pool.release(conn)
+            classify_status(info)
+        return conn, info, req.url

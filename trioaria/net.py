@@ -1,0 +1,346 @@
+"""Opening TCP/TLS connections, and the one place OS/trio/ssl errors become trioaria errors.
+
+Theory of operation
+-------------------
+:func:`open_stream` connects with trio's Happy Eyeballs (RFC 8305; IPv4 and IPv6 raced,
+``happy_eyeballs_delay``), optionally restricted to IPv4 (aria2 ``--disable-ipv6``), and wraps
+the socket in TLS when asked (aria2 ``--check-certificate``, ``--ca-certificate``,
+``--certificate``/``--private-key``, ``--min-tls-version``).  The result is a
+:class:`ByteStream`, whose :meth:`ByteStream.receive_into` is the fast body path of PERF.md
+§4: on plain TCP it is one ``recv_into`` straight into the caller's reused buffer; on TLS it
+is ``receive_some`` plus one copy.
+
+Errors are translated at this seam only (STYLE.md §2.10, httpcore's ``map_exceptions``):
+:func:`map_exceptions` turns ``socket.gaierror`` into ``NameResolveError`` (exit 19), failed
+connects into ``ConnectError`` and everything else (resets, TLS failures, broken streams)
+into ``NetworkError`` (exit 6).  Timeouts stay cancel scopes (trio: "We don't provide
+timeout arguments"); :func:`connect_deadline` and :func:`read_deadline` are ``fail_after``
+wrappers that turn ``trio.TooSlowError`` into ``TimeoutError_``/``ReadTimeoutError`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import trio
+
+from .errors import (
+    ConnectError,
+    NameResolveError,
+    NetworkError,
+    OptionError,
+    ReadTimeoutError,
+    TimeoutError_,
+)
+
+__all__ = [
+    "HAPPY_EYEBALLS_DELAY",
+    "ByteStream",
+    "TlsOptions",
+    "connect_deadline",
+    "make_ssl_context",
+    "map_exceptions",
+    "open_stream",
+    "read_deadline",
+]
+
+#: Delay before racing the next address (RFC 8305 recommends 250 ms; trio's default too).
+HAPPY_EYEBALLS_DELAY = 0.25
+
+_TLS_VERSIONS = {
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """TLS settings, one field per aria2 option.
+
+    Attributes:
+        check_certificate: ``--check-certificate`` (verify the chain and the host name).
+        ca_certificate: ``--ca-certificate``: a PEM file of extra trusted CAs (the system
+            store is still used, as aria2 does).
+        certificate: ``--certificate``: client certificate (PEM; may also hold the key).
+        private_key: ``--private-key``: the client certificate's key (PEM).
+        min_tls_version: ``--min-tls-version``: ``TLSv1.1``, ``TLSv1.2`` or ``TLSv1.3``.
+    """
+
+    check_certificate: bool = True
+    ca_certificate: str | None = None
+    certificate: str | None = None
+    private_key: str | None = None
+    min_tls_version: str = "TLSv1.2"
+
+
+@functools.lru_cache(maxsize=32)
+def make_ssl_context(opts: TlsOptions) -> ssl.SSLContext:
+    """Build (once per distinct *opts*) the client ``SSLContext``.
+
+    Raises:
+        OptionError: unknown ``min_tls_version``, or a CA/certificate/key file that cannot
+            be loaded (exit 28).
+    """
+    try:
+        minimum = _TLS_VERSIONS[opts.min_tls_version]
+    except KeyError:
+        raise OptionError(
+            f"--min-tls-version must be one of {', '.join(_TLS_VERSIONS)}, "
+            f"not {opts.min_tls_version!r}"
+        ) from None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if minimum < ssl.TLSVersion.TLSv1_2:
+        # OpenSSL 3's default security level refuses TLS 1.1 outright.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = minimum
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        if opts.ca_certificate is not None:
+            ctx.load_verify_locations(cafile=opts.ca_certificate)
+        if opts.certificate is not None:
+            ctx.load_cert_chain(opts.certificate, opts.private_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise OptionError(f"cannot load TLS certificate or key: {exc}") from None
+    if not opts.check_certificate:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _find_ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    for _ in range(5):  # trio chains the ssl error as __cause__ of BrokenResourceError
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _translate(exc: BaseException, *, connecting: bool) -> NetworkError:
+    ssl_error = _find_ssl_error(exc)
+    if isinstance(ssl_error, ssl.SSLCertVerificationError):
+        reason = ssl_error.verify_message or _describe(ssl_error)
+        return NetworkError(
+            f"TLS certificate verification failed: {reason} "
+            "(use --ca-certificate or --check-certificate=false)"
+        )
+    if ssl_error is not None:
+        return NetworkError(f"TLS error: {ssl_error.reason or _describe(ssl_error)}")
+    if isinstance(exc, socket.gaierror):
+        return NameResolveError(f"could not resolve host name: {_describe(exc)}")
+    if isinstance(exc, trio.ClosedResourceError):
+        return NetworkError("connection was closed locally")
+    if isinstance(exc, trio.BrokenResourceError):
+        cause = exc.__cause__
+        return NetworkError(f"connection broken: {_describe(cause or exc)}")
+    if connecting:
+        return ConnectError(f"could not connect: {_describe(exc)}")
+    if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
+        return NetworkError(f"connection reset by peer: {_describe(exc)}")
+    return NetworkError(f"network error: {_describe(exc)}")
+
+
+@contextmanager
+def map_exceptions(*, connecting: bool = False) -> Iterator[None]:
+    """Translate OS/trio/ssl errors raised inside the block into trioaria errors.
+
+    ``socket.gaierror`` -> :class:`NameResolveError`; TLS verification failure -> a one-line
+    :class:`NetworkError`; other ``OSError``, ``ssl.SSLError``, ``trio.BrokenResourceError``
+    and ``trio.ClosedResourceError`` -> :class:`NetworkError`, or :class:`ConnectError` when
+    *connecting*.  ``trio.TooSlowError`` and ``trio.Cancelled`` pass through untouched.
+    """
+    try:
+        yield
+    except (OSError, ssl.SSLError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        raise _translate(exc, connecting=connecting) from exc
+
+
+@contextmanager
+def connect_deadline(seconds: float, what: str = "connect") -> Iterator[None]:
+    """``trio.fail_after(seconds)`` raising :class:`TimeoutError_` (exit 2) instead."""
+    try:
+        with trio.fail_after(seconds):
+            yield
+    except trio.TooSlowError:
+        raise TimeoutError_(f"{what} timed out after {seconds:g} s") from None
+
+
+@contextmanager
+def read_deadline(seconds: float, what: str = "read") -> Iterator[None]:
+    """``trio.fail_after(seconds)`` raising :class:`ReadTimeoutError` (exit 2) instead.
+
+    Wrap each :meth:`ByteStream.receive_into` (or ``HttpConnection.read_into``) call to get
+    aria2's ``--timeout`` semantics: no byte for *seconds* seconds is an error.
+    """
+    try:
+        with trio.fail_after(seconds):
+            yield
+    except trio.TooSlowError:
+        raise ReadTimeoutError(f"{what} timed out: no data for {seconds:g} s") from None
+
+
+class ByteStream:
+    """A connected TCP or TLS byte stream; every method raises only trioaria errors.
+
+    Not safe for concurrent use by two tasks in the same direction (like trio streams).
+    """
+
+    __slots__ = ("_closed", "_sock", "_stream", "peer", "tls")
+
+    def __init__(self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
+        self._stream = stream
+        sock_stream = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        self._sock = sock_stream.socket
+        #: whether the stream is TLS
+        self.tls = isinstance(stream, trio.SSLStream)
+        #: the peer's address tuple as returned by ``getpeername``
+        self.peer: tuple[object, ...] = tuple(self._sock.getpeername())
+        self._closed = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of *data*."""
+        with map_exceptions():
+            await self._stream.send_all(data)
+
+    async def receive_some(self, max_bytes: int = 65536) -> bytes:
+        """Up to *max_bytes* bytes; ``b""`` at EOF."""
+        with map_exceptions():
+            return bytes(await self._stream.receive_some(max_bytes))
+
+    async def receive_into(self, buf: memoryview) -> int:
+        """Receive into *buf*; return the byte count, ``0`` at EOF.
+
+        Plain TCP: one ``recv_into`` straight into *buf* (no intermediate object).  TLS:
+        ``receive_some(len(buf))`` and one copy.  Cancellation (a timeout) never loses
+        bytes: either the call returns them or nothing was consumed.
+        """
+        if not buf:
+            return 0
+        try:
+            if not self.tls:
+                return await self._sock.recv_into(buf)
+            data = await self._stream.receive_some(len(buf))
+        except (OSError, ssl.SSLError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise _translate(exc, connecting=False) from exc
+        size = len(data)
+        buf[:size] = data
+        return size
+
+    def is_readable(self) -> bool:
+        """Whether a read would not block: on an idle keep-alive connection this means the
+        server closed it (or sent garbage), so it must not be reused."""
+        if self._closed:
+            return True
+        try:
+            return self._sock.is_readable()
+        except OSError:
+            return True
+
+    @property
+    def closed(self) -> bool:
+        """:meth:`aclose` or :meth:`close_nowait` was called."""
+        return self._closed
+
+    def close_nowait(self) -> None:
+        """Close the socket at once (no TLS ``close_notify``); synchronous and idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+
+    async def aclose(self) -> None:
+        """Close gracefully (TLS ``close_notify`` best effort, never blocking long)."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        if self.tls:
+            with trio.move_on_after(1):
+                try:
+                    await self._stream.aclose()
+                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+        self._sock.close()
+        await trio.lowlevel.checkpoint()
+
+
+async def _resolve_ipv4(host: str, port: int) -> list[str]:
+    infos = await trio.socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+async def _open_tcp(host: str, port: int, disable_ipv6: bool) -> trio.SocketStream:
+    if not disable_ipv6:
+        return await trio.open_tcp_stream(host, port, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY)
+    addresses = await _resolve_ipv4(host, port)
+    if not addresses:
+        raise socket.gaierror(socket.EAI_NONAME, f"no IPv4 address for {host}")
+    last: OSError | None = None
+    for address in addresses:
+        try:
+            return await trio.open_tcp_stream(address, port)
+        except OSError as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+async def open_stream(
+    host: str,
+    port: int,
+    *,
+    tls: TlsOptions | None,
+    server_hostname: str | None = None,
+    connect_timeout: float,
+    disable_ipv6: bool = False,
+) -> ByteStream:
+    """Connect to *host*:*port* (Happy Eyeballs), then do the TLS handshake if *tls*.
+
+    Args:
+        host: a name, an IPv4 literal or an IPv6 literal (brackets allowed).
+        port: TCP port.
+        tls: ``None`` for plain TCP; else the TLS settings.
+        server_hostname: name for SNI and certificate matching (default: *host*).
+        connect_timeout: seconds for resolving, connecting and the TLS handshake together.
+        disable_ipv6: only use IPv4 addresses (aria2 ``--disable-ipv6``).
+
+    Raises:
+        NameResolveError, ConnectError, NetworkError: see :func:`map_exceptions`.
+        TimeoutError_: *connect_timeout* expired.
+        OptionError: the TLS files could not be loaded.
+    """
+    host = host.strip("[]")
+    ctx = make_ssl_context(tls) if tls is not None else None
+    with connect_deadline(connect_timeout, f"connecting to {host}:{port}"):
+        with map_exceptions(connecting=True):
+            tcp = await _open_tcp(host, port, disable_ipv6)
+        if ctx is None:
+            return ByteStream(tcp)
+        ssl_stream = trio.SSLStream(
+            tcp, ctx, server_hostname=server_hostname or host, https_compatible=True
+        )
+        try:
+            with map_exceptions():
+                await ssl_stream.do_handshake()
+        except BaseException:
+            tcp.socket.close()
+            raise
+        return ByteStream(ssl_stream)

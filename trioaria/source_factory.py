@@ -1,0 +1,26 @@
+"""Turn a URI into the :class:`~trioaria.sources.RangeSource` for its scheme."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from .sources import RangeSource
+
+__all__ = ["make_source", "supported_scheme"]
+
+_SCHEMES = ("http", "https")
+
+
+def supported_scheme(uri: str) -> bool:
+    return uri.partition(":")[0].lower() in _SCHEMES
+
+
+def make_source(uri: str, options: Any) -> RangeSource:
+    """Build the source for ``uri``; an unknown scheme is a clear one-line error."""
+    scheme = uri.partition(":")[0].lower()
+    if scheme in ("http", "https"):
+        from .http.source import HttpSource
+
+        return HttpSource(uri, options)
+    raise errors.TrioariaError(f"unsupported URI scheme {scheme!r}: {uri}", retryable=False)
