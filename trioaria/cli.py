@@ -65,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             " METALINK_FILE]...\nSee 'trioaria -h'.\n"
         )
         return int(ExitCode.UNKNOWN_ERROR)
-    _setup_logging(opts)
+    routed = _setup_logging(opts)
     import trio
 
     from .engine import DownloadEngine
 
     engine = DownloadEngine(opts)
-    return trio.run(_amain, engine, opts, entries)
+    return trio.run(_amain, engine, opts, entries, routed)
 
 
 def _load_options(args: list[str]) -> tuple[Any, list[str]]:
@@ -114,38 +114,60 @@ def _download_entries(opts: Any, uris: list[str]) -> list[tuple[list[str], Any]]
     return entries
 
 
-def _setup_logging(opts: Any) -> None:
+_LEVELS = {"debug": 10, "info": 20, "notice": 25, "warn": 30, "error": 40}
+
+
+class _ConsoleHandler:
+    """Routes trioaria's log records to the console as aria2-style notice lines."""
+
+    def __init__(self) -> None:
+        self.console: Any = None
+
+    def make(self, level: int) -> Any:
+        import logging
+
+        outer = self
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                name = {25: "notice", 30: "warn"}.get(record.levelno, record.levelname.lower())
+                if outer.console is not None:
+                    outer.console.notice(name, record.getMessage())
+                else:
+                    sys.stderr.write(f"[{name.upper()}] {record.getMessage()}\n")
+
+        handler = Handler()
+        handler.setLevel(level)
+        return handler
+
+
+def _setup_logging(opts: Any) -> _ConsoleHandler:
     import logging
 
-    level_names = {
-        "debug": logging.DEBUG,
-        "info": logging.INFO,
-        "notice": logging.INFO + 5,
-        "warn": logging.WARNING,
-        "error": logging.ERROR,
-    }
-    logging.addLevelName(logging.INFO + 5, "NOTICE")
+    logging.addLevelName(25, "NOTICE")
     root = logging.getLogger("trioaria")
     root.setLevel(logging.DEBUG)
     root.propagate = False
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(level_names.get(opts.get("console-log-level"), logging.INFO + 5))
-    if opts.get("quiet"):
-        console.setLevel(logging.CRITICAL + 1)
-    console.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%m/%d %H:%M:%S"))
-    root.addHandler(console)
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    routed = _ConsoleHandler()
+    if not opts.get("quiet"):
+        root.addHandler(routed.make(_LEVELS.get(opts.get("console-log-level"), 25)))
     log_path = opts.get("log")
     if log_path:
         handler: logging.Handler
         handler = logging.StreamHandler(sys.stdout) if log_path == "-" else logging.FileHandler(log_path)
-        handler.setLevel(level_names.get(opts.get("log-level"), logging.DEBUG))
+        handler.setLevel(_LEVELS.get(opts.get("log-level"), 10))
         handler.setFormatter(
             logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s")
         )
         root.addHandler(handler)
+    return routed
 
 
-async def _amain(engine: Any, opts: Any, entries: list[tuple[list[str], Any]]) -> int:
+async def _amain(
+    engine: Any, opts: Any, entries: list[tuple[list[str], Any]], routed: _ConsoleHandler
+) -> int:
     import signal
 
     import trio
@@ -183,43 +205,42 @@ async def _amain(engine: Any, opts: Any, entries: list[tuple[list[str], Any]]) -
                     engine.shutdown()
 
                 nursery.start_soon(stop_timer)
-            if not quiet and opts.get("show-console-readout"):
-                from .readout import run_readout
+            from .readout import run_readout
 
-                await nursery.start(
-                    lambda task_status=trio.TASK_STATUS_IGNORED: run_readout(
-                        engine.statistics,
-                        stream=out,
-                        is_tty=out.isatty(),
-                        summary_interval=opts.get("summary-interval"),
-                        quiet=quiet,
-                        human_readable=bool(opts.get("human-readable")),
-                        color=bool(opts.get("enable-color")),
-                        truncate=bool(opts.get("truncate-console-readout")),
-                        task_status=task_status,
-                    )
+            console = await nursery.start(
+                lambda task_status=trio.TASK_STATUS_IGNORED: run_readout(
+                    engine.statistics,
+                    stream=out,
+                    is_tty=out.isatty(),
+                    summary_interval=opts.get("summary-interval"),
+                    quiet=quiet,
+                    human_readable=bool(opts.get("human-readable")),
+                    color=bool(opts.get("enable-color")),
+                    truncate=bool(opts.get("truncate-console-readout")),
+                    show_readout=bool(opts.get("show-console-readout")),
+                    console_log_level=opts.get("console-log-level"),
+                    task_status=task_status,
                 )
+            )
+            routed.console = console
             await engine.run()
             nursery.cancel_scope.cancel()
-    _print_results(engine, opts)
-    return engine.exit_code()
+    code = engine.exit_code()
+    _print_results(engine, opts, console, incomplete=code == 7)
+    routed.console = None
+    return code
 
 
-def _print_results(engine: Any, opts: Any) -> None:
-    from .console import results_table
-
-    mode = opts.get("download-result")
-    if opts.get("quiet") or mode == "hide":
-        return
+def _print_results(engine: Any, opts: Any, console: Any, *, incomplete: bool) -> None:
     groups = engine.all_groups()
-    if not groups:
+    if opts.get("quiet") or not groups:
         return
-    sys.stdout.write("\n")
-    sys.stdout.write(
-        results_table(
-            [g.statistics() for g in groups],
-            mode=mode,
-            avg_speeds={g.gid: g.average_speed() for g in groups},
-        )
+    console.print_results(
+        [g.statistics() for g in groups],
+        mode=opts.get("download-result"),
+        avg_speeds={g.gid: g.average_speed() for g in groups},
+        incomplete=incomplete,
+        program="trioaria",
     )
-    sys.stdout.flush()
+    out = sys.stdout
+    out.flush()

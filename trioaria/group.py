@@ -135,6 +135,11 @@ class RequestGroup:
             self.error = exc
             self.state = transition(self.state, "fail")
             log.error("Download aborted: GID#%s %s", self.gid, exc)
+        except Exception as exc:  # a bug or an unmapped OS error: one clear line, never a crash
+            log.debug("unexpected error in GID#%s", self.gid, exc_info=True)
+            self.error = errors.TrioariaError(f"{type(exc).__name__}: {exc}")
+            self.state = transition(self.state, "fail")
+            log.error("Download aborted: GID#%s %s", self.gid, self.error)
         finally:
             self._finished_at = trio.current_time()
             for st in self._sources:
@@ -259,9 +264,15 @@ class RequestGroup:
             auto_file_renaming=bool(self.opt("auto-file-renaming")),
             continue_=bool(self.opt("continue")),
             control_file_exists=lambda p: os.path.exists(control_file_path(p)),
+            file_size=os.path.getsize,
+            total_length=probe.total_length,
         )
         self.path = decision.path
         self._control_path = control_file_path(self.path)
+        if decision.stale_control_file:
+            from .storage.disk import remove_control_file
+
+            remove_control_file(self._control_path)  # aria2 drops a control file without data
         if probe.total_length is None:
             await self._download_unknown_length(first, probe)
             return
@@ -382,6 +393,8 @@ class RequestGroup:
 
         if isinstance(checksum, str):
             checksum = parse_checksum_option(checksum)
+        elif isinstance(checksum, tuple):  # the option parser's (type, hex) form
+            checksum = parse_checksum_option("=".join(checksum))
         self.phase, self.phase_done, self.phase_total = "Checksum", 0, total
 
         def _hash() -> bytes:

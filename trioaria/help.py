@@ -77,8 +77,10 @@ def render_option(spec: OptionSpec, *, default: str | None = None) -> str:
     head += spec.metavar
     head = head.ljust(_INDENT) if len(head) < _INDENT else head + " "
     pad = " " * _INDENT
-    body = textwrap.wrap(spec.help, _WIDTH - _INDENT) or [""]
-    lines = [head + body[0], *(pad + line for line in body[1:]), ""]
+    # A head longer than the column pushes the first line right; keep it within _WIDTH.
+    overhang = "\0" * (len(head) - _INDENT)
+    body = textwrap.wrap(spec.help, _WIDTH - _INDENT, initial_indent=overhang) or [overhang]
+    lines = [head + body[0][len(overhang) :], *(pad + line for line in body[1:]), ""]
     possible = possible_values(spec)
     if possible:
         lines.append(f"{pad}Possible Values: {possible}")

@@ -23,6 +23,7 @@ passes ``env``/``home``/``cwd`` and an ``exists`` predicate.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -397,15 +398,7 @@ class Options(Mapping[str, Any]):
     @classmethod
     def defaults(cls) -> Options:
         """Every option at its table default (environment-derived ones unset)."""
-        values: dict[str, OptionValue] = {}
-        raw: dict[str, str] = {}
-        for name, spec in OPTIONS.items():
-            if spec.default is None:
-                continue
-            value = parse_value(spec, spec.default)
-            values[name] = value
-            raw[name] = value_to_string(spec, value, spec.default)
-        return cls(values, raw)
+        return _table_defaults()
 
     def with_overrides(
         self,
@@ -478,6 +471,9 @@ class Options(Mapping[str, Any]):
     def __setattr__(self, attr: str, value: object) -> None:
         raise AttributeError("Options is immutable; use with_overrides()")
 
+    def __reduce__(self) -> tuple[type[Options], tuple[Any, ...]]:
+        return (Options, (self._values, self._raw, self._explicit))
+
     def __iter__(self) -> Iterator[str]:
         return (name for name in OPTIONS if name in self._values)
 
@@ -514,6 +510,19 @@ class Options(Mapping[str, Any]):
         return self._explicit
 
 
+@functools.cache
+def _table_defaults() -> Options:
+    values: dict[str, OptionValue] = {}
+    raw: dict[str, str] = {}
+    for name, spec in OPTIONS.items():
+        if spec.default is None:
+            continue
+        value = parse_value(spec, spec.default)
+        values[name] = value
+        raw[name] = value_to_string(spec, value, spec.default)
+    return Options(values, raw)
+
+
 # --- command line ------------------------------------------------------------------------
 
 
@@ -527,7 +536,9 @@ def _store(out: dict[str, str], spec: OptionSpec, value: str) -> None:
 def _long_option(word: str) -> OptionSpec:
     if word in OPTIONS:
         return OPTIONS[word]
-    matches = [name for name in OPTIONS if name.startswith(word)]
+    # Abbreviations are matched against the options aria2 shows (getopt never sees
+    # hidden ones), so an abbreviation means the same thing here as in aria2c.
+    matches = [n for n, spec in OPTIONS.items() if n.startswith(word) and not spec.hidden]
     if len(matches) == 1:
         return OPTIONS[matches[0]]
     if matches:

@@ -143,7 +143,7 @@ events {{ worker_connections 1024; }}
 http {{
   types {{ application/octet-stream bin; text/plain txt; }}
   default_type application/octet-stream;
-  log_format conn '$connection $connection_requests "$request" $status $body_bytes_sent "$http_range"';
+  log_format conn '$connection $connection_requests "$request" $status $body_bytes_sent "$http_range" "$http_user_agent"';
   access_log {d}/logs/access.log conn;
   client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
   fastcgi_temp_path {d}/tmp/fcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
@@ -222,7 +222,8 @@ class NginxServer:
     @property
     def access_log(self) -> Path:
         """Access log; each line: ``$connection $connection_requests "$request" $status
-        $body_bytes_sent "$http_range"`` (written when a request completes)."""
+        $body_bytes_sent "$http_range" "$http_user_agent"`` (written when a request
+        completes, or when a connection is aborted)."""
         return self.directory / "logs" / "access.log"
 
     @property
