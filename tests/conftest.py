@@ -8,13 +8,12 @@ only at loopback URLs by the tests themselves.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import sys
 from typing import Any
 
 import pytest
-
-import importlib.util
 
 pytest_plugins = [
     name

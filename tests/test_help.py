@@ -14,6 +14,7 @@ import pytest
 
 from trioaria.help import HELP_TAGS, possible_values, render_help, render_option
 from trioaria.option_table import OPTIONS, TAGS
+from trioaria.options import build_options
 
 ARIA2C = shutil.which("aria2c")
 
@@ -103,10 +104,23 @@ def test_basic_is_the_default_and_has_the_epilogue():
     assert " -d, --dir=DIR" in text
 
 
+def _default_of(text: str, head: str) -> str:
+    block = text[text.index(head) :].split("\n\n", 2)[1]
+    return re.search(r"Default: (.*)", block).group(1)
+
+
 def test_dynamic_defaults_are_shown():
+    assert _default_of(render_help("#basic"), " -d, --dir=DIR") == "."
     text = render_help("#basic", defaults={"dir": "/srv/dl"})
-    block = text[text.index(" -d, --dir=DIR") :]
-    assert "Default: /srv/dl" in block.split("\n\n\n")[0]
+    assert _default_of(text, " -d, --dir=DIR") == "/srv/dl"
+    opts = build_options(
+        {"max-connection-per-server": "4", "netrc-path": "/x"}, {}, base={"dir": "/srv"}
+    )
+    text = render_help("#all", opts)
+    assert _default_of(text, " -d, --dir=DIR") == "/srv"
+    assert _default_of(text, " -x, --max-connection-per-server=NUM") == "1"  # not the given 4
+    assert _default_of(text, " -k, --min-split-size=SIZE") == "20M"  # aria2's spelling
+    assert "Default: /x" not in text  # explicitly given, so not a default
 
 
 def test_unsupported_lists_exactly_the_unimplemented_options():

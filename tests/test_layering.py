@@ -61,7 +61,10 @@ def test_every_module_has_all_and_docstring():
         if path.name != "__init__.py" or path.stat().st_size > 200:
             has_all = any(
                 isinstance(n, (ast.Assign, ast.AnnAssign))
-                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in getattr(n, "targets", [getattr(n, "target", None)]))
+                and any(
+                    isinstance(t, ast.Name) and t.id == "__all__"
+                    for t in getattr(n, "targets", [getattr(n, "target", None)])
+                )
                 for n in tree.body
             )
             assert has_all, f"{path} has no __all__"

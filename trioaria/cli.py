@@ -74,22 +74,51 @@ def main(argv: list[str] | None = None) -> int:
     return trio.run(_amain, engine, opts, entries, routed)
 
 
+def _warn(message: str) -> None:
+    sys.stderr.write(f"[WARN] {message}\n")
+
+
 def _load_options(args: list[str]) -> tuple[Any, list[str]]:
-    from .options import build_options, conf_file_candidates, parse_argv, parse_conf_file
+    """Command line > conf file > environment defaults > aria2's defaults."""
+    from .options import (
+        build_options,
+        conf_file_candidates,
+        dynamic_defaults,
+        parse_argv,
+        parse_conf_file,
+    )
 
     argv_opts, uris = parse_argv(args)
+    home = os.path.expanduser("~")
     conf_opts: dict[str, str] = {}
-    no_conf = argv_opts.get("no-conf", "false") == "true"
-    if not no_conf:
+    if argv_opts.get("no-conf", "false") != "true":
         path = argv_opts.get("conf-path")
         candidates = [path] if path else conf_file_candidates(os.environ)
         for cand in candidates:
             if cand and os.path.isfile(cand):
                 with open(cand, encoding="utf-8", errors="replace") as f:
-                    conf_opts = parse_conf_file(f.read(), home=os.path.expanduser("~"))
+                    conf_opts = parse_conf_file(
+                        f.read(),
+                        home=home,
+                        where=cand,
+                        on_unknown=lambda name, where=cand: _warn(f"unknown option {name!r} in {where}"),
+                    )
                 break
-    opts = build_options(argv_opts, conf_opts)
+    base = dynamic_defaults(os.environ, cwd=os.getcwd(), exists=os.path.exists)
+    opts = build_options(argv_opts, conf_opts, base=base, home=home)
+    _warn_unsupported(opts)
     return opts, uris
+
+
+def _warn_unsupported(opts: Any) -> None:
+    """One warning per explicitly set option that is accepted but not implemented yet."""
+    from .option_table import OPTIONS
+    from .options import UNSUPPORTED_WARNING
+
+    for name in opts.explicit_names():
+        spec = OPTIONS.get(name)
+        if spec is not None and not spec.implemented:
+            _warn(UNSUPPORTED_WARNING(name))
 
 
 def _download_entries(opts: Any, uris: list[str]) -> list[tuple[list[str], Any]]:
@@ -109,7 +138,10 @@ def _download_entries(opts: Any, uris: list[str]) -> list[tuple[list[str], Any]]
         else:
             with open(input_file, encoding="utf-8", errors="replace") as f:
                 text = f.read()
-        for entry in parse_input_file(text):
+        entries_in = parse_input_file(
+            text, on_unknown=lambda name: _warn(f"option {name!r} is not valid in an input file")
+        )
+        for entry in entries_in:
             entries.append((list(entry.uris), opts.with_overrides(entry.options)))
     return entries
 
@@ -156,7 +188,9 @@ def _setup_logging(opts: Any) -> _ConsoleHandler:
     log_path = opts.get("log")
     if log_path:
         handler: logging.Handler
-        handler = logging.StreamHandler(sys.stdout) if log_path == "-" else logging.FileHandler(log_path)
+        handler = (
+            logging.StreamHandler(sys.stdout) if log_path == "-" else logging.FileHandler(log_path)
+        )
         handler.setLevel(_LEVELS.get(opts.get("log-level"), 10))
         handler.setFormatter(
             logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s")
@@ -225,7 +259,7 @@ async def _amain(
             routed.console = console
             await engine.run()
             nursery.cancel_scope.cancel()
-    code = engine.exit_code()
+    code: int = engine.exit_code()
     _print_results(engine, opts, console, incomplete=code == 7)
     routed.console = None
     return code

@@ -38,7 +38,10 @@ async def _handle(stream: trio.SocketStream, data: bytes, rate: int) -> None:
             continue
         if not isinstance(event, h11.Request):
             return
-        while conn.next_event() not in (h11.NEED_DATA, h11.PAUSED) and conn.their_state is not h11.DONE:
+        while (
+            conn.next_event() not in (h11.NEED_DATA, h11.PAUSED)
+            and conn.their_state is not h11.DONE
+        ):
             pass
         total = len(data)
         start, end, status = 0, total - 1, 200
@@ -90,7 +93,9 @@ def serve_bytes(data: bytes, rate: int = 0) -> int:
     """Serve ``data`` on 127.0.0.1 from a daemon thread; return the port."""
     port_box: list[int] = []
     ready = threading.Event()
-    threading.Thread(target=trio.run, args=(_serve, data, rate, port_box, ready), daemon=True).start()
+    threading.Thread(
+        target=trio.run, args=(_serve, data, rate, port_box, ready), daemon=True
+    ).start()
     ready.wait(10)
     return port_box[0]
 

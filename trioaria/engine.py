@@ -122,7 +122,8 @@ class DownloadEngine:
             num_stopped=sum(
                 1
                 for d in downloads
-                if d.status in (DownloadStatus.COMPLETE, DownloadStatus.ERROR, DownloadStatus.REMOVED)
+                if d.status
+                in (DownloadStatus.COMPLETE, DownloadStatus.ERROR, DownloadStatus.REMOVED)
             ),
             downloads=downloads,
         )

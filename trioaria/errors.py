@@ -175,7 +175,13 @@ class NetworkError(TrioariaError):
 
 
 class ConnectError(NetworkError):
-    """Could not connect (refused, unreachable)."""
+    """Could not connect (refused, unreachable).
+
+    aria2 reports a failed connection establishment as errorCode=1, not 6
+    (``AbstractCommand.cc``: "Failed to establish connection"); so do we.
+    """
+
+    exit_code = ExitCode.UNKNOWN_ERROR
 
 
 class NameResolveError(NetworkError):

@@ -158,10 +158,7 @@ class RequestGroup:
         now = trio.current_time()
         st = self.storage
         total = self.total_length
-        if st is not None:
-            completed = st.completed_length
-        else:
-            completed = self._streamed
+        completed = st.completed_length if st is not None else self._streamed
         speed = self._meter.rate(now) if self._meter and self.state is DownloadStatus.ACTIVE else 0
         files: tuple[FileStats, ...] = ()
         if self.path:
@@ -424,8 +421,8 @@ class RequestGroup:
         hosts: dict[str, int] = {}
         for st in self._sources:
             hosts[st.source.host_key] = hosts.get(st.source.host_key, 0) + 1
-        capacity = per_host * max(1, len(hosts))
-        return max(1, min(self.opt("split"), capacity))
+        capacity = int(per_host) * max(1, len(hosts))
+        return max(1, min(int(self.opt("split")), capacity))
 
     def _pick_source(self, current: _SourceState | None) -> _SourceState | None:
         per_host = self.opt("max-connection-per-server")
@@ -445,6 +442,13 @@ class RequestGroup:
         return min(free, key=lambda s: (s.connections, -s.meter.rate(now)))
 
     async def _run_workers(self, first: _SourceState, probe: ProbeResult) -> None:
+        assert self.picker is not None
+        try:
+            await self._run_workers_nursery(first, probe)
+        except BaseExceptionGroup as group:
+            _raise_single(group)
+
+    async def _run_workers_nursery(self, first: _SourceState, probe: ProbeResult) -> None:
         assert self.picker is not None
         budget = self._connection_budget(probe)
         async with trio.open_nursery() as nursery:
@@ -526,8 +530,10 @@ class RequestGroup:
                     else:
                         req_end = picker.storage.total_length
                     drained = await self._pump(stream, seg, mv, src, req_end)
-                    s, stream = stream, None
-                    await s.finish(drained=drained)
+                    done_stream, stream = stream, None
+                    await done_stream.finish(drained=drained)
+                except errors.StorageError:
+                    raise  # a local disk problem ends the download; no source is to blame
                 except errors.TrioariaError as exc:
                     if stream is not None:
                         s, stream = stream, None
@@ -564,9 +570,8 @@ class RequestGroup:
         src: _SourceState,
         req_end: int,
     ) -> bool:
-        picker = self.picker
-        disk = self.disk
-        assert picker is not None and self._meter is not None
+        assert self.picker is not None
+        assert self._meter is not None
         timeout = self.opt("timeout")
         meter = self._meter
         seg_meter = self._seg_meters[seg.id] = SpeedMeter(trio.current_time())
@@ -621,8 +626,11 @@ class RequestGroup:
         from .storage.layout import FileLayout
 
         stream = probe.stream
-        assert stream is not None and self._meter is not None
-        disk = DiskAdaptor(os.path.dirname(self.path), FileLayout([(os.path.basename(self.path), 0)]))
+        assert stream is not None
+        assert self._meter is not None
+        disk = DiskAdaptor(
+            os.path.dirname(self.path), FileLayout([(os.path.basename(self.path), 0)])
+        )
         await disk.open(truncate=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         buf = bytearray(BUFFER_SIZE)
@@ -694,7 +702,25 @@ class RequestGroup:
         await save_control_file(self._control_path, data)
 
 
-class errors_from_timeout:  # noqa: N801 - used like a function
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
+    """Re-raise a nursery's lone TrioariaError as itself (trio wraps child errors in groups)."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    mine = [e for e in leaves if isinstance(e, errors.TrioariaError)]
+    if mine and len(mine) == len(leaves):
+        raise mine[0] from None
+    raise group
+
+
+class errors_from_timeout:
     """``with errors_from_timeout(s):`` — trio.fail_after that raises our TimeoutError_ (exit 2)."""
 
     def __init__(self, seconds: float) -> None:
@@ -704,8 +730,7 @@ class errors_from_timeout:  # noqa: N801 - used like a function
     def __enter__(self) -> None:
         self._scope.__enter__()
 
-    def __exit__(self, *exc: object) -> bool:
-        suppressed = self._scope.__exit__(*exc)  # type: ignore[arg-type]
+    def __exit__(self, *exc: object) -> None:
+        self._scope.__exit__(*exc)  # type: ignore[arg-type]
         if self._scope.cancelled_caught:
             raise errors.TimeoutError_(f"timed out after {self._seconds:g}s")
-        return bool(suppressed)

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from trioaria.option_table import OPTIONS, TAGS, ArgKind, OptionSpec, OptType
+
+if TYPE_CHECKING:
+    from trioaria.options import Options
 
 __all__ = ["HELP_TAGS", "possible_values", "render_help", "render_option"]
 
@@ -108,10 +112,11 @@ def _basic_epilogue(prog: str) -> str:
 
 def render_help(
     tag_or_keyword: str | None,
-    options: Mapping[str, OptionSpec] = OPTIONS,
+    options: Options | None = None,
     *,
     prog: str = "trioaria",
     defaults: Mapping[str, str] | None = None,
+    table: Mapping[str, OptionSpec] = OPTIONS,
 ) -> str:
     """Render ``--help[=TAG|KEYWORD]``.
 
@@ -120,14 +125,26 @@ def render_help(
             usage aria2 prints after an error; ``#TAG``, ``#all``,
             ``#unsupported`` or a word matched against option names (a leading
             ``--`` and anything from ``=`` on are dropped, as in aria2).
-        options: the option table.
+        options: the effective options, if known.  Values that were not set
+            explicitly but differ from the table's default (environment-derived
+            ones such as ``--dir``) are shown as ``Default:``.
         prog: the program name for the usage line.
-        defaults: defaults to show in place of the table's (environment-derived).
+        defaults: further defaults to show in place of the table's.
+        table: the option table.
 
     Returns:
         The text, ending with a newline.
     """
-    shown_defaults = defaults or {}
+    shown_defaults: dict[str, str] = {}
+    if options is not None:
+        explicit = options.explicit_names()
+        table_defaults = type(options).defaults().as_strings()
+        shown_defaults.update(
+            (name, value)
+            for name, value in options.as_strings().items()
+            if name not in explicit and value != table_defaults.get(name)
+        )
+    shown_defaults.update(defaults or {})
     out = [f"Usage: {prog} [OPTIONS] [URI | MAGNET | TORRENT_FILE | METALINK_FILE]..."]
     keyword = "#basic" if tag_or_keyword is None else tag_or_keyword
     if keyword.startswith("--"):
@@ -136,13 +153,13 @@ def render_help(
     if not keyword:
         out.append(f"See '{prog} -h'.")
         return "\n".join(out) + "\n"
-    visible = [spec for spec in options.values() if not spec.hidden]
+    visible = [spec for spec in table.values() if not spec.hidden]
     if keyword == "#all":
         out.append("Printing all options.")
         chosen = visible
     elif keyword == "#unsupported":
         out.append("Printing options that are accepted but not implemented yet.")
-        chosen = [spec for spec in options.values() if not spec.implemented]
+        chosen = [spec for spec in table.values() if not spec.implemented]
     elif keyword.startswith("#"):
         out.append(f"Printing options tagged with '{keyword}'.")
         out.append(f"See '{prog} -h#help' to know all available tags.")
@@ -151,7 +168,7 @@ def render_help(
         chosen = [spec for spec in visible if keyword in spec.name]
         if not chosen:
             out.append(f"No option matching with '{keyword}'.")
-            out.append(render_option(options["help"]))
+            out.append(render_option(table["help"]))
             out.append("Refer to man page for more information.")
             return "\n".join(out) + "\n"
         out.append(f"Printing options whose name includes '{keyword}'.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +12,9 @@ from trioaria.errors import HttpProtocolError
 from trioaria.http.chunked import ChunkedDecoder
 
 
-def encode(chunks: list[bytes], *, ext: bool = False, trailer: bytes = b"", upper: bool = False) -> bytes:
+def encode(
+    chunks: list[bytes], *, ext: bool = False, trailer: bytes = b"", upper: bool = False
+) -> bytes:
     out = bytearray()
     for chunk in chunks:
         size = f"{len(chunk):X}" if upper else f"{len(chunk):x}"
@@ -23,7 +27,7 @@ def decode_in_pieces(wire: bytes, cuts: list[int]) -> tuple[bytes, ChunkedDecode
     decoder = ChunkedDecoder()
     payload = bytearray()
     edges = sorted({0, len(wire), *(c for c in cuts if 0 < c < len(wire))})
-    for lo, hi in zip(edges, edges[1:], strict=False):
+    for lo, hi in itertools.pairwise(edges):
         for piece in decoder.feed(wire[lo:hi]):
             payload += piece
     return bytes(payload), decoder
@@ -72,7 +76,9 @@ def test_pieces_are_views_of_input() -> None:
     ext=st.booleans(),
     upper=st.booleans(),
 )
-def test_round_trip_random_chunkings(chunks: list[bytes], cuts: list[int], ext: bool, upper: bool) -> None:
+def test_round_trip_random_chunkings(
+    chunks: list[bytes], cuts: list[int], ext: bool, upper: bool
+) -> None:
     wire = encode(chunks, ext=ext, upper=upper)
     payload, decoder = decode_in_pieces(wire, cuts)
     assert payload == b"".join(chunks)

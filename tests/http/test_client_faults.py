@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import TypedDict
+
 import pytest
 import trio
 
@@ -15,19 +18,26 @@ from trioaria.errors import (
     TooManyRedirectsError,
 )
 from trioaria.http.client import ConnectionPool, HttpConnection, open_response
-from trioaria.http.proto import HttpRequest, check_range_response
+from trioaria.http.proto import HttpRequest, ResponseInfo, check_range_response
 from trioaria.net import ByteStream, TlsOptions, read_deadline
 
 pytestmark = pytest.mark.timeout(60)
 
 TLS = TlsOptions()
-TIMEOUTS = {"connect_timeout": 5.0, "read_timeout": 5.0}
+
+
+class Timeouts(TypedDict):
+    connect_timeout: float
+    read_timeout: float
+
+
+TIMEOUTS: Timeouts = {"connect_timeout": 5.0, "read_timeout": 5.0}
 
 
 @pytest.fixture
-async def pool() -> ConnectionPool:
+async def pool() -> AsyncIterator[ConnectionPool]:
     p = ConnectionPool()
-    yield p  # type: ignore[misc]
+    yield p
     await p.aclose()
 
 
@@ -43,9 +53,17 @@ async def read_all(conn: HttpConnection, *, timeout: float = 10.0) -> bytes:
             out += buf[:n]
 
 
-async def get(server: FaultServer, pool: ConnectionPool, path: str, *args: object, **kw: object):  # type: ignore[no-untyped-def]
+async def get(
+    server: FaultServer,
+    pool: ConnectionPool,
+    path: str,
+    start: int | None = None,
+    end: int | None = None,
+) -> tuple[HttpConnection, ResponseInfo, str]:
     with trio.fail_after(20):
-        return await open_response(pool, HttpRequest("GET", server.url(path), *args, **kw), tls=TLS, **TIMEOUTS)  # type: ignore[arg-type]
+        return await open_response(
+            pool, HttpRequest("GET", server.url(path), start, end), tls=TLS, **TIMEOUTS
+        )
 
 
 async def test_honest_mode(fault_server: FaultServer, pool: ConnectionPool) -> None:
@@ -148,12 +166,20 @@ async def test_redirect_limit_is_20(fault_server: FaultServer, pool: ConnectionP
     with pytest.raises(TooManyRedirectsError):
         await get(fault_server, pool, "/loop")
     conn, _, _ = await open_response(
-        pool, HttpRequest("GET", fault_server.url("/redirect/2")), tls=TLS, max_redirects=2, **TIMEOUTS
+        pool,
+        HttpRequest("GET", fault_server.url("/redirect/2")),
+        tls=TLS,
+        max_redirects=2,
+        **TIMEOUTS,
     )
     pool.release(conn)
     with pytest.raises(TooManyRedirectsError):
         await open_response(
-            pool, HttpRequest("GET", fault_server.url("/redirect/2")), tls=TLS, max_redirects=1, **TIMEOUTS
+            pool,
+            HttpRequest("GET", fault_server.url("/redirect/2")),
+            tls=TLS,
+            max_redirects=1,
+            **TIMEOUTS,
         )
 
 
@@ -169,7 +195,9 @@ async def test_http10_body_until_close(fault_server: FaultServer, pool: Connecti
     assert not conn.reusable
 
 
-async def test_stale_keepalive_dropped_at_acquire(fault_server: FaultServer, pool: ConnectionPool) -> None:
+async def test_stale_keepalive_dropped_at_acquire(
+    fault_server: FaultServer, pool: ConnectionPool
+) -> None:
     conn, _, _ = await get(fault_server, pool, "/keepclose/data.bin")
     await read_all(conn)
     pool.release(conn)
@@ -200,7 +228,9 @@ async def test_stale_keepalive_retried_once(
     assert pool.statistics().reused == 1
 
 
-async def test_request_before_body_read_is_refused(fault_server: FaultServer, pool: ConnectionPool) -> None:
+async def test_request_before_body_read_is_refused(
+    fault_server: FaultServer, pool: ConnectionPool
+) -> None:
     conn, _, _ = await get(fault_server, pool, "/ok/data.bin")
     with pytest.raises(Exception, match="previous body"):
         await conn.request(HttpRequest("GET", fault_server.url("/ok/data.bin")))
@@ -222,8 +252,11 @@ def test_fault_server_in_thread() -> None:
 
         async def client() -> bytes:
             pool = ConnectionPool()
-            conn, info, _ = await open_response(
-                pool, HttpRequest("GET", f"http://127.0.0.1:{port}/ok/x.bin", 2, 5), tls=TLS, **TIMEOUTS
+            conn, _info, _ = await open_response(
+                pool,
+                HttpRequest("GET", f"http://127.0.0.1:{port}/ok/x.bin", 2, 5),
+                tls=TLS,
+                **TIMEOUTS,
             )
             body = await read_all(conn)
             await pool.aclose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import AsyncIterator
+from typing import TypedDict
 
 import pytest
 import trio
@@ -29,7 +31,14 @@ from trioaria.net import TlsOptions, make_ssl_context, open_stream
 pytestmark = pytest.mark.timeout(60)
 
 NO_TLS = TlsOptions()
-TIMEOUTS = {"connect_timeout": 10.0, "read_timeout": 10.0}
+
+
+class Timeouts(TypedDict):
+    connect_timeout: float
+    read_timeout: float
+
+
+TIMEOUTS: Timeouts = {"connect_timeout": 10.0, "read_timeout": 10.0}
 BUF = memoryview(bytearray(1 << 20))
 
 
@@ -54,9 +63,9 @@ async def fetch(
 
 
 @pytest.fixture
-async def pool() -> ConnectionPool:
+async def pool() -> AsyncIterator[ConnectionPool]:
     p = ConnectionPool()
-    yield p  # type: ignore[misc]
+    yield p
     await p.aclose()
 
 
@@ -173,7 +182,8 @@ async def test_redirect_to_https(nginx: NginxServer, pool: ConnectionPool) -> No
 async def test_redirect_loop_exit_23(nginx: NginxServer, pool: ConnectionPool) -> None:
     with pytest.raises(TooManyRedirectsError) as excinfo:
         await open_response(pool, HttpRequest("GET", nginx.url("/loop")), tls=NO_TLS, **TIMEOUTS)
-    assert excinfo.value.exit_code == ExitCode.HTTP_TOO_MANY_REDIRECTS == 23
+    assert excinfo.value.exit_code == ExitCode.HTTP_TOO_MANY_REDIRECTS
+    assert int(excinfo.value.exit_code) == 23
 
 
 @pytest.mark.parametrize(
@@ -215,16 +225,18 @@ async def test_basic_auth(nginx: NginxServer, pool: ConnectionPool) -> None:
 
 
 async def test_content_disposition(nginx: NginxServer, pool: ConnectionPool) -> None:
-    conn, info, _ = await open_response(
+    _conn, info, _ = await open_response(
         pool, HttpRequest("HEAD", nginx.url("/cd/file1m.bin")), tls=NO_TLS, **TIMEOUTS
     )
     assert info.content_disposition_filename == "renamed.bin"
 
 
-async def test_keep_alive_reuses_one_tcp_connection(nginx: NginxServer, pool: ConnectionPool) -> None:
+async def test_keep_alive_reuses_one_tcp_connection(
+    nginx: NginxServer, pool: ConnectionPool
+) -> None:
     serials = []
     for _ in range(3):
-        status, body, _, conn = await fetch(pool, HttpRequest("GET", nginx.url("/conn")))
+        _status, body, _, conn = await fetch(pool, HttpRequest("GET", nginx.url("/conn")))
         serials.append(int(body))
         pool.release(conn)
     assert len(set(serials)) == 1  # nginx's $connection serial did not change
@@ -269,7 +281,7 @@ async def test_tls_with_ca(nginx: NginxServer, pool: ConnectionPool, host: str) 
 
 
 async def test_tls_chunked(nginx: NginxServer, pool: ConnectionPool) -> None:
-    status, body, _, _ = await fetch(
+    _status, body, _, _ = await fetch(
         pool, HttpRequest("GET", nginx.https_url("/chunked/file1m.bin")), trusted(nginx)
     )
     assert body == (nginx.root / "file1m.bin").read_bytes()
@@ -336,7 +348,9 @@ async def test_ipv6(nginx: NginxServer, pool: ConnectionPool) -> None:
 
 
 async def test_disable_ipv6_uses_ipv4(nginx: NginxServer) -> None:
-    stream = await open_stream("localhost", nginx.port, tls=None, connect_timeout=10, disable_ipv6=True)
+    stream = await open_stream(
+        "localhost", nginx.port, tls=None, connect_timeout=10, disable_ipv6=True
+    )
     try:
         assert stream.peer[0] == "127.0.0.1"
     finally:
@@ -356,7 +370,7 @@ async def test_name_resolution_failure() -> None:
         async def getaddrinfo(self, *args: object, **kwargs: object) -> list[object]:  # type: ignore[override]
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-        async def getnameinfo(self, *args: object) -> tuple[str, str]:  # type: ignore[override]
+        async def getnameinfo(self, *args: object) -> tuple[str, str]:
             raise NotImplementedError
 
     old = trio.socket.set_custom_hostname_resolver(FailingResolver())
@@ -365,7 +379,9 @@ async def test_name_resolution_failure() -> None:
             await open_stream("no-such-host.invalid", 80, tls=None, connect_timeout=10)
         assert excinfo.value.exit_code == ExitCode.NAME_RESOLVE_ERROR
         with pytest.raises(NameResolveError):
-            await open_stream("no-such-host.invalid", 80, tls=None, connect_timeout=10, disable_ipv6=True)
+            await open_stream(
+                "no-such-host.invalid", 80, tls=None, connect_timeout=10, disable_ipv6=True
+            )
     finally:
         trio.socket.set_custom_hostname_resolver(old)
 

@@ -72,101 +72,100 @@ HEAD_CASES = [
     # (raw head, method, expected attributes, expected framing)
     (
         b"HTTP/1.1 206 Partial Content\r\nContent-Length: 100\r\n"
-        b"Content-Range: bytes 100-199/1048576\r\nETag: \"abc\"\r\n"
+        b'Content-Range: bytes 100-199/1048576\r\nETag: "abc"\r\n'
         b"Last-Modified: Mon, 23 Nov 2026 02:08:06 GMT\r\n\r\n",
         "GET",
-        dict(
-            status=206,
-            content_length=100,
-            content_range=(100, 199, 1048576),
-            total_length=1048576,
-            accept_ranges=True,
-            etag='"abc"',
-            last_modified="Mon, 23 Nov 2026 02:08:06 GMT",
-            keep_alive=True,
-            chunked=False,
-        ),
+        {
+            "status": 206,
+            "content_length": 100,
+            "content_range": (100, 199, 1048576),
+            "total_length": 1048576,
+            "accept_ranges": True,
+            "etag": '"abc"',
+            "last_modified": "Mon, 23 Nov 2026 02:08:06 GMT",
+            "keep_alive": True,
+            "chunked": False,
+        },
         ("length", 100),
     ),
     (
         b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nAccept-Ranges: bytes\r\n\r\n",
         "GET",
-        dict(status=200, total_length=5000, accept_ranges=True, content_range=None),
+        {"status": 200, "total_length": 5000, "accept_ranges": True, "content_range": None},
         ("length", 5000),
     ),
     (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
         "GET",
-        dict(chunked=True, content_length=None, total_length=None, accept_ranges=False),
+        {"chunked": True, "content_length": None, "total_length": None, "accept_ranges": False},
         ("chunked", None),
     ),
     (
         b"HTTP/1.1 200 OK\r\nContent-Length: 77\r\nConnection: close\r\n\r\n",
         "GET",
-        dict(keep_alive=False, total_length=77),
+        {"keep_alive": False, "total_length": 77},
         ("length", 77),
     ),
     (
         b"HTTP/1.0 200 OK\r\n\r\n",
         "GET",
-        dict(keep_alive=False, content_length=None, total_length=None),
+        {"keep_alive": False, "content_length": None, "total_length": None},
         ("close", None),
     ),
     (
         b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n",
         "GET",
-        dict(keep_alive=True),
+        {"keep_alive": True},
         ("length", 3),
     ),
     (
         b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n",
         "HEAD",
-        dict(total_length=1048576, content_length=1048576),
+        {"total_length": 1048576, "content_length": 1048576},
         ("none", None),
     ),
     (
         b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
         "GET",
-        dict(status=302, location="/elsewhere", total_length=None),
+        {"status": 302, "location": "/elsewhere", "total_length": None},
         ("length", 0),
     ),
     (
         b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 5\r\n\r\n",
         "GET",
-        dict(status=503, retry_after=7.0),
+        {"status": 503, "retry_after": 7.0},
         ("length", 5),
     ),
     (
         b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */4096\r\n"
         b"Content-Length: 0\r\n\r\n",
         "GET",
-        dict(status=416, total_length=4096, content_range=None),
+        {"status": 416, "total_length": 4096, "content_range": None},
         ("length", 0),
     ),
     (
         b"HTTP/1.1 204 No Content\r\n\r\n",
         "GET",
-        dict(status=204),
+        {"status": 204},
         ("none", None),
     ),
     (
-        b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
+        b'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n',
         "GET",
-        dict(status=304, etag='"x"'),
+        {"status": 304, "etag": '"x"'},
         ("none", None),
     ),
     (
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
-        b"Content-Disposition: attachment; filename=\"../../etc/passwd\"\r\n\r\n",
+        b'Content-Disposition: attachment; filename="../../etc/passwd"\r\n\r\n',
         "GET",
-        dict(content_disposition_filename="passwd"),
+        {"content_disposition_filename": "passwd"},
         ("length", 1),
     ),
     (
-        b"HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\n"
-        b"Content-Range: bytes=0-9/*\r\n\r\n",
+        b"HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\nContent-Range: bytes=0-9/*\r\n\r\n",
         "GET",
-        dict(content_range=(0, 9, None), total_length=None),
+        {"content_range": (0, 9, None), "total_length": None},
         ("length", 10),
     ),
 ]
@@ -396,7 +395,11 @@ def test_content_disposition_is_always_safe(name: str) -> None:
     ("url", "expected", "host_header"),
     [
         ("http://example.com", ("http", "example.com", 80, "/", None), "example.com"),
-        ("HTTPS://Example.COM:8443/a/b?x=1#frag", ("https", "example.com", 8443, "/a/b?x=1", None), "example.com:8443"),
+        (
+            "HTTPS://Example.COM:8443/a/b?x=1#frag",
+            ("https", "example.com", 8443, "/a/b?x=1", None),
+            "example.com:8443",
+        ),
         ("http://[::1]:8080/f.bin", ("http", "::1", 8080, "/f.bin", None), "[::1]:8080"),
         ("https://[::1]/f", ("https", "::1", 443, "/f", None), "[::1]"),
         ("http://u:p%40ss@h:81/a b", ("http", "h", 81, "/a%20b", "u:p%40ss"), "h:81"),
@@ -468,7 +471,9 @@ def test_build_request_head_variants() -> None:
     assert "Range: bytes=5-" in lines
     assert "Authorization: Basic dTpwOnc=" in lines  # base64("u:p:w")
     lines = _head_lines(
-        HttpRequest("GET", "http://h/", if_range="x", keep_alive=False, headers=(("User-Agent", "me"),))
+        HttpRequest(
+            "GET", "http://h/", if_range="x", keep_alive=False, headers=(("User-Agent", "me"),)
+        )
     )
     assert not any(line.startswith(("Range", "If-Range")) for line in lines)
     assert "Connection: close" in lines

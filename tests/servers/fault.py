@@ -86,7 +86,11 @@ class FaultServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def serve(
-        self, *, host: str = "127.0.0.1", port: int = 0, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Listen on *host*:*port* (0: the OS picks), report the port, serve forever."""
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -149,13 +153,17 @@ class FaultServer:
         if mode == "redirect":
             hops = int(rest or "0")
             if hops > 0:
-                await send(_head(302, [("Location", f"/redirect/{hops - 1}"), ("Content-Length", "0")]))
+                await send(
+                    _head(302, [("Location", f"/redirect/{hops - 1}"), ("Content-Length", "0")])
+                )
                 return True
             return await self._entity(stream, method, headers, self.files["data.bin"])
         if mode == "503":
             body = b"busy\n"
             retry = query.get("retry", "7")
-            await send(_head(503, [("Retry-After", retry), ("Content-Length", str(len(body)))]) + body)
+            await send(
+                _head(503, [("Retry-After", retry), ("Content-Length", str(len(body)))]) + body
+            )
             return True
         if mode == "status":
             code = int(rest or "500")
@@ -204,7 +212,9 @@ class FaultServer:
             else:
                 first = data[: len(data) // 2]
                 await send(f"{len(first):x}\r\n".encode() + first + b"\r\n")
-                await send(f"{len(data) - len(first):x}\r\n".encode() + data[len(first) : len(first) + 100])
+                await send(
+                    f"{len(data) - len(first):x}\r\n".encode() + data[len(first) : len(first) + 100]
+                )
             raise _Close
         body = f"unknown mode {mode}\n".encode()
         await send(_head(400, [("Content-Length", str(len(body)))]) + body)
@@ -253,7 +263,14 @@ class FaultServer:
         raise _Close
 
 
-_REASONS = {200: "OK", 206: "Partial Content", 302: "Found", 404: "Not Found", 416: "Range Not Satisfiable", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    302: "Found",
+    404: "Not Found",
+    416: "Range Not Satisfiable",
+    503: "Service Unavailable",
+}
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:

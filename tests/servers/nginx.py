@@ -276,9 +276,7 @@ def _write_content(root: Path) -> None:
     (root / "protected").mkdir(parents=True, exist_ok=True)
     (root / "file1m.bin").write_bytes(os.urandom(1 << 20))
     (root / "file5m.bin").write_bytes(os.urandom(5_000_000))
-    (root / "text.txt").write_bytes(
-        b"hello aria2 clone, this is compressible text\n" * 4500
-    )
+    (root / "text.txt").write_bytes(b"hello aria2 clone, this is compressible text\n" * 4500)
     (root / "empty.bin").write_bytes(b"")
     (root / "protected" / "secret.txt").write_bytes(b"secret content\n")
 
@@ -342,7 +340,15 @@ def start_nginx(directory: Path, *, attempts: int = 5) -> NginxServer:
         )
         with open(directory / "logs" / "stderr.log", "ab") as errfile:
             process = subprocess.Popen(
-                [NGINX, "-p", f"{directory}/", "-c", str(conf), "-e", str(directory / "logs" / "error.log")],
+                [
+                    NGINX,
+                    "-p",
+                    f"{directory}/",
+                    "-c",
+                    str(conf),
+                    "-e",
+                    str(directory / "logs" / "error.log"),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=errfile,
                 stdin=subprocess.DEVNULL,

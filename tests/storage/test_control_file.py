@@ -443,6 +443,7 @@ def test_convert_piece_length_matches_brute_force(cf: ControlFile, new: int) -> 
     assert completed_length(converted) <= completed_length(replace(cf, in_flight=()))
 
 
+@settings(suppress_health_check=[HealthCheck.filter_too_much])
 @given(control_files(), st.integers(2, 16))
 def test_convert_to_divisor_and_back_is_identity(cf: ControlFile, k: int) -> None:
     assume(cf.piece_length % k == 0 and cf.num_pieces * k <= 3000)

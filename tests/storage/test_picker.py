@@ -15,7 +15,9 @@ MB = 1 << 20
 
 
 def make(total=16 * MB, k=MB, selector="default", **kw):
-    return RangePicker(PieceStorage(total, MB), min_split_size=k, selector=selector, rng=random.Random(1), **kw)
+    return RangePicker(
+        PieceStorage(total, MB), min_split_size=k, selector=selector, rng=random.Random(1), **kw
+    )
 
 
 def test_first_segment_is_whole_file():
@@ -106,7 +108,9 @@ def test_no_split_source_gets_nothing_more():
 )
 def test_random_schedule_always_completes_exactly(total, selector, steps):
     """Any interleaving of connections advancing, failing and joining completes the file."""
-    p = RangePicker(PieceStorage(total, MB), min_split_size=MB, selector=selector, rng=random.Random(7))
+    p = RangePicker(
+        PieceStorage(total, MB), min_split_size=MB, selector=selector, rng=random.Random(7)
+    )
     segs = {}
     written = bytearray(total)
     for conn, n in steps * 50:

@@ -194,8 +194,8 @@ class HttpConnection:
             self._body_done = framing.length == 0
         elif framing.kind == "chunked":
             self._decoder = ChunkedDecoder()
-            self._pending = self._decoder.feed(leftover) if leftover else []
-            self._body_done = self._decoder.done and not self._pending
+            self._leftover = memoryview(leftover)  # decoded by the first read_into()
+            self._body_done = False
         else:  # until close: never reusable
             self._keep_alive = False
             self._leftover = memoryview(leftover)
@@ -256,6 +256,7 @@ class HttpConnection:
     async def _read_chunked(self, buf: memoryview) -> int:
         decoder = self._decoder
         assert decoder is not None
+        received = False
         while not self._pending:
             if decoder.done:
                 self._body_done = True
@@ -263,22 +264,27 @@ class HttpConnection:
                     self._keep_alive = False
                 await trio.lowlevel.checkpoint()
                 return 0
-            if self._scratch is None:
-                self._scratch = bytearray(_CHUNKED_SCRATCH)
-            scratch = memoryview(self._scratch)
+            if self._leftover:
+                data, self._leftover = self._leftover, memoryview(b"")
+            else:
+                if self._scratch is None:
+                    self._scratch = bytearray(_CHUNKED_SCRATCH)
+                scratch = memoryview(self._scratch)
+                try:
+                    size = await self._stream.receive_into(scratch)
+                except NetworkError:
+                    self._broken = True
+                    raise
+                if size == 0:
+                    self._broken = True
+                    raise NetworkError(
+                        f"connection closed inside a chunked body "
+                        f"after {decoder.payload_bytes} payload bytes"
+                    )
+                data = scratch[:size]
+                received = True
             try:
-                size = await self._stream.receive_into(scratch)
-            except NetworkError:
-                self._broken = True
-                raise
-            if size == 0:
-                self._broken = True
-                raise NetworkError(
-                    f"connection closed inside a chunked body "
-                    f"after {decoder.payload_bytes} payload bytes"
-                )
-            try:
-                self._pending = decoder.feed(scratch[:size])
+                self._pending = decoder.feed(data)
             except HttpProtocolError:
                 self._broken = True
                 raise
@@ -296,6 +302,8 @@ class HttpConnection:
             self._body_done = True
             if decoder.unused:
                 self._keep_alive = False
+        if not received:
+            await trio.lowlevel.checkpoint()
         return total
 
     async def discard_body(self, limit: int = 64 * 1024) -> bool:

@@ -102,7 +102,7 @@ class RangePicker:
         claims = sorted(
             (st.block_of(s.pos), st.block_ceil(s.end)) for s in self.active if not s.finished
         )
-        result = []
+        result: list[tuple[int, int]] = []
         for a, b in st.missing_runs():
             cur = a
             for ca, cb in claims:
