@@ -208,7 +208,10 @@ class ByteStream:
         #: whether the stream is TLS
         self.tls = isinstance(stream, trio.SSLStream)
         #: the peer's address tuple as returned by ``getpeername``
-        self.peer: tuple[object, ...] = tuple(self._sock.getpeername())
+        try:
+            self.peer: tuple[object, ...] = tuple(self._sock.getpeername())
+        except OSError:  # reset between connect and here
+            self.peer = ()
         self._closed = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:

@@ -280,6 +280,18 @@ async def test_tls_with_ca(nginx: NginxServer, pool: ConnectionPool, host: str) 
     assert conn.stream.tls
 
 
+async def test_tls_keep_alive(nginx: NginxServer, pool: ConnectionPool) -> None:
+    serials = set()
+    for _ in range(2):
+        _, body, _, conn = await fetch(
+            pool, HttpRequest("GET", nginx.https_url("/conn")), trusted(nginx)
+        )
+        serials.add(int(body))
+        pool.release(conn)
+    assert len(serials) == 1
+    assert pool.statistics().reused == 1
+
+
 async def test_tls_chunked(nginx: NginxServer, pool: ConnectionPool) -> None:
     _status, body, _, _ = await fetch(
         pool, HttpRequest("GET", nginx.https_url("/chunked/file1m.bin")), trusted(nginx)
