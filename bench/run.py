@@ -33,7 +33,6 @@ import dataclasses
 import hashlib
 import os
 import platform
-import resource
 import shutil
 import signal
 import socket
@@ -41,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -50,6 +48,7 @@ __all__ = [
     "SCENARIOS",
     "Measurement",
     "Nginx",
+    "RunResult",
     "Scenario",
     "main",
     "measure",
@@ -84,38 +83,72 @@ class Measurement:
         return self.user + self.sys
 
 
+# The child is forked by a small launcher process (``python -S -I``, ~8 MiB resident), not by
+# this script: on Linux ``ru_maxrss`` survives execve and a vfork/posix_spawn child inherits the
+# *peak* RSS of the process that spawned it (this script peaks at tens of MiB while it generates
+# and hashes files).  After a real ``fork()`` the child's high-water mark starts at the
+# launcher's small current RSS instead, below what any measured tool uses.  The launcher times
+# fork → wait4 itself, so its own start-up is not counted.
+_LAUNCHER = """
+import os, signal, sys, time
+timeout, errpath, cwd, argv = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(os.open(errpath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+        if cwd:
+            os.chdir(cwd)
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+signal.setitimer(signal.ITIMER_REAL, timeout)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+print(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunResult:
+    wall: float
+    user: float
+    sys: float
+    maxrss_kib: int
+    returncode: int
+
+
 def measure(
     argv: Sequence[str],
     *,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 600.0,
-) -> tuple[float, int, resource.struct_rusage]:
-    """Spawn *argv*, reap it with ``os.wait4`` and return ``(wall, returncode, rusage)``.
+) -> RunResult:
+    """Run *argv* once; wall time and the ``os.wait4`` rusage of that child alone.
 
-    The rusage belongs to that child alone (not nginx, not this script).  A child still
+    The rusage covers the client process only (not nginx, not this script).  A child still
     running after *timeout* seconds is killed (returncode -9).
     """
-    with tempfile.TemporaryFile() as errfile:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=errfile,
+    with tempfile.NamedTemporaryFile(prefix="bench-stderr-") as errfile:
+        res = subprocess.run(
+            [sys.executable, "-S", "-I", "-c", _LAUNCHER, str(timeout), errfile.name,
+             str(cwd or ""), *argv],
+            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=timeout + 30, check=False,
         )  # fmt: skip
-        # Block in wait4 (exact wall time); a timer kills a hung child, so this is bounded.
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
-        try:
-            _, status, rusage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            errfile.seek(0)
-            err = errfile.read().decode(errors="replace").strip()
-            print(f"    [{Path(argv[0]).name} rc={proc.returncode}] {err[-500:]}", file=sys.stderr)
-    return wall, proc.returncode, rusage
+        if res.returncode != 0:
+            raise RuntimeError(f"launcher failed: {res.stderr.strip()}")
+        w, u, s, rss, rc = res.stdout.split()
+        out = RunResult(float(w), float(u), float(s), int(rss), int(rc))
+        if out.returncode != 0:
+            err = Path(errfile.name).read_text(errors="replace").strip()
+            print(f"    [{Path(argv[0]).name} rc={out.returncode}] {err[-500:]}", file=sys.stderr)
+    return out
 
 
 def sha256_file(path: Path) -> str:
@@ -329,14 +362,15 @@ def run_once(
     target = out / "dl.bin"
     for p in (target, out / "dl.bin.aria2"):
         p.unlink(missing_ok=True)
-    wall, rc, ru = measure(tool_argv(tool, sc, url, out, alloc), env=env, cwd=out)
+    r = measure(tool_argv(tool, sc, url, out, alloc), env=env, cwd=out)
+    rc = r.returncode
     ok = rc == 0 and target.exists() and sha256_file(target) == sha
     if not ok:
         print(f"    !! {tool} {sc.key}: rc={rc} sha256 {'missing' if not target.exists() else 'checked'}",
               file=sys.stderr)  # fmt: skip
     for p in (target, out / "dl.bin.aria2"):
         p.unlink(missing_ok=True)
-    return Measurement(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, rc, ok)
+    return Measurement(r.wall, r.user, r.sys, r.maxrss_kib, rc, ok)
 
 
 def run_version(tool: str, env: dict[str, str]) -> Measurement:
@@ -345,8 +379,8 @@ def run_version(tool: str, env: dict[str, str]) -> Measurement:
         if tool == "aria2c"
         else [sys.executable, "-m", "trioaria", "--version"]
     )
-    wall, rc, ru = measure(argv, env=env)
-    return Measurement(wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, rc, rc == 0)
+    r = measure(argv, env=env)
+    return Measurement(r.wall, r.user, r.sys, r.maxrss_kib, r.returncode, r.returncode == 0)
 
 
 # --- reporting ------------------------------------------------------------------------

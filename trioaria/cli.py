@@ -96,12 +96,16 @@ def _load_options(args: list[str]) -> tuple[Any, list[str]]:
         candidates = [path] if path else conf_file_candidates(os.environ)
         for cand in candidates:
             if cand and os.path.isfile(cand):
+
+                def unknown(name: str, where: str = cand) -> None:
+                    _warn(f"unknown option {name!r} in {where}")
+
                 with open(cand, encoding="utf-8", errors="replace") as f:
                     conf_opts = parse_conf_file(
                         f.read(),
                         home=home,
                         where=cand,
-                        on_unknown=lambda name, where=cand: _warn(f"unknown option {name!r} in {where}"),
+                        on_unknown=unknown,
                     )
                 break
     base = dynamic_defaults(os.environ, cwd=os.getcwd(), exists=os.path.exists)

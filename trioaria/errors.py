@@ -190,7 +190,7 @@ class NameResolveError(NetworkError):
     exit_code = ExitCode.NAME_RESOLVE_ERROR
 
 
-class TimeoutError_(NetworkError):  # noqa: N801 - do not shadow the builtin
+class TimeoutError_(NetworkError):
     """A connect or read took longer than its timeout (exit 2)."""
 
     exit_code = ExitCode.TIME_OUT
@@ -215,7 +215,7 @@ class StorageError(TrioariaError):
     exit_code = ExitCode.FILE_IO_ERROR
 
 
-class FileExistsError_(StorageError):  # noqa: N801 - do not shadow the builtin
+class FileExistsError_(StorageError):
     """The target exists and neither -c, --allow-overwrite nor renaming applies (exit 13)."""
 
     exit_code = ExitCode.FILE_ALREADY_EXISTS

@@ -275,6 +275,8 @@ class RequestGroup:
             return
 
         total = probe.total_length
+        for st in self._sources:
+            st.source.expect_length(total)  # every mirror must serve the same length
         piece_length = self.opt("piece-length")
         storage = PieceStorage(total, piece_length)
         resumed = False
@@ -608,6 +610,7 @@ class RequestGroup:
                 )
             if seg.finished:  # a twin finished these bytes while we waited
                 break
+            src.failures = 0  # data flows: earlier failures were transient
             disk.write(seg.pos, mv[:n])
             picker.advance(seg, n)
             now = trio.current_time()
@@ -632,7 +635,6 @@ class RequestGroup:
             os.path.dirname(self.path), FileLayout([(os.path.basename(self.path), 0)])
         )
         await disk.open(truncate=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         buf = bytearray(BUFFER_SIZE)
         mv = memoryview(buf)
         first.connections = 1
@@ -644,7 +646,7 @@ class RequestGroup:
                     raise errors.ReadTimeoutError(f"no data from {first.source.uri}")
                 if n == 0:
                     break
-                os.pwrite(fd, mv[:n], self._streamed)
+                disk.write_file(0, self._streamed, mv[:n])
                 self._streamed += n
                 now = trio.current_time()
                 first.meter.add(n, now)
@@ -665,7 +667,6 @@ class RequestGroup:
                     await reader.aclose()
         finally:
             first.connections = 0
-            os.close(fd)
             await disk.aclose()
 
     # --- control file -----------------------------------------------------------------

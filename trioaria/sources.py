@@ -51,5 +51,8 @@ class RangeSource(abc.ABC):
     async def open_range(self, start: int, end: int | None) -> RangeStream:
         """Open ``[start, end)`` (``end`` None: to the end of the file)."""
 
+    def expect_length(self, total_length: int) -> None:  # noqa: B027 - optional hook
+        """The download's length is known: a mirror serving another length must fail (exit 8)."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release pooled connections."""

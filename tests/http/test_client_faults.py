@@ -228,6 +228,21 @@ async def test_stale_keepalive_retried_once(
     assert pool.statistics().reused == 1
 
 
+async def test_never_reads_past_content_length(
+    fault_server: FaultServer, pool: ConnectionPool
+) -> None:
+    conn, _, _ = await get(fault_server, pool, "/extra/data.bin")
+    assert await read_all(conn) == fault_server.files["data.bin"]
+    pool.release(conn)
+    # the junk is still unread on the socket: the idle check refuses to reuse it
+    with trio.fail_after(5):
+        while not conn.stream.is_readable():
+            await trio.sleep(0.01)
+    conn2, info, _ = await get(fault_server, pool, "/ok/data.bin", 0, 0)
+    assert conn2 is not conn
+    assert info.status == 206
+
+
 async def test_request_before_body_read_is_refused(
     fault_server: FaultServer, pool: ConnectionPool
 ) -> None:

@@ -22,6 +22,7 @@ there; add more with :meth:`FaultServer.add_file`)::
     /status/<code>        that status with a small body
     /keepclose/<file>     honest response that says keep-alive, then closes the socket
     /http10/<file>        HTTP/1.0 response without Content-Length (body ends at close)
+    /extra/<file>         honest response followed by junk bytes beyond Content-Length
 
 Use the ``fault_server`` fixture (function-scoped, runs in the test's nursery), or
 :func:`run_fault_server_in_thread` when the client is another process (the CLI).
@@ -195,6 +196,8 @@ class FaultServer:
         if mode == "keepclose":
             await self._entity(stream, method, headers, data)
             raise _Close
+        if mode == "extra":
+            return await self._entity(stream, method, headers, data, suffix=b"JUNK-AFTER-BODY")
         if mode == "http10":
             await send(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
             if method != "HEAD":
@@ -231,6 +234,7 @@ class FaultServer:
         lie_start: int = 0,
         cut: str | None = None,
         after: int | None = None,
+        suffix: bytes = b"",
     ) -> bool:
         etag = '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
         total = len(data)
@@ -251,7 +255,7 @@ class FaultServer:
         if method == "HEAD":
             return True
         if cut is None:
-            await stream.send_all(body)
+            await stream.send_all(body + suffix)  # one send: the suffix directly follows
             return True
         sent = len(body) // 2 if after is None else min(after, len(body))
         if sent:

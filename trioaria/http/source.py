@@ -204,5 +204,8 @@ class HttpSource(RangeSource):
             raise
         return _HttpStream(self._pool, conn, bool(self._options.get("enable-http-keep-alive")))
 
+    def expect_length(self, total_length: int) -> None:
+        self._total = total_length
+
     async def aclose(self) -> None:
         await self._pool.aclose()
