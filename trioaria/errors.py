@@ -86,6 +86,7 @@ class TrioariaError(Exception):
 
     exit_code: ExitCode = ExitCode.UNKNOWN_ERROR
     retryable: bool = False
+    status: int | None = None  # the protocol status code behind the error (HTTP 404, FTP 550...)
 
     def __init__(
         self, message: str, *, exit_code: ExitCode | None = None, retryable: bool | None = None
@@ -162,6 +163,7 @@ class ServiceUnavailableError(TrioariaError):
 
     exit_code = ExitCode.HTTP_SERVICE_UNAVAILABLE
     retryable = True
+    retry_after: float | None = None  # seconds from Retry-After, honoured before the next try
 
 
 # --- network ----------------------------------------------------------------------------

@@ -51,6 +51,10 @@ log = logging.getLogger("trioaria.group")
 BUFFER_SIZE = 1 << 20
 # The endgame does not race a segment that will end within this many seconds anyway.
 ENDGAME_MIN_ETA = 1.0
+# A connection that delivered nothing for this long counts as stalled (the endgame races it).
+STALL_SECONDS = 2.0
+# Idle connections look for work again at least this often (a stall produces no event).
+IDLE_RECHECK = 0.5
 NOTICE = logging.INFO + 5  # aria2's NOTICE level sits between INFO and WARNING
 
 
@@ -487,12 +491,20 @@ class RequestGroup:
             nursery.cancel_scope.cancel()
 
     def _eta_of(self, seg: Segment) -> float:
-        """Seconds the connection reading ``seg`` still needs at its own recent speed."""
+        """Seconds the connection reading ``seg`` still needs at its own recent speed.
+
+        A connection that has just started has no speed yet: it counts as finishing soon
+        (0), so the endgame does not race it; one that sent nothing for ``STALL_SECONDS``
+        counts as never finishing.
+        """
         meter = self._seg_meters.get(seg.id)
         if meter is None:
-            return float("inf")
-        rate = meter.rate(trio.current_time())
-        return seg.remaining / rate if rate > 0 else float("inf")
+            return 0.0
+        now = trio.current_time()
+        rate = meter.rate(now)
+        if rate > 0:
+            return seg.remaining / rate
+        return float("inf") if now - meter.started > STALL_SECONDS else 0.0
 
     async def _worker(
         self, src: _SourceState | None, stream: RangeStream | None, seg: Segment | None
@@ -522,7 +534,8 @@ class RequestGroup:
                     if seg is None:
                         if picker.is_complete():
                             return
-                        await changed.wait()
+                        with trio.move_on_after(IDLE_RECHECK):
+                            await changed.wait()
                         continue
                 req_end = seg.end
                 try:

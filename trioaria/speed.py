@@ -36,6 +36,11 @@ class SpeedMeter:
         while self._buckets and self._buckets[0][0] + self.slot <= limit:
             self._buckets.popleft()
 
+    @property
+    def started(self) -> float:
+        """When the meter was created."""
+        return self._start
+
     def rate(self, now: float) -> int:
         self._expire(now)
         span = min(self.window, max(now - self._start, self.slot))

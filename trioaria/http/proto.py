@@ -45,6 +45,7 @@ from ..errors import (
     LocalProtocolError,
     NotFoundError,
     ServiceUnavailableError,
+    TrioariaError,
 )
 
 __all__ = [
@@ -599,15 +600,16 @@ def classify_status(info: ResponseInfo) -> None:
     if status < 400:
         return
     text = f"HTTP {status} {info.reason}".rstrip()
-    err: Exception
+    err: TrioariaError
     if status in (401, 407):
         err = AuthError(f"authorization failed: {text}")
     elif status in (404, 410):
         err = NotFoundError(f"resource not found: {text}")
     elif status in (502, 503, 504):
-        err = ServiceUnavailableError(f"service unavailable: {text}")
-        setattr(err, "retry_after", info.retry_after)  # noqa: B010 - not declared in errors.py yet
+        unavailable = ServiceUnavailableError(f"service unavailable: {text}")
+        unavailable.retry_after = info.retry_after
+        err = unavailable
     else:
         err = HttpProtocolError(f"unexpected response: {text}")
-    setattr(err, "status", status)  # noqa: B010
+    err.status = status
     raise err
