@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,13 @@ pytest_plugins = [
     for name in ("tests.servers.nginx", "tests.servers.fault")
     if importlib.util.find_spec(name) is not None
 ]
+
+# Child processes (`python -m trioaria ...`) must run the tree under test, not whatever copy of
+# trioaria happens to be installed.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p
+)
 
 _ALLOWED_NETNS_NETS: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
 
