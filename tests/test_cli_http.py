@@ -32,11 +32,13 @@ from trioaria.errors import ExitCode
 __all__ = [
     "CliResult",
     "LogLine",
+    "child_env",
     "gather",
     "log_lines",
     "run_aria2c",
     "run_cli",
     "serve_copy",
+    "unique_name",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,7 +66,8 @@ class CliResult:
         )
 
 
-def _child_env(home: Path) -> dict[str, str]:
+def child_env(home: Path) -> dict[str, str]:
+    """The environment for a CLI child: no proxies, no user config, this tree importable."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -86,7 +89,7 @@ async def _run(argv: list[str], *, home: Path, timeout: float) -> CliResult:
             capture_stderr=True,
             check=False,
             cwd=str(home),
-            env=_child_env(home),
+            env=child_env(home),
             stdin=b"",
         )
     return CliResult(
@@ -100,7 +103,9 @@ async def _run(argv: list[str], *, home: Path, timeout: float) -> CliResult:
 
 async def run_cli(*args: str | os.PathLike[str], home: Path, timeout: float = 60) -> CliResult:
     """Run ``python -m trioaria ARGS`` with ``HOME=home`` (also its working directory)."""
-    return await _run([sys.executable, "-m", "trioaria", *map(str, args)], home=home, timeout=timeout)
+    return await _run(
+        [sys.executable, "-m", "trioaria", *map(str, args)], home=home, timeout=timeout
+    )
 
 
 async def run_aria2c(*args: str | os.PathLike[str], home: Path, timeout: float = 60) -> CliResult:
@@ -158,7 +163,8 @@ def serve_copy(nginx: NginxServer, name: str, size: int = 5_000_000) -> bytes:
     return data
 
 
-def _unique(prefix: str) -> str:
+def unique_name(prefix: str) -> str:
+    """``prefix-<8 hex>.bin``: a file name no other test serves."""
     return f"{prefix}-{os.urandom(4).hex()}.bin"
 
 
@@ -175,9 +181,11 @@ def _range_starts(lines: list[LogLine]) -> list[int]:
 
 
 async def test_segmented_x4_uses_several_ranges(nginx: NginxServer, tmp_path: Path) -> None:
-    name = _unique("seg")
+    name = unique_name("seg")
     data = serve_copy(nginx, name)
-    res = await run_cli("-x4", "-s4", "-k1M", "-d", tmp_path / "out", nginx.url(f"/{name}"), home=tmp_path)
+    res = await run_cli(
+        "-x4", "-s4", "-k1M", "-d", tmp_path / "out", nginx.url(f"/{name}"), home=tmp_path
+    )
     assert res.returncode == ExitCode.FINISHED, res
     assert (tmp_path / "out" / name).read_bytes() == data
     assert not (tmp_path / "out" / f"{name}.aria2").exists()
@@ -187,12 +195,18 @@ async def test_segmented_x4_uses_several_ranges(nginx: NginxServer, tmp_path: Pa
 
 
 async def test_connection_counts(nginx: NginxServer, tmp_path: Path) -> None:
-    one, many = _unique("one"), _unique("x16")
+    one, many = unique_name("one"), unique_name("x16")
     data_one, data_many = serve_copy(nginx, one), serve_copy(nginx, many)
     r1, r16 = await gather(
         lambda: run_cli("-d", tmp_path / "a", nginx.url(f"/{one}"), home=tmp_path / "h1"),
         lambda: run_cli(
-            "-x16", "-s16", "-k1M", "-d", tmp_path / "b", nginx.url(f"/{many}"), home=tmp_path / "h2"
+            "-x16",
+            "-s16",
+            "-k1M",
+            "-d",
+            tmp_path / "b",
+            nginx.url(f"/{many}"),
+            home=tmp_path / "h2",
         ),
     )
     assert r1.returncode == 0, r1
@@ -206,7 +220,7 @@ async def test_connection_counts(nginx: NginxServer, tmp_path: Path) -> None:
 
 
 async def test_two_mirrors_are_both_used(nginx: NginxServer, tmp_path: Path) -> None:
-    a, b = _unique("mirror-a"), _unique("mirror-b")
+    a, b = unique_name("mirror-a"), unique_name("mirror-b")
     data = os.urandom(5_000_000)
     nginx.add_file(a, data)
     nginx.add_file(b, data)
@@ -223,7 +237,7 @@ async def test_two_mirrors_are_both_used(nginx: NginxServer, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("selector", ["inorder", "random", "geom", "default"])
 async def test_stream_piece_selector(nginx: NginxServer, tmp_path: Path, selector: str) -> None:
-    name = _unique(f"sel-{selector}")
+    name = unique_name(f"sel-{selector}")
     data = serve_copy(nginx, name)
     res = await run_cli(
         "-x4", "-s4", "-k1M", f"--stream-piece-selector={selector}", "-d", tmp_path,
@@ -242,17 +256,26 @@ async def test_https_with_ca_certificate(nginx: NginxServer, tmp_path: Path) -> 
     expected = (nginx.root / "file1m.bin").read_bytes()
     ok, insecure, v6 = await gather(
         lambda: run_cli(
-            f"--ca-certificate={nginx.ca_cert}", "-d", tmp_path / "a",
-            nginx.https_url("/file1m.bin"), home=tmp_path / "h1",
-        ),  # fmt: skip
+            f"--ca-certificate={nginx.ca_cert}",
+            "-d",
+            tmp_path / "a",
+            nginx.https_url("/file1m.bin"),
+            home=tmp_path / "h1",
+        ),
         lambda: run_cli(
-            "--check-certificate=false", "-d", tmp_path / "b",
-            nginx.https_url("/file1m.bin"), home=tmp_path / "h2",
-        ),  # fmt: skip
+            "--check-certificate=false",
+            "-d",
+            tmp_path / "b",
+            nginx.https_url("/file1m.bin"),
+            home=tmp_path / "h2",
+        ),
         lambda: run_cli(
-            f"--ca-certificate={nginx.ca_cert}", "-d", tmp_path / "c",
-            nginx.https_url6("/file1m.bin"), home=tmp_path / "h3",
-        ),  # fmt: skip
+            f"--ca-certificate={nginx.ca_cert}",
+            "-d",
+            tmp_path / "c",
+            nginx.https_url6("/file1m.bin"),
+            home=tmp_path / "h3",
+        ),
     )
     for res, sub in ((ok, "a"), (insecure, "b"), (v6, "c")):
         assert res.returncode == 0, res
@@ -274,9 +297,11 @@ async def test_https_untrusted_certificate_fails_like_aria2c(
 
 
 async def test_ipv6_literal(nginx: NginxServer, tmp_path: Path) -> None:
-    name = _unique("v6")
+    name = unique_name("v6")
     data = serve_copy(nginx, name, 2 * MiB)
-    res = await run_cli("-x2", "-s2", "-k1M", "-d", tmp_path, nginx.url6(f"/{name}"), home=tmp_path / "h")
+    res = await run_cli(
+        "-x2", "-s2", "-k1M", "-d", tmp_path, nginx.url6(f"/{name}"), home=tmp_path / "h"
+    )
     assert nginx.url6("/").startswith("http://[::1]:")
     assert res.returncode == 0, res
     assert (tmp_path / name).read_bytes() == data
@@ -320,7 +345,11 @@ async def test_error_status_exit_codes_match_aria2c(
     )
     assert ours.returncode == code, ours
     assert theirs.returncode == code, theirs
-    leftovers = [p for p in (tmp_path / "a").glob("*") if p.stat().st_size] if (tmp_path / "a").exists() else []
+    leftovers = (
+        [p for p in (tmp_path / "a").glob("*") if p.stat().st_size]
+        if (tmp_path / "a").exists()
+        else []
+    )
     assert not leftovers, leftovers
 
 
@@ -341,10 +370,12 @@ async def test_basic_auth_credentials(nginx: NginxServer, tmp_path: Path) -> Non
 
 
 async def test_chunked_and_content_disposition(nginx: NginxServer, tmp_path: Path) -> None:
-    name = _unique("chunk")
+    name = unique_name("chunk")
     data = serve_copy(nginx, name, 3 * MiB + 17)
     chunked, cd = await gather(
-        lambda: run_cli("-x4", "-s4", "-d", tmp_path / "a", nginx.url(f"/chunked/{name}"), home=tmp_path / "h1"),
+        lambda: run_cli(
+            "-x4", "-s4", "-d", tmp_path / "a", nginx.url(f"/chunked/{name}"), home=tmp_path / "h1"
+        ),
         lambda: run_cli("-d", tmp_path / "b", nginx.url(f"/cd/{name}"), home=tmp_path / "h2"),
     )
     assert chunked.returncode == 0, chunked
@@ -367,7 +398,9 @@ async def test_drop_mid_body_is_retried_and_completes(
     fault_server: FaultServer, tmp_path: Path
 ) -> None:
     data = _fault_data(fault_server, "d.bin", MiB)
-    res = await run_cli("-d", tmp_path, fault_server.url("/drop/d.bin?after=300000"), home=tmp_path / "h")
+    res = await run_cli(
+        "-d", tmp_path, fault_server.url("/drop/d.bin?after=300000"), home=tmp_path / "h"
+    )
     assert res.returncode == 0, res
     assert (tmp_path / "d.bin").read_bytes() == data
     reqs = [r for r in fault_server.requests if r.target.startswith("/drop/")]
@@ -416,9 +449,17 @@ async def test_lying_content_range_is_never_written(
 ) -> None:
     data = _fault_data(fault_server, "lie.bin", 3 * MiB)
     target = tmp_path / "lie.bin"
-    res = await run_cli("-x4", "-s4", "-k1M", "-d", tmp_path, fault_server.url("/liecr/lie.bin"), home=tmp_path / "h")
+    res = await run_cli(
+        "-x4",
+        "-s4",
+        "-k1M",
+        "-d",
+        tmp_path,
+        fault_server.url("/liecr/lie.bin"),
+        home=tmp_path / "h",
+    )
     assert res.returncode == ExitCode.HTTP_PROTOCOL_ERROR, res
-    assert "Content-Range" in res.stderr, res
+    assert "Content-Range" in res.stdout + res.stderr, res
     if target.exists():  # whatever was kept holds no shifted byte
         got = target.read_bytes()
         for i in range(0, len(got), 16384):
@@ -439,13 +480,29 @@ async def test_lying_content_range_on_one_mirror(fault_server: FaultServer, tmp_
 
 async def test_length_change_between_requests(fault_server: FaultServer, tmp_path: Path) -> None:
     _fault_data(fault_server, "grow.bin", 3 * MiB)
-    res = await run_cli("-x4", "-s4", "-k1M", "-d", tmp_path, fault_server.url("/growing/grow.bin"), home=tmp_path / "h")
+    res = await run_cli(
+        "-x4",
+        "-s4",
+        "-k1M",
+        "-d",
+        tmp_path,
+        fault_server.url("/growing/grow.bin"),
+        home=tmp_path / "h",
+    )
     assert res.returncode == ExitCode.CANNOT_RESUME, res
 
 
 async def test_range_ignored_single_connection(fault_server: FaultServer, tmp_path: Path) -> None:
     data = _fault_data(fault_server, "nr.bin", 3 * MiB)
-    res = await run_cli("-x4", "-s4", "-k1M", "-d", tmp_path, fault_server.url("/norange/nr.bin"), home=tmp_path / "h")
+    res = await run_cli(
+        "-x4",
+        "-s4",
+        "-k1M",
+        "-d",
+        tmp_path,
+        fault_server.url("/norange/nr.bin"),
+        home=tmp_path / "h",
+    )
     assert res.returncode == 0, res
     assert (tmp_path / "nr.bin").read_bytes() == data
     assert fault_server.hits["/norange/nr.bin"] == 1, fault_server.requests
@@ -454,50 +511,81 @@ async def test_range_ignored_single_connection(fault_server: FaultServer, tmp_pa
 async def test_truncated_chunked_body_is_an_error(
     fault_server: FaultServer, tmp_path: Path
 ) -> None:
-    res = await run_cli("-m1", "-d", tmp_path, fault_server.url("/truncchunk/data.bin"), home=tmp_path / "h")
+    res = await run_cli(
+        "-m1", "-d", tmp_path, fault_server.url("/truncchunk/data.bin"), home=tmp_path / "h"
+    )
     assert res.returncode == ExitCode.NETWORK_PROBLEM, res
-    assert "chunk" in res.stderr, res
+    assert "chunk" in res.stdout + res.stderr, res
     assert "(OK)" not in res.stdout.split("Status Legend")[0], res
 
 
 async def test_max_tries_and_retry_wait(fault_server: FaultServer, tmp_path: Path) -> None:
-    url3 = fault_server.url("/status/500?n=3")
-    url2 = fault_server.url("/status/500?n=2")
-    m3, waited = await gather(
-        lambda: run_cli("-m3", "-d", tmp_path / "a", url3, home=tmp_path / "h1"),
-        lambda: run_cli("--max-tries=2", "--retry-wait=1", "-d", tmp_path / "b", url2, home=tmp_path / "h2"),
+    # A server that sends a few bytes and stalls makes no progress: every try counts.
+    stall = fault_server.url("/stall/data.bin?after=1000")
+    # A 503 without Retry-After is retried after --retry-wait (aria2 retries 503 only then).
+    busy = fault_server.url("/503?retry=0")
+    m3, waited, theirs = await gather(
+        lambda: run_cli("--timeout=1", "-m3", "-d", tmp_path / "a", stall, home=tmp_path / "h1"),
+        lambda: run_cli(
+            "--max-tries=3", "--retry-wait=1", "-d", tmp_path / "b", busy, home=tmp_path / "h2"
+        ),
+        lambda: run_aria2c(
+            "--max-tries=3",
+            "--retry-wait=1",
+            "-d",
+            tmp_path / "c",
+            busy + "&who=aria2c",
+            home=tmp_path / "h3",
+        ),
     )
-    assert m3.returncode == ExitCode.HTTP_PROTOCOL_ERROR, m3
-    assert waited.returncode == ExitCode.HTTP_PROTOCOL_ERROR, waited
+    assert m3.returncode == ExitCode.TIME_OUT, m3
+    assert 3 <= m3.elapsed < 20, m3
+    assert waited.returncode == theirs.returncode == ExitCode.HTTP_SERVICE_UNAVAILABLE, (
+        waited,
+        theirs,
+    )
+    assert waited.elapsed >= 2.0, waited  # two waits of --retry-wait between three tries
     targets = [r.target for r in fault_server.requests]
-    assert targets.count("/status/500?n=3") == 3, targets
-    assert targets.count("/status/500?n=2") == 2, targets
-    assert waited.elapsed >= 1.0, waited
+    assert targets.count("/stall/data.bin?after=1000") == 3, targets
+    assert targets.count("/503?retry=0") == 3, targets
+    assert targets.count("/503?retry=0&who=aria2c") == 3, targets  # same count as aria2c
 
 
-async def test_max_tries_count_matches_aria2c(fault_server: FaultServer, tmp_path: Path) -> None:
-    ours, theirs = await gather(
-        lambda: run_cli("-m3", "-d", tmp_path / "a", fault_server.url("/status/500?who=us"), home=tmp_path / "h1"),
-        lambda: run_aria2c("-m3", "-d", tmp_path / "b", fault_server.url("/status/500?who=them"), home=tmp_path / "h2"),
+async def test_max_tries_bounds_dropped_connections(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    res = await run_cli(
+        "-m3", "-d", tmp_path, fault_server.url("/drop/data.bin?after=1000"), home=tmp_path / "h"
     )
-    assert ours.returncode == theirs.returncode == ExitCode.HTTP_PROTOCOL_ERROR, (ours, theirs)
-    targets = [r.target for r in fault_server.requests]
-    assert targets.count("/status/500?who=us") == targets.count("/status/500?who=them"), targets
+    assert res.returncode == ExitCode.NETWORK_PROBLEM, res
+    assert fault_server.hits["/drop/data.bin"] == 3, fault_server.requests
 
 
 # --- checksums ------------------------------------------------------------------------------
 
 
 async def test_checksum_ok_and_wrong(nginx: NginxServer, tmp_path: Path) -> None:
-    name = _unique("sum")
+    name = unique_name("sum")
     data = serve_copy(nginx, name, 2 * MiB)
     good = hashlib.sha256(data).hexdigest()
     bad = hashlib.sha256(b"other").hexdigest()
     url = nginx.url(f"/{name}")
     ok, wrong, theirs = await gather(
-        lambda: run_cli("-x2", "-s2", f"--checksum=sha-256={good}", "-d", tmp_path / "a", url, home=tmp_path / "h1"),
-        lambda: run_cli(f"--checksum=sha-256={bad}", "-d", tmp_path / "b", url, home=tmp_path / "h2"),
-        lambda: run_aria2c(f"--checksum=sha-256={bad}", "-d", tmp_path / "c", url, home=tmp_path / "h3"),
+        lambda: run_cli(
+            "-x2",
+            "-s2",
+            f"--checksum=sha-256={good}",
+            "-d",
+            tmp_path / "a",
+            url,
+            home=tmp_path / "h1",
+        ),
+        lambda: run_cli(
+            f"--checksum=sha-256={bad}", "-d", tmp_path / "b", url, home=tmp_path / "h2"
+        ),
+        lambda: run_aria2c(
+            f"--checksum=sha-256={bad}", "-d", tmp_path / "c", url, home=tmp_path / "h3"
+        ),
     )
     assert ok.returncode == 0, ok
     assert (tmp_path / "a" / name).read_bytes() == data
@@ -507,7 +595,7 @@ async def test_checksum_ok_and_wrong(nginx: NginxServer, tmp_path: Path) -> None
 async def test_check_integrity_on_complete_file_downloads_nothing(
     nginx: NginxServer, tmp_path: Path
 ) -> None:
-    name = _unique("verify")
+    name = unique_name("verify")
     data = serve_copy(nginx, name, 2 * MiB)
     target = tmp_path / name
     target.write_bytes(data)
@@ -581,4 +669,4 @@ async def test_no_uri_is_an_error(tmp_path: Path) -> None:
         lambda: run_aria2c(home=tmp_path / "h2"),
     )
     assert ours.returncode == theirs.returncode == ExitCode.UNKNOWN_ERROR, (ours, theirs)
-    assert "URI" in ours.stderr or "URL" in ours.stderr, ours
+    assert "URI" in ours.stdout + ours.stderr or "URL" in ours.stdout + ours.stderr, ours

@@ -189,6 +189,8 @@ def _setup_logging(opts: Any) -> _ConsoleHandler:
     routed = _ConsoleHandler()
     if not opts.get("quiet"):
         root.addHandler(routed.make(_LEVELS.get(opts.get("console-log-level"), 25)))
+    else:  # -q: nothing at all, not even logging's last-resort handler on stderr
+        root.addHandler(logging.NullHandler())
     log_path = opts.get("log")
     if log_path:
         handler: logging.Handler
@@ -218,8 +220,15 @@ async def _amain(
 
     quiet = bool(opts.get("quiet"))
     out = sys.stdout
-    async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:
+    # Signals after the receiver closes (downloads stopped, results being printed) are
+    # ignored: the receiver restores SIG_IGN, redelivers pending signals into it, and CPython
+    # keeps SIG_IGN at interpreter exit (a Python-level handler would be reset to SIG_DFL
+    # there).  Otherwise a repeated Ctrl-C killed us with a KeyboardInterrupt traceback.
+    # The receiver also encloses the nursery, so watch_signals ends before it closes.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:
+        async with trio.open_nursery() as nursery:
 
             async def watch_signals() -> None:
                 async for signum in sigs:

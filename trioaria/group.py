@@ -42,7 +42,7 @@ from .sources import ProbeResult, RangeSource, RangeStream
 from .speed import SpeedMeter
 from .stats import DownloadStats, DownloadStatus, FileStats, SourceStats
 from .storage.picker import RangePicker, Segment
-from .storage.pieces import PieceStorage
+from .storage.pieces import BLOCK_LENGTH, PieceStorage
 
 __all__ = ["RequestGroup", "new_gid"]
 
@@ -263,7 +263,9 @@ class RequestGroup:
             exists=os.path.exists,
             allow_overwrite=bool(self.opt("allow-overwrite")),
             auto_file_renaming=bool(self.opt("auto-file-renaming")),
-            continue_=bool(self.opt("continue")),
+            # -V with a checksum verifies an existing file in place (aria2), never renames it
+            continue_=bool(self.opt("continue"))
+            or bool(self.opt("check-integrity") and self.opt("checksum")),
             control_file_exists=lambda p: os.path.exists(control_file_path(p)),
             file_size=os.path.getsize,
             total_length=probe.total_length,
@@ -284,35 +286,37 @@ class RequestGroup:
         piece_length = self.opt("piece-length")
         storage = PieceStorage(total, piece_length)
         resumed = False
+        restart = False  # a stale control file under --allow-overwrite
         raw = load_control_file(self._control_path) if decision.action == "resume" else None
         if raw is not None and os.path.exists(self.path):
             control = cf.parse(raw)
             cf.validate_against(control, total_length=total, piece_length=piece_length)
             saved_at = os.stat(self._control_path).st_mtime
-            if (
-                probe.last_modified is not None
-                and probe.last_modified > saved_at
-                and not self.opt("allow-overwrite")
-            ):
-                raise errors.CannotResumeError(
-                    f"remote file {first.source.uri} was modified after the control file was "
-                    "saved; use --allow-overwrite=true to restart from zero"
+            if probe.last_modified is not None and probe.last_modified > saved_at:
+                if not self.opt("allow-overwrite"):
+                    raise errors.CannotResumeError(
+                        f"remote file {first.source.uri} was modified after the control file"
+                        " was saved; use --allow-overwrite=true to restart from zero"
+                    )
+                # DECISIONS.md: --allow-overwrite restarts from zero (the saved pieces are stale)
+                log.warning("remote file %s changed; restarting from zero", first.source.uri)
+                restart = True
+            else:
+                if control.piece_length != piece_length:
+                    control = cf.convert_piece_length(control, piece_length)
+                storage.load(
+                    control.bitfield,
+                    [(p.index, p.length, p.bitfield) for p in control.in_flight],
                 )
-            if control.piece_length != piece_length:
-                control = cf.convert_piece_length(control, piece_length)
-            storage.load(
-                control.bitfield,
-                [(p.index, p.length, p.bitfield) for p in control.in_flight],
-            )
-            resumed = True
+                resumed = True
         self.storage = storage
         layout = FileLayout([(os.path.basename(self.path), total)])
         disk = DiskAdaptor(os.path.dirname(self.path), layout)
         self.disk = disk
-        fresh = not resumed and decision.action != "resume"
+        fresh = not resumed and (decision.action != "resume" or restart)
         await disk.open(truncate=fresh)
         try:
-            if not resumed and decision.action == "resume":
+            if not resumed and decision.action == "resume" and not restart:
                 # -c without a control file: continue from the file's length if that is safe.
                 length = disk.existing_length()
                 if 0 < length <= total and not disk.has_holes():
@@ -609,6 +613,7 @@ class RequestGroup:
         picker = self.picker
         disk = self.disk
         assert picker is not None
+        start = seg.pos
         while not seg.finished:
             want = min(len(mv), seg.end - seg.pos)
             with trio.move_on_after(timeout) as cs:
@@ -623,7 +628,11 @@ class RequestGroup:
                 )
             if seg.finished:  # a twin finished these bytes while we waited
                 break
-            src.failures = 0  # data flows: earlier failures were transient
+            if seg.pos - start >= BLOCK_LENGTH:
+                # a whole block landed on this connection: earlier failures were transient
+                # (a server that sends a few bytes then stalls still uses up --max-tries)
+                src.failures = 0
+            n = min(n, seg.end - seg.pos)  # a split may have moved seg.end while we waited
             disk.write(seg.pos, mv[:n])
             picker.advance(seg, n)
             now = trio.current_time()

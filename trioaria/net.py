@@ -32,6 +32,7 @@ import trio
 
 from .errors import (
     ConnectError,
+    ExitCode,
     NameResolveError,
     NetworkError,
     OptionError,
@@ -134,9 +135,12 @@ def _translate(exc: BaseException, *, connecting: bool) -> NetworkError:
     ssl_error = _find_ssl_error(exc)
     if isinstance(ssl_error, ssl.SSLCertVerificationError):
         reason = ssl_error.verify_message or _describe(ssl_error)
+        # aria2: "SSL/TLS handshake failure" is a DlAbortEx: errorCode=1 and never retried
         return NetworkError(
             f"TLS certificate verification failed: {reason} "
-            "(use --ca-certificate or --check-certificate=false)"
+            "(use --ca-certificate or --check-certificate=false)",
+            exit_code=ExitCode.UNKNOWN_ERROR,
+            retryable=False,
         )
     if ssl_error is not None:
         return NetworkError(f"TLS error: {ssl_error.reason or _describe(ssl_error)}")

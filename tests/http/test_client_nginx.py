@@ -190,7 +190,7 @@ async def test_redirect_loop_exit_23(nginx: NginxServer, pool: ConnectionPool) -
     ("path", "error", "code", "kept"),
     [
         ("/missing.bin", NotFoundError, 3, 1),
-        ("/gone", NotFoundError, 3, 1),
+        ("/gone", HttpProtocolError, 22, 1),
         ("/protected/secret.txt", AuthError, 24, 1),
         ("/status500", HttpProtocolError, 22, 0),  # nginx sends "Connection: close" with 500
         ("/status503", ServiceUnavailableError, 29, 1),
@@ -307,7 +307,8 @@ async def test_tls_untrusted_fails_clearly(nginx: NginxServer, pool: ConnectionP
     message = str(excinfo.value)
     assert "certificate verification failed" in message
     assert "\n" not in message
-    assert excinfo.value.exit_code == ExitCode.NETWORK_PROBLEM
+    assert excinfo.value.exit_code == ExitCode.UNKNOWN_ERROR  # as aria2c (errorCode=1)
+    assert not excinfo.value.retryable
 
 
 async def test_tls_check_certificate_false(nginx: NginxServer, pool: ConnectionPool) -> None:

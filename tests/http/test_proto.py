@@ -314,7 +314,7 @@ def test_check_range_response_200() -> None:
         (401, AuthError, ExitCode.HTTP_AUTH_FAILED),
         (407, AuthError, ExitCode.HTTP_AUTH_FAILED),
         (404, NotFoundError, ExitCode.RESOURCE_NOT_FOUND),
-        (410, NotFoundError, ExitCode.RESOURCE_NOT_FOUND),
+        (410, HttpProtocolError, ExitCode.HTTP_PROTOCOL_ERROR),
         (503, ServiceUnavailableError, ExitCode.HTTP_SERVICE_UNAVAILABLE),
         (502, ServiceUnavailableError, ExitCode.HTTP_SERVICE_UNAVAILABLE),
         (500, HttpProtocolError, ExitCode.HTTP_PROTOCOL_ERROR),
@@ -328,6 +328,8 @@ def test_classify_status(status: int, error: type[Exception], code: ExitCode) ->
         classify_status(info)
     assert excinfo.value.exit_code == code  # type: ignore[attr-defined]
     assert excinfo.value.status == status  # type: ignore[attr-defined]
+    # only 503-style answers are worth another try (aria2 gives up on the rest at once)
+    assert excinfo.value.retryable == (status in (502, 503, 504))  # type: ignore[attr-defined]
     if error is ServiceUnavailableError:
         assert excinfo.value.retry_after == 3.0  # type: ignore[attr-defined]
 

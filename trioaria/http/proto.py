@@ -591,8 +591,9 @@ def classify_status(info: ResponseInfo) -> None:
     """Raise the trioaria error for an error status; return for 1xx/2xx/3xx.
 
     As aria2 (src/HttpSkipResponseCommand.cc processResponse): 401/407 -> AuthError (24),
-    404/410 -> NotFoundError (3), 502/503/504 -> ServiceUnavailableError (29, with a
-    ``retry_after`` attribute), every other 4xx/5xx -> HttpProtocolError (22).  416 is an
+    404 -> NotFoundError (3), 502/503/504 -> ServiceUnavailableError (29, with a
+    ``retry_after`` attribute), every other 4xx/5xx (410 included, as aria2c 1.36 answers)
+    -> HttpProtocolError (22), not retried.  416 is an
     HttpProtocolError too: callers handle it (file already complete) before calling this.
     The raised error also has a ``status`` attribute.
     """
@@ -603,13 +604,14 @@ def classify_status(info: ResponseInfo) -> None:
     err: TrioariaError
     if status in (401, 407):
         err = AuthError(f"authorization failed: {text}")
-    elif status in (404, 410):
+    elif status == 404:
         err = NotFoundError(f"resource not found: {text}")
     elif status in (502, 503, 504):
         unavailable = ServiceUnavailableError(f"service unavailable: {text}")
         unavailable.retry_after = info.retry_after
         err = unavailable
     else:
-        err = HttpProtocolError(f"unexpected response: {text}")
+        # aria2 gives up on these at once (one request, exit 22): retrying cannot help.
+        err = HttpProtocolError(f"unexpected response: {text}", retryable=False)
     err.status = status
     raise err

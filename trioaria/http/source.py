@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import errors
 from ..sources import ProbeResult, RangeSource, RangeStream
+from ..storage.naming import name_from_url
 from .client import ConnectionPool, HttpConnection, open_response
 from .proto import HttpRequest, ResponseInfo, check_range_response, classify_status, parse_url
 
@@ -117,6 +118,7 @@ class HttpSource(RangeSource):
             tls=self._tls,
             connect_timeout=o.get("connect-timeout"),
             read_timeout=o.get("timeout"),
+            disable_ipv6=bool(o.get("disable-ipv6")),
         )
         self._url = final_url
         return conn, info
@@ -147,7 +149,9 @@ class HttpSource(RangeSource):
         return ProbeResult(
             total_length=total,
             supports_ranges=total is not None and (info.status == 206 or info.accept_ranges),
-            filename=info.content_disposition_filename,
+            # aria2 names the file after the last URL of a redirect chain (Request::getFile)
+            filename=info.content_disposition_filename
+            or (name_from_url(self._url) if self._url != self.uri else None),
             etag=info.etag,
             last_modified=_http_date(info.last_modified),
             stream=_HttpStream(self._pool, conn, bool(self._options.get("enable-http-keep-alive"))),
@@ -162,6 +166,7 @@ class HttpSource(RangeSource):
             tls=self._tls,
             connect_timeout=o.get("connect-timeout"),
             read_timeout=o.get("timeout"),
+            disable_ipv6=bool(o.get("disable-ipv6")),
         )
         return conn, info
 
