@@ -32,6 +32,7 @@ __all__ = [
     "ARIA2C",
     "ChildRun",
     "LogLine",
+    "block_done",
     "completed_at",
     "make_payload",
     "nginx_bytes_sent",
@@ -171,6 +172,19 @@ def completed_at(path: Path) -> int:
     """Completed bytes recorded in the control file ``path`` (0 when there is none)."""
     control = read_control(path)
     return 0 if control is None else cf.completed_length(control)
+
+
+def block_done(control: cf.ControlFile, offset: int) -> bool:
+    """Whether the 16 KiB block holding byte ``offset`` is recorded as written in ``control``
+    (its piece is complete, or the piece is in flight with that block's bit set)."""
+    index, within = divmod(offset, control.piece_length)
+    if control.piece_done(index):
+        return True
+    for piece in control.in_flight:
+        if piece.index == index:  # the first record wins, as in aria2
+            block = within // cf.BLOCK_LENGTH
+            return bool(piece.bitfield[block // 8] & (0x80 >> (block % 8)))
+    return False
 
 
 def sha256_file(path: Path) -> str:

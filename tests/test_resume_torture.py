@@ -106,9 +106,8 @@ def _trial(
         first.kill()
     control = read_control(control_path)  # a torn or invalid control file raises here
     completed = completed_at(control_path)
-    if control is not None:
-        if control.total_length != SIZE or control.piece_length != PIECE:
-            problems.append(f"control file has wrong geometry: {control!r:.200}")
+    if control is not None and (control.total_length, control.piece_length) != (SIZE, PIECE):
+        problems.append(f"control file has wrong geometry: {control!r:.200}")
 
     second = start_trioaria([*_args(out, url, second_agent), "-c"], work, "second")
     try:
@@ -163,10 +162,10 @@ def test_kill9_then_continue_is_byte_exact_and_bounded(nginx, tmp_path: Path) ->
     print(report)
     failed = [r for r in results if r.problems]
     assert not failed, f"seed {seed}: {len(failed)} of {TRIALS} trials failed\n{report}"
-    # The early kills must really have hit the start (no periodic save with data yet), and
-    # the late ones must have left real progress behind: otherwise the test tested nothing.
+    # The trials must have exercised both cases (otherwise the test tested nothing): kills
+    # that left real progress behind (most late ones; under load the first periodic save can
+    # come after 2 s), and early kills with little or nothing saved.
     late = [r for r in results if r.index not in EARLY_TRIALS]
-    assert all(r.completed_at_kill > 0 for r in late), report
-    assert all(
-        r.completed_at_kill <= RATE_KIB * 1024 * CONNECTIONS * 2 for r in results if r.index in EARLY_TRIALS
-    ), report
+    assert sum(r.completed_at_kill > 4 * PIECE for r in late) >= len(late) // 2, report
+    early = [r for r in results if r.index in EARLY_TRIALS]
+    assert all(r.completed_at_kill <= CONNECTIONS * PIECE for r in early), report

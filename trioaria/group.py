@@ -115,6 +115,7 @@ class RequestGroup:
         self._started_at: float | None = None
         self.bytes_fetched = 0  # every payload byte received this run (resume accounting)
         self._seg_meters: dict[int, SpeedMeter] = {}
+        self._budget = 1
 
     # --- public -----------------------------------------------------------------------
 
@@ -330,6 +331,9 @@ class RequestGroup:
             if await self._verify_existing(disk, total):
                 return
             if fresh:
+                # The control file exists before a single zero is allocated: a kill during
+                # allocation must never let a later -c trust preallocated zeros as data.
+                await self._save_control(force=True)
                 self.phase = "FileAlloc"
                 self.phase_total = total
 
@@ -460,7 +464,7 @@ class RequestGroup:
 
     async def _run_workers_nursery(self, first: _SourceState, probe: ProbeResult) -> None:
         assert self.picker is not None
-        budget = self._connection_budget(probe)
+        budget = self._budget = self._connection_budget(probe)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._saver)
             done = trio.Event()
@@ -614,35 +618,41 @@ class RequestGroup:
         disk = self.disk
         assert picker is not None
         start = seg.pos
-        while not seg.finished:
-            want = min(len(mv), seg.end - seg.pos)
-            with trio.move_on_after(timeout) as cs:
+        # One cancel scope per segment, its deadline pushed forward as data arrives (a scope
+        # per read costs more than the read on a fast link).
+        armed = trio.current_time()
+        with trio.CancelScope(deadline=armed + timeout) as cs:
+            while not seg.finished:
+                want = min(len(mv), seg.end - seg.pos)
                 n = await stream.read_into(mv[:want])
-            if cs.cancelled_caught:
-                raise errors.ReadTimeoutError(f"no data from {src.source.uri} for {timeout}s")
-            if n == 0:
-                if seg.finished:
+                if n == 0:
+                    if seg.finished:
+                        break
+                    raise errors.NetworkError(
+                        f"{src.source.uri}: connection closed at byte {seg.pos} before {seg.end}"
+                    )
+                if seg.finished:  # a twin finished these bytes while we waited
                     break
-                raise errors.NetworkError(
-                    f"{src.source.uri}: connection closed at byte {seg.pos} before {seg.end}"
-                )
-            if seg.finished:  # a twin finished these bytes while we waited
-                break
-            if seg.pos - start >= BLOCK_LENGTH:
-                # a whole block landed on this connection: earlier failures were transient
-                # (a server that sends a few bytes then stalls still uses up --max-tries)
-                src.failures = 0
-            n = min(n, seg.end - seg.pos)  # a split may have moved seg.end while we waited
-            disk.write(seg.pos, mv[:n])
-            picker.advance(seg, n)
-            now = trio.current_time()
-            src.meter.add(n, now)
-            seg_meter.add(n, now)
-            meter.add(n, now)
-            self.bytes_fetched += n
-            self._dirty = True
-            if picker.is_complete():
-                self._wake()
+                if seg.pos - start >= BLOCK_LENGTH:
+                    # a whole block landed on this connection: earlier failures were transient
+                    # (a server that sends a few bytes then stalls still uses up --max-tries)
+                    src.failures = 0
+                n = min(n, seg.end - seg.pos)  # a split may have moved seg.end while we waited
+                disk.write(seg.pos, mv[:n])
+                picker.advance(seg, n)
+                now = trio.current_time()
+                src.meter.add(n, now)
+                seg_meter.add(n, now)
+                meter.add(n, now)
+                self.bytes_fetched += n
+                self._dirty = True
+                if picker.is_complete():
+                    self._wake()
+                if now - armed > 0.25:
+                    cs.deadline = now + timeout
+                    armed = now
+        if cs.cancelled_caught:
+            raise errors.ReadTimeoutError(f"no data from {src.source.uri} for {timeout}s")
         return seg.pos == req_end
 
     async def _download_unknown_length(self, first: _SourceState, probe: ProbeResult) -> None:

@@ -239,8 +239,8 @@ class RangePicker:
         if upto > seg._marked_block:
             done = st.mark_blocks(seg._marked_block, upto)
             seg._marked_block = upto
-        self._check_done(seg)
-        if seg.twin is not None:
+        if seg.twin is not None:  # only a twin can finish our bytes for us
+            self._check_done(seg)
             self._check_done(seg.twin)
         return done
 
