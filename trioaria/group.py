@@ -115,6 +115,8 @@ class RequestGroup:
         self._started_at: float | None = None
         self.bytes_fetched = 0  # every payload byte received this run (resume accounting)
         self._seg_meters: dict[int, SpeedMeter] = {}
+        self._last_failure: errors.TrioariaError | None = None
+        self._unused_stream: RangeStream | None = None  # the probe's body until a worker takes it
         self._budget = 1
 
     # --- public -----------------------------------------------------------------------
@@ -231,6 +233,7 @@ class RequestGroup:
         raise last
 
     async def _note_failure(self, st: _SourceState, exc: errors.TrioariaError) -> None:
+        self._last_failure = exc
         st.failures += 1
         st.last_error = str(exc)
         st.last_exc = exc
@@ -248,13 +251,23 @@ class RequestGroup:
             await trio.sleep(wait)
 
     async def _download(self) -> None:
+        self._make_sources()
+        first, probe = await self._probe()
+        self._unused_stream = probe.stream
+        try:
+            await self._download_probed(first, probe)
+        finally:
+            stream, self._unused_stream = self._unused_stream, None
+            if stream is not None:
+                with trio.CancelScope(shield=True):
+                    await stream.finish(drained=False)
+
+    async def _download_probed(self, first: _SourceState, probe: ProbeResult) -> None:
         from .storage import control_file as cf
         from .storage.disk import DiskAdaptor, load_control_file
         from .storage.layout import FileLayout
         from .storage.naming import control_file_path, decide_output, name_from_url
 
-        self._make_sources()
-        first, probe = await self._probe()
         self.total_length = probe.total_length
         name = self.opt("out") or probe.filename or name_from_url(first.source.uri)
         directory = os.path.abspath(os.path.expanduser(self.opt("dir") or "."))
@@ -352,11 +365,7 @@ class RequestGroup:
                 selector=self.opt("stream-piece-selector"),
                 allow_split=probe.supports_ranges,
             )
-            first_stream = probe.stream
-            if storage.is_complete():
-                if first_stream is not None:
-                    await first_stream.finish(drained=False)
-            else:
+            if not storage.is_complete():
                 await self._save_control(force=True)
                 await self._run_workers(first, probe)
             if not storage.is_complete():
@@ -376,9 +385,9 @@ class RequestGroup:
                 await disk.aclose()
 
     def _final_error(self) -> errors.TrioariaError:
-        excs = [s.last_exc for s in self._sources if s.last_exc is not None]
-        if excs:
-            return excs[-1]
+        """aria2 reports the last error that happened."""
+        if self._last_failure is not None:
+            return self._last_failure
         return errors.NetworkError("download stopped before it was complete")
 
     async def _verify_existing(self, disk: Any, total: int) -> bool:
@@ -481,7 +490,7 @@ class RequestGroup:
                         done.set()
 
             first_seg = None
-            first_stream = probe.stream
+            first_stream, self._unused_stream = self._unused_stream, None
             if first_stream is not None:
                 if not self.picker.storage.is_block_done(0):
                     first_seg = self.picker.next_segment(first)
@@ -660,7 +669,7 @@ class RequestGroup:
         from .storage.disk import DiskAdaptor
         from .storage.layout import FileLayout
 
-        stream = probe.stream
+        stream, self._unused_stream = self._unused_stream, None
         assert stream is not None
         assert self._meter is not None
         disk = DiskAdaptor(
