@@ -46,6 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "SCENARIOS",
@@ -321,6 +322,7 @@ class Scenario:
     throttled: bool
     connections: int  #: -x/-s
     extra: tuple[str, ...] = ()  #: extra options for both tools
+    scheme: str = "http"  #: "sftp": served by the asyncssh SFTP server (tests/servers/sftp.py)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -334,7 +336,38 @@ SCENARIOS: tuple[Scenario, ...] = (
         16,
         ("-k1M",),
     ),
+    Scenario(
+        "sftp",
+        "SFTP {size} (asyncssh server, password login), -x4 -s4 -k1M",
+        "sftp.bin",
+        False,
+        4,
+        ("-k1M", "--ftp-user=test", "--ftp-passwd=secret"),
+        "sftp",
+    ),
+    Scenario(
+        "ftp", "FTP {size} (vsftpd, passive), -x4 -s4 -k1M", "ftp.bin", False, 4, ("-k1M",), "ftp"
+    ),
 )
+
+
+def _start_sftp(base: Path, www: Path) -> Any:
+    """The tests' asyncssh SFTP server (one Python process) serving *www* as ``/``."""
+    sys.path.insert(0, str(REPO))
+    from tests.servers.sftp import make_keys, start_sftp_server
+
+    return start_sftp_server(www, make_keys(base / "sshkeys"), stderr=subprocess.DEVNULL)
+
+
+def _start_ftp(base: Path, www: Path, name: str) -> Any:
+    """The tests' vsftpd (anonymous, read-only) serving a hard link of ``www/name``."""
+    sys.path.insert(0, str(REPO))
+    from tests.servers.ftp import start_vsftpd
+
+    server = start_vsftpd(base / "vsftpd")
+    os.chmod(www / name, 0o644)
+    os.link(www / name, server.root / name)
+    return server
 
 
 def _common(out: Path, name: str, alloc: str) -> list[str]:
@@ -474,7 +507,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--runs", type=int, default=None, help="measured runs per tool (default 5; 3 with --quick)"
     )
-    ap.add_argument("--only", default="", help="comma list of: 1conn,16conn,throttled,version")
+    ap.add_argument(
+        "--only", default="", help="comma list of: 1conn,16conn,throttled,sftp,ftp,version"
+    )
     ap.add_argument(
         "--file-allocation", default="none", choices=["none", "prealloc", "trunc", "falloc"]
     )
@@ -492,6 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--mid", type=int, default=None, help="size in MiB of the throttled file (default 512)"
     )
+    ap.add_argument(
+        "--sftp", type=int, default=None, help="size in MiB of the SFTP file (default 256)"
+    )
+    ap.add_argument(
+        "--ftp", type=int, default=None, help="size in MiB of the FTP file (default 512)"
+    )
     ap.add_argument("--tsv", type=Path, default=None, help="append raw per-run rows to this file")
     args = ap.parse_args(argv)
 
@@ -501,7 +542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     wanted = [sc for sc in SCENARIOS if not only or sc.key in only]
     do_version = not only or "version" in only
-    sizes = {"big.bin": big, "mid.bin": mid}
+    sizes = {"big.bin": big, "mid.bin": mid, "sftp.bin": (args.sftp or (32 if args.quick else 256)) * MiB}
+    sizes["ftp.bin"] = (args.ftp or (32 if args.quick else 512)) * MiB
     needed = {sc.file for sc in wanted}
 
     # SIGTERM → KeyboardInterrupt, so the finally blocks stop nginx and unmount the tmpfs.
@@ -522,11 +564,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"generating {name} ({_fmt_size(sizes[name])}) ...", file=sys.stderr)
             shas[name] = make_random_file(www / name, sizes[name])
         server = start_nginx(ngdir, www) if wanted else None
+        sftp = _start_sftp(base, www) if any(sc.scheme == "sftp" for sc in wanted) else None
+        ftp = _start_ftp(base, www, "ftp.bin") if any(sc.scheme == "ftp" for sc in wanted) else None
         tsv = open(args.tsv, "a", encoding="utf-8") if args.tsv else None  # noqa: SIM115
         try:
             for sc in wanted:
                 assert server is not None
                 url = server.url(("/slow/" if sc.throttled else "/") + sc.file)
+                if sc.scheme == "sftp":
+                    assert sftp is not None
+                    url = sftp.url(sc.file, credentials=False)
+                if sc.scheme == "ftp":
+                    assert ftp is not None
+                    url = ftp.url(sc.file)
                 title = sc.title.format(size=_fmt_size(sizes[sc.file]))
                 print(f"{title}: warm-up ...", file=sys.stderr)
                 for tool in ("aria2c", "trioaria"):
@@ -555,6 +605,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tsv.close()
             if server is not None:
                 server.stop()
+            if sftp is not None:
+                sftp.stop()
+            if ftp is not None:
+                ftp.stop()
 
     # ----- report -----
     elapsed = time.monotonic() - t_start
@@ -604,6 +658,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Target(
             "throttled 16 conn: wall vs aria2c", ratio("throttled", lambda m: m.wall), 1.05, "x"
         ),
+        Target("SFTP -x4: wall vs aria2c", ratio("sftp", lambda m: m.wall), 1.5, "x"),
+        Target("FTP -x4: wall vs aria2c", ratio("ftp", lambda m: m.wall), 1.5, "x"),
         Target(
             "16 conn: peak RSS (worst scenario median)", max(rss16) if rss16 else None, 48, " MiB"
         ),

@@ -19,7 +19,7 @@ import pytest
 
 pytest_plugins = [
     name
-    for name in ("tests.servers.nginx", "tests.servers.fault")
+    for name in ("tests.servers.nginx", "tests.servers.fault", "tests.servers.ftp", "tests.servers.sftp")
     if importlib.util.find_spec(name) is not None
 ]
 

@@ -22,6 +22,7 @@ PURE_MODULES = [
     "option_table",
     "help",
     "console",
+    "policy",
     "storage/bitfield",
     "storage/pieces",
     "storage/picker",
@@ -29,6 +30,13 @@ PURE_MODULES = [
     "storage/control_file",
     "http/proto",
     "http/chunked",
+    "ftp/proto",
+    "netrc",
+    "sftp/hostkey",
+    "http/gzip",
+    "uri_selector",
+    "uri_expand",
+    "input_file",
 ]
 
 FORBIDDEN = {"trio", "socket", "os", "time", "asyncssh", "asyncio", "threading", "selectors", "ssl"}

@@ -1,9 +1,26 @@
 """The ``trioaria`` command: argv → Options → DownloadEngine under ``trio.run`` → exit status.
 
-Exit statuses are aria2's (``errors.ExitCode``).  Signals follow aria2
-(``src/MultiUrlRequestInfo.cc``): the first SIGINT shuts down gracefully (control files saved,
-exit 7 if anything is unfinished); a second SIGINT, or SIGTERM/SIGHUP, forces shutdown (control
-files are still saved: that costs milliseconds and protects the user's bytes).
+Follows aria2's ``src/option_processing.cc`` (configuration file, ``--conf-path``,
+``--no-conf``), ``src/Context.cc`` and ``src/download_helper.cc`` (which URIs become which
+downloads) and ``src/MultiUrlRequestInfo.cc`` (signals, exit status):
+
+* **Options**: command line > ``aria2.conf`` > environment defaults > aria2's defaults.  The
+  configuration file is ``--conf-path``, else ``$HOME/.aria2/aria2.conf`` if it exists, else
+  ``$XDG_CONFIG_HOME/aria2/aria2.conf``; ``--no-conf`` skips it.  An explicit ``--conf-path``
+  that does not exist is exit 1, a bad value in the file exit 28 (aria2).
+* **Downloads**: with ``-i`` the URIs on the command line are ignored and every input-file entry
+  is one download with its own options (the global ``--out`` is not applied to them).  Without
+  ``-i`` the command-line URIs are mirrors of one download, or one download each with ``-Z``.
+  ``-P`` first expands ``{a,b}``/``[1-9]`` patterns (:mod:`trioaria.uri_expand`), on the
+  command line and in ``-i`` lines.  ``--deferred-input`` reads the input file lazily: an entry
+  is read only when fewer than ``-j`` of the fed downloads are unfinished.
+* **Stopping**: the first SIGINT shuts down gracefully (control files saved, exit 7 if anything
+  is unfinished); a second SIGINT, or SIGTERM/SIGHUP, forces shutdown (control files are still
+  saved: that costs milliseconds and protects the user's bytes).  ``--stop=SEC`` and
+  ``--stop-with-process=PID`` (checked every second, as aria2) shut down gracefully.
+* **Log**: ``-l FILE`` (``-`` for stdout) gets aria2-style lines
+  ``YYYY-MM-DD HH:MM:SS.ffffff [LEVEL] [module.py:line] message`` at ``--log-level``; the
+  console shows notices at ``--console-log-level``.
 
 ``--version`` is answered before trio or h11 is imported, so it stays fast.
 """
@@ -12,14 +29,45 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._version import __version__
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    import logging
 
-# aria2 -v prints these lines; ours lists what trioaria really has.
-_FEATURES = "Async DNS, HTTPS, Checksum, Message Digest"
+    from .input_file import InputEntry
+    from .options import Options
+
+__all__ = ["enabled_features", "main"]
+
+# aria2 -v names its compiled-in features; ours are listed when the module that provides them
+# is present in this tree (checked by file, without importing anything).
+_ALWAYS = ("HTTPS", "Message Digest")
+_OPTIONAL_FEATURES = (
+    ("Async DNS", None),  # names resolve in trio's worker threads: the engine never blocks
+    ("BitTorrent", "bt/session.py"),
+    ("GZip", "http/gzip.py"),
+    ("Metalink", "metalink/parser.py"),
+    ("JSON-RPC", "rpc/server.py"),
+    ("FTP", "ftp/client.py"),
+    ("SFTP", "sftp/source.py"),
+)
+_PACKAGE = Path(__file__).resolve().parent
+
+# How often --stop-with-process looks for the process (aria2: every second).
+WATCH_PROCESS_INTERVAL = 1.0
+
+
+def enabled_features() -> list[str]:
+    """The "Enabled Features" of ``-v``: what this tree really has."""
+    found = list(_ALWAYS)
+    for name, module in _OPTIONAL_FEATURES:
+        if module is None or (_PACKAGE / module).is_file():
+            found.append(name)
+    return sorted(found, key=str.lower)
 
 
 def _version_text() -> str:
@@ -27,7 +75,7 @@ def _version_text() -> str:
         f"trioaria version {__version__}\n"
         "A pure-Python re-implementation of aria2 on trio.\n"
         "\n"
-        f"Enabled Features: {_FEATURES}\n"
+        f"Enabled Features: {', '.join(enabled_features())}\n"
         "Hash Algorithms: sha-1, sha-224, sha-256, sha-384, sha-512, md5, adler32\n"
         f"Python: {sys.version.split()[0]}\n"
     )
@@ -42,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import ExitCode, TrioariaError
 
     try:
-        opts, uris = _load_options(args)
+        opts, input_opts, uris = _load_options(args)
     except TrioariaError as exc:
         sys.stderr.write(f"{exc}\n")
         return int(exc.exit_code)
@@ -54,12 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     if opts.is_set("version"):
         sys.stdout.write(_version_text())
         return 0
+    deferred: _DeferredInput | None = None
     try:
-        entries = _download_entries(opts, uris)
-    except TrioariaError as exc:
+        if opts.get("input-file") and opts.get("deferred-input"):
+            deferred = _DeferredInput(opts.get("input-file"), input_opts)
+            entries: list[tuple[list[str], Options]] = []
+        else:
+            entries = _download_entries(opts, input_opts, uris)
+    except (TrioariaError, OSError) as exc:
         sys.stderr.write(f"{exc}\n")
-        return int(exc.exit_code)
-    if not entries:
+        code = exc.exit_code if isinstance(exc, TrioariaError) else ExitCode.UNKNOWN_ERROR
+        return int(code)
+    if not entries and deferred is None:
+        if opts.get("input-file"):
+            sys.stdout.write("No files to download.\n")  # aria2, for an empty input file
+            return 0
         sys.stderr.write(
             "Specify at least one URL.\nUsage: trioaria [OPTIONS] [URI | MAGNET | TORRENT_FILE |"
             " METALINK_FILE]...\nSee 'trioaria -h'.\n"
@@ -71,50 +128,77 @@ def main(argv: list[str] | None = None) -> int:
     from .engine import DownloadEngine
 
     engine = DownloadEngine(opts)
-    return trio.run(_amain, engine, opts, entries, routed)
+    try:
+        return trio.run(_amain, engine, opts, entries, routed, deferred)
+    finally:
+        if deferred is not None:
+            deferred.close()
 
 
 def _warn(message: str) -> None:
     sys.stderr.write(f"[WARN] {message}\n")
 
 
-def _load_options(args: list[str]) -> tuple[Any, list[str]]:
-    """Command line > conf file > environment defaults > aria2's defaults."""
-    from .options import (
-        build_options,
-        conf_file_candidates,
-        dynamic_defaults,
-        parse_argv,
-        parse_conf_file,
-    )
+# --- options ------------------------------------------------------------------------------
+
+
+def _read_conf(argv_opts: dict[str, str], home: str) -> dict[str, str]:
+    """The configuration file's options (aria2 ``option_processing``)."""
+    from .errors import ExitCode, OptionError, TrioariaError
+    from .options import conf_file_candidates, parse_conf_file
+
+    if argv_opts.get("no-conf", "false") in ("true", ""):
+        return {}
+    explicit = argv_opts.get("conf-path")
+    if explicit is not None:
+        explicit = explicit.replace("${HOME}", home)
+    candidates = [explicit] if explicit else conf_file_candidates(os.environ)
+    for cand in candidates:
+        if not os.path.isfile(cand):
+            continue
+
+        def unknown(message: str) -> None:
+            _warn(message)
+
+        try:
+            with open(cand, encoding="utf-8", errors="replace") as f:
+                return parse_conf_file(f.read(), home=home, where=cand, on_unknown=unknown)
+        except OptionError as exc:
+            raise OptionError(f"Parse error in {cand}\n{exc}") from None
+        except OSError as exc:
+            raise TrioariaError(f"Parse error in {cand}\n{exc}") from None
+    if explicit:
+        raise TrioariaError(
+            f"Configuration file {explicit} is not found.", exit_code=ExitCode.UNKNOWN_ERROR
+        )
+    return {}
+
+
+def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
+    """Parse everything; returns ``(options, options for -i entries, positional URIs)``.
+
+    aria2 applies neither ``--out`` nor a conf file's ``out`` to input-file entries
+    (``download_helper.cc``: ``requestOption->remove(PREF_OUT)``).
+    """
+    from .options import build_options, dynamic_defaults, parse_argv
 
     argv_opts, uris = parse_argv(args)
     home = os.path.expanduser("~")
-    conf_opts: dict[str, str] = {}
-    if argv_opts.get("no-conf", "false") != "true":
-        path = argv_opts.get("conf-path")
-        candidates = [path] if path else conf_file_candidates(os.environ)
-        for cand in candidates:
-            if cand and os.path.isfile(cand):
-
-                def unknown(name: str, where: str = cand) -> None:
-                    _warn(f"unknown option {name!r} in {where}")
-
-                with open(cand, encoding="utf-8", errors="replace") as f:
-                    conf_opts = parse_conf_file(
-                        f.read(),
-                        home=home,
-                        where=cand,
-                        on_unknown=unknown,
-                    )
-                break
+    conf_opts = _read_conf(argv_opts, home)
     base = dynamic_defaults(os.environ, cwd=os.getcwd(), exists=os.path.exists)
     opts = build_options(argv_opts, conf_opts, base=base, home=home)
     _warn_unsupported(opts)
-    return opts, uris
+    if not opts.get("input-file"):
+        return opts, opts, uris
+
+    def without_out(d: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in d.items() if k != "out"}
+
+    input_opts = build_options(without_out(argv_opts), without_out(conf_opts), base=base, home=home)
+    return opts, input_opts, uris
 
 
-def _warn_unsupported(opts: Any) -> None:
+def _warn_unsupported(opts: Options) -> None:
     """One warning per explicitly set option that is accepted but not implemented yet."""
     from .option_table import OPTIONS
     from .options import UNSUPPORTED_WARNING
@@ -125,32 +209,95 @@ def _warn_unsupported(opts: Any) -> None:
             _warn(UNSUPPORTED_WARNING(name))
 
 
-def _download_entries(opts: Any, uris: list[str]) -> list[tuple[list[str], Any]]:
-    """Turn positional URIs and ``-i`` lines into ``(mirror_uris, options)`` pairs."""
-    entries: list[tuple[list[str], Any]] = []
-    if uris:
-        if opts.get("force-sequential"):
-            entries.extend(([u], opts) for u in uris)
-        else:
-            entries.append((list(uris), opts))
-    input_file = opts.get("input-file")
-    if input_file:
-        from .options import parse_input_file
+# --- which URIs become which downloads ----------------------------------------------------
 
-        if input_file == "-":
-            text = sys.stdin.read()
-        else:
-            with open(input_file, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        entries_in = parse_input_file(
-            text, on_unknown=lambda name: _warn(f"option {name!r} is not valid in an input file")
-        )
-        for entry in entries_in:
-            entries.append((list(entry.uris), opts.with_overrides(entry.options)))
+
+def _groups_for(uris: list[str], opts: Options) -> list[tuple[list[str], Options]]:
+    """aria2 ``createRequestGroupForUri``: expand with ``-P``, then mirrors or ``-Z``."""
+    if opts.get("parameterized-uri"):
+        from .uri_expand import expand_uris
+
+        uris = expand_uris(uris)
+    if not uris:
+        return []
+    if opts.get("force-sequential"):
+        return [([u], opts) for u in uris]
+    return [(list(uris), opts)]
+
+
+def _entry_groups(entry: InputEntry, input_opts: Options) -> list[tuple[list[str], Options]]:
+    return _groups_for(list(entry.uris), input_opts.with_overrides(entry.options))
+
+
+def _input_warning(message: str) -> None:
+    _warn(f"{message} (not valid in an input file)")
+
+
+def _download_entries(
+    opts: Options, input_opts: Options, uris: list[str]
+) -> list[tuple[list[str], Options]]:
+    """Turn positional URIs or ``-i`` entries into ``(mirror_uris, options)`` pairs."""
+    input_file = opts.get("input-file")
+    if not input_file:
+        return _groups_for(uris, opts)
+    from .input_file import parse_input_file
+
+    if input_file == "-":
+        text = sys.stdin.read()
+    else:
+        with open(input_file, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    entries: list[tuple[list[str], Options]] = []
+    for entry in parse_input_file(text, on_unknown=_input_warning):
+        entries.extend(_entry_groups(entry, input_opts))
     return entries
 
 
+class _DeferredInput:
+    """``--deferred-input``: the input file read one entry at a time, in a worker thread."""
+
+    def __init__(self, path: str, input_opts: Options) -> None:
+        from .input_file import InputFileParser
+
+        self._file: TextIO = (
+            sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+        )
+        self._owned = path != "-"
+        self._opts = input_opts
+        self._parser = InputFileParser(on_unknown=_input_warning)
+        self._eof = False
+        self._pending: list[tuple[list[str], Options]] = []
+
+    async def next_group(self) -> tuple[list[str], Options] | None:
+        """The next download, or ``None`` at the end of the file.
+
+        Raises:
+            TrioariaError: an invalid entry (OptionError, exit 28) or a bad ``-P`` pattern.
+        """
+        import trio
+
+        while not self._pending:
+            if self._eof:
+                return None
+            line = await trio.to_thread.run_sync(self._file.readline, abandon_on_cancel=True)
+            if line:
+                entry = self._parser.feed(line)
+            else:
+                self._eof = True
+                entry = self._parser.finish()
+            if entry is not None:
+                self._pending.extend(_entry_groups(entry, self._opts))
+        return self._pending.pop(0)
+
+    def close(self) -> None:
+        if self._owned:
+            self._file.close()
+
+
+# --- logging ------------------------------------------------------------------------------
+
 _LEVELS = {"debug": 10, "info": 20, "notice": 25, "warn": 30, "error": 40}
+_LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 25: "NOTICE", 30: "WARN", 40: "ERROR", 50: "ERROR"}
 
 
 class _ConsoleHandler:
@@ -159,14 +306,14 @@ class _ConsoleHandler:
     def __init__(self) -> None:
         self.console: Any = None
 
-    def make(self, level: int) -> Any:
+    def make(self, level: int) -> logging.Handler:
         import logging
 
         outer = self
 
         class Handler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
-                name = {25: "notice", 30: "warn"}.get(record.levelno, record.levelname.lower())
+                name = _LEVEL_NAMES.get(record.levelno, record.levelname).lower()
                 if outer.console is not None:
                     outer.console.notice(name, record.getMessage())
                 else:
@@ -177,7 +324,25 @@ class _ConsoleHandler:
         return handler
 
 
-def _setup_logging(opts: Any) -> _ConsoleHandler:
+def _log_formatter() -> logging.Formatter:
+    """aria2's log line: ``2024-05-01 12:00:00.123456 [NOTICE] [group.py:123] message``."""
+    import logging
+    from datetime import datetime
+
+    class Aria2Formatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            when = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S.%f")
+            level = _LEVEL_NAMES.get(record.levelno, record.levelname)
+            where = f"{record.module}.py:{record.lineno}"
+            text = f"{when} [{level}] [{where}] {record.getMessage()}"
+            if record.exc_info:
+                text += "\n" + self.formatException(record.exc_info)
+            return text
+
+    return Aria2Formatter()
+
+
+def _setup_logging(opts: Options) -> _ConsoleHandler:
     import logging
 
     logging.addLevelName(25, "NOTICE")
@@ -195,39 +360,81 @@ def _setup_logging(opts: Any) -> _ConsoleHandler:
     if log_path:
         handler: logging.Handler
         handler = (
-            logging.StreamHandler(sys.stdout) if log_path == "-" else logging.FileHandler(log_path)
+            logging.StreamHandler(sys.stdout)
+            if log_path == "-"
+            else logging.FileHandler(log_path, encoding="utf-8")
         )
         handler.setLevel(_LEVELS.get(opts.get("log-level"), 10))
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s")
-        )
+        handler.setFormatter(_log_formatter())
         root.addHandler(handler)
+        root.info("trioaria %s, Python %s", __version__, sys.version.split()[0])
+        root.info("Logging started.")
     return routed
 
 
+# --- the run ------------------------------------------------------------------------------
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (aria2 checks ``/proc/PID``; ``kill(pid, 0)`` is portable)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists but belongs to someone else
+    except OverflowError:
+        return False
+    return True
+
+
+def _iter_signals() -> Iterator[int]:
+    import signal
+
+    yield from (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 async def _amain(
-    engine: Any, opts: Any, entries: list[tuple[list[str], Any]], routed: _ConsoleHandler
+    engine: Any,
+    opts: Options,
+    entries: list[tuple[list[str], Options]],
+    routed: _ConsoleHandler,
+    deferred: _DeferredInput | None,
 ) -> int:
+    import logging
     import signal
 
     import trio
 
     from .group import RequestGroup
 
-    for uris, entry_opts in entries:
+    log = logging.getLogger("trioaria.cli")
+
+    import time
+
+    from . import server_stat
+
+    # --server-stat-if: one table of server speeds shared by every download of the run
+    server_stats = server_stat.table_from_options(opts, time.time())
+
+    def make_group(uris: list[str], entry_opts: Options) -> RequestGroup:
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        engine.add(RequestGroup(uris, entry_opts, gid=gid))
+        return RequestGroup(uris, entry_opts, gid=gid, server_stats=server_stats)
+
+    for uris, entry_opts in entries:
+        engine.add(make_group(uris, entry_opts))
 
     quiet = bool(opts.get("quiet"))
     out = sys.stdout
+    input_error: list[int] = []
     # Signals after the receiver closes (downloads stopped, results being printed) are
     # ignored: the receiver restores SIG_IGN, redelivers pending signals into it, and CPython
     # keeps SIG_IGN at interpreter exit (a Python-level handler would be reset to SIG_DFL
     # there).  Otherwise a repeated Ctrl-C killed us with a KeyboardInterrupt traceback.
     # The receiver also encloses the nursery, so watch_signals ends before it closes.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in _iter_signals():
         signal.signal(signum, signal.SIG_IGN)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:
+    with trio.open_signal_receiver(*_iter_signals()) as sigs:
         async with trio.open_nursery() as nursery:
 
             async def watch_signals() -> None:
@@ -252,6 +459,16 @@ async def _amain(
                     engine.shutdown()
 
                 nursery.start_soon(stop_timer)
+            watched = opts.get("stop-with-process")
+            if watched is not None:
+
+                async def watch_process() -> None:
+                    while _process_alive(watched):
+                        await trio.sleep(WATCH_PROCESS_INTERVAL)
+                    log.info("Process %d is not running. Commencing shutdown.", watched)
+                    engine.shutdown()
+
+                nursery.start_soon(watch_process)
             from .readout import run_readout
 
             console = await nursery.start(
@@ -270,15 +487,89 @@ async def _amain(
                 )
             )
             routed.console = console
-            await engine.run()
+            if entries:
+                log.log(25, "Downloading %d item(s)", len(entries))
+            if deferred is None:
+                await engine.run()
+            else:
+                await _run_deferred(engine, opts, deferred, input_error, nursery)
             nursery.cancel_scope.cancel()
     code: int = engine.exit_code()
+    if opts.get("server-stat-of"):
+        server_stat.save_file(str(opts.get("server-stat-of")), server_stats)
+    if input_error and code == 0:
+        code = input_error[0]
     _print_results(engine, opts, console, incomplete=code == 7)
     routed.console = None
     return code
 
 
-def _print_results(engine: Any, opts: Any, console: Any, *, incomplete: bool) -> None:
+async def _run_deferred(
+    engine: Any,
+    opts: Options,
+    deferred: _DeferredInput,
+    input_error: list[int],
+    nursery: Any,
+) -> None:
+    """Run the engine while feeding it input-file entries only as it needs work."""
+    import logging
+
+    import trio
+
+    from .errors import TrioariaError
+    from .group import RequestGroup
+
+    log = logging.getLogger("trioaria.cli")
+    limit = max(1, opts.get("max-concurrent-downloads"))
+    outstanding = 0
+    changed = trio.Event()
+
+    class FedGroup(RequestGroup):
+        """A download from the input file: tells the feeder when it stopped."""
+
+        async def run(self) -> None:
+            nonlocal outstanding
+            try:
+                await super().run()
+            finally:
+                outstanding -= 1
+                changed.set()
+
+    async def feed() -> None:
+        nonlocal outstanding, changed
+        try:
+            while not engine.is_shutting_down:
+                if outstanding >= limit:
+                    changed = trio.Event()
+                    await changed.wait()
+                    continue
+                try:
+                    item = await deferred.next_group()
+                except TrioariaError as exc:
+                    log.error("%s", exc)
+                    input_error.append(int(exc.exit_code))
+                    item = None
+                except OSError as exc:
+                    log.error("cannot read the input file: %s", exc)
+                    input_error.append(1)
+                    item = None
+                if item is None:
+                    break
+                uris, entry_opts = item
+                gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
+                outstanding += 1
+                engine.add(FedGroup(uris, entry_opts, gid=gid))
+            while outstanding and not engine.is_shutting_down:
+                changed = trio.Event()
+                await changed.wait()
+        finally:
+            engine.shutdown()  # nothing left to feed: let the engine end once idle
+
+    nursery.start_soon(feed)
+    await engine.run(keep_running=True)
+
+
+def _print_results(engine: Any, opts: Options, console: Any, *, incomplete: bool) -> None:
     groups = engine.all_groups()
     if opts.get("quiet") or not groups:
         return

@@ -457,6 +457,21 @@ def _full_rows(d: DownloadStats, status: str, avg_speeds: Mapping[str, int] | No
         rows.append(f"{head}{pct}|{_file_path(d, f)}")
     if not rows:
         rows.append(f"{_row_head(d, status, avg_speeds)}  -|n/a")
+    rows.extend(_source_rows(d))
+    return rows
+
+
+def _source_rows(d: DownloadStats) -> list[str]:
+    """trioaria's extension to ``full``: with several mirrors, the bytes each one served and
+    its share (``   |    |           |   |  <uri>: <bytes> bytes (<share>%)``).  A download
+    with one source prints nothing more, so its table stays aria2c's."""
+    if len(d.sources) < 2:
+        return []
+    total = sum(s.bytes_downloaded for s in d.sources)
+    rows = []
+    for s in d.sources:
+        share = 100 * s.bytes_downloaded // total if total else 0
+        rows.append(f"   |    |           |   |  {s.uri}: {s.bytes_downloaded} bytes ({share}%)")
     return rows
 
 
@@ -473,7 +488,9 @@ def results_table(
         downloads: finished, failed, removed and unfinished downloads, in aria2's order.
             COMPLETE -> ``OK``, ERROR -> ``ERR``, REMOVED -> ``RM``, anything else (stopped by
             Ctrl-C) -> ``INPR``.
-        mode: ``default``, ``full`` (one line per selected file with its %) or ``hide``.
+        mode: ``default``, ``full`` (one line per selected file with its %, then -- a
+            trioaria extension -- one line per mirror with the bytes it served when a
+            download has several) or ``hide``.
         avg_speeds: session average download speed per GID (bytes/s); a GID missing here is
             shown as ``n/a``, as aria2 does for a zero session time.
         color: colour the status column (caller checks ``--enable-color`` and a TTY).

@@ -5,6 +5,9 @@ one task in it (and opens its own nursery inside), at most ``--max-concurrent-do
 time, in queue order.  Shutdown is a cancel: every active group saves its control file in a
 shielded ``finally`` and ends in ``waiting`` (aria2's "INPR" in the results table).
 
+``--max-overall-download-limit`` is one :class:`~trioaria.policy.SpeedLimit` token bucket held
+here and handed to every group it runs; each group also has its own ``--max-download-limit``.
+
 aria2 exits with the code of the *last* error (``src/MultiUrlRequestInfo.cc``); an unfinished
 download at shutdown gives 7 (IN_PROGRESS).
 """
@@ -19,6 +22,7 @@ import trio
 
 from .errors import ExitCode
 from .group import RequestGroup
+from .policy import SpeedLimit
 from .stats import DownloadStatus, EngineStats
 
 __all__ = ["DownloadEngine"]
@@ -38,6 +42,9 @@ class DownloadEngine:
         self._shutdown = False
         self._forced = False
         self._nursery: trio.Nursery | None = None
+        # --max-overall-download-limit: one token bucket shared by every download's
+        # connections; assign ``download_limit.rate`` to change it (RPC changeGlobalOption).
+        self.download_limit = SpeedLimit(int(options.get("max-overall-download-limit") or 0))
 
     # --- queue ------------------------------------------------------------------------
 
@@ -71,6 +78,7 @@ class DownloadEngine:
         self._nursery = None
 
     async def _run_group(self, group: RequestGroup) -> None:
+        group.overall_limit = self.download_limit
         try:
             await group.run()
         finally:

@@ -17,6 +17,7 @@ __all__ = [
     "ConnectError",
     "ExitCode",
     "FileExistsError_",
+    "FtpProtocolError",
     "HttpProtocolError",
     "LocalProtocolError",
     "NameResolveError",
@@ -136,6 +137,13 @@ class HttpProtocolError(RemoteProtocolError):
     """Malformed or unexpected HTTP response (exit 22)."""
 
     exit_code = ExitCode.HTTP_PROTOCOL_ERROR
+
+
+class FtpProtocolError(RemoteProtocolError):
+    """Malformed or unexpected FTP reply, refused login or command (exit 21, aria2's
+    FTP_PROTOCOL_ERROR)."""
+
+    exit_code = ExitCode.FTP_PROTOCOL_ERROR
 
 
 class TooManyRedirectsError(HttpProtocolError):

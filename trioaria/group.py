@@ -15,7 +15,10 @@ Theory of operation
 * **workers** — ``min(--split, Σ per-host -x)`` connection tasks.  Each asks the shared
   :class:`~trioaria.storage.picker.RangePicker` for a segment, reads it with ``recv_into`` into
   its own reused 1 MiB buffer and writes inline with ``os.pwrite`` (``DiskAdaptor.write``),
-  marking blocks done only after the write.  A failing source is retried ``--max-tries``
+  marking blocks done only after the write.  Which source a connection uses is asked of
+  ``--uri-selector`` (:mod:`trioaria.uri_selector`) when it starts and after every segment,
+  with speeds measured in this run or loaded by ``--server-stat-if``.  A failing source is
+  retried ``--max-tries``
   times (``--retry-wait`` apart), then dropped while the others finish.
 * **saver** — every ``--auto-save-interval`` (1 s) while data flows: snapshot the state,
   ``fdatasync`` the data in a thread, then write the control file to a temp name and rename it
@@ -30,6 +33,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,11 +43,14 @@ import trio
 
 from . import errors
 from .lifecycle import transition
+from .policy import SpeedLimit
+from .server_stat import ServerStatTable
 from .sources import ProbeResult, RangeSource, RangeStream
 from .speed import SpeedMeter
 from .stats import DownloadStats, DownloadStatus, FileStats, SourceStats
 from .storage.picker import RangePicker, Segment
 from .storage.pieces import BLOCK_LENGTH, PieceStorage
+from .uri_selector import AdaptiveSelector, Candidate, Context, UriSelector, make_selector
 
 __all__ = ["RequestGroup", "new_gid"]
 
@@ -73,6 +81,17 @@ class _SourceState:
     last_error: str = ""
     last_exc: errors.TrioariaError | None = None
     stats_extra: dict[str, Any] = field(default_factory=dict)
+    # per-connection speed bookkeeping for --uri-selector and --server-stat-of
+    busy_bytes: int = 0  # bytes read by finished segment reads of this source
+    busy_time: float = 0.0  # connection-seconds those reads took
+    stat_host: str = ""  # (host, protocol) key of the server-stat record
+    stat_protocol: str = ""
+
+    def measured_speed(self) -> int | None:
+        """Average bytes/s of one connection to this source over its finished reads."""
+        if self.busy_time <= 0 or self.busy_bytes <= 0:
+            return None
+        return int(self.busy_bytes / max(self.busy_time, 0.001))
 
 
 SourceFactory = Callable[[str, Any], RangeSource]
@@ -88,8 +107,14 @@ class RequestGroup:
         *,
         gid: str | None = None,
         source_factory: SourceFactory | None = None,
+        server_stats: ServerStatTable | None = None,
     ) -> None:
         self.gid = gid or new_gid()
+        # --server-stat-if/-of records shared by the run's downloads (cli.py passes them)
+        self.server_stats = server_stats if server_stats is not None else ServerStatTable()
+        self._selector: UriSelector | None = None
+        # reads in flight: token -> (source, segment, start time, start position)
+        self._live: dict[int, tuple[_SourceState, Segment, float, int]] = {}
         self.uris = list(uris)
         self.options = options
         self.state = DownloadStatus.WAITING
@@ -117,7 +142,13 @@ class RequestGroup:
         self._seg_meters: dict[int, SpeedMeter] = {}
         self._last_failure: errors.TrioariaError | None = None
         self._unused_stream: RangeStream | None = None  # the probe's body until a worker takes it
+        self._not_found = 0  # "not found" answers across all sources (--max-file-not-found)
+        self._remote_mtime: float | None = None  # -R/--remote-time: applied at completion
         self._budget = 1
+        # --max-download-limit (this download) and the engine's --max-overall-download-limit
+        # (DownloadEngine sets it); both are mutable for RPC changeOption/changeGlobalOption.
+        self.speed_limit = SpeedLimit(int(options.get("max-download-limit") or 0))
+        self.overall_limit: SpeedLimit | None = None
 
     # --- public -----------------------------------------------------------------------
 
@@ -134,6 +165,7 @@ class RequestGroup:
             with trio.CancelScope() as scope:
                 self._cancel_scope = scope
                 await self._download()
+                self._apply_remote_time()
                 self.state = transition(self.state, "complete")
                 log.log(NOTICE, "Download complete: %s", self.path)
             if scope.cancelled_caught and self.state is DownloadStatus.ACTIVE:
@@ -149,9 +181,23 @@ class RequestGroup:
             log.error("Download aborted: GID#%s %s", self.gid, self.error)
         finally:
             self._finished_at = trio.current_time()
+            try:
+                self._report_sources()
+            except Exception:  # bookkeeping must never hide the download's own outcome
+                log.debug("source report failed", exc_info=True)
             for st in self._sources:
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
                     await st.source.aclose()
+
+    def _apply_remote_time(self) -> None:
+        """-R/--remote-time: the file's mtime becomes the server's (HTTP Last-Modified, FTP
+        MDTM: ``ProbeResult.last_modified``); atime is now, as aria2's ``File::utime``."""
+        if self._remote_mtime is None or not self.path:
+            return
+        try:
+            os.utime(self.path, (time.time(), self._remote_mtime))
+        except OSError as exc:
+            log.warning("cannot set the modification time of %s: %s", self.path, exc)
 
     def cancel(self, event: str = "stop") -> None:
         """Stop the download (``stop``: shutdown, ``pause``, ``remove``); progress is saved."""
@@ -217,15 +263,28 @@ class RequestGroup:
             factory = make_source
         now = trio.current_time()
         self._sources = [_SourceState(factory(u, self.options), SpeedMeter(now)) for u in self.uris]
+        for st in self._sources:
+            parts = urllib.parse.urlsplit(st.source.uri)
+            st.stat_host = parts.hostname or ""
+            st.stat_protocol = parts.scheme.lower()
+        self._selector = make_selector(
+            str(self.opt("uri-selector") or "feedback"), split=int(self.opt("split") or 1)
+        )
 
     async def _probe(self) -> tuple[_SourceState, ProbeResult]:
         """Ask sources in order until one answers (each retried up to --max-tries)."""
         last: errors.TrioariaError | None = None
-        for st in self._sources:
+        for st in self._probe_order():
             while not st.dropped:
                 try:
                     with errors_from_timeout(self.opt("connect-timeout") + self.opt("timeout")):
-                        return st, await st.source.probe()
+                        result = await st.source.probe()
+                    log.debug(
+                        "GID#%s probe %s: length=%s ranges=%s name=%s etag=%s",
+                        self.gid, st.source.uri, result.total_length, result.supports_ranges,
+                        result.filename, result.etag,
+                    )  # fmt: skip
+                    return st, result
                 except errors.TrioariaError as exc:
                     last = exc
                     await self._note_failure(st, exc)
@@ -238,7 +297,20 @@ class RequestGroup:
         st.last_error = str(exc)
         st.last_exc = exc
         max_tries = self.opt("max-tries")
-        if not exc.retryable or (max_tries and st.failures >= max_tries):
+        retryable = exc.retryable
+        if isinstance(exc, errors.NotFoundError) and self.opt("max-file-not-found"):
+            # aria2 RequestGroup::increaseAndValidateFileNotFoundCount: with the option set, a
+            # "not found" is retried (within --max-tries) and N of them without a single
+            # byte received fail the download with exit 4.
+            self._not_found += 1
+            limit = self.opt("max-file-not-found")
+            if self._not_found >= limit and self.bytes_fetched == 0:
+                raise errors.NotFoundError(
+                    f"Reached max-file-not-found count={limit}",
+                    exit_code=errors.ExitCode.MAX_FILE_NOT_FOUND,
+                )
+            retryable = True
+        if not retryable or (max_tries and st.failures >= max_tries):
             st.dropped = True
             log.info("dropping source %s: %s", st.source.uri, exc)
             self._wake()
@@ -271,6 +343,13 @@ class RequestGroup:
         self.total_length = probe.total_length
         name = self.opt("out") or probe.filename or name_from_url(first.source.uri)
         directory = os.path.abspath(os.path.expanduser(self.opt("dir") or "."))
+        if probe.not_modified:  # --conditional-get: 304, the local file is up to date
+            self.path = os.path.join(directory, probe.filename or name)
+            self._streamed = probe.total_length or 0
+            log.info("%s is up to date (304 Not Modified); nothing to download", self.path)
+            return
+        if self.opt("remote-time"):
+            self._remote_mtime = probe.last_modified
         decision = decide_output(
             directory,
             name,
@@ -286,6 +365,9 @@ class RequestGroup:
         )
         self.path = decision.path
         self._control_path = control_file_path(self.path)
+        if self.opt("dry-run"):  # aria2: the remote file exists; nothing is written
+            log.info("dry run: %s is available (%s bytes)", first.source.uri, probe.total_length)
+            return
         if decision.stale_control_file:
             from .storage.disk import remove_control_file
 
@@ -447,22 +529,115 @@ class RequestGroup:
         capacity = int(per_host) * max(1, len(hosts))
         return max(1, min(int(self.opt("split")), capacity))
 
-    def _pick_source(self, current: _SourceState | None) -> _SourceState | None:
-        per_host = self.opt("max-connection-per-server")
+    # --- source selection (--uri-selector, --server-stat-if) -----------------------------
+
+    def _known_speed(self, st: _SourceState, now: float) -> tuple[int | None, Any]:
+        """Per-connection bytes/s of ``st`` (reads in flight, then finished reads, then the
+        server-stat record) and that record (or None)."""
+        record = self.server_stats.find(st.stat_host, st.stat_protocol)
+        rates = [
+            (seg.pos - p0) / (now - t0)
+            for s, seg, t0, p0 in self._live.values()
+            if s is st and now - t0 >= 0.5
+        ]
+        if rates:
+            return int(sum(rates) / len(rates)), record
+        measured = st.measured_speed()
+        if measured is not None:
+            return measured, record
+        if record is None:
+            return None, None
+        best = record.best_speed if isinstance(self._selector, AdaptiveSelector) else 0
+        return (best or record.dl_speed), record
+
+    def _candidates(self, current: _SourceState | None) -> list[Candidate]:
+        """Live sources whose host is below ``-x`` (``current``'s own slot counts as free)."""
+        per_host = int(self.opt("max-connection-per-server"))
         used: dict[str, int] = {}
         for st in self._sources:
             used[st.source.host_key] = used.get(st.source.host_key, 0) + st.connections
-        live = [s for s in self._sources if not s.dropped]
-        if current is not None and not current.dropped:
-            return current
-        free = [s for s in live if used.get(s.source.host_key, 0) < per_host]
-        if not free:
-            return None
-        if self.opt("uri-selector") == "inorder":
-            return free[0]
-        # feedback / adaptive: fewest connections first, then fastest measured
+        if current is not None:
+            used[current.source.host_key] -= 1
         now = trio.current_time()
-        return min(free, key=lambda s: (s.connections, -s.meter.rate(now)))
+        out = []
+        for i, st in enumerate(self._sources):
+            host_used = used.get(st.source.host_key, 0)
+            if st.dropped or host_used >= per_host:
+                continue
+            speed, record = self._known_speed(st, now)
+            measured = st.meter.total > 0  # this run's data beats an old error record
+            out.append(
+                Candidate(
+                    index=i,
+                    host=st.source.host_key,
+                    connections=st.connections - (1 if st is current else 0),
+                    host_connections=host_used,
+                    speed=speed,
+                    error=record is not None and record.is_error and not measured,
+                    last_updated=float(record.last_updated) if record is not None else None,
+                    counter=record.counter if record is not None else 0,
+                )
+            )
+        return out
+
+    def _pick_source(
+        self, current: _SourceState | None, context: Context = "replacement"
+    ) -> _SourceState | None:
+        """The source a connection uses next (``current``: the one it holds, if any, even
+        dropped: its connection slot counts as free)."""
+        if self._selector is None:
+            self._selector = make_selector(str(self.opt("uri-selector") or "feedback"))
+        pick = self._selector.select(self._candidates(current), context=context, now=time.time())
+        return None if pick is None else self._sources[pick.index]
+
+    def _probe_order(self) -> list[_SourceState]:
+        """Sources in the order the selector would give them to a first connection."""
+        assert self._selector is not None
+        order = self._selector.order(self._candidates(None), now=time.time())
+        ranked = [self._sources[c.index] for c in order]
+        return ranked + [s for s in self._sources if s not in ranked]
+
+    def _read_started(self, src: _SourceState, seg: Segment) -> int:
+        token = id(seg)
+        self._live[token] = (src, seg, trio.current_time(), seg.pos)
+        return token
+
+    def _read_ended(self, token: int) -> None:
+        entry = self._live.pop(token, None)
+        if entry is None:
+            return
+        src, seg, t0, p0 = entry
+        if seg.pos > p0:
+            src.busy_bytes += seg.pos - p0
+            src.busy_time += trio.current_time() - t0
+
+    def _report_sources(self) -> None:
+        """End of the download: one log line per source, server-stat records updated."""
+        total = sum(st.meter.total for st in self._sources)
+        for st in self._sources:
+            share = 100 * st.meter.total / total if total else 0.0
+            log.info(
+                "GID#%s source %s served %d bytes (%.1f%%)",
+                self.gid, st.source.uri, st.meter.total, share,
+            )  # fmt: skip
+        now = int(time.time())
+        single = self._budget <= 1
+        best: dict[tuple[str, str], int] = {}
+        for st in self._sources:
+            if not st.stat_host or not st.stat_protocol:
+                continue
+            key = (st.stat_host, st.stat_protocol)
+            speed = st.measured_speed() or 0
+            if speed > best.get(key, 0):
+                best[key] = speed
+            elif st.dropped and st.failures and key not in best:
+                best.setdefault(key, 0)
+        for (host, protocol), speed in best.items():
+            record = self.server_stats.get_or_create(host, protocol)
+            if speed > 0:
+                record.record_speed(speed, single_connection=single, now=now)
+            else:
+                record.record_error(now)
 
     async def _run_workers(self, first: _SourceState, probe: ProbeResult) -> None:
         assert self.picker is not None
@@ -530,19 +705,28 @@ class RequestGroup:
         assert picker is not None
         buf = bytearray(BUFFER_SIZE)
         mv = memoryview(buf)
+        # --uri-selector is asked when the connection starts, after each segment and when its
+        # source was dropped; a new connection of the initial set is "supplementary".
+        ask: Context | None = "supplementary" if src is None else None
+        token = 0
         try:
             while not picker.is_complete():
-                if src is None or src.dropped:
-                    if src is not None:
-                        src.connections -= 1
-                    src = self._pick_source(None)
-                    if src is None:
-                        if all(s.dropped for s in self._sources):
-                            return
-                        changed = self._changed
-                        await changed.wait()
-                        continue
-                    src.connections += 1
+                if (src is None or src.dropped or ask is not None) and seg is None:
+                    nxt = self._pick_source(src, ask or "replacement")
+                    if nxt is None or nxt is not src:
+                        if src is not None:
+                            src.connections -= 1
+                            src = None
+                        if nxt is None:
+                            if all(s.dropped for s in self._sources):
+                                return
+                            changed = self._changed
+                            await changed.wait()
+                            continue
+                        nxt.connections += 1
+                        src = nxt
+                    ask = None
+                assert src is not None
                 if seg is None:
                     changed = self._changed
                     seg = picker.next_segment(
@@ -555,18 +739,24 @@ class RequestGroup:
                             await changed.wait()
                         continue
                 req_end = seg.end
+                token = self._read_started(src, seg)
                 try:
                     if stream is None:
+                        log.debug(
+                            "GID#%s range %s-%s from %s", self.gid, seg.pos, seg.end, src.source.uri
+                        )
                         with errors_from_timeout(self.opt("connect-timeout")):
                             stream = await src.source.open_range(seg.pos, seg.end)
                     else:
                         req_end = picker.storage.total_length
                     drained = await self._pump(stream, seg, mv, src, req_end)
+                    self._read_ended(token)
                     done_stream, stream = stream, None
                     await done_stream.finish(drained=drained)
                 except errors.StorageError:
                     raise  # a local disk problem ends the download; no source is to blame
                 except errors.TrioariaError as exc:
+                    self._read_ended(token)
                     if stream is not None:
                         s, stream = stream, None
                         with trio.CancelScope(shield=True):
@@ -577,11 +767,14 @@ class RequestGroup:
                     seg = None
                     self._wake()
                     await self._note_failure(src, exc)
+                    ask = "replacement"
                     continue
                 picker.release(seg)
                 seg = None
+                ask = "replacement"
                 self._wake()
         finally:
+            self._read_ended(token)
             if stream is not None:
                 with trio.CancelScope(shield=True):
                     await stream.finish(drained=False)
@@ -627,13 +820,22 @@ class RequestGroup:
         disk = self.disk
         assert picker is not None
         start = seg.pos
+        # --lowest-speed-limit (aria2 DownloadCommand::checkLowestDownloadSpeed): once this
+        # request has run --startup-idle-time seconds, a speed at or below the limit closes it
+        # and fails its source (exit 5 if no other source completes the file).
+        lowest = int(self.opt("lowest-speed-limit") or 0)
+        idle = float(self.opt("startup-idle-time") or 10)
         # One cancel scope per segment, its deadline pushed forward as data arrives (a scope
         # per read costs more than the read on a fast link).
         armed = trio.current_time()
         with trio.CancelScope(deadline=armed + timeout) as cs:
             while not seg.finished:
                 want = min(len(mv), seg.end - seg.pos)
-                n = await stream.read_into(mv[:want])
+                limits = self._limits()
+                if limits:
+                    n = await self._read_limited(stream, mv[:want], limits, cs)
+                else:
+                    n = await stream.read_into(mv[:want])
                 if n == 0:
                     if seg.finished:
                         break
@@ -660,9 +862,59 @@ class RequestGroup:
                 if now - armed > 0.25:
                     cs.deadline = now + timeout
                     armed = now
+                    if lowest and now - seg_meter.started >= idle:
+                        speed = seg_meter.rate(now)
+                        if speed <= lowest:
+                            raise errors.TooSlowError(
+                                f"Too slow Downloading speed: {speed} <= {lowest}(B/s),"
+                                f" host:{src.source.host_key}",
+                                retryable=False,
+                            )
         if cs.cancelled_caught:
             raise errors.ReadTimeoutError(f"no data from {src.source.uri} for {timeout}s")
         return seg.pos == req_end
+
+    # --- rate limits (trioaria.policy) ---------------------------------------------------
+
+    def _limits(self) -> tuple[SpeedLimit, ...]:
+        """The rate limits in force now (RPC may change either at any time)."""
+        own, overall = self.speed_limit, self.overall_limit
+        if overall is None or overall.rate <= 0:
+            return (own,) if own.rate > 0 else ()
+        return (own, overall) if own.rate > 0 else (overall,)
+
+    @staticmethod
+    async def _read_limited(
+        stream: RangeStream,
+        buf: memoryview,
+        limits: tuple[SpeedLimit, ...],
+        cs: trio.CancelScope,
+    ) -> int:
+        """One read under ``limits``: reserve, sleep until due, read at most the reservation.
+
+        The read is capped to what every bucket allows (never below ``policy.min_read``), so
+        it cannot overshoot; what the socket did not deliver is refunded.  The sleep does not
+        count against ``--timeout``: ``cs``'s deadline moves by the delay.
+        """
+        now = trio.current_time()
+        size = len(buf)
+        for lim in limits:
+            size = lim.read_size(size, now)
+        delay = max(lim.delay_for(size, now) for lim in limits)
+        for lim in limits:
+            lim.consume(size, now)
+        n = 0
+        try:
+            if delay > 0:
+                cs.deadline += delay
+                await trio.sleep(delay)
+            n = await stream.read_into(buf[:size])
+        finally:
+            if n < size:
+                now = trio.current_time()
+                for lim in limits:
+                    lim.refund(size - n, now)
+        return n
 
     async def _download_unknown_length(self, first: _SourceState, probe: ProbeResult) -> None:
         """No length known (chunked, no Content-Length): one connection, no control file."""
@@ -682,7 +934,11 @@ class RequestGroup:
         try:
             while True:
                 with trio.move_on_after(self.opt("timeout")) as cs:
-                    n = await stream.read_into(mv)
+                    limits = self._limits()
+                    if limits:
+                        n = await self._read_limited(stream, mv, limits, cs)
+                    else:
+                        n = await stream.read_into(mv)
                 if cs.cancelled_caught:
                     raise errors.ReadTimeoutError(f"no data from {first.source.uri}")
                 if n == 0:

@@ -10,8 +10,9 @@ Theory of operation
 Every layer works on *strings* first, exactly like aria2 (whose ``Option`` object
 is a string map): :func:`parse_argv` turns ``argv`` into ``{name: raw}`` with GNU
 ``getopt_long`` rules, :func:`parse_conf_file` does the same for ``aria2.conf``
-and :func:`parse_input_file` for each ``-i`` entry.  Repeatable (LIST) options are
-kept as one string joined with ``"\\n"``, which is also aria2's internal form.
+and :func:`trioaria.input_file.parse_input_file` for each ``-i`` entry.
+Repeatable (LIST) options are kept as one string joined with ``"\\n"``, which is
+also aria2's internal form.
 :func:`build_options` then layers table defaults < environment-derived defaults <
 conf file < command line and validates every value with :func:`parse_value` into
 an immutable :class:`Options`.  Invalid values raise
@@ -27,7 +28,6 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,17 +37,14 @@ from trioaria.option_table import OPTIONS, SHORT_OPTIONS, ArgKind, OptionSpec, O
 __all__ = [
     "HASH_HEX_LENGTHS",
     "UNSUPPORTED_WARNING",
-    "InputEntry",
     "OptionValue",
     "Options",
     "build_options",
     "conf_file_candidates",
     "dynamic_defaults",
     "expand_home",
-    "format_input_file",
     "parse_argv",
     "parse_conf_file",
-    "parse_input_file",
     "parse_value",
     "value_to_string",
 ]
@@ -761,75 +758,19 @@ def build_options(
     return opts.with_overrides(argv_opts, home=home)
 
 
-# --- -i input files -------------------------------------------------------------------------
+# --- -i input files live in trioaria.input_file ---------------------------------------------
+
+_MOVED = frozenset({"InputEntry", "format_input_file", "parse_input_file"})
 
 
-@dataclass(frozen=True, slots=True)
-class InputEntry:
-    """One download from an ``-i`` file: its mirror URIs and its own options."""
+def __getattr__(name: str) -> Any:
+    """Keep ``from trioaria.options import parse_input_file`` working (PEP 562).
 
-    uris: tuple[str, ...]
-    options: Mapping[str, str] = field(default_factory=dict)
-
-
-def parse_input_file(
-    text: str,
-    *,
-    home: str | None = None,
-    on_unknown: Callable[[str], None] | None = None,
-) -> list[InputEntry]:
-    """Parse an ``-i`` file (also aria2's ``--save-session`` format).
-
-    A line not starting with whitespace or ``#`` holds the URIs of one download,
-    separated by TAB (blank parts are dropped).  The following lines that start
-    with a space or TAB are that download's ``name=value`` options; lines
-    starting with ``#`` and empty lines are skipped (aria2 ``UriListParser``).
-    Only per-download options are kept (aria2 ignores the others).
-
-    Args:
-        text: the file's contents (already decompressed).
-        home: expands ``${HOME}`` in path options when given.
-        on_unknown: called for unknown or ignored names (which are skipped);
-            when ``None`` an unknown name raises and ignored ones are dropped.
-
-    Raises:
-        OptionError: an invalid value (or unknown name), with the line number.
+    The ``-i`` parser moved to :mod:`trioaria.input_file`, which imports this module; a lazy
+    attribute avoids the import cycle.
     """
-    entries: list[InputEntry] = []
-    lines = _lines(text)
-    i = 0
-    while i < len(lines):
-        _, line = lines[i]
-        i += 1
-        if not line or line[0] == "#":
-            continue
-        uris = tuple(part.strip() for part in line.split("\t") if part.strip())
-        block: list[tuple[int, str]] = []
-        while i < len(lines):
-            next_no, nxt = lines[i]
-            if nxt and nxt[0] not in " \t#":
-                break
-            i += 1
-            if nxt and nxt[0] != "#":
-                block.append((next_no, nxt))
-        if not uris:
-            continue  # a whitespace-only first line carries no URI
-        options = _name_value_lines(
-            block,
-            where="input file",
-            home=home,
-            on_unknown=on_unknown,
-            accept=lambda spec: spec.per_download,
-        )
-        entries.append(InputEntry(uris, options))
-    return entries
+    if name in _MOVED:
+        from trioaria import input_file
 
-
-def format_input_file(entries: Sequence[InputEntry]) -> str:
-    """Write entries in the ``-i`` format read by :func:`parse_input_file`."""
-    out: list[str] = []
-    for entry in entries:
-        out.append("\t".join(entry.uris))
-        for name, value in entry.options.items():
-            out.extend(f" {name}={item}" for item in value.split("\n"))
-    return "".join(line + "\n" for line in out)
+        return getattr(input_file, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

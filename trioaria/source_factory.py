@@ -9,7 +9,7 @@ from .sources import RangeSource
 
 __all__ = ["make_source", "supported_scheme"]
 
-_SCHEMES = ("http", "https")
+_SCHEMES = ("http", "https", "ftp", "ftps", "ftpes", "sftp")
 
 
 def supported_scheme(uri: str) -> bool:
@@ -23,4 +23,12 @@ def make_source(uri: str, options: Any) -> RangeSource:
         from .http.source import HttpSource
 
         return HttpSource(uri, options)
+    if scheme in ("ftp", "ftps", "ftpes"):
+        from .ftp.source import FtpSource
+
+        return FtpSource(uri, options)
+    if scheme == "sftp":
+        from .sftp.source import SftpSource
+
+        return SftpSource(uri, options)
     raise errors.TrioariaError(f"unsupported URI scheme {scheme!r}: {uri}", retryable=False)

@@ -35,6 +35,9 @@ class ProbeResult:
     etag: str | None = None
     last_modified: float | None = None  # seconds since the epoch
     stream: RangeStream | None = None  # the body from byte 0, left open for the first segment
+    # --conditional-get answered "304 Not Modified": the local file ``filename`` (in --dir) is
+    # up to date; total_length is its size and nothing is downloaded (aria2: exit 0)
+    not_modified: bool = False
 
 
 class RangeSource(abc.ABC):

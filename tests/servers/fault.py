@@ -23,6 +23,13 @@ there; add more with :meth:`FaultServer.add_file`)::
     /keepclose/<file>     honest response that says keep-alive, then closes the socket
     /http10/<file>        HTTP/1.0 response without Content-Length (body ends at close)
     /extra/<file>         honest response followed by junk bytes beyond Content-Length
+    /cd/<file>?v=VALUE    honest, plus ``Content-Disposition: VALUE`` (percent-decoded to raw
+                          bytes, so non-ASCII bytes reach the client as sent)
+    /enc/<file>?coding=C  200, body compressed with C (gzip, deflate, rawdeflate), with
+                          ``Content-Encoding`` and the compressed ``Content-Length``; Range
+                          ignored; ``&cut=N`` leaves out the stream's last N bytes
+    /auth/<file>          401 with ``WWW-Authenticate: Basic`` unless ``Authorization:
+                          Basic dXNlcjpwYXNz`` (user:pass) was sent; then honest
 
 Use the ``fault_server`` fixture (function-scoped, runs in the test's nursery), or
 :func:`run_fault_server_in_thread` when the client is another process (the CLI).
@@ -31,12 +38,14 @@ Use the ``fault_server`` fixture (function-scoped, runs in the test's nursery), 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import random
 import socket
 import struct
 import threading
 import urllib.parse
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -183,6 +192,35 @@ class FaultServer:
 
         if mode == "ok":
             return await self._entity(stream, method, headers, data)
+        if mode == "cd":
+            raw = dict(urllib.parse.parse_qsl(split.query, encoding="latin-1")).get("v", "")
+            return await self._entity(
+                stream, method, headers, data, more=[("Content-Disposition", raw)]
+            )
+        if mode == "enc":
+            coding = query.get("coding", "gzip")
+            body = _compress(data, coding)
+            body = body[: len(body) - int(query.get("cut", "0"))]  # ?cut=N: a truncated stream
+            name = "deflate" if coding == "rawdeflate" else coding
+            await send(_head(200, [("Content-Encoding", name), ("Content-Length", str(len(body)))]))
+            if method != "HEAD":
+                await send(body)
+            return True
+        if mode == "auth":
+            if headers.get("authorization") != "Basic dXNlcjpwYXNz":
+                body = b"who are you?\n"
+                await send(
+                    _head(
+                        401,
+                        [
+                            ("WWW-Authenticate", 'Basic realm="test"'),
+                            ("Content-Length", str(len(body))),
+                        ],
+                    )
+                    + body
+                )
+                return True
+            return await self._entity(stream, method, headers, data)
         if mode == "norange":
             return await self._entity(stream, method, {}, data, accept_ranges=False)
         if mode == "growing":
@@ -235,6 +273,7 @@ class FaultServer:
         cut: str | None = None,
         after: int | None = None,
         suffix: bytes = b"",
+        more: list[tuple[str, str]] | None = None,
     ) -> bool:
         etag = '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
         total = len(data)
@@ -242,7 +281,7 @@ class FaultServer:
         if_range = headers.get("if-range")
         if span is not None and if_range is not None and if_range != etag:
             span = None  # RFC 9110 §13.1.5: validator mismatch -> whole entity
-        extra = [("ETag", etag)]
+        extra = [("ETag", etag), *(more or ())]
         if accept_ranges:
             extra.append(("Accept-Ranges", "bytes"))
         if span is None:
@@ -271,10 +310,20 @@ _REASONS = {
     200: "OK",
     206: "Partial Content",
     302: "Found",
+    401: "Unauthorized",
     404: "Not Found",
     416: "Range Not Satisfiable",
     503: "Service Unavailable",
 }
+
+
+def _compress(data: bytes, coding: str) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(data)
+    if coding == "deflate":
+        return zlib.compress(data)
+    obj = zlib.compressobj(wbits=-zlib.MAX_WBITS)  # "rawdeflate": RFC 1951 without zlib header
+    return obj.compress(data) + obj.flush()
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:

@@ -368,7 +368,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _sanitise_filename(name: str) -> str | None:
-    name = _CONTROL_RE.sub("", name)
+    # A control character makes the whole value unusable (aria2 rejects it too, and falls
+    # back to the URL's name); a path keeps only its last component (RFC 6266 §4.3).
+    if _CONTROL_RE.search(name):
+        return None
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if name in ("", ".", ".."):
         return None
@@ -380,8 +383,8 @@ def parse_content_disposition(value: str, *, default_utf8: bool = False) -> str 
 
     ``filename*=`` (RFC 8187, UTF-8 or ISO-8859-1) wins over ``filename=``.  A plain
     ``filename=`` is taken as Latin-1, or as UTF-8 with *default_utf8*
-    (``--content-disposition-default-utf8``).  Only the last path component is kept, and
-    ``.``/``..``/empty names give ``None``.
+    (``--content-disposition-default-utf8``).  Only the last path component is kept;
+    ``.``/``..``/empty names and names with control characters give ``None``.
     """
     _, sep, params = value.partition(";")
     if not sep:

@@ -4,28 +4,55 @@ Range and resume rules (RFC 9110 §14 and §13.1.5):
 
 * The probe asks for ``Range: bytes=0-``.  A 206 proves ranges work and gives the total length
   from ``Content-Range``; a 200 gives it from ``Content-Length`` (``None`` when chunked) and
-  ranges are assumed only with ``Accept-Ranges: bytes``.
+  ranges are assumed only with ``Accept-Ranges: bytes``.  With ``--use-head`` a ``HEAD``
+  comes first (aria2); its answer alone is used when it gives a length and ``Accept-Ranges``.
 * Every later ranged request carries ``If-Range`` with the first response's ETag (or
   Last-Modified), so a file that changes mid-download answers 200 instead of mixing versions:
   that is reported as :class:`~trioaria.errors.CannotResumeError` (exit 8), as is a
   ``Content-Range`` total that differs from the first one.
 * A 206 whose ``Content-Range`` does not start where we asked is a lying server
   (:class:`~trioaria.errors.HttpProtocolError`), never silently written.
+
+Request headers follow aria2's ``HttpRequest::createRequest``: ``User-Agent`` (``-U``),
+``Referer`` (``--referer``, ``*`` = the URI), ``Authorization: Basic`` (RFC 7617) from
+``--http-user``/``--http-passwd`` (credentials in the URI win; with
+``--http-auth-challenge`` they are sent only after a 401), ``Cache-Control``/``Pragma:
+no-cache`` (``--http-no-cache``), ``Connection: close`` (``--enable-http-keep-alive=false``),
+``If-Modified-Since`` (``--conditional-get``: the local file's mtime when it exists without a
+control file; a 304 means "already up to date") and every ``--header``.
+
+``--http-accept-gzip`` sends ``Accept-Encoding: deflate, gzip`` on the probe only.  A probe
+answer with ``Content-Encoding: gzip``/``deflate`` is decoded on the fly
+(:mod:`trioaria.http.gzip`); its decoded length is unknown, so the download runs over that one
+connection, never split.  A probe answered without a content coding proves the identity
+length, and the later range requests do not offer codings at all (a ranged body must be the
+identity bytes).
 """
 
 from __future__ import annotations
 
-import base64
 import email.utils
+import os
 from typing import Any
 
 from .. import errors
 from ..sources import ProbeResult, RangeSource, RangeStream
-from ..storage.naming import name_from_url
+from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, open_response
-from .proto import HttpRequest, ResponseInfo, check_range_response, classify_status, parse_url
+from .gzip import ContentDecoder, content_encoding
+from .proto import (
+    HttpRequest,
+    ResponseInfo,
+    basic_auth_header,
+    check_range_response,
+    classify_status,
+    parse_content_disposition,
+    parse_url,
+)
 
 __all__ = ["HttpSource"]
+
+_DECODE_READ = 64 * 1024
 
 
 def _tls_options(options: Any) -> Any:
@@ -65,6 +92,41 @@ class _HttpStream(RangeStream):
             await self._conn.aclose()
 
 
+class _DecodingStream(RangeStream):
+    """A gzip/deflate body, decoded while it is read (length unknown until the end)."""
+
+    def __init__(self, raw: _HttpStream, encoding: str) -> None:
+        self._raw = raw
+        self._decoder = ContentDecoder(encoding)
+        self._scratch = bytearray(_DECODE_READ)
+        self._raw_done = False
+
+    async def read_into(self, buf: memoryview) -> int:
+        decoder = self._decoder
+        while True:
+            n = decoder.decode_into(buf)
+            if n:
+                return n
+            if self._raw_done:
+                return 0
+            if decoder.done:
+                # read the rest of the encoded body (normally nothing) so the
+                # connection can be reused
+                while await self._raw.read_into(memoryview(self._scratch)):
+                    pass
+                self._raw_done = True
+                return 0
+            got = await self._raw.read_into(memoryview(self._scratch))
+            if got == 0:
+                self._raw_done = True
+                decoder.finish()  # raises on a truncated compressed stream
+                return 0
+            decoder.feed(bytes(self._scratch[:got]))
+
+    async def finish(self, *, drained: bool) -> None:
+        await self._raw.finish(drained=drained and self._raw_done)
+
+
 class HttpSource(RangeSource):
     """One HTTP or HTTPS mirror URI."""
 
@@ -79,63 +141,138 @@ class HttpSource(RangeSource):
         self._validator: str | None = None
         self._total: int | None = None
         self._ranged = False
+        # --http-auth-challenge: credentials only after the server asked for them (aria2
+        # AuthConfigFactory::activateBasicCred on a 401)
+        self._auth_active = not options.get("http-auth-challenge")
 
     # --- request building ---------------------------------------------------------------
 
-    def _headers(self) -> tuple[tuple[str, str], ...]:
+    def _headers(self, *, probe: bool = False) -> tuple[tuple[str, str], ...]:
         o = self._options
         headers: list[tuple[str, str]] = [("User-Agent", o.get("user-agent") or "aria2/1.37.0")]
         referer = o.get("referer")
         if referer:
             headers.append(("Referer", self.uri if referer == "*" else referer))
-        user, passwd = o.get("http-user"), o.get("http-passwd")
-        if user:
-            token = base64.b64encode(f"{user}:{passwd or ''}".encode()).decode()
-            headers.append(("Authorization", f"Basic {token}"))
+        user = o.get("http-user")
+        # credentials in the URI are always sent and win over --http-user (aria2)
+        if user and self._auth_active and parse_url(self._url).userinfo is None:
+            headers.append(basic_auth_header(str(user), str(o.get("http-passwd") or "")))
+        if probe and o.get("http-accept-gzip"):
+            headers.append(("Accept-Encoding", "deflate, gzip"))
+        if o.get("http-no-cache"):
+            headers += [("Cache-Control", "no-cache"), ("Pragma", "no-cache")]
         if not o.get("enable-http-keep-alive"):
             headers.append(("Connection", "close"))
+        if probe:
+            since = self._if_modified_since()
+            if since is not None:
+                headers.append(("If-Modified-Since", since))
         for line in o.get("header") or ():
             name, sep, value = str(line).partition(":")
-            if sep:
+            if sep and name.strip():
                 headers.append((name.strip(), value.strip()))
         return tuple(headers)
 
-    async def _open(
-        self, start: int, end: int | None, *, probe: bool
-    ) -> tuple[HttpConnection, ResponseInfo]:
+    def _local_target(self) -> str:
+        """The path ``--conditional-get`` compares against: ``-d`` plus ``-o`` or the URI name
+        (aria2 HttpRequestCommand: Content-Disposition is not known yet, and is ignored)."""
         o = self._options
-        req = HttpRequest(
-            method="GET",
-            url=self._url,
-            range_start=start,
-            range_end=None if end is None else end - 1,
-            headers=self._headers(),
-            if_range=None if probe else self._validator,
-        )
-        conn, info, final_url = await open_response(
-            self._pool,
-            req,
-            tls=self._tls,
-            connect_timeout=o.get("connect-timeout"),
-            read_timeout=o.get("timeout"),
-            disable_ipv6=bool(o.get("disable-ipv6")),
-        )
-        self._url = final_url
-        return conn, info
+        directory = os.path.abspath(os.path.expanduser(o.get("dir") or "."))
+        return os.path.join(directory, o.get("out") or name_from_url(self.uri))
+
+    def _if_modified_since(self) -> str | None:
+        if not self._options.get("conditional-get"):
+            return None
+        path = self._local_target()
+        try:
+            if os.path.exists(control_file_path(path)):
+                return None  # a download in progress is resumed, never skipped (aria2)
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return None
+        return email.utils.formatdate(mtime, usegmt=True)
+
+    async def _send(
+        self,
+        method: str,
+        start: int | None,
+        end: int | None,
+        *,
+        probe: bool,
+    ) -> tuple[HttpConnection, ResponseInfo]:
+        """One request (redirects followed); a 401 under --http-auth-challenge is retried
+        once with the credentials."""
+        o = self._options
+        while True:
+            req = HttpRequest(
+                method=method,
+                url=self._url,
+                range_start=start,
+                range_end=end,
+                headers=self._headers(probe=probe),
+                if_range=None if probe or start is None else self._validator,
+            )
+            try:
+                conn, info, final_url = await open_response(
+                    self._pool,
+                    req,
+                    tls=self._tls,
+                    connect_timeout=o.get("connect-timeout"),
+                    read_timeout=o.get("timeout"),
+                    disable_ipv6=bool(o.get("disable-ipv6")),
+                )
+            except errors.AuthError as exc:
+                if exc.status == 401 and not self._auth_active and o.get("http-user"):
+                    self._auth_active = True  # "Try again with HTTP authentication" (aria2)
+                    continue
+                raise
+            self._url = final_url
+            return conn, info
+
+    def _stream(self, conn: HttpConnection) -> _HttpStream:
+        return _HttpStream(self._pool, conn, bool(self._options.get("enable-http-keep-alive")))
+
+    def _filename(self, info: ResponseInfo) -> str | None:
+        disposition = info.header("content-disposition")
+        name = None
+        if disposition is not None:
+            name = parse_content_disposition(
+                disposition,
+                default_utf8=bool(self._options.get("content-disposition-default-utf8")),
+            )
+        # aria2 names the file after the last URL of a redirect chain (Request::getFile)
+        return name or (name_from_url(self._url) if self._url != self.uri else None)
 
     # --- RangeSource --------------------------------------------------------------------
 
     async def probe(self) -> ProbeResult:
-        conn, info = await self._open(0, None, probe=True)
+        if self._options.get("use-head"):
+            result = await self._probe_head()
+            if result is not None:
+                return result
+        conn, info = await self._send("GET", 0, None, probe=True)
         try:
             if info.status == 416:
                 # An empty entity has no byte 0: ask again without a Range header.
                 await conn.aclose()
-                conn, info = await self._open_plain()
+                conn, info = await self._send("GET", None, None, probe=True)
+            if info.status == 304:
+                return self._not_modified(conn, info)  # releases or closes conn
             if info.status not in (200, 206):
                 classify_status(info)
                 raise errors.HttpProtocolError(
                     f"unexpected HTTP status {info.status} for {self.uri}"
+                )
+            coding = content_encoding(info.header("content-encoding"))
+            if coding is not None and self._options.get("http-accept-gzip"):
+                # decoded length unknown: one connection, sequential, never split
+                return ProbeResult(
+                    total_length=None,
+                    supports_ranges=False,
+                    filename=self._filename(info),
+                    etag=info.etag,
+                    last_modified=_http_date(info.last_modified),
+                    stream=_DecodingStream(self._stream(conn), coding),
                 )
             if info.status == 206:
                 check_range_response(info, 0, None)
@@ -149,29 +286,58 @@ class HttpSource(RangeSource):
         return ProbeResult(
             total_length=total,
             supports_ranges=total is not None and (info.status == 206 or info.accept_ranges),
-            # aria2 names the file after the last URL of a redirect chain (Request::getFile)
-            filename=info.content_disposition_filename
-            or (name_from_url(self._url) if self._url != self.uri else None),
+            filename=self._filename(info),
             etag=info.etag,
             last_modified=_http_date(info.last_modified),
-            stream=_HttpStream(self._pool, conn, bool(self._options.get("enable-http-keep-alive"))),
+            stream=self._stream(conn),
         )
 
-    async def _open_plain(self) -> tuple[HttpConnection, ResponseInfo]:
-        o = self._options
-        req = HttpRequest(method="GET", url=self._url, headers=self._headers())
-        conn, info, self._url = await open_response(
-            self._pool,
-            req,
-            tls=self._tls,
-            connect_timeout=o.get("connect-timeout"),
-            read_timeout=o.get("timeout"),
-            disable_ipv6=bool(o.get("disable-ipv6")),
+    async def _probe_head(self) -> ProbeResult | None:
+        """``--use-head``: ``HEAD`` first.  Enough on its own when it gives the length and
+        ``Accept-Ranges: bytes`` without a content coding; else ``None`` (probe with GET)."""
+        conn, info = await self._send("HEAD", None, None, probe=True)
+        if info.status == 304:
+            return self._not_modified(conn, info)
+        self._pool.release(conn)  # a HEAD answer has no body: the connection is reusable
+        if info.status != 200:
+            classify_status(info)
+            return None
+        total = info.content_length
+        if total is None or not info.accept_ranges or info.header("content-encoding"):
+            return None
+        self._total = total
+        self._validator = info.etag or info.last_modified
+        return ProbeResult(
+            total_length=total,
+            supports_ranges=True,
+            filename=self._filename(info),
+            etag=info.etag,
+            last_modified=_http_date(info.last_modified),
+            stream=None,
         )
-        return conn, info
+
+    def _not_modified(self, conn: HttpConnection, info: ResponseInfo) -> ProbeResult:
+        """304 to ``--conditional-get``: the local file is up to date (aria2 marks every piece
+        done and reports the download complete)."""
+        del info
+        path = self._local_target()
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            conn.close_nowait()
+            raise errors.HttpProtocolError(
+                f"{self.uri}: 304 Not Modified, but {path} is gone", retryable=False
+            ) from None
+        self._pool.release(conn)
+        return ProbeResult(
+            total_length=size,
+            supports_ranges=False,
+            filename=os.path.basename(path),
+            not_modified=True,
+        )
 
     async def open_range(self, start: int, end: int | None) -> RangeStream:
-        conn, info = await self._open(start, end, probe=False)
+        conn, info = await self._send("GET", start, None if end is None else end - 1, probe=False)
         try:
             if info.status == 206:
                 check_range_response(info, start, None if end is None else end - 1)
@@ -207,7 +373,7 @@ class HttpSource(RangeSource):
         except BaseException:
             await conn.aclose()
             raise
-        return _HttpStream(self._pool, conn, bool(self._options.get("enable-http-keep-alive")))
+        return self._stream(conn)
 
     def expect_length(self, total_length: int) -> None:
         self._total = total_length

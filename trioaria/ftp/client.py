@@ -1,0 +1,516 @@
+"""FTP/FTPS client driver on trio: control connections, data connections, a reuse pool.
+
+Theory of operation
+-------------------
+:class:`FtpConnection` is one logged-in control connection.  It feeds the bytes it reads to
+the sans-IO :class:`~trioaria.ftp.proto.FtpControl` and sends what it returns; every reply
+wait is bounded by ``--timeout`` (:func:`trioaria.net.read_deadline`).
+
+Login (:meth:`FtpConnection.open`): greeting 220; for ``ftpes://`` ``AUTH TLS`` (234) and the
+TLS handshake on the same socket (RFC 4217 §4), for ``ftps://`` TLS from the first byte;
+``USER``/``PASS``; with TLS ``PBSZ 0`` and ``PROT P`` (RFC 4217 §9: data connections are
+TLS too); ``TYPE I`` (or ``A``, ``--ftp-type``); ``PWD`` to learn the login directory, so
+later ``CWD`` commands are absolute and a pooled connection can serve any file.
+
+One transfer (:meth:`FtpConnection.start_retr`): passive mode sends ``EPSV`` first (RFC 2428)
+and falls back to ``PASV`` once a server refuses it.  The address in a PASV reply is
+ignored: the data connection goes to the control connection's peer (DECISIONS.md; curl does
+the same since 7.74), so a server behind NAT, or a hostile one, cannot point us elsewhere.
+Active mode (``--ftp-pasv=false``) listens on the control socket's local address, port 0,
+and sends ``PORT`` (IPv4) or ``EPRT`` (IPv6); only a connection from the server's address is
+accepted.  Then ``REST offset`` (RFC 3659 §5; also for 0 when resuming is in use) and
+``RETR``.  With TLS the data connection is wrapped as a TLS client and offered the control
+connection's TLS session, which servers such as vsftpd (``require_ssl_reuse``) demand; the
+data handshake starts after the 1yz reply to ``RETR`` (vsftpd begins its side only then).
+
+Ending a transfer early (a segment ends before the file does): the data connection is
+closed, then the transfer's final reply (226, or 426/451 when the server noticed) is read,
+then ``NOOP`` is sent and replies are read up to its 200.  Any stray reply lands before
+that 200, so the control channel is known to be in step again and goes back to the pool
+(aria2 only reuses a connection whose transfer reached the end of the file).
+
+:class:`FtpPool` keeps idle logged-in connections per (scheme, host, port, user, TLS
+settings) for ``--ftp-reuse-connection``.  It lives for one ``trio.run`` (a ``RunVar``) and
+is shared by every download of the run, so ten files from one host are fetched over one
+control connection.  Idle connections expire after :data:`IDLE_SECONDS`; a system task
+closes whatever is left when the run ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass
+
+import trio
+
+from ..errors import FtpProtocolError, NetworkError, TrioariaError
+from ..net import (
+    ByteStream,
+    TlsOptions,
+    connect_deadline,
+    make_ssl_context,
+    map_exceptions,
+    read_deadline,
+)
+from .proto import (
+    Command,
+    FtpControl,
+    FtpUrl,
+    Reply,
+    State,
+    check_reply,
+    format_eprt,
+    format_port,
+    parse_epsv,
+    parse_pasv,
+    parse_pwd,
+)
+
+__all__ = ["IDLE_SECONDS", "DataTransfer", "FtpConnection", "FtpPool", "PoolKey", "get_pool"]
+
+#: Idle pooled control connections are closed after this many seconds (aria2: 15).
+IDLE_SECONDS = 15.0
+_RECEIVE = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class PoolKey:
+    """What makes two control connections interchangeable."""
+
+    scheme: str
+    host: str
+    port: int
+    user: str
+    password: str
+    tls: TlsOptions | None
+    type_code: str
+
+
+async def _open_tcp(host: str, port: int, disable_ipv6: bool) -> trio.SocketStream:
+    if not disable_ipv6:
+        return await trio.open_tcp_stream(host, port, happy_eyeballs_delay=0.25)
+    infos = await trio.socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+    if not infos:
+        raise socket.gaierror(socket.EAI_NONAME, f"no IPv4 address for {host}")
+    return await trio.open_tcp_stream(str(infos[0][4][0]), port)
+
+
+async def _tls_wrap(
+    tcp: trio.SocketStream,
+    ctx: ssl.SSLContext,
+    host: str,
+    session: ssl.SSLSession | None = None,
+) -> trio.SSLStream[trio.SocketStream]:
+    stream = trio.SSLStream(tcp, ctx, server_hostname=host, https_compatible=True)
+    if session is not None:
+        stream.session = session  # RFC 4217 §10.2: resume the control session on data
+    try:
+        with map_exceptions():
+            await stream.do_handshake()
+    except BaseException:
+        tcp.socket.close()
+        raise
+    return stream
+
+
+class FtpConnection:
+    """One logged-in FTP control connection (one task at a time)."""
+
+    def __init__(
+        self,
+        key: PoolKey,
+        tcp: trio.SocketStream,
+        stream: ByteStream,
+        *,
+        read_timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        self.key = key
+        self._tcp = tcp
+        self._stream = stream
+        self._ssl: trio.SSLStream[trio.SocketStream] | None = None
+        self._ctl = FtpControl()
+        self.read_timeout = read_timeout
+        self.connect_timeout = connect_timeout
+        self.home = "/"
+        self.cwd: str | None = None
+        self.epsv_ok = True
+        self.idle_since = 0.0
+        self.broken = False
+        self.checked: dict[str, int | None] = {}  # path -> SIZE seen on this connection
+        sockname = tcp.socket.getsockname()
+        self.local_ip = str(sockname[0])
+        self.peer_ip = str(stream.peer[0]) if stream.peer else key.host
+
+    # --- opening ------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        url: FtpUrl,
+        key: PoolKey,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        disable_ipv6: bool = False,
+    ) -> FtpConnection:
+        """Connect, (TLS,) log in, set TYPE, learn the login directory.
+
+        Raises:
+            NameResolveError, ConnectError, NetworkError, TimeoutError_: connecting.
+            FtpProtocolError: a refused login (530, exit 21) or an unexpected reply.
+        """
+        host = url.host
+        ctx = make_ssl_context(key.tls) if key.tls is not None else None
+        with connect_deadline(connect_timeout, f"connecting to {host}:{url.port}"):
+            with map_exceptions(connecting=True):
+                tcp = await _open_tcp(host, url.port, disable_ipv6)
+            ssl_stream = None
+            if url.implicit_tls:
+                assert ctx is not None
+                ssl_stream = await _tls_wrap(tcp, ctx, host)
+        conn = cls(
+            key,
+            tcp,
+            ByteStream(ssl_stream or tcp),
+            read_timeout=read_timeout,
+            connect_timeout=connect_timeout,
+        )
+        conn._ssl = ssl_stream
+        try:
+            await conn._login(url, ctx)
+        except BaseException:
+            conn.close_nowait()
+            raise
+        return conn
+
+    async def _login(self, url: FtpUrl, ctx: ssl.SSLContext | None) -> None:
+        check_reply("greeting", await self.read_reply(), what=self.key.host)
+        if url.tls and not url.implicit_tls:
+            assert ctx is not None
+            await self.command("AUTH", "TLS")
+            with connect_deadline(self.connect_timeout, "TLS handshake"):
+                self._ssl = await _tls_wrap(self._tcp, ctx, url.host)
+            self._stream = ByteStream(self._ssl)
+        reply = await self.command("USER", self.key.user, what=self.key.host)
+        if reply.code == 331:
+            await self.command("PASS", self.key.password, what=self.key.host)
+        if url.tls:
+            await self.command("PBSZ", "0")
+            await self.command("PROT", "P")
+        await self.command("TYPE", self.key.type_code.upper())
+        reply = await self.command("PWD", check=False)
+        if reply.code == 257:
+            self.home = parse_pwd(reply) or "/"
+        self.cwd = self.home
+
+    # --- replies and commands -------------------------------------------------------------
+
+    async def read_reply(self) -> Reply:
+        """The next reply (preliminary ones included), within ``--timeout``."""
+        while True:
+            reply = self._ctl.next_event()
+            if reply is not None:
+                if reply.code == 421:
+                    self.broken = True
+                    raise FtpProtocolError(f"server closed the session: {reply}", retryable=True)
+                return reply
+            with read_deadline(self.read_timeout, "waiting for an FTP reply"):
+                data = await self._stream.receive_some(_RECEIVE)
+            if not data:
+                self.broken = True
+                raise NetworkError("FTP control connection closed by the server")
+            self._ctl.receive_data(data)
+
+    async def send(self, verb: str, arg: str | None = None) -> None:
+        await self._stream.send_all(self._ctl.send(Command(verb, arg)))
+
+    async def command(
+        self, verb: str, arg: str | None = None, *, check: bool = True, what: str = ""
+    ) -> Reply:
+        """Send one command and return its final reply (checked unless *check* is False)."""
+        self.broken = True  # until the reply is in
+        await self.send(verb, arg)
+        reply = await self.read_reply()
+        while reply.preliminary:
+            reply = await self.read_reply()
+        self.broken = False
+        return check_reply(verb, reply, what=what) if check else reply
+
+    async def change_dir(self, dirs: tuple[str, ...]) -> None:
+        """Go to ``home/dirs`` unless already there (absolute path: reuse-safe)."""
+        target = self.home.rstrip("/") + "".join("/" + d for d in dirs) if dirs else self.home
+        if self.cwd == target:
+            return
+        self.cwd = None
+        await self.command("CWD", target or "/", what=target)
+        self.cwd = target
+
+    # --- data connections -----------------------------------------------------------------
+
+    async def start_retr(self, name: str, offset: int, *, passive: bool) -> DataTransfer:
+        """``EPSV``/``PASV`` or ``PORT``/``EPRT``, ``REST``, ``RETR``; the data stream is open.
+
+        Raises:
+            NotFoundError: 550 (exit 3).  FtpProtocolError: other refusals; a server that
+            cannot ``REST`` to a non-zero offset (exit 21, not retried).
+        """
+        if passive:
+            data = await self._passive(name, offset)
+        else:
+            data = await self._active(name, offset)
+        return DataTransfer(self, data)
+
+    async def _passive(self, name: str, offset: int) -> ByteStream:
+        port: int | None = None
+        if self.epsv_ok:
+            reply = await self.command("EPSV", check=False)
+            if reply.code == 229:
+                port = parse_epsv(reply)
+            elif 500 <= reply.code < 600:
+                self.epsv_ok = False
+            else:
+                check_reply("EPSV", reply)
+        if port is None:
+            _ignored_host, port = parse_pasv(await self.command("PASV"))
+        with (
+            connect_deadline(self.connect_timeout, f"data connection to {self.peer_ip}:{port}"),
+            map_exceptions(connecting=True),
+        ):
+            tcp = await trio.open_tcp_stream(self.peer_ip, port)
+        try:
+            await self._rest_retr(name, offset)
+            # TLS after the 1yz reply: vsftpd starts its side of the handshake only then
+            return await self._wrap_data(tcp)
+        except BaseException:
+            tcp.socket.close()
+            raise
+
+    async def _active(self, name: str, offset: int) -> ByteStream:
+        family = socket.AF_INET6 if ":" in self.local_ip else socket.AF_INET
+        listener = trio.socket.socket(family, socket.SOCK_STREAM)
+        try:
+            with map_exceptions():
+                await listener.bind((self.local_ip, 0))
+                listener.listen(1)
+            port = int(listener.getsockname()[1])
+            if family == socket.AF_INET:
+                await self.command("PORT", format_port(self.local_ip, port))
+            else:
+                await self.command("EPRT", format_eprt(self.local_ip, port))
+            await self._rest_retr(name, offset)
+            with connect_deadline(self.connect_timeout, "waiting for the active data connection"):
+                while True:
+                    with map_exceptions():
+                        sock, addr = await listener.accept()
+                    if _same_host(str(addr[0]), self.peer_ip):
+                        break
+                    sock.close()  # not the server: never trust a stranger's bytes
+                tcp = trio.SocketStream(sock)
+                return await self._wrap_data(tcp)
+        finally:
+            listener.close()
+
+    async def _wrap_data(self, tcp: trio.SocketStream) -> ByteStream:
+        if self._ssl is None or self.key.tls is None:
+            return ByteStream(tcp)
+        ctx = make_ssl_context(self.key.tls)
+        session = None
+        try:
+            session = self._ssl.session
+        except (AttributeError, ValueError):
+            session = None
+        with connect_deadline(self.connect_timeout, "TLS handshake on the data connection"):
+            return ByteStream(await _tls_wrap(tcp, ctx, self.key.host, session))
+
+    async def _rest_retr(self, name: str, offset: int) -> None:
+        reply = await self.command("REST", str(offset), check=False)
+        if reply.code != 350 and offset != 0:
+            raise FtpProtocolError(
+                f"the FTP server cannot resume (REST {offset}): {reply}", retryable=False
+            )
+        self.broken = True
+        await self.send("RETR", name)
+        reply = await self.read_reply()
+        if not reply.preliminary:
+            check_reply("RETR", reply, what=name)
+            raise FtpProtocolError(f"RETR {name}: no data connection was opened: {reply}")
+        self.broken = False
+
+    async def sync(self) -> None:
+        """After an interrupted transfer: read its final reply, then NOOP up to the 200."""
+        self.broken = True
+        if self._ctl.state is State.TRANSFER:
+            reply = await self.read_reply()
+            while self._ctl.state is State.TRANSFER:
+                reply = await self.read_reply()
+        await self._stream.send_all(self._ctl.send_sync())
+        for _ in range(8):
+            reply = await self.read_reply()
+            if self._ctl.state is State.IDLE:
+                self.broken = False
+                return
+        raise FtpProtocolError(f"FTP control channel out of step after a transfer: {reply}")
+
+    async def finish_transfer(self) -> Reply:
+        """The final reply of a transfer whose data reached EOF (226 expected)."""
+        self.broken = True
+        reply = await self.read_reply()
+        while reply.preliminary:
+            reply = await self.read_reply()
+        self.broken = False
+        return reply
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def in_transfer(self) -> bool:
+        return self._ctl.state is State.TRANSFER
+
+    @property
+    def usable(self) -> bool:
+        """Idle, in step and still open (a readable idle socket means the server left)."""
+        return (
+            not self.broken
+            and self._ctl.state is State.IDLE
+            and not self._stream.closed
+            and not self._stream.is_readable()
+        )
+
+    def close_nowait(self) -> None:
+        self.broken = True
+        self._stream.close_nowait()
+
+    async def aclose(self) -> None:
+        self.broken = True
+        await self._stream.aclose()
+
+
+def _same_host(a: str, b: str) -> bool:
+    try:
+        x = ipaddress.ip_address(a.split("%", 1)[0])
+        y = ipaddress.ip_address(b.split("%", 1)[0])
+    except ValueError:
+        return a == b
+    if isinstance(x, ipaddress.IPv6Address) and x.ipv4_mapped is not None:
+        x = x.ipv4_mapped
+    if isinstance(y, ipaddress.IPv6Address) and y.ipv4_mapped is not None:
+        y = y.ipv4_mapped
+    return x == y
+
+
+class DataTransfer:
+    """One open data connection of a ``RETR`` on its control connection."""
+
+    def __init__(self, control: FtpConnection, data: ByteStream) -> None:
+        self.control = control
+        self.data = data
+        self.eof = False
+
+    async def read_into(self, buf: memoryview) -> int:
+        if self.eof:
+            await trio.lowlevel.checkpoint()
+            return 0
+        n = await self.data.receive_into(buf)
+        if n == 0:
+            self.eof = True
+        return n
+
+    async def close(self) -> bool:
+        """Close the data connection and bring the control channel back in step.
+
+        Returns:
+            True if the control connection may be reused.
+        """
+        ctl = self.control
+        complete = self.eof
+        self.data.close_nowait()
+        try:
+            with trio.move_on_after(min(ctl.read_timeout, 10)) as cs:
+                if complete:
+                    reply = await ctl.finish_transfer()
+                    if reply.code not in (226, 250):
+                        await ctl.sync()
+                else:
+                    await ctl.sync()
+        except TrioariaError:
+            ctl.close_nowait()
+            return False
+        if cs.cancelled_caught:
+            ctl.close_nowait()
+            return False
+        return ctl.usable
+
+
+class FtpPool:
+    """Idle logged-in control connections per :class:`PoolKey` (``--ftp-reuse-connection``)."""
+
+    def __init__(self, *, max_idle_per_key: int = 16) -> None:
+        self._idle: dict[PoolKey, list[FtpConnection]] = {}
+        self._max = max_idle_per_key
+        self.opened = 0
+        self.reused = 0
+
+    def acquire(self, key: PoolKey) -> FtpConnection | None:
+        """A usable idle connection for *key*, or None (expired/closed ones are dropped)."""
+        now = trio.current_time()
+        idle = self._idle.get(key, [])
+        while idle:
+            conn = idle.pop()
+            if conn.usable and now - conn.idle_since < IDLE_SECONDS:
+                self.reused += 1
+                return conn
+            conn.close_nowait()
+        return None
+
+    def release(self, conn: FtpConnection) -> None:
+        if not conn.usable:
+            conn.close_nowait()
+            return
+        conn.idle_since = trio.current_time()
+        idle = self._idle.setdefault(conn.key, [])
+        idle.append(conn)
+        while len(idle) > self._max:
+            idle.pop(0).close_nowait()
+
+    def expire(self) -> None:
+        now = trio.current_time()
+        for idle in self._idle.values():
+            for conn in [c for c in idle if now - c.idle_since >= IDLE_SECONDS]:
+                idle.remove(conn)
+                conn.close_nowait()
+
+    def close_all(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close_nowait()
+        self._idle.clear()
+
+    @property
+    def idle_count(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
+
+_POOL: trio.lowlevel.RunVar[FtpPool] = trio.lowlevel.RunVar("trioaria_ftp_pool")
+
+
+async def _reaper(pool: FtpPool) -> None:
+    try:
+        while True:
+            await trio.sleep(IDLE_SECONDS / 3)
+            pool.expire()
+    finally:
+        pool.close_all()  # the run is ending: system tasks are cancelled last
+
+
+def get_pool() -> FtpPool:
+    """This run's pool (created, with its expiry task, on first use)."""
+    try:
+        return _POOL.get()
+    except LookupError:
+        pool = FtpPool()
+        _POOL.set(pool)
+        trio.lowlevel.spawn_system_task(_reaper, pool, name="trioaria-ftp-pool")
+        return pool
