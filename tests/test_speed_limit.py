@@ -128,6 +128,7 @@ def test_model_never_exceeds_rate_plus_burst(
         t += gap
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into a failure
 @given(rate=st.integers(min_value=1, max_value=64 * MiB))
 def test_model_greedy_reader_gets_the_full_rate(rate: int) -> None:
     lim = SpeedLimit(rate)
@@ -277,7 +278,8 @@ async def test_download_limits_hold_within_ten_percent(nginx: NginxServer, tmp_p
     assert speed == pytest.approx(rate, rel=0.1), per
     speeds = _avg_speeds(overall.stdout)
     assert len(speeds) == 2, overall
-    assert sum(speeds) == pytest.approx(rate, rel=0.1), overall
+    # both started together, so all the bytes took as long as the slower one: 2 x its average
+    assert 2 * min(speeds) == pytest.approx(rate, rel=0.1), overall
     # several connections were used under the limit, all from the same shared bucket
     assert len({line.connection for line in log_lines(nginx, f"/{one}")}) >= 2
 

@@ -30,6 +30,7 @@ Theory of operation
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -44,6 +45,7 @@ import trio
 from . import errors
 from .lifecycle import transition
 from .policy import SpeedLimit
+from .prefetch import Prefetcher
 from .server_stat import ServerStatTable
 from .sources import ProbeResult, RangeSource, RangeStream
 from .speed import SpeedMeter
@@ -709,6 +711,10 @@ class RequestGroup:
         # source was dropped; a new connection of the initial set is "supplementary".
         ask: Context | None = "supplementary" if src is None else None
         token = 0
+        # --enable-http-pipelining (trioaria.prefetch): the current stream's wrapper, and the
+        # end of the pipelined request that `stream` answers when it came from there
+        prefetch: Prefetcher | None = None
+        ahead_end: int | None = None
         try:
             while not picker.is_complete():
                 if (src is None or src.dropped or ask is not None) and seg is None:
@@ -747,9 +753,22 @@ class RequestGroup:
                         )
                         with errors_from_timeout(self.opt("connect-timeout")):
                             stream = await src.source.open_range(seg.pos, seg.end)
+                    elif ahead_end is not None:
+                        req_end = ahead_end  # pipelined: the range as requested back then
                     else:
                         req_end = picker.storage.total_length
-                    drained = await self._pump(stream, seg, mv, src, req_end)
+                    ahead_end = None
+                    pumped = stream
+                    if getattr(src.source, "pipelining", False):
+                        pumped = prefetch = Prefetcher(
+                            stream,
+                            seg,
+                            req_end,
+                            pick=functools.partial(picker.next_segment, src.source, endgame=False),
+                            release=picker.release,
+                            threshold=BUFFER_SIZE,
+                        )
+                    drained = await self._pump(pumped, seg, mv, src, req_end)
                     self._read_ended(token)
                     done_stream, stream = stream, None
                     await done_stream.finish(drained=drained)
@@ -765,16 +784,29 @@ class RequestGroup:
                         picker.storage.reset()  # no Range support: start over on the next try
                     picker.release(seg)
                     seg = None
+                    if prefetch is not None:
+                        await prefetch.drop_ahead()
+                        prefetch = None
                     self._wake()
                     await self._note_failure(src, exc)
                     ask = "replacement"
                     continue
                 picker.release(seg)
                 seg = None
-                ask = "replacement"
+                if prefetch is not None:
+                    # the next segment is already this connection's (and, when the body was
+                    # read to its end, already requested on it): no source choice in between
+                    seg, stream, ahead_end = await prefetch.take_ahead(drained=drained)
+                    prefetch = None
+                    if stream is None:
+                        ahead_end = None  # opened afresh: [seg.pos, seg.end)
+                if seg is None:
+                    ask = "replacement"
                 self._wake()
         finally:
             self._read_ended(token)
+            if prefetch is not None:
+                await prefetch.drop_ahead()
             if stream is not None:
                 with trio.CancelScope(shield=True):
                     await stream.finish(drained=False)

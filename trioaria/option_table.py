@@ -455,6 +455,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "dry-run",
         "enable-color",
         "enable-http-keep-alive",
+        "enable-http-pipelining",
         "file-allocation",
         "force-sequential",
         "ftp-passwd",

@@ -24,6 +24,17 @@ class RangeStream(abc.ABC):
     async def finish(self, *, drained: bool) -> None:
         """Give the connection back (``drained``: the body was read to its end) or close it."""
 
+    async def pipeline(self, start: int, end: int) -> RangeStream | None:
+        """Request ``[start, end)`` on this stream's connection now, before this body ends.
+
+        Only asked when the source's ``pipelining`` is true.  Returns the stream of that
+        range, to be read only after this one was finished with ``drained=True``; if this
+        one is finished undrained, the returned stream can only be finished (its answer is
+        lost with the connection).  ``None``: not possible now (the default: FTP, SFTP).
+        """
+        del start, end
+        return None
+
 
 @dataclass(slots=True)
 class ProbeResult:
@@ -45,6 +56,7 @@ class RangeSource(abc.ABC):
 
     uri: str
     host_key: str  # connections are capped per host key (``-x``)
+    pipelining: bool = False  # streams may pipeline the next range (RangeStream.pipeline)
 
     @abc.abstractmethod
     async def probe(self) -> ProbeResult:

@@ -39,6 +39,9 @@ class Script:
     pasv_host: str = "10,9,8,7"
     cut_after: int | None = None  # data bytes before the data connection is cut
     size: int = len(DATA)
+    #: after each RETR: "two" sends a second final reply at once, "late" sends it just
+    #: before the answer to the next command (the client closed the data early)
+    stray: str = ""
     log: list[str] = field(default_factory=list)
     sessions: int = 0
 
@@ -49,6 +52,7 @@ async def _serve_control(stream: trio.SocketStream, sc: Script) -> None:
     buf = b""
     listener: trio.SocketListener | None = None
     rest = 0
+    late = b""
     async with trio.open_nursery() as nursery:
         while True:
             while b"\r\n" not in buf:
@@ -101,9 +105,15 @@ async def _serve_control(stream: trio.SocketStream, sc: Script) -> None:
                     ok = False
                 await data_stream.aclose()
                 reply = b"226 done\r\n" if ok else b"426 cut\r\n"
+                if sc.stray == "two":
+                    reply += b"226 stray\r\n"
+                elif sc.stray == "late":
+                    late = b"226 late stray\r\n"
             elif verb == "QUIT":
                 await stream.send_all(b"221 bye\r\n")
                 return
+            if verb != "RETR":
+                reply, late = late + reply, b""
             await stream.send_all(reply)
 
 
@@ -166,7 +176,46 @@ async def test_segment_end_then_reuse(fake_ftp: tuple[Script, int]) -> None:
         await stream.finish(drained=True)
     assert sc.sessions == 1
     assert [c for c in sc.log if c.startswith("REST")] == ["REST 0", "REST 300000", "REST 700000"]
-    assert sc.log.count("NOOP") >= 1  # aborted transfers were followed by a NOOP sync
+    # each cut-short transfer ended with its 426: in step without a NOOP round trip
+    assert "NOOP" not in sc.log
+
+
+async def test_two_replies_after_a_cut_transfer_are_drained_by_noop(
+    fake_ftp: tuple[Script, int],
+) -> None:
+    sc, port = fake_ftp
+    sc.stray = "two"
+    src = FtpSource(f"ftp://127.0.0.1:{port}/f.bin", Opts())
+    src.expect_length(len(DATA))
+    for start in (0, 300_000, 700_000):
+        stream = await src.open_range(start, start + 65536)
+        assert await _read(stream, 1 << 20) == DATA[start : start + 65536]
+        await stream.finish(drained=True)
+    assert sc.sessions == 1
+    assert sc.log.count("NOOP") == 3  # the buffered stray was seen: NOOP each time
+
+
+async def test_late_stray_reply_is_retryable_then_noop_sync(
+    fake_ftp: tuple[Script, int],
+) -> None:
+    sc, port = fake_ftp
+    sc.stray = "late"
+    src = FtpSource(f"ftp://127.0.0.1:{port}/f.bin", Opts())
+    src.expect_length(len(DATA))
+    stream = await src.open_range(0, 65536)
+    assert await _read(stream, 1 << 20) == DATA[:65536]
+    await stream.finish(drained=True)
+    assert "NOOP" not in sc.log
+    # the stray 226 arrives as the answer to EPSV: the connection is dropped, retryably
+    with pytest.raises(FtpProtocolError) as info:
+        await src.open_range(300_000, 400_000)
+    assert info.value.retryable
+    for start in (300_000, 700_000):  # a new connection; this server now gets NOOP syncs
+        stream = await src.open_range(start, start + 65536)
+        assert await _read(stream, 1 << 20) == DATA[start : start + 65536]
+        await stream.finish(drained=True)
+    assert sc.sessions == 2
+    assert sc.log.count("NOOP") == 2
 
 
 async def test_truncated_data_connection(fake_ftp: tuple[Script, int]) -> None:

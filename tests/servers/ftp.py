@@ -1,4 +1,4 @@
-"""FTP servers for the tests: pyftpdlib (plain and explicit TLS) and vsftpd, on 127.0.0.1.
+"""FTP servers for the tests: pyftpdlib (plain and explicit TLS) and vsftpd, on 127.0.0.1 or ::1.
 
 Both run as child processes with OS-assigned ports and log every command, so a test can count
 ``REST`` commands and control connections:
@@ -11,6 +11,8 @@ Both run as child processes with OS-assigned ports and log every command, so a t
   read-only, ``log_ftp_protocol``) with ``listen_port`` from a free port and, optionally,
   implicit or explicit TLS with ``require_ssl_reuse=YES``.  vsftpd's anon root must be owned
   by root and not writable, so the files live in a directory of their own.
+* Both take ``host="::1"`` to listen on IPv6 loopback only (vsftpd ``listen_ipv6=YES``,
+  ``listen_address6=::1``): clients then need ``EPSV``/``EPRT`` (RFC 2428).
 
 Fixtures: ``ftp_server`` (function scope: a fresh log per test), ``ftps_server``
 (pyftpdlib with TLS; session scope), ``vsftpd_server`` (session scope).
@@ -54,10 +56,12 @@ class FtpServer:
     process: subprocess.Popen[bytes]
     kind: str = "pyftpdlib"
     extra: dict[str, Path] = field(default_factory=dict)
+    host: str = "127.0.0.1"
 
     def url(self, name: str, *, scheme: str = "ftp", userinfo: str = "") -> str:
         at = f"{userinfo}@" if userinfo else ""
-        return f"{scheme}://{at}127.0.0.1:{self.port}/{name}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{at}{host}:{self.port}/{name}"
 
     def add_file(self, name: str, data: bytes) -> Path:
         path = self.root / name
@@ -94,20 +98,34 @@ class FtpServer:
                 self.process.wait(timeout=10)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
+def ipv6_loopback_available() -> bool:
+    """Whether ``::1`` can be bound here (containers without IPv6 cannot)."""
+    try:
+        _free_port("::1")
+    except OSError:
+        return False
+    return True
+
+
 def start_pyftpdlib(
-    directory: Path, *, tls: tuple[Path, Path] | None = None, throttle: int = 0
+    directory: Path,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    throttle: int = 0,
+    host: str = "127.0.0.1",
 ) -> FtpServer:
     """Start pyftpdlib serving ``directory/root``; wait until it listens.
 
     Args:
         tls: ``(cert, key)``: explicit TLS required on control and data connections.
         throttle: bytes/s per data connection (pyftpdlib ``ThrottledDTPHandler``); 0: none.
+        host: the address to listen on (``"::1"``: IPv6 only).
     """
     root = directory / "root"
     root.mkdir(parents=True, exist_ok=True)
@@ -119,13 +137,14 @@ def start_pyftpdlib(
         args += ["--tls", str(tls[0]), str(tls[1])]
     if throttle:
         args += ["--throttle", str(throttle)]
+    args += ["--host", host]
     env = dict(os.environ, PYTHONPATH=str(_REPO))
     with open(directory / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, cwd=_REPO, env=env)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if port_file.exists() and port_file.read_text().strip():
-            return FtpServer(int(port_file.read_text()), root, log, proc)
+            return FtpServer(int(port_file.read_text()), root, log, proc, host=host)
         if proc.poll() is not None:
             break
         time.sleep(0.02)
@@ -134,9 +153,7 @@ def start_pyftpdlib(
 
 
 _VSFTPD_CONF = """\
-listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
+{listen}
 listen_port={port}
 background=NO
 anonymous_enable=YES
@@ -146,8 +163,7 @@ local_enable=NO
 write_enable=NO
 secure_chroot_dir={empty}
 pasv_enable=YES
-pasv_address=127.0.0.1
-pasv_min_port={pasv_lo}
+{pasv_address}pasv_min_port={pasv_lo}
 pasv_max_port={pasv_hi}
 port_enable=YES
 connect_from_port_20=NO
@@ -176,9 +192,13 @@ implicit_ssl={implicit}
 
 
 def start_vsftpd(
-    directory: Path, *, tls: tuple[Path, Path] | None = None, implicit: bool = False
+    directory: Path,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    implicit: bool = False,
+    host: str = "127.0.0.1",
 ) -> FtpServer:
-    """Start vsftpd (anonymous, read-only) on a free port; wait until it accepts."""
+    """Start vsftpd (anonymous, read-only) on a free port of *host*; wait until it accepts."""
     root = directory / "pub"
     empty = directory / "empty"
     root.mkdir(parents=True, exist_ok=True)
@@ -186,9 +206,16 @@ def start_vsftpd(
     for d in (directory, root, empty):
         os.chmod(d, 0o755)
     log = directory / "vsftpd.log"
-    port = _free_port()
-    pasv_lo = _free_port()
+    v6 = ":" in host
+    port = _free_port(host)
+    pasv_lo = _free_port(host)
     conf = _VSFTPD_CONF.format(
+        listen=(
+            f"listen=NO\nlisten_ipv6=YES\nlisten_address6={host}"
+            if v6
+            else f"listen=YES\nlisten_ipv6=NO\nlisten_address={host}"
+        ),
+        pasv_address="" if v6 else f"pasv_address={host}\n",
         port=port,
         root=root,
         empty=empty,
@@ -210,12 +237,12 @@ def start_vsftpd(
         if proc.poll() is not None:
             break
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection((host, port), timeout=1):
                 pass
         except OSError:
             time.sleep(0.05)
             continue
-        return FtpServer(port, root, log, proc, kind="vsftpd")
+        return FtpServer(port, root, log, proc, kind="vsftpd", host=host)
     proc.kill()
     raise RuntimeError(f"vsftpd did not start: {(directory / 'stderr.txt').read_text()}")
 
@@ -287,7 +314,8 @@ def _serve(argv: list[str]) -> None:  # pragma: no cover - runs in the child
         handler.dtp_handler = dtp
     handler.authorizer = auth
     handler.permit_foreign_addresses = False
-    server = FTPServer(("127.0.0.1", 0), handler)
+    host = argv[argv.index("--host") + 1] if "--host" in argv else "127.0.0.1"
+    server = FTPServer((host, 0), handler)
     Path(port_file + ".tmp").write_text(str(server.address[1]))
     os.replace(port_file + ".tmp", port_file)
     server.serve_forever()

@@ -16,6 +16,9 @@ One transfer (:meth:`FtpConnection.start_retr`): passive mode sends ``EPSV`` fir
 and falls back to ``PASV`` once a server refuses it.  The address in a PASV reply is
 ignored: the data connection goes to the control connection's peer (DECISIONS.md; curl does
 the same since 7.74), so a server behind NAT, or a hostile one, cannot point us elsewhere.
+The data connection's TCP handshake is started (non-blocking ``connect``) before ``REST`` is
+sent and only awaited after the 1yz reply to ``RETR``: a passive server listens from its
+227/229 reply on (RFC 959 §3.2), so the handshake costs no round trip of its own.
 Active mode (``--ftp-pasv=false``) listens on the control socket's local address, port 0,
 and sends ``PORT`` (IPv4) or ``EPRT`` (IPv6); only a connection from the server's address is
 accepted.  Then ``REST offset`` (RFC 3659 §5; also for 0 when resuming is in use) and
@@ -23,11 +26,20 @@ accepted.  Then ``REST offset`` (RFC 3659 §5; also for 0 when resuming is in us
 connection's TLS session, which servers such as vsftpd (``require_ssl_reuse``) demand; the
 data handshake starts after the 1yz reply to ``RETR`` (vsftpd begins its side only then).
 
+Data connections ask for a large receive buffer (:data:`DATA_RCVBUF`, or
+``--socket-recv-buffer-size``) when the OS grants it in full: each ``recv_into`` then fills
+most of the group's 1 MiB buffer, which halves the reads (and the CPU) of a fast transfer.
+Where the OS caps ``SO_RCVBUF`` below that, the socket is left to the kernel's autotuning.
+
 Ending a transfer early (a segment ends before the file does): the data connection is
-closed, then the transfer's final reply (226, or 426/451 when the server noticed) is read,
-then ``NOOP`` is sent and replies are read up to its 200.  Any stray reply lands before
-that 200, so the control channel is known to be in step again and goes back to the pool
-(aria2 only reuses a connection whose transfer reached the end of the file).
+closed, then the transfer's final reply is read.  226/250 (all was sent) or 425/426/451
+(the server noticed the close) ends the transfer, and the connection is in step again: it
+goes back to the pool with no extra round trip.  Any other reply, or none, is followed by
+``NOOP`` and the replies up to its 200, so a stray reply is drained before reuse (aria2
+only reuses a connection whose transfer reached the end of the file).  In case a server
+sends a second, late reply anyway, the first command on such a connection treats an
+unexpected reply as a retryable error (the connection is dropped, the segment is retried)
+and from then on this run resynchronises that server's connections with ``NOOP``.
 
 :class:`FtpPool` keeps idle logged-in connections per (scheme, host, port, user, TLS
 settings) for ``--ftp-reuse-connection``.  It lives for one ``trio.run`` (a ``RunVar``) and
@@ -38,7 +50,9 @@ closes whatever is left when the run ends.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -55,6 +69,7 @@ from ..net import (
     read_deadline,
 )
 from .proto import (
+    EXPECTED,
     Command,
     FtpControl,
     FtpUrl,
@@ -68,11 +83,76 @@ from .proto import (
     parse_pwd,
 )
 
-__all__ = ["IDLE_SECONDS", "DataTransfer", "FtpConnection", "FtpPool", "PoolKey", "get_pool"]
+__all__ = [
+    "DATA_RCVBUF",
+    "IDLE_SECONDS",
+    "DataTransfer",
+    "FtpConnection",
+    "FtpPool",
+    "PoolKey",
+    "data_rcvbuf",
+    "get_pool",
+]
 
 #: Idle pooled control connections are closed after this many seconds (aria2: 15).
 IDLE_SECONDS = 15.0
+#: ``SO_RCVBUF`` asked for on data connections when ``--socket-recv-buffer-size`` is 0.
+DATA_RCVBUF = 4 << 20
 _RECEIVE = 16384
+#: Final replies that end a transfer cut short by closing its data connection.
+_TRANSFER_END = frozenset({226, 250, 425, 426, 451})
+_RCVBUF_GRANTED: dict[int, bool] = {}
+
+
+def data_rcvbuf(option: int) -> int:
+    """The ``SO_RCVBUF`` for data connections; 0 leaves the socket to autotuning.
+
+    A non-zero ``--socket-recv-buffer-size`` is used as given (aria2).  Otherwise
+    :data:`DATA_RCVBUF` is used only if the OS grants all of it (checked once on a scratch
+    socket): a smaller, fixed buffer would switch off autotuning and could slow a long link.
+    """
+    if option > 0:
+        return option
+    granted = _RCVBUF_GRANTED.get(DATA_RCVBUF)
+    if granted is None:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, DATA_RCVBUF)
+                granted = probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= DATA_RCVBUF
+        except OSError:
+            granted = False
+        _RCVBUF_GRANTED[DATA_RCVBUF] = granted
+    return DATA_RCVBUF if granted else 0
+
+
+def _begin_connect(host: str, port: int, rcvbuf: int) -> socket.socket:
+    """A non-blocking TCP socket whose connect to ``(host, port)`` has been started.
+
+    Raises:
+        OSError: the connect failed at once (callers map it with ``map_exceptions``).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        err = sock.connect_ex((host, port))
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            raise OSError(err, os.strerror(err))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _finish_connect(sock: socket.socket) -> trio.SocketStream:
+    """Wait for the handshake :func:`_begin_connect` started; the socket as a trio stream."""
+    await trio.lowlevel.wait_writable(sock)
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
+    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +220,11 @@ class FtpConnection:
         self.idle_since = 0.0
         self.broken = False
         self.checked: dict[str, int | None] = {}  # path -> SIZE seen on this connection
+        #: SO_RCVBUF for data connections (:func:`data_rcvbuf`); 0: the kernel's default
+        self.data_rcvbuf = 0
+        #: the last transfer was cut short and no NOOP followed: a late stray reply may
+        #: still come, so the next command's unexpected reply is a retryable error
+        self.stray_possible = False
         sockname = tcp.socket.getsockname()
         self.local_ip = str(sockname[0])
         self.peer_ip = str(stream.peer[0]) if stream.peer else key.host
@@ -237,6 +322,19 @@ class FtpConnection:
         while reply.preliminary:
             reply = await self.read_reply()
         self.broken = False
+        if self.stray_possible:
+            if reply.code not in EXPECTED.get(verb, ()):
+                if reply.code in _TRANSFER_END:
+                    # most likely a late second reply to the cut-short transfer: this
+                    # connection is out of step; NOOP-resync this server from now on
+                    self.broken = True
+                    get_pool().strict_sync.add(self.key)
+                    raise FtpProtocolError(
+                        f"{verb}: out-of-step FTP reply after a transfer: {reply}",
+                        retryable=True,
+                    )
+            elif reply.code not in _TRANSFER_END:
+                self.stray_possible = False  # an unambiguous answer: in step
         return check_reply(verb, reply, what=what) if check else reply
 
     async def change_dir(self, dirs: tuple[str, ...]) -> None:
@@ -275,17 +373,18 @@ class FtpConnection:
                 check_reply("EPSV", reply)
         if port is None:
             _ignored_host, port = parse_pasv(await self.command("PASV"))
-        with (
-            connect_deadline(self.connect_timeout, f"data connection to {self.peer_ip}:{port}"),
-            map_exceptions(connecting=True),
-        ):
-            tcp = await trio.open_tcp_stream(self.peer_ip, port)
+        what = f"data connection to {self.peer_ip}:{port}"
+        with map_exceptions(connecting=True):
+            sock = _begin_connect(self.peer_ip, port, self.data_rcvbuf)
         try:
+            # the handshake runs while REST and RETR are answered
             await self._rest_retr(name, offset)
+            with connect_deadline(self.connect_timeout, what), map_exceptions(connecting=True):
+                tcp = await _finish_connect(sock)
             # TLS after the 1yz reply: vsftpd starts its side of the handshake only then
             return await self._wrap_data(tcp)
         except BaseException:
-            tcp.socket.close()
+            sock.close()
             raise
 
     async def _active(self, name: str, offset: int) -> ByteStream:
@@ -293,6 +392,8 @@ class FtpConnection:
         listener = trio.socket.socket(family, socket.SOCK_STREAM)
         try:
             with map_exceptions():
+                if self.data_rcvbuf:  # inherited by the accepted socket
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.data_rcvbuf)
                 await listener.bind((self.local_ip, 0))
                 listener.listen(1)
             port = int(listener.getsockname()[1])
@@ -339,13 +440,25 @@ class FtpConnection:
             raise FtpProtocolError(f"RETR {name}: no data connection was opened: {reply}")
         self.broken = False
 
-    async def sync(self) -> None:
-        """After an interrupted transfer: read its final reply, then NOOP up to the 200."""
+    async def sync(self, *, noop: bool = False) -> None:
+        """After an interrupted transfer: read its final reply; NOOP up to the 200 unless
+        that reply plainly ended the transfer (and *noop* is False)."""
         self.broken = True
+        reply = None
         if self._ctl.state is State.TRANSFER:
             reply = await self.read_reply()
             while self._ctl.state is State.TRANSFER:
                 reply = await self.read_reply()
+        if (
+            not noop
+            and reply is not None
+            and reply.code in _TRANSFER_END
+            and not self._ctl.buffered  # nothing more already came in
+            and self.key not in get_pool().strict_sync
+        ):
+            self.broken = False
+            self.stray_possible = True
+            return
         await self._stream.send_all(self._ctl.send_sync())
         for _ in range(8):
             reply = await self.read_reply()
@@ -375,6 +488,7 @@ class FtpConnection:
         return (
             not self.broken
             and self._ctl.state is State.IDLE
+            and not self._ctl.buffered
             and not self._stream.closed
             and not self._stream.is_readable()
         )
@@ -452,6 +566,8 @@ class FtpPool:
         self._max = max_idle_per_key
         self.opened = 0
         self.reused = 0
+        #: servers that sent a late stray reply: their transfers are resynced with NOOP
+        self.strict_sync: set[PoolKey] = set()
 
     def acquire(self, key: PoolKey) -> FtpConnection | None:
         """A usable idle connection for *key*, or None (expired/closed ones are dropped)."""

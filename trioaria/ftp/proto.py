@@ -288,6 +288,11 @@ class FtpControl:
         """Feed bytes from the control connection (``b""``: it closed)."""
         self._parser.receive_data(data)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not part of a reply returned yet."""
+        return self._parser.buffered
+
     def next_event(self) -> Reply | None:
         """The next reply (None: need more bytes); advances :attr:`state`.
 

@@ -27,7 +27,7 @@ from .. import errors
 from ..net import TlsOptions
 from ..sources import ProbeResult, RangeSource, RangeStream
 from .auth import credentials_for
-from .client import DataTransfer, FtpConnection, PoolKey, get_pool
+from .client import DataTransfer, FtpConnection, PoolKey, data_rcvbuf, get_pool
 from .proto import parse_ftp_url, parse_mdtm, parse_size
 
 __all__ = ["FtpSource"]
@@ -116,23 +116,24 @@ class FtpSource(RangeSource):
         )
         self._passive = bool(options.get("ftp-pasv"))
         self._reuse = bool(options.get("ftp-reuse-connection"))
+        self._rcvbuf = data_rcvbuf(int(options.get("socket-recv-buffer-size") or 0))
         self.total_length: int | None = None
 
     # --- connections ---------------------------------------------------------------------
 
     async def _acquire(self) -> FtpConnection:
-        if self._reuse:
-            conn = get_pool().acquire(self._key)
-            if conn is not None:
-                return conn
-        o = self._options
-        return await FtpConnection.open(
-            self._url,
-            self._key,
-            connect_timeout=o.get("connect-timeout"),
-            read_timeout=o.get("timeout"),
-            disable_ipv6=bool(o.get("disable-ipv6")),
-        )
+        conn = get_pool().acquire(self._key) if self._reuse else None
+        if conn is None:
+            o = self._options
+            conn = await FtpConnection.open(
+                self._url,
+                self._key,
+                connect_timeout=o.get("connect-timeout"),
+                read_timeout=o.get("timeout"),
+                disable_ipv6=bool(o.get("disable-ipv6")),
+            )
+        conn.data_rcvbuf = self._rcvbuf
+        return conn
 
     def _release(self, conn: FtpConnection, reusable: bool = True) -> None:
         if reusable and self._reuse and conn.usable:

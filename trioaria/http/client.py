@@ -10,6 +10,16 @@ read by :meth:`HttpConnection.read_into` straight into the caller's reused buffe
 ``Content-Length`` bodies are never read past their end, so the connection stays usable;
 chunked bodies go through :class:`~trioaria.http.chunked.ChunkedDecoder`.
 
+HTTP/1.1 pipelining (RFC 9112 §9.3, aria2 ``--enable-http-pipelining``): while a response
+body with a known length is still being read, :meth:`HttpConnection.pipeline` sends the next
+request at once, so the server starts that response without waiting a round trip.  The
+connection keeps a FIFO of such requests, each with the ``h11.Connection`` that will parse
+its answer; bytes that arrived past the current response (the start of the next one) are
+kept aside, never taken as body.  :meth:`HttpConnection.request` for the request at the head
+of the FIFO sends nothing: it just reads that response's head.  A connection with a queued
+request is never handed back to the pool; a body abandoned half-way means the queued
+responses cannot be skipped safely, so such a connection is closed.
+
 :class:`ConnectionPool` keeps idle connections per origin (aria2
 ``--enable-http-keep-alive``); it decides synchronously, and closing is synchronous too
 (:meth:`~trioaria.net.ByteStream.close_nowait`), so ``release`` never needs to await.
@@ -26,6 +36,7 @@ consumes no bytes, and the connection is then simply not :attr:`~HttpConnection.
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +95,8 @@ class HttpConnection:
 
     Use: ``info = await conn.request(req)``, then ``await conn.read_into(buf)`` until it
     returns 0 (or :meth:`discard_body`), then the next request.  One task at a time.
+    Pipelining: ``await conn.pipeline(req2)`` while the body is read; once it is read to
+    its end, ``await conn.request(req2)`` reads the answer to the request already sent.
 
     Attributes:
         origin: ``(scheme, host, port)``.
@@ -103,6 +116,10 @@ class HttpConnection:
         self._keep_alive = False
         self._body_done = True
         self._broken = False
+        # pipelined requests already sent, oldest first, with the h11 state that parses
+        # their answers; and bytes received past the current response (the next one's start)
+        self._queued: deque[tuple[HttpRequest, h11.Connection]] = deque()
+        self._surplus = b""
 
     @classmethod
     async def connect(
@@ -134,13 +151,18 @@ class HttpConnection:
     async def request(self, req: HttpRequest, *, now: float | None = None) -> ResponseInfo:
         """Send *req* and read the response head (1xx responses are skipped).
 
+        If *req* was already sent with :meth:`pipeline` (it must then be the oldest one
+        queued), nothing is sent: its response head is read.
+
         Args:
             req: the request; its URL must be on this connection's origin.
             now: POSIX time for ``Retry-After`` dates (optional).
 
         Raises:
-            LocalProtocolError: the previous body was not finished, or the request is bad.
-            NetworkError: the connection failed or closed before a full head arrived.
+            LocalProtocolError: the previous body was not finished, the request is bad, or
+                another request is queued ahead of it.
+            NetworkError: the connection failed or closed before a full head arrived (or,
+                for a queued request, the previous response announced ``Connection: close``).
             HttpProtocolError: the head is malformed.
         """
         if self._broken or self._stream.closed:
@@ -149,14 +171,60 @@ class HttpConnection:
             raise LocalProtocolError("request() before the previous body was read")
         if parse_url(req.url).origin != self.origin:
             raise LocalProtocolError(f"{req.url} is not on origin {self.origin}")
-        self._broken = True  # until the head is in
-        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
-        with _map_h11():
-            data = conn.send(to_h11_request(req))
-            data = (data or b"") + (conn.send(h11.EndOfMessage()) or b"")
-        self.requests_sent += 1
-        await self._stream.send_all(data)
-        received = 0
+        initial = b""
+        if self._queued:
+            queued, conn = self._queued[0]
+            if queued != req:
+                raise LocalProtocolError("another request is pipelined ahead on this connection")
+            self._queued.popleft()
+            self._broken = True  # until the head is in
+            if not self._keep_alive:
+                # the previous response ended the connection: this request is never answered
+                raise NetworkError("the server closed the connection before a pipelined request")
+            initial, self._surplus = self._surplus, b""
+        else:
+            self._broken = True  # until the head is in
+            conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+            with _map_h11():
+                data = conn.send(to_h11_request(req))
+                data = (data or b"") + (conn.send(h11.EndOfMessage()) or b"")
+            self.requests_sent += 1
+            await self._stream.send_all(data)
+        event = await self._read_head(conn, initial)
+        info = parse_response(event, request_method=req.method, now=now)
+        framing = body_framing(info, req.method)
+        leftover, _closed = conn.trailing_data
+        self._keep_alive = info.keep_alive and req.keep_alive
+        self._framing = framing
+        self._decoder = None
+        self._pending = []
+        if framing.kind == "none":
+            self._body_done = True
+            if leftover:  # bytes after a body-less response: the next pipelined answer, or junk
+                self._extra(leftover)
+        elif framing.kind == "length":
+            assert framing.length is not None
+            self._remaining = framing.length
+            if len(leftover) > framing.length:
+                self._extra(leftover[framing.length :])
+                leftover = leftover[: framing.length]
+            self._leftover = memoryview(leftover)
+            self._body_done = framing.length == 0
+        elif framing.kind == "chunked":
+            self._decoder = ChunkedDecoder()
+            self._leftover = memoryview(leftover)  # decoded by the first read_into()
+            self._body_done = False
+        else:  # until close: never reusable
+            self._keep_alive = False
+            self._leftover = memoryview(leftover)
+            self._body_done = False
+        self._broken = False
+        return info
+
+    async def _read_head(self, conn: h11.Connection, initial: bytes) -> h11.Response:
+        if initial:
+            conn.receive_data(initial)
+        received = len(initial)
         while True:
             with _map_h11():
                 event = conn.next_event()
@@ -171,37 +239,61 @@ class HttpConnection:
             if isinstance(event, h11.InformationalResponse):
                 continue
             if isinstance(event, h11.Response):
-                break
+                return event
             raise HttpProtocolError(f"unexpected HTTP event {type(event).__name__}")
-        info = parse_response(event, request_method=req.method, now=now)
-        framing = body_framing(info, req.method)
-        leftover, _closed = conn.trailing_data
-        self._keep_alive = info.keep_alive and req.keep_alive
-        self._framing = framing
-        self._decoder = None
-        self._pending = []
-        if framing.kind == "none":
-            self._body_done = True
-            if leftover:  # bytes after a body-less response: cannot trust the stream
-                self._keep_alive = False
-        elif framing.kind == "length":
-            assert framing.length is not None
-            self._remaining = framing.length
-            if len(leftover) > framing.length:
-                self._keep_alive = False
-                leftover = leftover[: framing.length]
-            self._leftover = memoryview(leftover)
-            self._body_done = framing.length == 0
-        elif framing.kind == "chunked":
-            self._decoder = ChunkedDecoder()
-            self._leftover = memoryview(leftover)  # decoded by the first read_into()
-            self._body_done = False
-        else:  # until close: never reusable
+
+    def _extra(self, data: bytes) -> None:
+        """Bytes past the current response: the next pipelined answer's start, else junk."""
+        if self._queued:
+            self._surplus = bytes(data)
+        else:
             self._keep_alive = False
-            self._leftover = memoryview(leftover)
-            self._body_done = False
-        self._broken = False
-        return info
+
+    @property
+    def can_pipeline(self) -> bool:
+        """Whether :meth:`pipeline` may send a request now: a response is in progress on a
+        healthy keep-alive connection and its end is known without reading past it (a
+        ``Content-Length`` or body-less response, or a body already read)."""
+        framing = self._framing
+        return (
+            framing is not None
+            and self._keep_alive
+            and not self._broken
+            and not self._stream.closed
+            and (framing.kind in ("length", "none") or self._body_done)
+        )
+
+    @property
+    def pipelined(self) -> int:
+        """Requests sent with :meth:`pipeline` whose response head is not read yet."""
+        return len(self._queued)
+
+    async def pipeline(self, req: HttpRequest) -> None:
+        """Send *req* now, before the current response is read (HTTP/1.1 pipelining).
+
+        Read the current body to its end, then call :meth:`request` with the same *req*
+        to get its response.  Only idempotent requests belong here (RFC 9112 §9.3.2); the
+        callers send ``GET``.
+
+        Raises:
+            LocalProtocolError: :attr:`can_pipeline` is false, or the request is bad.
+            NetworkError: sending failed (the connection is then broken).
+        """
+        if not self.can_pipeline:
+            raise LocalProtocolError("cannot pipeline a request on this connection now")
+        if parse_url(req.url).origin != self.origin:
+            raise LocalProtocolError(f"{req.url} is not on origin {self.origin}")
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+        with _map_h11():
+            data = conn.send(to_h11_request(req))
+            data = (data or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        self._queued.append((req, conn))
+        self.requests_sent += 1
+        try:
+            await self._stream.send_all(data)
+        except BaseException:
+            self._broken = True  # maybe half a request on the wire
+            raise
 
     # -- body -------------------------------------------------------------------------
 
@@ -261,7 +353,7 @@ class HttpConnection:
             if decoder.done:
                 self._body_done = True
                 if decoder.unused:
-                    self._keep_alive = False
+                    self._extra(decoder.unused)
                 await trio.lowlevel.checkpoint()
                 return 0
             if self._leftover:
@@ -301,7 +393,7 @@ class HttpConnection:
         if not self._pending and decoder.done:
             self._body_done = True
             if decoder.unused:
-                self._keep_alive = False
+                self._extra(decoder.unused)
         if not received:
             await trio.lowlevel.checkpoint()
         return total
@@ -337,14 +429,21 @@ class HttpConnection:
 
     @property
     def reusable(self) -> bool:
-        """Body fully read, keep-alive allowed, nothing broken, not closed."""
+        """Body fully read, keep-alive allowed, nothing broken, not closed, no request
+        pipelined (such a connection belongs to whoever reads that answer)."""
         return (
             self._body_done
             and self._keep_alive
             and not self._broken
             and not self._stream.closed
             and self._framing is not None
+            and not self._queued
         )
+
+    @property
+    def alive(self) -> bool:
+        """Not closed and not broken (a queued answer may still be read)."""
+        return not self._broken and not self._stream.closed
 
     @property
     def stream(self) -> ByteStream:
@@ -476,6 +575,7 @@ async def open_response(
     read_timeout: float,
     disable_ipv6: bool = False,
     now: float | None = None,
+    pipelined: HttpConnection | None = None,
 ) -> tuple[HttpConnection, ResponseInfo, str]:
     """Send *req*, follow redirects, and return the connection positioned at the body.
 
@@ -487,6 +587,10 @@ async def open_response(
     :func:`~trioaria.http.proto.classify_status`, except 416 which is returned (the caller
     decides, e.g. "already complete").  A 206 is checked against the requested range with
     :func:`~trioaria.http.proto.check_range_response`.
+
+    *pipelined*: a connection on which *req* was already sent with
+    :meth:`HttpConnection.pipeline` (its previous body read to the end); only its answer is
+    read.  If that connection closed before answering, *req* is sent again on a fresh one.
 
     Returns:
         ``(connection, info, final_url)``.  Read the body with ``connection.read_into``,
@@ -500,9 +604,12 @@ async def open_response(
     """
     redirects = 0
     while True:
-        conn = await pool.acquire(
-            req.url, tls=tls, connect_timeout=connect_timeout, disable_ipv6=disable_ipv6
-        )
+        if pipelined is not None:
+            conn, pipelined = pipelined, None
+        else:
+            conn = await pool.acquire(
+                req.url, tls=tls, connect_timeout=connect_timeout, disable_ipv6=disable_ipv6
+            )
         try:
             try:
                 with read_deadline(read_timeout, f"waiting for the response from {req.url}"):

@@ -27,11 +27,21 @@ answer with ``Content-Encoding: gzip``/``deflate`` is decoded on the fly
 connection, never split.  A probe answered without a content coding proves the identity
 length, and the later range requests do not offer codings at all (a ranged body must be the
 identity bytes).
+
+``--enable-http-pipelining`` (aria2: "Enable HTTP/1.1 pipelining"): :attr:`HttpSource.pipelining`
+tells the download group that a stream may send the request for its connection's next segment
+before its own body is read (:meth:`_HttpStream.pipeline`).  That next range comes back as a
+stream whose first read reads the pipelined response head and checks it exactly as
+:meth:`HttpSource.open_range` does; if the server closed the connection instead of answering,
+the range is requested again on a fresh connection.  As in aria2 (``HttpRequest.cc``),
+pipelining implies keep-alive: ``Connection: close`` is not sent even with
+``--enable-http-keep-alive=false``.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import os
 from typing import Any
 
@@ -51,6 +61,8 @@ from .proto import (
 )
 
 __all__ = ["HttpSource"]
+
+log = logging.getLogger("trioaria.http")
 
 _DECODE_READ = 64 * 1024
 
@@ -77,19 +89,74 @@ def _http_date(value: str | None) -> float | None:
 
 
 class _HttpStream(RangeStream):
-    def __init__(self, pool: ConnectionPool, conn: HttpConnection, keep_alive: bool) -> None:
-        self._pool = pool
+    def __init__(self, source: HttpSource, conn: HttpConnection, keep_alive: bool) -> None:
+        self._source = source
+        self._pool = source._pool
         self._conn = conn
         self._keep_alive = keep_alive
+        self._next: _PipelinedStream | None = None
 
     async def read_into(self, buf: memoryview) -> int:
         return await self._conn.read_into(buf)
 
+    async def pipeline(self, start: int, end: int) -> RangeStream | None:
+        """Send ``GET [start, end)`` on this connection now (one request ahead at most)."""
+        conn = self._conn
+        if not self._source.pipelining or self._next is not None or not conn.can_pipeline:
+            return None
+        req = self._source._request("GET", start, end - 1, probe=False)
+        if parse_url(req.url).origin != conn.origin:
+            return None  # redirected elsewhere since this connection was opened
+        await conn.pipeline(req)
+        log.debug("pipelined GET %s bytes=%d-%d", req.url, start, end - 1)
+        self._next = _PipelinedStream(self._source, conn, req, start, end)
+        return self._next
+
     async def finish(self, *, drained: bool) -> None:
-        if drained and self._keep_alive and self._conn.reusable:
-            self._pool.release(self._conn)
+        conn = self._conn
+        if self._next is not None and drained and conn.body_done and conn.alive:
+            return  # the pipelined range's stream owns the connection now
+        if drained and self._keep_alive and conn.reusable:
+            self._pool.release(conn)
         else:
-            await self._conn.aclose()
+            await conn.aclose()  # a pipelined answer cannot be skipped: it goes too
+
+
+class _PipelinedStream(RangeStream):
+    """A range already requested on a busy connection; the first read reads its head."""
+
+    def __init__(
+        self, source: HttpSource, conn: HttpConnection, req: HttpRequest, start: int, end: int
+    ) -> None:
+        self._source = source
+        self._conn = conn
+        self._req = req
+        self._range = (start, end)
+        self._stream: RangeStream | None = None
+        self._finished = False
+
+    async def _opened(self) -> RangeStream:
+        if self._stream is None:
+            if self._finished:
+                raise errors.LocalProtocolError("read from a finished stream")
+            start, end = self._range
+            pipelined = self._conn if self._conn.alive else None
+            self._stream = await self._source._open(start, end, pipelined=(pipelined, self._req))
+        return self._stream
+
+    async def read_into(self, buf: memoryview) -> int:
+        return await (await self._opened()).read_into(buf)
+
+    async def pipeline(self, start: int, end: int) -> RangeStream | None:
+        # the next request goes behind this one's answer: read its head first
+        return await (await self._opened()).pipeline(start, end)
+
+    async def finish(self, *, drained: bool) -> None:
+        self._finished = True
+        if self._stream is not None:
+            await self._stream.finish(drained=drained)
+        else:
+            await self._conn.aclose()  # never read: its answer cannot be skipped safely
 
 
 class _DecodingStream(RangeStream):
@@ -132,6 +199,7 @@ class HttpSource(RangeSource):
 
     def __init__(self, uri: str, options: Any) -> None:
         self.uri = uri
+        self.pipelining = bool(options.get("enable-http-pipelining"))
         parsed = parse_url(uri)
         self.host_key = f"{parsed.host}:{parsed.port}"
         self._options = options
@@ -161,7 +229,7 @@ class HttpSource(RangeSource):
             headers.append(("Accept-Encoding", "deflate, gzip"))
         if o.get("http-no-cache"):
             headers += [("Cache-Control", "no-cache"), ("Pragma", "no-cache")]
-        if not o.get("enable-http-keep-alive"):
+        if not self._keep_alive():
             headers.append(("Connection", "close"))
         if probe:
             since = self._if_modified_since()
@@ -192,6 +260,23 @@ class HttpSource(RangeSource):
             return None
         return email.utils.formatdate(mtime, usegmt=True)
 
+    def _keep_alive(self) -> bool:
+        # aria2 HttpRequest.cc: no "Connection: close" when pipelining is on
+        return bool(self._options.get("enable-http-keep-alive")) or self.pipelining
+
+    def _request(
+        self, method: str, start: int | None, end: int | None, *, probe: bool
+    ) -> HttpRequest:
+        """The request for bytes ``start..end`` (``end`` inclusive)."""
+        return HttpRequest(
+            method=method,
+            url=self._url,
+            range_start=start,
+            range_end=end,
+            headers=self._headers(probe=probe),
+            if_range=None if probe or start is None else self._validator,
+        )
+
     async def _send(
         self,
         method: str,
@@ -199,19 +284,19 @@ class HttpSource(RangeSource):
         end: int | None,
         *,
         probe: bool,
+        pipelined: tuple[HttpConnection | None, HttpRequest] | None = None,
     ) -> tuple[HttpConnection, ResponseInfo]:
         """One request (redirects followed); a 401 under --http-auth-challenge is retried
-        once with the credentials."""
+        once with the credentials.  ``pipelined``: ``(connection, request)`` of a request
+        already sent with :meth:`HttpConnection.pipeline` (connection ``None``: it was
+        closed before answering; the same request is sent on another connection)."""
         o = self._options
         while True:
-            req = HttpRequest(
-                method=method,
-                url=self._url,
-                range_start=start,
-                range_end=end,
-                headers=self._headers(probe=probe),
-                if_range=None if probe or start is None else self._validator,
-            )
+            conn_ahead: HttpConnection | None = None
+            if pipelined is not None:
+                (conn_ahead, req), pipelined = pipelined, None
+            else:
+                req = self._request(method, start, end, probe=probe)
             try:
                 conn, info, final_url = await open_response(
                     self._pool,
@@ -220,6 +305,7 @@ class HttpSource(RangeSource):
                     connect_timeout=o.get("connect-timeout"),
                     read_timeout=o.get("timeout"),
                     disable_ipv6=bool(o.get("disable-ipv6")),
+                    pipelined=conn_ahead,
                 )
             except errors.AuthError as exc:
                 if exc.status == 401 and not self._auth_active and o.get("http-user"):
@@ -230,7 +316,7 @@ class HttpSource(RangeSource):
             return conn, info
 
     def _stream(self, conn: HttpConnection) -> _HttpStream:
-        return _HttpStream(self._pool, conn, bool(self._options.get("enable-http-keep-alive")))
+        return _HttpStream(self, conn, self._keep_alive())
 
     def _filename(self, info: ResponseInfo) -> str | None:
         disposition = info.header("content-disposition")
@@ -337,7 +423,17 @@ class HttpSource(RangeSource):
         )
 
     async def open_range(self, start: int, end: int | None) -> RangeStream:
-        conn, info = await self._send("GET", start, None if end is None else end - 1, probe=False)
+        return await self._open(start, end)
+
+    async def _open(
+        self,
+        start: int,
+        end: int | None,
+        *,
+        pipelined: tuple[HttpConnection | None, HttpRequest] | None = None,
+    ) -> RangeStream:
+        last = None if end is None else end - 1
+        conn, info = await self._send("GET", start, last, probe=False, pipelined=pipelined)
         try:
             if info.status == 206:
                 check_range_response(info, start, None if end is None else end - 1)

@@ -29,6 +29,7 @@ asyncssh running on its own asyncio thread (:mod:`trioaria.sftp.bridge`; DECISIO
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import concurrent.futures
 import getpass
@@ -290,6 +291,17 @@ def _option(options: Any, name: str) -> Any:
         return None
 
 
+def _aio_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The bridge loop's exception handler: asyncssh's own parallel-read tasks that fail
+    because a segment ended and its connection was closed are expected (debug log); anything
+    else goes to asyncio's default handler."""
+    exc = context.get("exception")
+    if isinstance(exc, (asyncssh.Error, OSError)):
+        log.debug("asyncssh task after close: %s: %r", context.get("message"), exc)
+        return
+    loop.default_exception_handler(context)
+
+
 class _SftpStream(RangeStream):
     """Bytes ``[start, end)`` of the remote file, read ahead ``PREFETCH`` chunks at a time."""
 
@@ -386,6 +398,8 @@ class SftpSource(RangeSource):
             if self._closed:
                 raise errors.NetworkError(f"{self.uri}: source is closed", retryable=False)
             self._bridge = acquire()
+            loop = self._bridge.loop
+            loop.call_soon_threadsafe(loop.set_exception_handler, _aio_exception)
         return self._bridge
 
     def _spec(self) -> _ConnectSpec:
