@@ -41,6 +41,7 @@ from .errors import (
 )
 
 __all__ = [
+    "DATA_RCVBUF",
     "HAPPY_EYEBALLS_DELAY",
     "ByteStream",
     "TlsOptions",
@@ -49,6 +50,7 @@ __all__ = [
     "map_exceptions",
     "open_stream",
     "read_deadline",
+    "recv_buffer_size",
 ]
 
 #: Delay before racing the next address (RFC 8305 recommends 250 ms; trio's default too).
@@ -310,6 +312,34 @@ async def _open_tcp(host: str, port: int, disable_ipv6: bool) -> trio.SocketStre
     raise last
 
 
+#: The receive buffer asked for on bulk-data connections (HTTP bodies, FTP data).  With it each
+#: ``recv_into`` fills the whole 1 MiB read buffer instead of 150-500 KiB: ~40 % fewer reads and
+#: ~15 % less CPU at 16 connections on loopback (bench/README.md).
+DATA_RCVBUF = 4 << 20
+_RCVBUF_GRANTED: dict[int, bool] = {}
+
+
+def recv_buffer_size(option: int) -> int:
+    """The ``SO_RCVBUF`` for data connections; 0 leaves the socket to the kernel's autotuning.
+
+    A non-zero ``--socket-recv-buffer-size`` is used as given (aria2).  Otherwise
+    :data:`DATA_RCVBUF` is used only if the OS grants all of it (checked once on a scratch
+    socket): a smaller fixed buffer would switch autotuning off and could slow a long link.
+    """
+    if option > 0:
+        return option
+    granted = _RCVBUF_GRANTED.get(DATA_RCVBUF)
+    if granted is None:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, DATA_RCVBUF)
+                granted = probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= DATA_RCVBUF
+        except OSError:
+            granted = False
+        _RCVBUF_GRANTED[DATA_RCVBUF] = granted
+    return DATA_RCVBUF if granted else 0
+
+
 async def open_stream(
     host: str,
     port: int,
@@ -318,6 +348,7 @@ async def open_stream(
     server_hostname: str | None = None,
     connect_timeout: float,
     disable_ipv6: bool = False,
+    rcvbuf: int = 0,
 ) -> ByteStream:
     """Connect to *host*:*port* (Happy Eyeballs), then do the TLS handshake if *tls*.
 
@@ -328,6 +359,7 @@ async def open_stream(
         server_hostname: name for SNI and certificate matching (default: *host*).
         connect_timeout: seconds for resolving, connecting and the TLS handshake together.
         disable_ipv6: only use IPv4 addresses (aria2 ``--disable-ipv6``).
+        rcvbuf: ``SO_RCVBUF`` to set once connected (see :func:`recv_buffer_size`); 0: leave it.
 
     Raises:
         NameResolveError, ConnectError, NetworkError: see :func:`map_exceptions`.
@@ -339,6 +371,8 @@ async def open_stream(
     with connect_deadline(connect_timeout, f"connecting to {host}:{port}"):
         with map_exceptions(connecting=True):
             tcp = await _open_tcp(host, port, disable_ipv6)
+            if rcvbuf:
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         if ctx is None:
             return ByteStream(tcp)
         ssl_stream = trio.SSLStream(

@@ -427,6 +427,8 @@ _ROWS: tuple[OptionSpec, ...] = (
 # land; everything else is accepted, warned about once and shown by --help=#unsupported.
 IMPLEMENTED: frozenset[str] = frozenset(
     {
+        "no-file-allocation-limit",
+        "socket-recv-buffer-size",
         "conditional-get",
         "content-disposition-default-utf8",
         "http-accept-gzip",

@@ -61,12 +61,14 @@ import trio
 
 from ..errors import FtpProtocolError, NetworkError, TrioariaError
 from ..net import (
+    DATA_RCVBUF,
     ByteStream,
     TlsOptions,
     connect_deadline,
     make_ssl_context,
     map_exceptions,
     read_deadline,
+    recv_buffer_size,
 )
 from .proto import (
     EXPECTED,
@@ -96,33 +98,12 @@ __all__ = [
 
 #: Idle pooled control connections are closed after this many seconds (aria2: 15).
 IDLE_SECONDS = 15.0
-#: ``SO_RCVBUF`` asked for on data connections when ``--socket-recv-buffer-size`` is 0.
-DATA_RCVBUF = 4 << 20
 _RECEIVE = 16384
 #: Final replies that end a transfer cut short by closing its data connection.
 _TRANSFER_END = frozenset({226, 250, 425, 426, 451})
-_RCVBUF_GRANTED: dict[int, bool] = {}
 
-
-def data_rcvbuf(option: int) -> int:
-    """The ``SO_RCVBUF`` for data connections; 0 leaves the socket to autotuning.
-
-    A non-zero ``--socket-recv-buffer-size`` is used as given (aria2).  Otherwise
-    :data:`DATA_RCVBUF` is used only if the OS grants all of it (checked once on a scratch
-    socket): a smaller, fixed buffer would switch off autotuning and could slow a long link.
-    """
-    if option > 0:
-        return option
-    granted = _RCVBUF_GRANTED.get(DATA_RCVBUF)
-    if granted is None:
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, DATA_RCVBUF)
-                granted = probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= DATA_RCVBUF
-        except OSError:
-            granted = False
-        _RCVBUF_GRANTED[DATA_RCVBUF] = granted
-    return DATA_RCVBUF if granted else 0
+#: The data-connection receive buffer policy is shared with HTTP (trioaria.net).
+data_rcvbuf = recv_buffer_size
 
 
 def _begin_connect(host: str, port: int, rcvbuf: int) -> socket.socket:

@@ -129,8 +129,9 @@ class HttpConnection:
         tls: TlsOptions,
         connect_timeout: float,
         disable_ipv6: bool = False,
+        rcvbuf: int = 0,
     ) -> HttpConnection:
-        """Open a connection to *url*'s origin (TLS for ``https``).
+        """Open a connection to *url*'s origin (TLS for ``https``); *rcvbuf* as open_stream's.
 
         Raises:
             HttpProtocolError: bad URL.  NetworkError and subclasses, TimeoutError_: see
@@ -143,6 +144,7 @@ class HttpConnection:
             tls=tls if parsed.scheme == "https" else None,
             connect_timeout=connect_timeout,
             disable_ipv6=disable_ipv6,
+            rcvbuf=rcvbuf,
         )
         return cls(stream, parsed.origin)
 
@@ -484,7 +486,10 @@ class ConnectionPool:
         enabled: ``False`` never keeps a connection (``--enable-http-keep-alive=false``).
     """
 
-    def __init__(self, *, max_idle_per_origin: int = 16, enabled: bool = True) -> None:
+    def __init__(
+        self, *, max_idle_per_origin: int = 16, enabled: bool = True, rcvbuf: int = 0
+    ) -> None:
+        self.rcvbuf = rcvbuf  # SO_RCVBUF for new connections (trioaria.net.recv_buffer_size)
         self._idle: dict[tuple[object, ...], list[HttpConnection]] = {}
         self._keys: dict[int, tuple[object, ...]] = {}
         self._max_idle = max_idle_per_origin
@@ -526,7 +531,11 @@ class ConnectionPool:
             await trio.lowlevel.checkpoint()
             return conn
         conn = await HttpConnection.connect(
-            url, tls=tls, connect_timeout=connect_timeout, disable_ipv6=disable_ipv6
+            url,
+            tls=tls,
+            connect_timeout=connect_timeout,
+            disable_ipv6=disable_ipv6,
+            rcvbuf=self.rcvbuf,
         )
         self._keys[id(conn)] = key
         self._opened += 1

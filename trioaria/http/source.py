@@ -46,6 +46,7 @@ import os
 from typing import Any
 
 from .. import errors
+from ..net import recv_buffer_size
 from ..sources import ProbeResult, RangeSource, RangeStream
 from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, open_response
@@ -204,7 +205,9 @@ class HttpSource(RangeSource):
         self.host_key = f"{parsed.host}:{parsed.port}"
         self._options = options
         self._url = uri
-        self._pool = ConnectionPool()
+        self._pool = ConnectionPool(
+            rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0))
+        )
         self._tls = _tls_options(options)
         self._validator: str | None = None
         self._total: int | None = None
