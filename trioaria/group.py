@@ -35,24 +35,22 @@ import logging
 import os
 import secrets
 import time
-import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from . import errors
 from .lifecycle import transition
+from .mirrors import Mirrors, SourceFactory, SourceState
 from .policy import SpeedLimit
 from .prefetch import Prefetcher
 from .server_stat import ServerStatTable
-from .sources import ProbeResult, RangeSource, RangeStream
+from .sources import ProbeResult, RangeStream
 from .speed import SpeedMeter
 from .stats import DownloadStats, DownloadStatus, FileStats, SourceStats
 from .storage.picker import RangePicker, Segment
 from .storage.pieces import BLOCK_LENGTH, PieceStorage
-from .uri_selector import AdaptiveSelector, Candidate, Context, UriSelector, make_selector
+from .uri_selector import Context
 
 __all__ = ["RequestGroup", "new_gid"]
 
@@ -73,32 +71,6 @@ def new_gid() -> str:
     return secrets.token_hex(8)
 
 
-@dataclass(eq=False)
-class _SourceState:
-    source: RangeSource
-    meter: SpeedMeter
-    failures: int = 0
-    connections: int = 0
-    dropped: bool = False
-    last_error: str = ""
-    last_exc: errors.TrioariaError | None = None
-    stats_extra: dict[str, Any] = field(default_factory=dict)
-    # per-connection speed bookkeeping for --uri-selector and --server-stat-of
-    busy_bytes: int = 0  # bytes read by finished segment reads of this source
-    busy_time: float = 0.0  # connection-seconds those reads took
-    stat_host: str = ""  # (host, protocol) key of the server-stat record
-    stat_protocol: str = ""
-
-    def measured_speed(self) -> int | None:
-        """Average bytes/s of one connection to this source over its finished reads."""
-        if self.busy_time <= 0 or self.busy_bytes <= 0:
-            return None
-        return int(self.busy_bytes / max(self.busy_time, 0.001))
-
-
-SourceFactory = Callable[[str, Any], RangeSource]
-
-
 class RequestGroup:
     """One download of one file from one or more mirror URIs."""
 
@@ -114,9 +86,6 @@ class RequestGroup:
         self.gid = gid or new_gid()
         # --server-stat-if/-of records shared by the run's downloads (cli.py passes them)
         self.server_stats = server_stats if server_stats is not None else ServerStatTable()
-        self._selector: UriSelector | None = None
-        # reads in flight: token -> (source, segment, start time, start position)
-        self._live: dict[int, tuple[_SourceState, Segment, float, int]] = {}
         self.uris = list(uris)
         self.options = options
         self.state = DownloadStatus.WAITING
@@ -130,7 +99,7 @@ class RequestGroup:
         self.phase_done = 0
         self.phase_total = 0
         self._source_factory = source_factory
-        self._sources: list[_SourceState] = []
+        self.mirrors: Mirrors | None = None  # built when the download starts
         self._cancel_scope: trio.CancelScope | None = None
         self._stop_event = "stop"
         self._dirty = False
@@ -183,13 +152,12 @@ class RequestGroup:
             log.error("Download aborted: GID#%s %s", self.gid, self.error)
         finally:
             self._finished_at = trio.current_time()
-            try:
-                self._report_sources()
-            except Exception:  # bookkeeping must never hide the download's own outcome
-                log.debug("source report failed", exc_info=True)
-            for st in self._sources:
-                with trio.CancelScope(shield=True), trio.move_on_after(2):
-                    await st.source.aclose()
+            if self.mirrors is not None:
+                try:
+                    self.mirrors.report(self.gid, single_connection=self._budget <= 1)
+                except Exception:  # bookkeeping must never hide the download's own outcome
+                    log.debug("source report failed", exc_info=True)
+                await self.mirrors.aclose()
 
     def _apply_remote_time(self) -> None:
         """-R/--remote-time: the file's mtime becomes the server's (HTTP Last-Modified, FTP
@@ -263,20 +231,19 @@ class RequestGroup:
             from .source_factory import make_source
 
             factory = make_source
-        now = trio.current_time()
-        self._sources = [_SourceState(factory(u, self.options), SpeedMeter(now)) for u in self.uris]
-        for st in self._sources:
-            parts = urllib.parse.urlsplit(st.source.uri)
-            st.stat_host = parts.hostname or ""
-            st.stat_protocol = parts.scheme.lower()
-        self._selector = make_selector(
-            str(self.opt("uri-selector") or "feedback"), split=int(self.opt("split") or 1)
+        self.mirrors = Mirrors(
+            self.uris, self.options, factory=factory, server_stats=self.server_stats
         )
 
-    async def _probe(self) -> tuple[_SourceState, ProbeResult]:
+    @property
+    def _sources(self) -> list[SourceState]:
+        return self.mirrors.sources if self.mirrors is not None else []
+
+    async def _probe(self) -> tuple[SourceState, ProbeResult]:
         """Ask sources in order until one answers (each retried up to --max-tries)."""
         last: errors.TrioariaError | None = None
-        for st in self._probe_order():
+        assert self.mirrors is not None
+        for st in self.mirrors.probe_order():
             while not st.dropped:
                 try:
                     with errors_from_timeout(self.opt("connect-timeout") + self.opt("timeout")):
@@ -293,7 +260,7 @@ class RequestGroup:
         assert last is not None
         raise last
 
-    async def _note_failure(self, st: _SourceState, exc: errors.TrioariaError) -> None:
+    async def _note_failure(self, st: SourceState, exc: errors.TrioariaError) -> None:
         self._last_failure = exc
         st.failures += 1
         st.last_error = str(exc)
@@ -336,7 +303,7 @@ class RequestGroup:
                 with trio.CancelScope(shield=True):
                     await stream.finish(drained=False)
 
-    async def _download_probed(self, first: _SourceState, probe: ProbeResult) -> None:
+    async def _download_probed(self, first: SourceState, probe: ProbeResult) -> None:
         from .storage import control_file as cf
         from .storage.disk import DiskAdaptor, load_control_file
         from .storage.layout import FileLayout
@@ -521,143 +488,24 @@ class RequestGroup:
         self._changed.set()
         self._changed = trio.Event()
 
-    def _connection_budget(self, probe: ProbeResult) -> int:
-        if not probe.supports_ranges:
-            return 1
-        per_host = self.opt("max-connection-per-server")
-        hosts: dict[str, int] = {}
-        for st in self._sources:
-            hosts[st.source.host_key] = hosts.get(st.source.host_key, 0) + 1
-        capacity = int(per_host) * max(1, len(hosts))
-        return max(1, min(int(self.opt("split")), capacity))
-
-    # --- source selection (--uri-selector, --server-stat-if) -----------------------------
-
-    def _known_speed(self, st: _SourceState, now: float) -> tuple[int | None, Any]:
-        """Per-connection bytes/s of ``st`` (reads in flight, then finished reads, then the
-        server-stat record) and that record (or None)."""
-        record = self.server_stats.find(st.stat_host, st.stat_protocol)
-        rates = [
-            (seg.pos - p0) / (now - t0)
-            for s, seg, t0, p0 in self._live.values()
-            if s is st and now - t0 >= 0.5
-        ]
-        if rates:
-            return int(sum(rates) / len(rates)), record
-        measured = st.measured_speed()
-        if measured is not None:
-            return measured, record
-        if record is None:
-            return None, None
-        best = record.best_speed if isinstance(self._selector, AdaptiveSelector) else 0
-        return (best or record.dl_speed), record
-
-    def _candidates(self, current: _SourceState | None) -> list[Candidate]:
-        """Live sources whose host is below ``-x`` (``current``'s own slot counts as free)."""
-        per_host = int(self.opt("max-connection-per-server"))
-        used: dict[str, int] = {}
-        for st in self._sources:
-            used[st.source.host_key] = used.get(st.source.host_key, 0) + st.connections
-        if current is not None:
-            used[current.source.host_key] -= 1
-        now = trio.current_time()
-        out = []
-        for i, st in enumerate(self._sources):
-            host_used = used.get(st.source.host_key, 0)
-            if st.dropped or host_used >= per_host:
-                continue
-            speed, record = self._known_speed(st, now)
-            measured = st.meter.total > 0  # this run's data beats an old error record
-            out.append(
-                Candidate(
-                    index=i,
-                    host=st.source.host_key,
-                    connections=st.connections - (1 if st is current else 0),
-                    host_connections=host_used,
-                    speed=speed,
-                    error=record is not None and record.is_error and not measured,
-                    last_updated=float(record.last_updated) if record is not None else None,
-                    counter=record.counter if record is not None else 0,
-                )
-            )
-        return out
-
-    def _pick_source(
-        self, current: _SourceState | None, context: Context = "replacement"
-    ) -> _SourceState | None:
-        """The source a connection uses next (``current``: the one it holds, if any, even
-        dropped: its connection slot counts as free)."""
-        if self._selector is None:
-            self._selector = make_selector(str(self.opt("uri-selector") or "feedback"))
-        pick = self._selector.select(self._candidates(current), context=context, now=time.time())
-        return None if pick is None else self._sources[pick.index]
-
-    def _probe_order(self) -> list[_SourceState]:
-        """Sources in the order the selector would give them to a first connection."""
-        assert self._selector is not None
-        order = self._selector.order(self._candidates(None), now=time.time())
-        ranked = [self._sources[c.index] for c in order]
-        return ranked + [s for s in self._sources if s not in ranked]
-
-    def _read_started(self, src: _SourceState, seg: Segment) -> int:
-        token = id(seg)
-        self._live[token] = (src, seg, trio.current_time(), seg.pos)
-        return token
-
-    def _read_ended(self, token: int) -> None:
-        entry = self._live.pop(token, None)
-        if entry is None:
-            return
-        src, seg, t0, p0 = entry
-        if seg.pos > p0:
-            src.busy_bytes += seg.pos - p0
-            src.busy_time += trio.current_time() - t0
-
-    def _report_sources(self) -> None:
-        """End of the download: one log line per source, server-stat records updated."""
-        total = sum(st.meter.total for st in self._sources)
-        for st in self._sources:
-            share = 100 * st.meter.total / total if total else 0.0
-            log.info(
-                "GID#%s source %s served %d bytes (%.1f%%)",
-                self.gid, st.source.uri, st.meter.total, share,
-            )  # fmt: skip
-        now = int(time.time())
-        single = self._budget <= 1
-        best: dict[tuple[str, str], int] = {}
-        for st in self._sources:
-            if not st.stat_host or not st.stat_protocol:
-                continue
-            key = (st.stat_host, st.stat_protocol)
-            speed = st.measured_speed() or 0
-            if speed > best.get(key, 0):
-                best[key] = speed
-            elif st.dropped and st.failures and key not in best:
-                best.setdefault(key, 0)
-        for (host, protocol), speed in best.items():
-            record = self.server_stats.get_or_create(host, protocol)
-            if speed > 0:
-                record.record_speed(speed, single_connection=single, now=now)
-            else:
-                record.record_error(now)
-
-    async def _run_workers(self, first: _SourceState, probe: ProbeResult) -> None:
+    async def _run_workers(self, first: SourceState, probe: ProbeResult) -> None:
         assert self.picker is not None
         try:
             await self._run_workers_nursery(first, probe)
         except BaseExceptionGroup as group:
             _raise_single(group)
 
-    async def _run_workers_nursery(self, first: _SourceState, probe: ProbeResult) -> None:
+    async def _run_workers_nursery(self, first: SourceState, probe: ProbeResult) -> None:
         assert self.picker is not None
-        budget = self._budget = self._connection_budget(probe)
+        assert self.mirrors is not None
+        budget = self._budget = self.mirrors.connection_budget(probe.supports_ranges)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._saver)
             done = trio.Event()
             workers_left = [budget]
 
             async def worker(
-                src: _SourceState | None, stream: RangeStream | None, seg: Segment | None
+                src: SourceState | None, stream: RangeStream | None, seg: Segment | None
             ) -> None:
                 try:
                     await self._worker(src, stream, seg)
@@ -701,10 +549,12 @@ class RequestGroup:
         return float("inf") if now - meter.started > STALL_SECONDS else 0.0
 
     async def _worker(
-        self, src: _SourceState | None, stream: RangeStream | None, seg: Segment | None
+        self, src: SourceState | None, stream: RangeStream | None, seg: Segment | None
     ) -> None:
         picker = self.picker
+        mirrors = self.mirrors
         assert picker is not None
+        assert mirrors is not None
         buf = bytearray(BUFFER_SIZE)
         mv = memoryview(buf)
         # --uri-selector is asked when the connection starts, after each segment and when its
@@ -718,7 +568,7 @@ class RequestGroup:
         try:
             while not picker.is_complete():
                 if (src is None or src.dropped or ask is not None) and seg is None:
-                    nxt = self._pick_source(src, ask or "replacement")
+                    nxt = mirrors.pick(src, ask or "replacement")
                     if nxt is None or nxt is not src:
                         if src is not None:
                             src.connections -= 1
@@ -745,7 +595,7 @@ class RequestGroup:
                             await changed.wait()
                         continue
                 req_end = seg.end
-                token = self._read_started(src, seg)
+                token = mirrors.read_started(src, seg)
                 try:
                     if stream is None:
                         log.debug(
@@ -769,13 +619,13 @@ class RequestGroup:
                             threshold=BUFFER_SIZE,
                         )
                     drained = await self._pump(pumped, seg, mv, src, req_end)
-                    self._read_ended(token)
+                    mirrors.read_ended(token)
                     done_stream, stream = stream, None
                     await done_stream.finish(drained=drained)
                 except errors.StorageError:
                     raise  # a local disk problem ends the download; no source is to blame
                 except errors.TrioariaError as exc:
-                    self._read_ended(token)
+                    mirrors.read_ended(token)
                     if stream is not None:
                         s, stream = stream, None
                         with trio.CancelScope(shield=True):
@@ -804,7 +654,7 @@ class RequestGroup:
                     ask = "replacement"
                 self._wake()
         finally:
-            self._read_ended(token)
+            mirrors.read_ended(token)
             if prefetch is not None:
                 await prefetch.drop_ahead()
             if stream is not None:
@@ -824,7 +674,7 @@ class RequestGroup:
         stream: RangeStream,
         seg: Segment,
         mv: memoryview,
-        src: _SourceState,
+        src: SourceState,
         req_end: int,
     ) -> bool:
         assert self.picker is not None
@@ -842,7 +692,7 @@ class RequestGroup:
         stream: RangeStream,
         seg: Segment,
         mv: memoryview,
-        src: _SourceState,
+        src: SourceState,
         req_end: int,
         timeout: float,
         meter: SpeedMeter,
@@ -948,7 +798,7 @@ class RequestGroup:
                     lim.refund(size - n, now)
         return n
 
-    async def _download_unknown_length(self, first: _SourceState, probe: ProbeResult) -> None:
+    async def _download_unknown_length(self, first: SourceState, probe: ProbeResult) -> None:
         """No length known (chunked, no Content-Length): one connection, no control file."""
         from .storage.disk import DiskAdaptor
         from .storage.layout import FileLayout
