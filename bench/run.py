@@ -659,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "throttled 16 conn: wall vs aria2c", ratio("throttled", lambda m: m.wall), 1.05, "x"
         ),
         Target("SFTP -x4: wall vs aria2c", ratio("sftp", lambda m: m.wall), 1.5, "x"),
-        Target("FTP -x4: wall vs aria2c", ratio("ftp", lambda m: m.wall), 1.5, "x"),
+        Target("FTP -x4: wall vs aria2c", ratio("ftp", lambda m: m.wall), 1.0, "x"),
         Target(
             "16 conn: peak RSS (worst scenario median)", max(rss16) if rss16 else None, 48, " MiB"
         ),
