@@ -27,6 +27,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -81,6 +82,17 @@ class TlsOptions:
     certificate: str | None = None
     private_key: str | None = None
     min_tls_version: str = "TLSv1.2"
+
+    @classmethod
+    def from_options(cls, options: Any) -> TlsOptions:
+        """The TLS settings of an :class:`~trioaria.options.Options` (any ``.get(name)``)."""
+        return cls(
+            check_certificate=bool(options.get("check-certificate")),
+            ca_certificate=options.get("ca-certificate") or None,
+            certificate=options.get("certificate") or None,
+            private_key=options.get("private-key") or None,
+            min_tls_version=options.get("min-tls-version") or "TLSv1.2",
+        )
 
 
 @functools.lru_cache(maxsize=32)

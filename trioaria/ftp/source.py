@@ -35,16 +35,6 @@ __all__ = ["FtpSource"]
 log = logging.getLogger("trioaria.ftp")
 
 
-def _tls_options(options: Any) -> TlsOptions:
-    return TlsOptions(
-        check_certificate=bool(options.get("check-certificate")),
-        ca_certificate=options.get("ca-certificate") or None,
-        certificate=options.get("certificate") or None,
-        private_key=options.get("private-key") or None,
-        min_tls_version=options.get("min-tls-version") or "TLSv1.2",
-    )
-
-
 class _FtpStream(RangeStream):
     """``[start, end)`` of the file over one data connection (opened on first read if lazy)."""
 
@@ -111,7 +101,7 @@ class FtpSource(RangeSource):
             port=url.port,
             user=user,
             password=password,
-            tls=_tls_options(options) if url.tls else None,
+            tls=TlsOptions.from_options(options) if url.tls else None,
             type_code=type_code,
         )
         self._passive = bool(options.get("ftp-pasv"))

@@ -46,7 +46,7 @@ import os
 from typing import Any
 
 from .. import errors
-from ..net import recv_buffer_size
+from ..net import TlsOptions, recv_buffer_size
 from ..sources import ProbeResult, RangeSource, RangeStream
 from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, open_response
@@ -66,18 +66,6 @@ __all__ = ["HttpSource"]
 log = logging.getLogger("trioaria.http")
 
 _DECODE_READ = 64 * 1024
-
-
-def _tls_options(options: Any) -> Any:
-    from ..net import TlsOptions
-
-    return TlsOptions(
-        check_certificate=bool(options.get("check-certificate")),
-        ca_certificate=options.get("ca-certificate") or None,
-        certificate=options.get("certificate") or None,
-        private_key=options.get("private-key") or None,
-        min_tls_version=options.get("min-tls-version") or "TLSv1.2",
-    )
 
 
 def _http_date(value: str | None) -> float | None:
@@ -208,7 +196,7 @@ class HttpSource(RangeSource):
         self._pool = ConnectionPool(
             rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0))
         )
-        self._tls = _tls_options(options)
+        self._tls = TlsOptions.from_options(options)
         self._validator: str | None = None
         self._total: int | None = None
         self._ranged = False
