@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_util import gather, log_lines, run_aria2c, run_cli, serve_copy, unique_name
 from tests.servers.fault import FaultServer
 from tests.servers.nginx import NginxServer
-from tests.test_cli_http import gather, log_lines, run_aria2c, run_cli, serve_copy, unique_name
 from trioaria.errors import ExitCode
 
 MiB = 1 << 20

@@ -17,11 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-import trio
-
-from tests.e2e_util import wait_for
-from tests.servers.nginx import NginxServer
-from tests.test_cli_http import (
+from tests.cli_util import (
     ARIA2C,
     REPO,
     CliResult,
@@ -29,9 +25,12 @@ from tests.test_cli_http import (
     gather,
     log_lines,
     run_cli,
+    run_process,
     serve_copy,
     unique_name,
 )
+from tests.e2e_util import wait_for
+from tests.servers.nginx import NginxServer
 from trioaria.cli import enabled_features
 from trioaria.errors import ExitCode
 from trioaria.option_table import IMPLEMENTED, OPTIONS
@@ -48,27 +47,7 @@ async def _run(
     timeout: float = 60,
 ) -> CliResult:
     """Run ``argv`` in ``home`` with ``HOME=home`` plus ``env`` (conf files are *not* disabled)."""
-    home.mkdir(parents=True, exist_ok=True)
-    full_env = child_env(home)
-    full_env.update(env or {})
-    start = time.monotonic()
-    with trio.fail_after(timeout):
-        proc = await trio.run_process(
-            argv,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            cwd=str(home),
-            env=full_env,
-            stdin=stdin,
-        )
-    return CliResult(
-        argv=argv,
-        returncode=proc.returncode,
-        stdout=proc.stdout.decode(errors="replace"),
-        stderr=proc.stderr.decode(errors="replace"),
-        elapsed=time.monotonic() - start,
-    )
+    return await run_process(argv, home=home, env=env, stdin=stdin, timeout=timeout)
 
 
 def _files(root: Path) -> dict[str, bytes]:

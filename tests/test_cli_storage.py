@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.servers.nginx import NginxServer
-from tests.test_cli_http import (
+from tests.cli_util import (
     MiB,
     child_env,
     gather,
@@ -32,6 +31,7 @@ from tests.test_cli_http import (
     serve_copy,
     unique_name,
 )
+from tests.servers.nginx import NginxServer
 from trioaria.errors import ExitCode
 from trioaria.storage import control_file as cf
 

@@ -36,11 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trio
 
+from tests.cli_util import ARIA2C, CliResult, gather, run_process
 from tests.servers.fault import FaultServer
 from tests.servers.nginx import NginxServer
-from tests.test_cli_http import ARIA2C, CliResult, child_env, gather
 from trioaria.errors import ExitCode
 
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
@@ -124,27 +123,8 @@ def refused_url() -> Iterator[str]:
 
 
 async def _run(argv: list[str], *, home: Path, netns: bool = False) -> CliResult:
-    home.mkdir(parents=True, exist_ok=True)
-    if netns:
-        argv = [UNSHARE, "--net", *argv]
-    start = trio.current_time()
-    with trio.fail_after(60):
-        proc = await trio.run_process(
-            argv,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            cwd=str(home),
-            env=child_env(home),
-            stdin=b"",
-        )
-    return CliResult(
-        argv=argv,
-        returncode=proc.returncode,
-        stdout=proc.stdout.decode(errors="replace"),
-        stderr=proc.stderr.decode(errors="replace"),
-        elapsed=trio.current_time() - start,
-    )
+    # unshare --net: a fresh network namespace, so a name lookup can never leave the machine
+    return await run_process(argv, home=home, prefix=[UNSHARE, "--net"] if netns else ())
 
 
 async def _both(

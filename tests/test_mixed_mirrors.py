@@ -19,10 +19,10 @@ from pathlib import Path
 
 import trio
 
+from tests.cli_util import CliResult, gather, log_lines, run_cli, serve_copy, unique_name
 from tests.servers.ftp import FtpServer, start_pyftpdlib
 from tests.servers.nginx import NginxServer
 from tests.servers.sftp import SftpServer
-from tests.test_cli_http import CliResult, gather, log_lines, run_cli, serve_copy, unique_name
 from trioaria.errors import ExitCode
 from trioaria.server_stat import ServerStat, ServerStatTable, parse, serialize
 

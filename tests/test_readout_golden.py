@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.cli_util import ARIA2C, child_env, gather, unique_name
 from tests.e2e_util import wait_for
 from tests.servers.nginx import NginxServer
-from tests.test_cli_http import ARIA2C, child_env, gather, unique_name
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "readout"
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.cli_util import run_aria2c, run_cli, serve_copy, unique_name
 from tests.servers.nginx import NginxServer
-from tests.test_cli_http import run_aria2c, run_cli, serve_copy, unique_name
 from trioaria.server_stat import (
     ServerStat,
     ServerStatTable,

@@ -27,8 +27,8 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.cli_util import gather, log_lines, run_aria2c, run_cli, unique_name
 from tests.servers.nginx import NginxServer
-from tests.test_cli_http import gather, log_lines, run_aria2c, run_cli, unique_name
 from trioaria.errors import ExitCode
 from trioaria.group import RequestGroup
 from trioaria.policy import BURST_SECONDS, MIN_READ, SpeedLimit, burst, min_read

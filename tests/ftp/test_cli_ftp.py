@@ -12,9 +12,9 @@ import signal
 import time
 from pathlib import Path
 
+from tests.cli_util import run_aria2c, run_cli
 from tests.e2e_util import completed_at, make_payload, start_trioaria, wait_for
 from tests.servers.ftp import FtpServer, start_pyftpdlib
-from tests.test_cli_http import run_aria2c, run_cli
 from trioaria.errors import ExitCode
 
 MiB = 1 << 20

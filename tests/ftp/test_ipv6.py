@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_util import run_cli
 from tests.e2e_util import make_payload
 from tests.servers.ftp import FtpServer, ipv6_loopback_available, start_pyftpdlib, start_vsftpd
-from tests.test_cli_http import run_cli
 
 pytestmark = pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_util import run_cli
 from tests.e2e_util import make_payload
 from tests.servers.ftp import FtpServer, start_vsftpd
 from tests.servers.nginx import make_test_pki
-from tests.test_cli_http import run_cli
 from trioaria.errors import ExitCode
 
 MiB = 1 << 20

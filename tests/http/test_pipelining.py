@@ -461,7 +461,7 @@ def _cli(*args: str) -> list[str]:
 
 
 async def _run(argv: list[str], cwd: Path, timeout: float = 60) -> trio.CompletedProcess[bytes]:
-    from tests.test_cli_http import child_env
+    from tests.cli_util import child_env
 
     with trio.fail_after(timeout):
         return await trio.run_process(
@@ -500,7 +500,7 @@ async def test_cli_pipelines_over_one_nginx_connection_like_aria2c(
 def test_cli_completes_when_connections_drop_with_a_pipelined_request_outstanding(
     tmp_path: Path,
 ) -> None:
-    from tests.test_cli_http import child_env
+    from tests.cli_util import child_env
 
     data = random.Random(18).randbytes(4 * PIECE)
     server = FaultServer({"big.bin": data})

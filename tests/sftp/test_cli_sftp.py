@@ -9,9 +9,9 @@ from pathlib import Path
 
 import trio
 
+from tests.cli_util import gather, run_aria2c, run_cli
 from tests.e2e_util import block_done, read_control, start_trioaria, wait_for
 from tests.servers.sftp import SftpServer, SshdServer, SshKeys
-from tests.test_cli_http import gather, run_aria2c, run_cli
 from trioaria.errors import ExitCode
 
 MiB = 1 << 20
