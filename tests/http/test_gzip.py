@@ -8,7 +8,7 @@ import itertools
 import zlib
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trioaria.errors import HttpProtocolError
@@ -57,6 +57,8 @@ def test_whole_and_bytewise(kind: str, step: int) -> None:
     cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=8),
     out_size=st.integers(min_value=1, max_value=3000),
 )
+# zlib held output back once all input was consumed under a 1-byte max_length (found by CI)
+@example(data=b"\x90" * 5, kind="raw", cuts=[], out_size=1)
 def test_any_split_decodes_exactly(data: bytes, kind: str, cuts: list[int], out_size: int) -> None:
     encoding, encode = ENCODERS[kind]
     assert _decode(encoding, encode(data), cuts, out_size) == data

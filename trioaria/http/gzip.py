@@ -100,8 +100,10 @@ class ContentDecoder:
                 self._obj = zlib.decompressobj(_AUTO)
             data = self._obj.unconsumed_tail or self._pending
             from_pending = not self._obj.unconsumed_tail
-            if not data:
+            if not data and not self._started:
                 return 0
+            # With no input left zlib may still hold output back (max_length capped the last
+            # call): decompress(b"") drains it; it returns b"" once nothing is buffered.
             if from_pending:
                 self._pending = b""
             if not self._started:
@@ -133,7 +135,7 @@ class ContentDecoder:
                 return size
             if self._between:
                 continue
-            if self._done:
+            if self._done or not data:
                 return 0
 
     def finish(self) -> None:
