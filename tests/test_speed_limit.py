@@ -5,7 +5,7 @@ Three layers are tested:
 * the pure token bucket (:class:`trioaria.policy.SpeedLimit`) with explicit time, including a
   hypothesis model check of its two guarantees: never more than ``rate * t + burst`` bytes by
   time ``t``, and a greedy reader gets the full rate;
-* the driver's read path (``RequestGroup._read_limited``, the one every connection uses) under
+* the driver's read path (``Transfers.read_limited``, the one every connection uses) under
   trio's ``autojump_clock``: several connections sharing a per-download and an overall bucket,
   a limit changed at run time (RPC ``changeOption``), and throttle sleeps not counting as
   ``--timeout``;
@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from tests.cli_util import gather, log_lines, run_aria2c, run_cli, unique_name
 from tests.servers.nginx import NginxServer
 from trioaria.errors import ExitCode
-from trioaria.group import RequestGroup
 from trioaria.policy import BURST_SECONDS, MIN_READ, SpeedLimit, burst, min_read
 from trioaria.sources import RangeStream
+from trioaria.transfer import Transfers
 
 KiB = 1024
 MiB = 1 << 20
@@ -171,7 +171,7 @@ async def _connections(
         mv = memoryview(bytearray(MiB))
         with trio.CancelScope(deadline=trio.current_time() + timeout) as cs:
             while trio.current_time() - start < seconds:
-                await RequestGroup._read_limited(stream, mv, limits, cs)
+                await Transfers.read_limited(stream, mv, limits, cs)
                 cs.deadline = max(cs.deadline, trio.current_time() + timeout)
         assert not cs.cancelled_caught, "a throttle sleep counted as --timeout"
 
@@ -209,7 +209,7 @@ async def test_limit_changed_while_running(autojump_clock: object) -> None:
         mv = memoryview(bytearray(MiB))
         with trio.CancelScope() as cs:
             while trio.current_time() < 10.0:
-                await RequestGroup._read_limited(stream, mv, (lim,), cs)
+                await Transfers.read_limited(stream, mv, (lim,), cs)
 
     async def change() -> None:
         await trio.sleep_until(5.0)

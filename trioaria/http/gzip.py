@@ -8,7 +8,7 @@ servers send a raw RFC 1951 stream instead, which is accepted too.  Several conc
 members (RFC 1952 §2.2) decode to the concatenation of their contents.
 
 The decoded length of such a body is unknown until its end, so the download engine writes it
-sequentially over one connection (``RequestGroup._download_unknown_length``).
+sequentially over one connection (``Transfers.download_unknown_length`` in trioaria.transfer).
 
 :class:`ContentDecoder` is fed encoded bytes and hands out decoded bytes into a caller's
 buffer, never more than the buffer holds (``zlib`` ``max_length``), so memory stays bounded

@@ -1,0 +1,439 @@
+"""The connections of one download: workers that read segments into the shared storage.
+
+Theory of operation
+-------------------
+:class:`Transfers` runs inside a :class:`~trioaria.group.RequestGroup`'s nursery (STYLE.md §2.4:
+one task per connection).  ``min(--split, Σ per-host -x)`` workers each ask the shared
+:class:`~trioaria.storage.picker.RangePicker` for a segment, open it on the source the mirrors'
+``--uri-selector`` chose (:mod:`trioaria.mirrors`), read it with ``recv_into`` into their own
+reused 1 MiB buffer and write inline with ``os.pwrite`` (``DiskAdaptor.write``), marking blocks
+done only after the write.  One cancel scope per segment enforces ``--timeout``; token buckets
+(``trioaria.policy``) enforce ``--max-(overall-)download-limit``; a connection at or below
+``--lowest-speed-limit`` after ``--startup-idle-time`` is closed.  A failing source is retried
+``--max-tries`` times (``--retry-wait`` apart), then dropped while the others finish.  With
+``--enable-http-pipelining`` the next segment's request is sent before the current body ends
+(:mod:`trioaria.prefetch`).  A body of unknown length (chunked, gzip) is one connection written
+sequentially (:meth:`Transfers.download_unknown_length`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import trio
+
+from . import errors
+from .mirrors import SourceState
+from .net import connect_deadline
+from .policy import SpeedLimit
+from .prefetch import Prefetcher
+from .sources import ProbeResult, RangeStream
+from .speed import SpeedMeter
+from .storage.picker import Segment
+from .storage.pieces import BLOCK_LENGTH, PieceStorage
+from .uri_selector import Context
+
+if TYPE_CHECKING:
+    from .group import RequestGroup
+
+__all__ = ["BUFFER_SIZE", "Transfers"]
+
+log = logging.getLogger("trioaria.group")
+
+BUFFER_SIZE = 1 << 20
+# The endgame does not race a segment that will end within this many seconds anyway.
+ENDGAME_MIN_ETA = 1.0
+# A connection that delivered nothing for this long counts as stalled (the endgame races it).
+STALL_SECONDS = 2.0
+# Idle connections look for work again at least this often (a stall produces no event).
+IDLE_RECHECK = 0.5
+
+
+class Transfers:
+    """The worker tasks of one download (see the module docstring)."""
+
+    def __init__(self, group: RequestGroup) -> None:
+        self.g = group
+        # per-segment speed meters of the reads in flight (the endgame's ETA estimates)
+        self._seg_meters: dict[int, SpeedMeter] = {}
+
+    async def run(self, first: SourceState, probe: ProbeResult) -> None:
+        assert self.g.picker is not None
+        try:
+            await self._run_workers_nursery(first, probe)
+        except BaseExceptionGroup as group:
+            _raise_single(group)
+
+    async def _run_workers_nursery(self, first: SourceState, probe: ProbeResult) -> None:
+        assert self.g.picker is not None
+        assert self.g.mirrors is not None
+        budget = self.g._budget = self.g.mirrors.connection_budget(probe.supports_ranges)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.g._saver)
+            done = trio.Event()
+            workers_left = [budget]
+
+            async def worker(
+                src: SourceState | None, stream: RangeStream | None, seg: Segment | None
+            ) -> None:
+                try:
+                    await self._worker(src, stream, seg)
+                finally:
+                    workers_left[0] -= 1
+                    if workers_left[0] == 0:
+                        done.set()
+
+            first_seg = None
+            first_stream, self.g._unused_stream = self.g._unused_stream, None
+            if first_stream is not None:
+                if not self.g.picker.storage.is_block_done(0):
+                    first_seg = self.g.picker.next_segment(first)
+                    if first_seg is not None and first_seg.start != 0:
+                        self.g.picker.release(first_seg)
+                        first_seg = None
+                if first_seg is None:
+                    await first_stream.finish(drained=False)
+                    first_stream = None
+            first.connections += 1
+            nursery.start_soon(worker, first, first_stream, first_seg)
+            for _ in range(budget - 1):
+                nursery.start_soon(worker, None, None, None)
+            await done.wait()
+            nursery.cancel_scope.cancel()
+
+    def _eta_of(self, seg: Segment) -> float:
+        """Seconds the connection reading ``seg`` still needs at its own recent speed.
+
+        A connection that has just started has no speed yet: it counts as finishing soon
+        (0), so the endgame does not race it; one that sent nothing for ``STALL_SECONDS``
+        counts as never finishing.
+        """
+        meter = self._seg_meters.get(seg.id)
+        if meter is None:
+            return 0.0
+        now = trio.current_time()
+        rate = meter.rate(now)
+        if rate > 0:
+            return seg.remaining / rate
+        return float("inf") if now - meter.started > STALL_SECONDS else 0.0
+
+    async def _worker(
+        self, src: SourceState | None, stream: RangeStream | None, seg: Segment | None
+    ) -> None:
+        picker = self.g.picker
+        mirrors = self.g.mirrors
+        assert picker is not None
+        assert mirrors is not None
+        buf = bytearray(BUFFER_SIZE)
+        mv = memoryview(buf)
+        # --uri-selector is asked when the connection starts, after each segment and when its
+        # source was dropped; a new connection of the initial set is "supplementary".
+        ask: Context | None = "supplementary" if src is None else None
+        token = 0
+        # --enable-http-pipelining (trioaria.prefetch): the current stream's wrapper, and the
+        # end of the pipelined request that `stream` answers when it came from there
+        prefetch: Prefetcher | None = None
+        ahead_end: int | None = None
+        try:
+            while not picker.is_complete():
+                if (src is None or src.dropped or ask is not None) and seg is None:
+                    nxt = mirrors.pick(src, ask or "replacement")
+                    if nxt is None or nxt is not src:
+                        if src is not None:
+                            src.connections -= 1
+                            src = None
+                        if nxt is None:
+                            if all(s.dropped for s in self.g._sources):
+                                return
+                            changed = self.g._changed
+                            await changed.wait()
+                            continue
+                        nxt.connections += 1
+                        src = nxt
+                    ask = None
+                assert src is not None
+                if seg is None:
+                    changed = self.g._changed
+                    seg = picker.next_segment(
+                        src.source, eta_of=self._eta_of, race_min_eta=ENDGAME_MIN_ETA
+                    )
+                    if seg is None:
+                        if picker.is_complete():
+                            return
+                        with trio.move_on_after(IDLE_RECHECK):
+                            await changed.wait()
+                        continue
+                req_end = seg.end
+                token = mirrors.read_started(src, seg)
+                try:
+                    if stream is None:
+                        log.debug(
+                            "GID#%s range %s-%s from %s", self.g.gid, seg.pos, seg.end, src.source.uri
+                        )
+                        with connect_deadline(self.g.opt("connect-timeout"), f"opening {src.source.uri}"):
+                            stream = await src.source.open_range(seg.pos, seg.end)
+                    elif ahead_end is not None:
+                        req_end = ahead_end  # pipelined: the range as requested back then
+                    else:
+                        req_end = picker.storage.total_length
+                    ahead_end = None
+                    pumped = stream
+                    if getattr(src.source, "pipelining", False):
+                        pumped = prefetch = Prefetcher(
+                            stream,
+                            seg,
+                            req_end,
+                            pick=functools.partial(picker.next_segment, src.source, endgame=False),
+                            release=picker.release,
+                            threshold=BUFFER_SIZE,
+                        )
+                    drained = await self._pump(pumped, seg, mv, src, req_end)
+                    mirrors.read_ended(token)
+                    done_stream, stream = stream, None
+                    await done_stream.finish(drained=drained)
+                except errors.StorageError:
+                    raise  # a local disk problem ends the download; no source is to blame
+                except errors.TrioariaError as exc:
+                    mirrors.read_ended(token)
+                    if stream is not None:
+                        s, stream = stream, None
+                        with trio.CancelScope(shield=True):
+                            await s.finish(drained=False)
+                    if not self._ranges_ok() and picker.storage.completed_length:
+                        picker.storage.reset()  # no Range support: start over on the next try
+                    picker.release(seg)
+                    seg = None
+                    if prefetch is not None:
+                        await prefetch.drop_ahead()
+                        prefetch = None
+                    self.g._wake()
+                    await self.g._note_failure(src, exc)
+                    ask = "replacement"
+                    continue
+                picker.release(seg)
+                seg = None
+                if prefetch is not None:
+                    # the next segment is already this connection's (and, when the body was
+                    # read to its end, already requested on it): no source choice in between
+                    seg, stream, ahead_end = await prefetch.take_ahead(drained=drained)
+                    prefetch = None
+                    if stream is None:
+                        ahead_end = None  # opened afresh: [seg.pos, seg.end)
+                if seg is None:
+                    ask = "replacement"
+                self.g._wake()
+        finally:
+            mirrors.read_ended(token)
+            if prefetch is not None:
+                await prefetch.drop_ahead()
+            if stream is not None:
+                with trio.CancelScope(shield=True):
+                    await stream.finish(drained=False)
+            if seg is not None:
+                picker.release(seg)
+                self.g._wake()
+            if src is not None and src.connections > 0:
+                src.connections -= 1
+
+    def _ranges_ok(self) -> bool:
+        return self.g.picker is not None and self.g.picker.allow_split
+
+    async def _pump(
+        self,
+        stream: RangeStream,
+        seg: Segment,
+        mv: memoryview,
+        src: SourceState,
+        req_end: int,
+    ) -> bool:
+        assert self.g.picker is not None
+        assert self.g._meter is not None
+        timeout = self.g.opt("timeout")
+        meter = self.g._meter
+        seg_meter = self._seg_meters[seg.id] = SpeedMeter(trio.current_time())
+        try:
+            return await self._pump_loop(stream, seg, mv, src, req_end, timeout, meter, seg_meter)
+        finally:
+            del self._seg_meters[seg.id]
+
+    async def _pump_loop(
+        self,
+        stream: RangeStream,
+        seg: Segment,
+        mv: memoryview,
+        src: SourceState,
+        req_end: int,
+        timeout: float,
+        meter: SpeedMeter,
+        seg_meter: SpeedMeter,
+    ) -> bool:
+        picker = self.g.picker
+        disk = self.g.disk
+        assert picker is not None
+        start = seg.pos
+        # --lowest-speed-limit (aria2 DownloadCommand::checkLowestDownloadSpeed): once this
+        # request has run --startup-idle-time seconds, a speed at or below the limit closes it
+        # and fails its source (exit 5 if no other source completes the file).
+        lowest = int(self.g.opt("lowest-speed-limit") or 0)
+        idle = float(self.g.opt("startup-idle-time") or 10)
+        # One cancel scope per segment, its deadline pushed forward as data arrives (a scope
+        # per read costs more than the read on a fast link).
+        armed = trio.current_time()
+        with trio.CancelScope(deadline=armed + timeout) as cs:
+            while not seg.finished:
+                want = min(len(mv), seg.end - seg.pos)
+                limits = self._limits()
+                if limits:
+                    n = await self.read_limited(stream, mv[:want], limits, cs)
+                else:
+                    n = await stream.read_into(mv[:want])
+                if n == 0:
+                    if seg.finished:
+                        break
+                    raise errors.NetworkError(
+                        f"{src.source.uri}: connection closed at byte {seg.pos} before {seg.end}"
+                    )
+                if seg.finished:  # a twin finished these bytes while we waited
+                    break
+                if seg.pos - start >= BLOCK_LENGTH:
+                    # a whole block landed on this connection: earlier failures were transient
+                    # (a server that sends a few bytes then stalls still uses up --max-tries)
+                    src.failures = 0
+                n = min(n, seg.end - seg.pos)  # a split may have moved seg.end while we waited
+                disk.write(seg.pos, mv[:n])
+                picker.advance(seg, n)
+                now = trio.current_time()
+                src.meter.add(n, now)
+                seg_meter.add(n, now)
+                meter.add(n, now)
+                self.g.bytes_fetched += n
+                self.g._dirty = True
+                if picker.is_complete():
+                    self.g._wake()
+                if now - armed > 0.25:
+                    cs.deadline = now + timeout
+                    armed = now
+                    if lowest and now - seg_meter.started >= idle:
+                        speed = seg_meter.rate(now)
+                        if speed <= lowest:
+                            raise errors.TooSlowError(
+                                f"Too slow Downloading speed: {speed} <= {lowest}(B/s),"
+                                f" host:{src.source.host_key}",
+                                retryable=False,
+                            )
+        if cs.cancelled_caught:
+            raise errors.ReadTimeoutError(f"no data from {src.source.uri} for {timeout}s")
+        return seg.pos == req_end
+
+    # --- rate limits (trioaria.policy) ---------------------------------------------------
+
+    def _limits(self) -> tuple[SpeedLimit, ...]:
+        """The rate limits in force now (RPC may change either at any time)."""
+        own, overall = self.g.speed_limit, self.g.overall_limit
+        if overall is None or overall.rate <= 0:
+            return (own,) if own.rate > 0 else ()
+        return (own, overall) if own.rate > 0 else (overall,)
+
+    @staticmethod
+    async def read_limited(
+        stream: RangeStream,
+        buf: memoryview,
+        limits: tuple[SpeedLimit, ...],
+        cs: trio.CancelScope,
+    ) -> int:
+        """One read under ``limits``: reserve, sleep until due, read at most the reservation.
+
+        The read is capped to what every bucket allows (never below ``policy.min_read``), so
+        it cannot overshoot; what the socket did not deliver is refunded.  The sleep does not
+        count against ``--timeout``: ``cs``'s deadline moves by the delay.
+        """
+        now = trio.current_time()
+        size = len(buf)
+        for lim in limits:
+            size = lim.read_size(size, now)
+        delay = max(lim.delay_for(size, now) for lim in limits)
+        for lim in limits:
+            lim.consume(size, now)
+        n = 0
+        try:
+            if delay > 0:
+                cs.deadline += delay
+                await trio.sleep(delay)
+            n = await stream.read_into(buf[:size])
+        finally:
+            if n < size:
+                now = trio.current_time()
+                for lim in limits:
+                    lim.refund(size - n, now)
+        return n
+
+    async def download_unknown_length(self, first: SourceState, probe: ProbeResult) -> None:
+        """No length known (chunked, no Content-Length): one connection, no control file."""
+        from .storage.disk import DiskAdaptor
+        from .storage.layout import FileLayout
+
+        stream, self.g._unused_stream = self.g._unused_stream, None
+        assert stream is not None
+        assert self.g._meter is not None
+        disk = DiskAdaptor(
+            os.path.dirname(self.g.path), FileLayout([(os.path.basename(self.g.path), 0)])
+        )
+        await disk.open(truncate=True)
+        buf = bytearray(BUFFER_SIZE)
+        mv = memoryview(buf)
+        first.connections = 1
+        try:
+            while True:
+                with trio.move_on_after(self.g.opt("timeout")) as cs:
+                    limits = self._limits()
+                    if limits:
+                        n = await self.read_limited(stream, mv, limits, cs)
+                    else:
+                        n = await stream.read_into(mv)
+                if cs.cancelled_caught:
+                    raise errors.ReadTimeoutError(f"no data from {first.source.uri}")
+                if n == 0:
+                    break
+                disk.write_file(0, self.g._streamed, mv[:n])
+                self.g._streamed += n
+                now = trio.current_time()
+                first.meter.add(n, now)
+                self.g._meter.add(n, now)
+            await stream.finish(drained=True)
+            self.g.total_length = self.g._streamed
+            if self.g.opt("checksum"):
+                self.g.storage = PieceStorage(self.g._streamed, self.g.opt("piece-length"))
+                self.g.storage.mark_bytes(0, self.g._streamed)
+                reader = DiskAdaptor(
+                    os.path.dirname(self.g.path),
+                    FileLayout([(os.path.basename(self.g.path), self.g._streamed)]),
+                )
+                await reader.open(truncate=False)
+                try:
+                    await self.g._verify_checksum(reader, self.g._streamed)
+                finally:
+                    await reader.aclose()
+        finally:
+            first.connections = 0
+            await disk.aclose()
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
+    """Re-raise a nursery's lone TrioariaError as itself (trio wraps child errors in groups)."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    mine = [e for e in leaves if isinstance(e, errors.TrioariaError)]
+    if mine and len(mine) == len(leaves):
+        raise mine[0] from None
+    raise group
