@@ -40,6 +40,7 @@ from .errors import (
     ReadTimeoutError,
     TimeoutError_,
 )
+from .tls import TlsStream
 
 __all__ = [
     "DATA_RCVBUF",
@@ -219,12 +220,16 @@ class ByteStream:
 
     __slots__ = ("_closed", "_sock", "_stream", "peer", "tls")
 
-    def __init__(self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
+    def __init__(
+        self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | TlsStream
+    ) -> None:
         self._stream = stream
-        sock_stream = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        sock_stream = (
+            stream.transport_stream if isinstance(stream, (trio.SSLStream, TlsStream)) else stream
+        )
         self._sock = sock_stream.socket
         #: whether the stream is TLS
-        self.tls = isinstance(stream, trio.SSLStream)
+        self.tls = isinstance(stream, (trio.SSLStream, TlsStream))
         #: the peer's address tuple as returned by ``getpeername``
         try:
             self.peer: tuple[object, ...] = tuple(self._sock.getpeername())
@@ -254,6 +259,8 @@ class ByteStream:
         try:
             if not self.tls:
                 return await self._sock.recv_into(buf)
+            if isinstance(self._stream, TlsStream):  # decrypts straight into buf
+                return await self._stream.receive_into(buf)
             data = await self._stream.receive_some(len(buf))
         except (OSError, ssl.SSLError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise _translate(exc, connecting=False) from exc
@@ -387,13 +394,11 @@ async def open_stream(
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         if ctx is None:
             return ByteStream(tcp)
-        ssl_stream = trio.SSLStream(
-            tcp, ctx, server_hostname=server_hostname or host, https_compatible=True
-        )
+        tls_stream = TlsStream(tcp, ctx, server_hostname=server_hostname or host)
         try:
             with map_exceptions():
-                await ssl_stream.do_handshake()
+                await tls_stream.do_handshake()
         except BaseException:
             tcp.socket.close()
             raise
-        return ByteStream(ssl_stream)
+        return ByteStream(tls_stream)
