@@ -78,7 +78,8 @@ class TlsStream:
                 await self._flush()
                 if not await self._fill():
                     raise ssl.SSLEOFError(
-                        ssl.SSL_ERROR_EOF, "the server closed the connection during the TLS handshake"
+                        ssl.SSL_ERROR_EOF,
+                        "the server closed the connection during the TLS handshake",
                     ) from None
                 continue
             await self._flush()

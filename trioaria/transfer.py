@@ -149,7 +149,8 @@ class Transfers:
                             if all(s.dropped for s in self.g._sources):
                                 return
                             changed = self.g._changed
-                            await changed.wait()
+                            with trio.move_on_after(IDLE_RECHECK):
+                                await changed.wait()
                             continue
                         nxt.connections += 1
                         src = nxt
@@ -171,9 +172,15 @@ class Transfers:
                 try:
                     if stream is None:
                         log.debug(
-                            "GID#%s range %s-%s from %s", self.g.gid, seg.pos, seg.end, src.source.uri
+                            "GID#%s range %s-%s from %s",
+                            self.g.gid,
+                            seg.pos,
+                            seg.end,
+                            src.source.uri,
                         )
-                        with connect_deadline(self.g.opt("connect-timeout"), f"opening {src.source.uri}"):
+                        with connect_deadline(
+                            self.g.opt("connect-timeout"), f"opening {src.source.uri}"
+                        ):
                             stream = await src.source.open_range(seg.pos, seg.end)
                     elif ahead_end is not None:
                         req_end = ahead_end  # pipelined: the range as requested back then
