@@ -17,7 +17,10 @@ from tests.cli_util import run_cli
 from tests.e2e_util import make_payload
 from tests.servers.ftp import FtpServer, ipv6_loopback_available, start_pyftpdlib, start_vsftpd
 
-pytestmark = pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
+
+def test_ipv6_loopback_is_available() -> None:
+    # A missing prerequisite is a failure, not a skip (DECISIONS.md).
+    assert ipv6_loopback_available(), "these tests need ::1 (IPv6 loopback)"
 
 MiB = 1 << 20
 AUTH = ("--ftp-user=test", "--ftp-passwd=secret")
