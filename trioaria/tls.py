@@ -52,6 +52,11 @@ class TlsStream:
     def ssl_object(self) -> ssl.SSLObject:
         return self._obj
 
+    @property
+    def session(self) -> ssl.SSLSession | None:
+        """The TLS session (FTPS data connections resume the control connection's)."""
+        return self._obj.session
+
     async def _flush(self) -> None:
         data = self._outgoing.read()
         if data:

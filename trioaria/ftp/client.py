@@ -70,6 +70,7 @@ from ..net import (
     read_deadline,
     recv_buffer_size,
 )
+from ..tls import TlsStream
 from .proto import (
     EXPECTED,
     Command,
@@ -163,10 +164,9 @@ async def _tls_wrap(
     ctx: ssl.SSLContext,
     host: str,
     session: ssl.SSLSession | None = None,
-) -> trio.SSLStream[trio.SocketStream]:
-    stream = trio.SSLStream(tcp, ctx, server_hostname=host, https_compatible=True)
-    if session is not None:
-        stream.session = session  # RFC 4217 §10.2: resume the control session on data
+) -> TlsStream:
+    # RFC 4217 §10.2: data connections resume the control connection's session
+    stream = TlsStream(tcp, ctx, server_hostname=host, session=session)
     try:
         with map_exceptions():
             await stream.do_handshake()
@@ -191,7 +191,7 @@ class FtpConnection:
         self.key = key
         self._tcp = tcp
         self._stream = stream
-        self._ssl: trio.SSLStream[trio.SocketStream] | None = None
+        self._ssl: TlsStream | None = None
         self._ctl = FtpControl()
         self.read_timeout = read_timeout
         self.connect_timeout = connect_timeout
