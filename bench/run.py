@@ -348,6 +348,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "ftp", "FTP {size} (vsftpd, passive), -x4 -s4 -k1M", "ftp.bin", False, 4, ("-k1M",), "ftp"
     ),
+    Scenario(
+        "https", "HTTPS {size} (nginx TLS, test CA), 1 connection", "mid.bin", False, 1, (), "https"
+    ),
 )
 
 
@@ -366,6 +369,16 @@ def _start_ftp(base: Path, www: Path, name: str) -> Any:
 
     server = start_vsftpd(base / "vsftpd")
     os.chmod(www / name, 0o644)
+    os.link(www / name, server.root / name)
+    return server
+
+
+def _start_https(base: Path, www: Path, name: str) -> Any:
+    """The tests' nginx (TLS with a throw-away CA) serving a hard link of ``www/name``."""
+    sys.path.insert(0, str(REPO))
+    from tests.servers.nginx import start_nginx as start_test_nginx
+
+    server = start_test_nginx(base / "tlsnginx")
     os.link(www / name, server.root / name)
     return server
 
@@ -508,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--runs", type=int, default=None, help="measured runs per tool (default 5; 3 with --quick)"
     )
     ap.add_argument(
-        "--only", default="", help="comma list of: 1conn,16conn,throttled,sftp,ftp,version"
+        "--only", default="", help="comma list of: 1conn,16conn,throttled,sftp,ftp,https,version"
     )
     ap.add_argument(
         "--file-allocation", default="none", choices=["none", "prealloc", "trunc", "falloc"]
@@ -542,7 +555,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     wanted = [sc for sc in SCENARIOS if not only or sc.key in only]
     do_version = not only or "version" in only
-    sizes = {"big.bin": big, "mid.bin": mid, "sftp.bin": (args.sftp or (32 if args.quick else 256)) * MiB}
+    sizes = {
+        "big.bin": big,
+        "mid.bin": mid,
+        "sftp.bin": (args.sftp or (32 if args.quick else 256)) * MiB,
+    }
     sizes["ftp.bin"] = (args.ftp or (32 if args.quick else 512)) * MiB
     needed = {sc.file for sc in wanted}
 
@@ -566,6 +583,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = start_nginx(ngdir, www) if wanted else None
         sftp = _start_sftp(base, www) if any(sc.scheme == "sftp" for sc in wanted) else None
         ftp = _start_ftp(base, www, "ftp.bin") if any(sc.scheme == "ftp" for sc in wanted) else None
+        https = (
+            _start_https(base, www, "mid.bin")
+            if any(sc.scheme == "https" for sc in wanted)
+            else None
+        )
         tsv = open(args.tsv, "a", encoding="utf-8") if args.tsv else None  # noqa: SIM115
         try:
             for sc in wanted:
@@ -577,6 +599,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if sc.scheme == "ftp":
                     assert ftp is not None
                     url = ftp.url(sc.file)
+                if sc.scheme == "https":
+                    assert https is not None
+                    url = https.https_url("/" + sc.file)
+                    sc = dataclasses.replace(
+                        sc, extra=(*sc.extra, f"--ca-certificate={https.ca_cert}")
+                    )
                 title = sc.title.format(size=_fmt_size(sizes[sc.file]))
                 print(f"{title}: warm-up ...", file=sys.stderr)
                 for tool in ("aria2c", "trioaria"):
@@ -609,6 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sftp.stop()
             if ftp is not None:
                 ftp.stop()
+            if https is not None:
+                https.stop()
 
     # ----- report -----
     elapsed = time.monotonic() - t_start
