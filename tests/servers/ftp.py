@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import stop_process
+
 __all__ = [
     "FtpServer",
     "ftp_server",
@@ -89,13 +91,7 @@ class FtpServer:
         return len(re.findall(r"FTP session opened \(connect\)", text))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def _free_port(host: str = "127.0.0.1") -> int:

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import stop_process
+
 __all__ = ["ENDPOINTS", "NginxServer", "free_port", "make_test_pki", "nginx", "start_nginx"]
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -262,14 +264,7 @@ class NginxServer:
 
     def stop(self) -> None:
         """Stop nginx (SIGTERM to its PID, then SIGKILL after 10 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def _write_content(root: Path) -> None:

@@ -37,6 +37,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers.process import stop_process
+
 __all__ = [
     "SFTP_PASSWORD",
     "SFTP_USER",
@@ -224,13 +226,7 @@ class SshdServer:
         return f"sftp://{self.user}@127.0.0.1:{self.port}{self.root / name}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float) -> bool:
