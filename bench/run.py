@@ -1,12 +1,12 @@
 """trioaria vs aria2c: wall time, CPU and peak RSS against the same nginx, in the same run.
 
-The performance targets (DECISIONS.md "Performance targets", PERF.md) are ratios against aria2c
+The performance targets (docs/decisions.md "Performance targets", docs/performance.md) are ratios against aria2c
 measured here, never timed asserts in tests.  This script:
 
 * generates random source files (and their sha256) in a scratch directory — a fresh tmpfs when
   it runs as root and ``mount`` works, else a plain temporary directory under ``/tmp`` — and
   writes both tools' output to the same directory, so both see the same filesystem;
-* starts its own nginx (``worker_processes 1``, ``sendfile on``, access log off, as PERF.md) on
+* starts its own nginx (``worker_processes 1``, ``sendfile on``, access log off, as docs/performance.md) on
   a port the OS picked, with ``/slow/`` throttled by ``limit_rate`` per connection;
 * for every scenario runs one discarded warm-up of each tool, then ``--runs`` measured rounds,
   alternating which tool goes first (ABBA order), each child measured with ``os.wait4``

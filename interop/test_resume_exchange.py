@@ -1,6 +1,6 @@
 """aria2c <-> trioaria resume exchange through the ``.aria2`` control file.
 
-DECISIONS.md: "The ``.aria2`` file keeps aria2's version 1 byte layout exactly (aria2c must
+docs/decisions.md: "The ``.aria2`` file keeps aria2's version 1 byte layout exactly (aria2c must
 resume ours, and we theirs)."  Each case interrupts one client in the middle of a segmented
 download (``-x4 -s4 -k1M``, nginx at 512 KiB/s per connection) and lets the other one finish
 it with ``-c``.  The result must be byte-exact, the control file gone, and the second client

@@ -175,5 +175,3 @@ def serve_copy(nginx: NginxServer, name: str, size: int = 5_000_000) -> bytes:
 def unique_name(prefix: str) -> str:
     """``prefix-<8 hex>.bin``: a file name no other test serves."""
     return f"{prefix}-{os.urandom(4).hex()}.bin"
-
-

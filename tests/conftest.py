@@ -2,7 +2,7 @@
 
 ``sys.addaudithook`` sees every ``socket.connect``/``sendto``/``sendmsg`` in this process; any
 destination outside 127.0.0.0/8 or ::1 (or a Unix socket path) fails the test at once
-(DECISIONS.md "Tests and CI").  Child processes (the CLI under test, nginx, aria2c) are pointed
+(docs/decisions.md "Tests and CI").  Child processes (the CLI under test, nginx, aria2c) are pointed
 only at loopback URLs by the tests themselves.
 """
 
@@ -20,7 +20,12 @@ from hypothesis import HealthCheck, settings
 
 pytest_plugins = [
     name
-    for name in ("tests.servers.nginx", "tests.servers.fault", "tests.servers.ftp", "tests.servers.sftp")
+    for name in (
+        "tests.servers.nginx",
+        "tests.servers.fault",
+        "tests.servers.ftp",
+        "tests.servers.sftp",
+    )
     if importlib.util.find_spec(name) is not None
 ]
 

@@ -1,4 +1,4 @@
-"""Tests for ``trioaria.checksum``: aria2's ``--checksum`` option, RFC 3230 ``Digest``, hashing."""
+"""Tests for ``trioaria.storage.checksum``: aria2's ``--checksum`` option, RFC 3230 ``Digest``, hashing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.checksum import (
+from trioaria.base.errors import ChecksumError, ExitCode, OptionError, StorageError, TrioariaError
+from trioaria.storage.checksum import (
     ALGORITHMS,
     WANT_DIGEST,
     Checksum,
@@ -24,7 +25,6 @@ from trioaria.checksum import (
     parse_digest_header,
     pick_strongest,
 )
-from trioaria.errors import ChecksumError, ExitCode, OptionError, StorageError, TrioariaError
 
 # Published vectors for "abc" (FIPS 180-4 examples, RFC 1321 A.5) and Adler-32 of "Wikipedia".
 ABC = {

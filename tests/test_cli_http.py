@@ -1,7 +1,7 @@
 """End-to-end tests of the ``trioaria`` command over HTTP(S) against real nginx and the fault server.
 
 Every test runs the real CLI in a subprocess (``python -m trioaria``), then checks the result
-file byte for byte and the exit status, which must be aria2's (``trioaria.errors.ExitCode``;
+file byte for byte and the exit status, which must be aria2's (``trioaria.base.errors.ExitCode``;
 aria2 manual "EXIT STATUS").  Where aria2c behaves the same way against the same fault, the
 test runs the installed aria2c too and asserts the two exit statuses are equal.
 
@@ -30,7 +30,7 @@ from tests.cli_util import (
 )
 from tests.servers.fault import FaultServer
 from tests.servers.nginx import NginxServer
-from trioaria.errors import ExitCode
+from trioaria.base.errors import ExitCode
 
 
 def _range_starts(lines: list[LogLine]) -> list[int]:

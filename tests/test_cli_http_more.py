@@ -22,7 +22,7 @@ import pytest
 from tests.cli_util import gather, log_lines, run_aria2c, run_cli, serve_copy, unique_name
 from tests.servers.fault import FaultServer
 from tests.servers.nginx import NginxServer
-from trioaria.errors import ExitCode
+from trioaria.base.errors import ExitCode
 
 MiB = 1 << 20
 

@@ -31,9 +31,9 @@ from tests.cli_util import (
 )
 from tests.e2e_util import wait_for
 from tests.servers.nginx import NginxServer
-from trioaria.cli import enabled_features
-from trioaria.errors import ExitCode
-from trioaria.option_table import IMPLEMENTED, OPTIONS
+from trioaria.base.errors import ExitCode
+from trioaria.cli.app import enabled_features
+from trioaria.cli.option_table import IMPLEMENTED, OPTIONS
 
 TROIARIA = [sys.executable, "-m", "trioaria"]
 

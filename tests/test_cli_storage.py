@@ -3,7 +3,7 @@
 The real CLI runs in a subprocess against nginx: ``-d``/``-o``, ``--allow-overwrite``,
 ``--auto-file-renaming`` (aria2's ``file.1.ext``), exit 13 for an existing file,
 ``--file-allocation``, ``-c`` without a control file (continue from the file's length unless
-it has preallocated holes), and the ``.aria2`` control file (DECISIONS.md "Disk, durability and
+it has preallocated holes), and the ``.aria2`` control file (docs/decisions.md "Disk, durability and
 resume"): present and parseable while a download runs, removed on success, kept on Ctrl-C and
 used by the next run, exit 8 when the total length differs or the remote file was modified
 after our last save.
@@ -32,7 +32,7 @@ from tests.cli_util import (
     unique_name,
 )
 from tests.servers.nginx import NginxServer
-from trioaria.errors import ExitCode
+from trioaria.base.errors import ExitCode
 from trioaria.storage import control_file as cf
 
 __all__: list[str] = []
@@ -289,7 +289,7 @@ async def test_control_file_total_length_mismatch_exit_8(
     (tmp_path / name).write_bytes(data[:1000])
     (tmp_path / f"{name}.aria2").write_bytes(_control_with_pieces(2 * MiB, set()))
     res = await run_cli("-d", tmp_path, nginx.url(f"/{name}"), home=tmp_path / "h")
-    # aria2 1.36 reports errorCode=1 here; DECISIONS.md settles on 8 (CANNOT_RESUME)
+    # aria2 1.36 reports errorCode=1 here; docs/decisions.md settles on 8 (CANNOT_RESUME)
     assert res.returncode == ExitCode.CANNOT_RESUME, res
     assert "length" in res.stdout + res.stderr, res
     assert (tmp_path / name).read_bytes() == data[:1000]  # not truncated

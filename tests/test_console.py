@@ -19,7 +19,15 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.console import (
+from trioaria.base.errors import OptionError
+from trioaria.base.stats import (
+    DownloadStats,
+    DownloadStatus,
+    EngineStats,
+    FileStats,
+    SourceStats,
+)
+from trioaria.cli.console import (
     format_eta,
     format_size,
     notice_line,
@@ -30,15 +38,7 @@ from trioaria.console import (
     summary_block,
     summary_time_text,
 )
-from trioaria.errors import OptionError
-from trioaria.readout import Console, run_readout
-from trioaria.stats import (
-    DownloadStats,
-    DownloadStatus,
-    EngineStats,
-    FileStats,
-    SourceStats,
-)
+from trioaria.cli.readout import Console, run_readout
 
 ACTIVE = DownloadStatus.ACTIVE
 MiB = 1024 * 1024

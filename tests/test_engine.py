@@ -11,13 +11,13 @@ import random
 import pytest
 import trio
 
+from trioaria.base.errors import LocalProtocolError
+from trioaria.base.stats import DownloadStatus
+from trioaria.cli.options import Options
 from trioaria.demo import serve_bytes
-from trioaria.engine import DownloadEngine
-from trioaria.errors import LocalProtocolError
-from trioaria.group import RequestGroup
-from trioaria.lifecycle import transition
-from trioaria.options import Options
-from trioaria.stats import DownloadStatus
+from trioaria.engine.group import RequestGroup
+from trioaria.engine.lifecycle import transition
+from trioaria.engine.queue import DownloadEngine
 
 MB = 1 << 20
 DATA = random.Random(5).randbytes(3 * MB + 123)
@@ -30,7 +30,12 @@ def url() -> str:
 
 
 def _opts(tmp_path, **extra: str) -> Options:
-    base = {"dir": str(tmp_path), "split": "4", "max-connection-per-server": "4", "min-split-size": "1M"}
+    base = {
+        "dir": str(tmp_path),
+        "split": "4",
+        "max-connection-per-server": "4",
+        "min-split-size": "1M",
+    }
     base.update(extra)
     return Options.defaults().with_overrides(base)
 

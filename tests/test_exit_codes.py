@@ -40,7 +40,7 @@ import pytest
 from tests.cli_util import ARIA2C, CliResult, gather, run_process
 from tests.servers.fault import FaultServer
 from tests.servers.nginx import NginxServer
-from trioaria.errors import ExitCode
+from trioaria.base.errors import ExitCode
 
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 

@@ -11,7 +11,7 @@ resolver (``trio.socket.set_custom_hostname_resolver``) that maps ``dual.test`` 
 ``[fd00:db8:4e::2, 127.0.0.1]``.  Then:
 
 * a plain connect to the IPv6 address must still be pending after 1 s (the trap holds);
-* :func:`trioaria.net.open_stream` must end up on 127.0.0.1 after the Happy Eyeballs delay
+* :func:`trioaria.net.connect.open_stream` must end up on 127.0.0.1 after the Happy Eyeballs delay
   (250 ms) and far before its 20 s connect timeout;
 * the whole HTTP source (probe and body) works through the same name.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from trioaria.net import HAPPY_EYEBALLS_DELAY
+from trioaria.net.connect import HAPPY_EYEBALLS_DELAY
 
 REPO = Path(__file__).resolve().parent.parent
 SILENT = "fd00:db8:4e::2"
@@ -41,8 +41,8 @@ import json, random, socket, sys, time
 import trio
 from trioaria.demo import serve_bytes
 from trioaria.http.source import HttpSource
-from trioaria.net import open_stream
-from trioaria.options import Options
+from trioaria.net.connect import open_stream
+from trioaria.cli.options import Options
 
 SILENT = sys.argv[1]
 DATA = random.Random(8305).randbytes(300_000)

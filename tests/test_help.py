@@ -1,4 +1,4 @@
-"""Tests for trioaria.help: aria2c's --help layout, tags, keyword search, #unsupported.
+"""Tests for trioaria.cli.help: aria2c's --help layout, tags, keyword search, #unsupported.
 
 The option lists per tag are diffed against the real ``aria2c --help=TAG`` (a
 required prerequisite).
@@ -12,15 +12,15 @@ import subprocess
 
 import pytest
 
-from trioaria.help import HELP_TAGS, possible_values, render_help, render_option
-from trioaria.option_table import OPTIONS, TAGS
-from trioaria.options import build_options
+from trioaria.cli.help import HELP_TAGS, possible_values, render_help, render_option
+from trioaria.cli.option_table import OPTIONS, TAGS
+from trioaria.cli.options import build_options
 
 ARIA2C = shutil.which("aria2c")
 
 # Options aria2 1.36 (the installed aria2c) does not print but newer aria2 does.
 _NEWER_THAN_136 = {"no-want-digest-header"}
-# trioaria extension options (DECISIONS.md), which aria2c does not have.
+# trioaria extension options (docs/decisions.md), which aria2c does not have.
 _EXTENSIONS = {"ssh-private-key"}
 
 

@@ -23,8 +23,8 @@ from tests.cli_util import CliResult, gather, log_lines, run_cli, serve_copy, un
 from tests.servers.ftp import FtpServer, start_pyftpdlib
 from tests.servers.nginx import NginxServer
 from tests.servers.sftp import SftpServer
-from trioaria.errors import ExitCode
-from trioaria.server_stat import ServerStat, ServerStatTable, parse, serialize
+from trioaria.base.errors import ExitCode
+from trioaria.engine.server_stat import ServerStat, ServerStatTable, parse, serialize
 
 MiB = 1 << 20
 _SOURCE_ROW = re.compile(r"^   \|    \|           \|   \|  (\S+): (\d+) bytes \((\d+)%\)$", re.M)

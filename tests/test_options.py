@@ -1,4 +1,4 @@
-"""Tests for trioaria.options and trioaria.option_table against aria2's behaviour.
+"""Tests for trioaria.cli.options and trioaria.cli.option_table against aria2's behaviour.
 
 aria2c (1.36, Debian) is a required prerequisite: several tests diff our table and
 our command-line parser against the real binary.
@@ -16,19 +16,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.errors import ExitCode, OptionError
-from trioaria.option_table import IMPLEMENTED, OPTIONS, SHORT_OPTIONS, ArgKind, OptType
-from trioaria.options import (
+from trioaria.base.errors import ExitCode, OptionError
+from trioaria.cli.input_file import InputEntry, format_input_file, parse_input_file
+from trioaria.cli.option_table import IMPLEMENTED, OPTIONS, SHORT_OPTIONS, ArgKind, OptType
+from trioaria.cli.options import (
     UNSUPPORTED_WARNING,
-    InputEntry,
     Options,
     build_options,
     conf_file_candidates,
     dynamic_defaults,
-    format_input_file,
     parse_argv,
     parse_conf_file,
-    parse_input_file,
     parse_value,
 )
 
@@ -84,7 +82,7 @@ def test_short_flags_tags_and_metavars_match_aria2c(aria2c_options):
         assert ", ".join(spec.tags) == info["Tags"], name
 
 
-# Defaults that differ on purpose: DECISIONS.md, our own identity, or computed at startup.
+# Defaults that differ on purpose: docs/decisions.md, our own identity, or computed at startup.
 _DEFAULT_DEPARTURES = {
     "auto-save-interval",
     "user-agent",

@@ -1,6 +1,6 @@
 """Resume torture: ``kill -9`` at random moments, then ``-c`` must finish byte-exact and cheaply.
 
-DECISIONS.md "Disk, durability and resume": the control file is the commit point (data is
+docs/decisions.md "Disk, durability and resume": the control file is the commit point (data is
 ``fdatasync``ed before each save, the save is atomic), so after a crash at *any* moment a
 ``trioaria -c`` run must produce the exact file, and must not fetch again more than what the
 last saved control file did not cover, plus at most one piece per connection of slack (the

@@ -1,4 +1,4 @@
-"""aria2's server-stat file (trioaria.server_stat): codec, update rules, and aria2c interop."""
+"""aria2's server-stat file (trioaria.engine.server_stat): codec, update rules, and aria2c interop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.cli_util import run_aria2c, run_cli, serve_copy, unique_name
 from tests.servers.nginx import NginxServer
-from trioaria.server_stat import (
+from trioaria.engine.server_stat import (
     ServerStat,
     ServerStatTable,
     load_file,

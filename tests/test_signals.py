@@ -1,6 +1,6 @@
 """Signals end to end: SIGINT graceful, SIGTERM/SIGHUP forced, a second SIGINT forces.
 
-aria2 (``src/MultiUrlRequestInfo.cc``, DECISIONS.md's last table row): the first SIGINT starts a
+aria2 (``src/MultiUrlRequestInfo.cc``, docs/decisions.md's last table row): the first SIGINT starts a
 graceful shutdown ("Shutdown sequence commencing... Press Ctrl-C again for emergency
 shutdown."), a second SIGINT, SIGTERM or SIGHUP forces it.  Either way an unfinished download
 exits 7 (IN_PROGRESS) and its ``.aria2`` control file is saved, so ``-c`` later fetches only

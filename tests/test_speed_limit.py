@@ -2,7 +2,7 @@
 
 Three layers are tested:
 
-* the pure token bucket (:class:`trioaria.policy.SpeedLimit`) with explicit time, including a
+* the pure token bucket (:class:`trioaria.base.policy.SpeedLimit`) with explicit time, including a
   hypothesis model check of its two guarantees: never more than ``rate * t + burst`` bytes by
   time ``t``, and a greedy reader gets the full rate;
 * the driver's read path (``Transfers.read_limited``, the one every connection uses) under
@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 
 from tests.cli_util import gather, log_lines, run_aria2c, run_cli, unique_name
 from tests.servers.nginx import NginxServer
-from trioaria.errors import ExitCode
-from trioaria.policy import BURST_SECONDS, MIN_READ, SpeedLimit, burst, min_read
-from trioaria.sources import RangeStream
-from trioaria.transfer import Transfers
+from trioaria.base.errors import ExitCode
+from trioaria.base.policy import BURST_SECONDS, MIN_READ, SpeedLimit, burst, min_read
+from trioaria.base.sources import RangeStream
+from trioaria.engine.transfer import Transfers
 
 KiB = 1024
 MiB = 1 << 20

@@ -1,4 +1,4 @@
-"""``trioaria.uri_expand``: aria2's parameterized URIs (cases from aria2's ParamedStringTest)."""
+"""``trioaria.cli.uri_expand``: aria2's parameterized URIs (cases from aria2's ParamedStringTest)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.errors import ExitCode, TrioariaError
-from trioaria.uri_expand import expand_uri, expand_uris, to_base26
+from trioaria.base.errors import ExitCode, TrioariaError
+from trioaria.cli.uri_expand import expand_uri, expand_uris, to_base26
 
 
 @pytest.mark.parametrize(

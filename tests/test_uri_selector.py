@@ -1,4 +1,4 @@
-"""The --uri-selector policies (trioaria.uri_selector): aria2's inorder, feedback, adaptive."""
+"""The --uri-selector policies (trioaria.engine.uri_selector): aria2's inorder, feedback, adaptive."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.uri_selector import (
+from trioaria.engine.uri_selector import (
     DAY,
     AdaptiveSelector,
     Candidate,

@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.cli_util import run_aria2c, run_cli
 from tests.e2e_util import completed_at, make_payload, start_trioaria, wait_for
 from tests.servers.ftp import FtpServer, start_pyftpdlib
-from trioaria.errors import ExitCode
+from trioaria.base.errors import ExitCode
 
 MiB = 1 << 20
 AUTH = ("--ftp-user=test", "--ftp-passwd=secret")
@@ -184,7 +184,7 @@ async def test_changed_size_between_runs_is_exit_8(tmp_path: Path) -> None:
         slow.add_file("chg.bin", data + b"more")
         res = await run_cli("-c", *AUTH, "-d", tmp_path, url, home=tmp_path)
         assert res.returncode == ExitCode.CANNOT_RESUME, res
-        # (aria2c 1.36 reports this control-file length mismatch as exit 1; DECISIONS.md: 8)
+        # (aria2c 1.36 reports this control-file length mismatch as exit 1; docs/decisions.md: 8)
     finally:
         slow.stop()
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import trio
 
-from trioaria.errors import CannotResumeError, ExitCode, FtpProtocolError, NetworkError
+from trioaria.base.errors import CannotResumeError, ExitCode, FtpProtocolError, NetworkError
+from trioaria.cli.option_table import OPTIONS
 from trioaria.ftp.source import FtpSource
-from trioaria.option_table import OPTIONS
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 

@@ -19,8 +19,9 @@ from tests.servers.ftp import FtpServer, ipv6_loopback_available, start_pyftpdli
 
 
 def test_ipv6_loopback_is_available() -> None:
-    # A missing prerequisite is a failure, not a skip (DECISIONS.md).
+    # A missing prerequisite is a failure, not a skip (docs/decisions.md).
     assert ipv6_loopback_available(), "these tests need ::1 (IPv6 loopback)"
+
 
 MiB = 1 << 20
 AUTH = ("--ftp-user=test", "--ftp-passwd=secret")

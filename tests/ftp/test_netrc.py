@@ -1,4 +1,4 @@
-"""Tests for trioaria.netrc (aria2 Netrc.cc behaviour) and the credential order."""
+"""Tests for trioaria.net.netrc (aria2 Netrc.cc behaviour) and the credential order."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.errors import OptionError
-from trioaria.netrc import (
+from trioaria.base.errors import OptionError
+from trioaria.net.netrc import (
     DEFAULT_PASSWORD,
     DEFAULT_USER,
     Netrc,

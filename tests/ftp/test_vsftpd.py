@@ -15,7 +15,7 @@ from tests.cli_util import run_cli
 from tests.e2e_util import make_payload
 from tests.servers.ftp import FtpServer, start_vsftpd
 from tests.servers.nginx import make_test_pki
-from trioaria.errors import ExitCode
+from trioaria.base.errors import ExitCode
 
 MiB = 1 << 20
 

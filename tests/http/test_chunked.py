@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.errors import HttpProtocolError
+from trioaria.base.errors import HttpProtocolError
 from trioaria.http.chunked import ChunkedDecoder
 
 

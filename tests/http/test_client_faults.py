@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from tests.servers.fault import FaultServer, run_fault_server_in_thread
-from trioaria.errors import (
+from trioaria.base.errors import (
     ExitCode,
     HttpProtocolError,
     NetworkError,
@@ -19,7 +19,7 @@ from trioaria.errors import (
 )
 from trioaria.http.client import ConnectionPool, HttpConnection, open_response
 from trioaria.http.proto import HttpRequest, ResponseInfo, check_range_response
-from trioaria.net import ByteStream, TlsOptions, read_deadline
+from trioaria.net.connect import ByteStream, TlsOptions, read_deadline
 
 pytestmark = pytest.mark.timeout(60)
 

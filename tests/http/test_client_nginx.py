@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from tests.servers.nginx import NginxServer
-from trioaria.errors import (
+from trioaria.base.errors import (
     AuthError,
     ConnectError,
     ExitCode,
@@ -26,7 +26,7 @@ from trioaria.errors import (
 )
 from trioaria.http.client import ConnectionPool, HttpConnection, open_response
 from trioaria.http.proto import HttpRequest, basic_auth_header
-from trioaria.net import TlsOptions, make_ssl_context, open_stream
+from trioaria.net.connect import TlsOptions, make_ssl_context, open_stream
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from trioaria.errors import HttpProtocolError
+from trioaria.base.errors import HttpProtocolError
 from trioaria.http.gzip import ContentDecoder, content_encoding
 
 

@@ -17,9 +17,9 @@ import pytest
 import trio
 
 from tests.servers.fault import FaultServer
+from trioaria.cli.options import Options
 from trioaria.http.source import HttpSource
-from trioaria.net import HAPPY_EYEBALLS_DELAY
-from trioaria.options import Options
+from trioaria.net.connect import HAPPY_EYEBALLS_DELAY
 
 
 class _Resolver(trio.abc.HostnameResolver):

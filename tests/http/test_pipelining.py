@@ -7,7 +7,7 @@ Four layers, each against real parts:
   (``$connection $connection_requests``) shows them on one connection.
 * ``HttpSource`` against the fault server: a pipelined request the server never answers (it
   closes after the current response) is sent again on a fresh connection.
-* ``trioaria.prefetch.Prefetcher`` with a scripted stream and the real ``RangePicker``: exact
+* ``trioaria.engine.prefetch.Prefetcher`` with a scripted stream and the real ``RangePicker``: exact
   ranges, nothing pipelined behind a body that will be abandoned, segments given back.
 * The whole download: a resumed file with holes (so one connection reads several segments)
   through ``RequestGroup`` against a server that records *when* each request arrived — with
@@ -33,16 +33,16 @@ import trio
 from tests.e2e_util import ARIA2C
 from tests.servers.fault import FaultServer, run_fault_server_in_thread
 from tests.servers.nginx import NginxServer
-from trioaria.errors import LocalProtocolError
-from trioaria.group import RequestGroup
+from trioaria.base.errors import LocalProtocolError
+from trioaria.base.sources import RangeStream
+from trioaria.base.stats import DownloadStatus
+from trioaria.cli.options import Options
+from trioaria.engine.group import RequestGroup
+from trioaria.engine.prefetch import Prefetcher
 from trioaria.http.client import ConnectionPool, HttpConnection, open_response
 from trioaria.http.proto import HttpRequest
 from trioaria.http.source import HttpSource
-from trioaria.net import TlsOptions
-from trioaria.options import Options
-from trioaria.prefetch import Prefetcher
-from trioaria.sources import RangeStream
-from trioaria.stats import DownloadStatus
+from trioaria.net.connect import TlsOptions
 from trioaria.storage import control_file as cf
 from trioaria.storage.picker import RangePicker, Segment
 from trioaria.storage.pieces import PieceStorage

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.errors import (
+from trioaria.base.errors import (
     AuthError,
     ExitCode,
     HttpProtocolError,

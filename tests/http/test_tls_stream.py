@@ -15,8 +15,8 @@ import pytest
 import trio
 
 from tests.servers.nginx import make_test_pki
-from trioaria.errors import NetworkError
-from trioaria.net import TlsOptions, open_stream
+from trioaria.base.errors import NetworkError
+from trioaria.net.connect import TlsOptions, open_stream
 
 PAYLOAD = os.urandom(3 * 1024 * 1024 + 77)
 

@@ -7,7 +7,7 @@ Both run as child processes with OS-assigned ports and log every command, so a t
   [--tls CERT KEY]``).  User ``test``/``secret`` (read-only) and anonymous share ROOT; with
   ``--tls`` the handler is ``TLS_FTPHandler`` (``AUTH TLS``, RFC 4217).  The DEBUG log has
   one ``<- COMMAND`` / ``-> reply`` line per exchange, prefixed ``ip:port-[user]``.
-* :func:`start_vsftpd` writes a config after ``/work/shared/peers/vsftpd.conf`` (anonymous,
+* :func:`start_vsftpd` writes a config after ``docs/testing.md (anonymous,
   read-only, ``log_ftp_protocol``) with ``listen_port`` from a free port and, optionally,
   implicit or explicit TLS with ``require_ssl_reuse=YES``.  vsftpd's anon root must be owned
   by root and not writable, so the files live in a directory of their own.

@@ -1,6 +1,6 @@
 """A real nginx for HTTP/HTTPS tests (session-scoped fixture ``nginx``).
 
-Modeled on /work/shared/peers/nginx_setup.sh.  Everything lives in a temporary directory:
+Modeled on docs/testing.md  Everything lives in a temporary directory:
 generated files, a throw-away CA (EC keys, made with the ``openssl`` CLI) that signs a server
 certificate (SAN ``localhost``, ``127.0.0.1``, ``::1``) and a client certificate, the config
 and logs.  nginx listens on 127.0.0.1 and ::1, on ports the OS picked (bind to 0, close, hand

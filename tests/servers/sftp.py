@@ -1,6 +1,6 @@
 """SFTP servers for tests: asyncssh's SFTP server and a private OpenSSH sshd (session fixtures).
 
-Modeled on /work/shared/peers/sftp_server.py and sshd_setup.sh (PEERS.md §5).
+Modeled on docs/testing.md and sshd_setup.sh (docs/testing.md).
 
 ``sftp_server`` (asyncssh, run as a child process ``python -m tests.servers.sftp``): password
 login ``test``/``secret`` and public-key login with :attr:`SftpServer.client_key`; files live

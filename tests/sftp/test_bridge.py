@@ -1,4 +1,4 @@
-"""trioaria.sftp.bridge: trio drives an asyncio loop in its own thread (SPIKES.md §1)."""
+"""trioaria.sftp.bridge: trio drives an asyncio loop in its own thread (docs/design.md)."""
 
 from __future__ import annotations
 

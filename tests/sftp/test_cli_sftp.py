@@ -12,7 +12,7 @@ import trio
 from tests.cli_util import gather, run_aria2c, run_cli
 from tests.e2e_util import block_done, read_control, start_trioaria, wait_for
 from tests.servers.sftp import SftpServer, SshdServer, SshKeys
-from trioaria.errors import ExitCode
+from trioaria.base.errors import ExitCode
 
 MiB = 1 << 20
 

@@ -1,5 +1,5 @@
 """trioaria.sftp.hostkey: ``--ssh-host-key-md`` pins (aria2's digest of the raw key blob) and the
-known_hosts policy of DECISIONS.md "SFTP host keys"."""
+known_hosts policy of docs/decisions.md "SFTP host keys"."""
 
 from __future__ import annotations
 

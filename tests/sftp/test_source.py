@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from tests.servers.sftp import SftpServer, SshKeys
-from trioaria import errors
-from trioaria.options import build_options
+from trioaria.base import errors
+from trioaria.cli.options import build_options
 from trioaria.sftp import bridge as bridge_mod
 from trioaria.sftp.source import SftpSource, map_error, parse_sftp_url
 

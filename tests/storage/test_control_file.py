@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from trioaria.errors import (
+from trioaria.base.errors import (
     CannotResumeError,
     ExitCode,
     PieceLengthChangedError,
@@ -71,7 +71,7 @@ def encode(
     return out
 
 
-# aria2's own test fixture, described in ARIA2.md §3 (test/load-v0001.aria2 and its v0 twin):
+# aria2's own test fixture, described in docs/aria2-compat.md (test/load-v0001.aria2 and its v0 twin):
 # BT, pieceLength 1024, total 81920, upload 1024, bitfield ff*9 fe, in-flight pieces 1 and 2.
 ARIA2_LOAD = {
     "ext": 1,

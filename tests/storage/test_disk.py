@@ -12,7 +12,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trioaria.errors import ExitCode, StorageError
+from trioaria.base.errors import ExitCode, StorageError
 from trioaria.storage import disk as disk_mod
 from trioaria.storage.disk import (
     DiskAdaptor,
@@ -342,7 +342,7 @@ async def test_enospc_is_exit_9_via_dev_full(tmp_path: Path) -> None:
 
 
 async def test_enospc_on_a_full_tmpfs(tmp_path: Path) -> None:
-    # A missing prerequisite is a failure, not a skip (DECISIONS.md): CI runs as root.
+    # A missing prerequisite is a failure, not a skip (docs/decisions.md): CI runs as root.
     assert os.geteuid() == 0, "this test mounts a tmpfs and needs root (CI runs as root)"
     mnt = tmp_path / "mnt"
     mnt.mkdir()

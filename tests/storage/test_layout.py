@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.errors import StorageError
+from trioaria.base.errors import StorageError
 from trioaria.storage.layout import FileEntry, FileLayout, safe_relative_path
 
 # --- FileLayout -------------------------------------------------------------------------

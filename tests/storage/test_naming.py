@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioaria.errors import ExitCode, FileExistsError_, StorageError
+from trioaria.base.errors import ExitCode, FileExistsError_, StorageError
 from trioaria.storage.naming import (
     OutputDecision,
     control_file_path,

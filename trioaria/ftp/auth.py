@@ -1,6 +1,6 @@
 """Credentials for FTP (and SFTP): the ``.netrc`` file on disk plus aria2's precedence.
 
-The parsing and the lookup order are pure (:mod:`trioaria.netrc`); this driver-side module
+The parsing and the lookup order are pure (:mod:`trioaria.net.netrc`); this driver-side module
 reads the file.  Like aria2 (``MultiUrlRequestInfo.cc``) and ftp(1), a netrc file that group or
 others may read is refused with a notice ("It should be 600. netrc support disabled.").
 ``-n/--no-netrc`` skips it; ``--netrc-path`` names it (default ``~/.netrc``).
@@ -13,7 +13,7 @@ import os
 import stat
 from typing import Any
 
-from ..netrc import Netrc, parse_netrc, resolve_credentials
+from ..net.netrc import Netrc, parse_netrc, resolve_credentials
 
 __all__ = ["credentials_for", "load_netrc"]
 

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 :class:`FtpConnection` is one logged-in control connection.  It feeds the bytes it reads to
 the sans-IO :class:`~trioaria.ftp.proto.FtpControl` and sends what it returns; every reply
-wait is bounded by ``--timeout`` (:func:`trioaria.net.read_deadline`).
+wait is bounded by ``--timeout`` (:func:`trioaria.net.connect.read_deadline`).
 
 Login (:meth:`FtpConnection.open`): greeting 220; for ``ftpes://`` ``AUTH TLS`` (234) and the
 TLS handshake on the same socket (RFC 4217 §4), for ``ftps://`` TLS from the first byte;
@@ -14,7 +14,7 @@ later ``CWD`` commands are absolute and a pooled connection can serve any file.
 
 One transfer (:meth:`FtpConnection.start_retr`): passive mode sends ``EPSV`` first (RFC 2428)
 and falls back to ``PASV`` once a server refuses it.  The address in a PASV reply is
-ignored: the data connection goes to the control connection's peer (DECISIONS.md; curl does
+ignored: the data connection goes to the control connection's peer (docs/decisions.md; curl does
 the same since 7.74), so a server behind NAT, or a hostile one, cannot point us elsewhere.
 The data connection's TCP handshake is started (non-blocking ``connect``) before ``REST`` is
 sent and only awaited after the 1yz reply to ``RETR``: a passive server listens from its
@@ -59,8 +59,8 @@ from dataclasses import dataclass
 
 import trio
 
-from ..errors import FtpProtocolError, NetworkError, TrioariaError
-from ..net import (
+from ..base.errors import FtpProtocolError, NetworkError, TrioariaError
+from ..net.connect import (
     DATA_RCVBUF,
     ByteStream,
     TlsOptions,
@@ -70,7 +70,7 @@ from ..net import (
     read_deadline,
     recv_buffer_size,
 )
-from ..tls import TlsStream
+from ..net.tls import TlsStream
 from .proto import (
     EXPECTED,
     Command,
@@ -103,7 +103,7 @@ _RECEIVE = 16384
 #: Final replies that end a transfer cut short by closing its data connection.
 _TRANSFER_END = frozenset({226, 250, 425, 426, 451})
 
-#: The data-connection receive buffer policy is shared with HTTP (trioaria.net).
+#: The data-connection receive buffer policy is shared with HTTP (trioaria.net.connect).
 data_rcvbuf = recv_buffer_size
 
 

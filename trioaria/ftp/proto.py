@@ -16,7 +16,7 @@ reply which ends at the first line that starts with the same three digits and a 
     211 End
 
 The parser accepts CRLF or bare LF, caps line length and line count (a hostile server cannot
-make it buffer without limit) and raises :class:`~trioaria.errors.FtpProtocolError` (aria2
+make it buffer without limit) and raises :class:`~trioaria.base.errors.FtpProtocolError` (aria2
 exit 21) on anything that is not a reply.
 
 The session is a small state table (:data:`TRANSITIONS`): a command may only be sent when the
@@ -27,7 +27,7 @@ the expected one to the error aria2 reports: 550 → exit 3 (RESOURCE_NOT_FOUND)
 
 The helpers parse what the replies carry: :func:`parse_epsv` (RFC 2428 ``(|||port|)``),
 :func:`parse_pasv` (``h1,h2,h3,h4,p1,p2``; the address is returned but the driver ignores it,
-DECISIONS.md), :func:`parse_size`, :func:`parse_mdtm` (RFC 3659 ``YYYYMMDDHHMMSS[.s]`` UTC),
+docs/decisions.md), :func:`parse_size`, :func:`parse_mdtm` (RFC 3659 ``YYYYMMDDHHMMSS[.s]`` UTC),
 :func:`parse_pwd` (RFC 959 257 with doubled quotes), and build ``PORT``/``EPRT`` arguments.
 :func:`parse_ftp_url` reads ``ftp://``, ``ftps://`` (implicit TLS, port 990) and ``ftpes://``
 (explicit ``AUTH TLS``, port 21) URLs (RFC 1738 §3.2, ``;type=a|i``).
@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from ..errors import FtpProtocolError, LocalProtocolError, NotFoundError
+from ..base.errors import FtpProtocolError, LocalProtocolError, NotFoundError
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -246,7 +246,7 @@ EXPECTED: dict[str, frozenset[int]] = {
 
 
 class FtpControl:
-    """The control channel's protocol state (sans-IO; STYLE.md §2.1 shape)."""
+    """The control channel's protocol state (sans-IO; docs/design.md shape)."""
 
     def __init__(self) -> None:
         self._parser = ReplyParser()

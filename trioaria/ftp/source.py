@@ -11,8 +11,8 @@ Range and resume rules (RFC 3659 §4-5, aria2 ``FtpNegotiationCommand``):
 * The probe's stream is lazy: its ``RETR`` is sent on the first read, so a resumed download
   whose first missing byte is not 0 costs no aborted transfer.
 * Every new control connection checks ``SIZE`` once per file against the download's length: a
-  file that changed size is :class:`~trioaria.errors.CannotResumeError` (exit 8).
-* A data connection that ends before its segment is a :class:`~trioaria.errors.NetworkError`
+  file that changed size is :class:`~trioaria.base.errors.CannotResumeError` (exit 8).
+* A data connection that ends before its segment is a :class:`~trioaria.base.errors.NetworkError`
   (retried); the bytes that did arrive are kept.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import trio
 
-from .. import errors
-from ..net import TlsOptions
-from ..sources import ProbeResult, RangeSource, RangeStream
+from ..base import errors
+from ..base.sources import ProbeResult, RangeSource, RangeStream
+from ..net.connect import TlsOptions
 from .auth import credentials_for
 from .client import DataTransfer, FtpConnection, PoolKey, data_rcvbuf, get_pool
 from .proto import parse_ftp_url, parse_mdtm, parse_size

@@ -17,7 +17,7 @@ Strictness follows aria2's ``ChunkedDecodingStreamFilter`` (src/ChunkedDecodingS
 lines end in CRLF (a bare LF is an error), sizes are hex digits only, and the data must be
 followed by exactly CRLF.  We also allow optional whitespace before a chunk extension (the
 ``BWS`` of RFC 9112 §7.1.1), cap sizes at 16 hex digits and cap line and trailer lengths.
-Every violation raises :class:`~trioaria.errors.HttpProtocolError`; a body that ends early
+Every violation raises :class:`~trioaria.base.errors.HttpProtocolError`; a body that ends early
 is reported by :meth:`ChunkedDecoder.check_complete` (the driver turns EOF-before-done into a
 ``NetworkError``).
 """
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 
-from ..errors import HttpProtocolError
+from ..base.errors import HttpProtocolError
 
 __all__ = ["ChunkedDecoder"]
 

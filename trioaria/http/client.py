@@ -5,8 +5,8 @@ Theory of operation
 One :class:`HttpConnection` is one keep-alive TCP/TLS connection to one origin.
 :meth:`HttpConnection.request` sends the head through a fresh ``h11.Connection`` and lets
 h11 parse the response head (1xx skipped).  From then on h11 is set aside: the body is
-read by :meth:`HttpConnection.read_into` straight into the caller's reused buffer (PERF.md
-§4, SPIKES.md §5), starting with the bytes h11 had already buffered (``trailing_data``).
+read by :meth:`HttpConnection.read_into` straight into the caller's reused buffer (docs/performance.md
+§4, docs/design.md), starting with the bytes h11 had already buffered (``trailing_data``).
 ``Content-Length`` bodies are never read past their end, so the connection stays usable;
 chunked bodies go through :class:`~trioaria.http.chunked.ChunkedDecoder`.
 
@@ -22,12 +22,12 @@ responses cannot be skipped safely, so such a connection is closed.
 
 :class:`ConnectionPool` keeps idle connections per origin (aria2
 ``--enable-http-keep-alive``); it decides synchronously, and closing is synchronous too
-(:meth:`~trioaria.net.ByteStream.close_nowait`), so ``release`` never needs to await.
+(:meth:`~trioaria.net.connect.ByteStream.close_nowait`), so ``release`` never needs to await.
 :func:`open_response` ties them together and follows redirects like aria2 (at most 20:
 src/Request.h ``MAX_REDIRECT``; exit 23 beyond).
 
 Timeouts are cancel scopes held by the caller (trio's rule).  Wrap each
-:meth:`HttpConnection.read_into` in :func:`trioaria.net.read_deadline` (or
+:meth:`HttpConnection.read_into` in :func:`trioaria.net.connect.read_deadline` (or
 ``trio.fail_after`` and map ``trio.TooSlowError`` yourself): a read cancelled by a timeout
 consumes no bytes, and the connection is then simply not :attr:`~HttpConnection.reusable`
 (its body is unfinished), so the pool closes it on release.
@@ -44,14 +44,14 @@ from dataclasses import dataclass
 import h11
 import trio
 
-from ..errors import (
+from ..base.errors import (
     HttpProtocolError,
     LocalProtocolError,
     NetworkError,
     TimeoutError_,
     TooManyRedirectsError,
 )
-from ..net import ByteStream, TlsOptions, open_stream, read_deadline
+from ..net.connect import ByteStream, TlsOptions, open_stream, read_deadline
 from .chunked import ChunkedDecoder
 from .proto import (
     MAX_REDIRECTS,
@@ -135,7 +135,7 @@ class HttpConnection:
 
         Raises:
             HttpProtocolError: bad URL.  NetworkError and subclasses, TimeoutError_: see
-            :func:`trioaria.net.open_stream`.
+            :func:`trioaria.net.connect.open_stream`.
         """
         parsed = parse_url(url)
         stream = await open_stream(
@@ -489,7 +489,9 @@ class ConnectionPool:
     def __init__(
         self, *, max_idle_per_origin: int = 16, enabled: bool = True, rcvbuf: int = 0
     ) -> None:
-        self.rcvbuf = rcvbuf  # SO_RCVBUF for new connections (trioaria.net.recv_buffer_size)
+        self.rcvbuf = (
+            rcvbuf  # SO_RCVBUF for new connections (trioaria.net.connect.recv_buffer_size)
+        )
         self._idle: dict[tuple[object, ...], list[HttpConnection]] = {}
         self._keys: dict[int, tuple[object, ...]] = {}
         self._max_idle = max_idle_per_origin

@@ -8,7 +8,7 @@ servers send a raw RFC 1951 stream instead, which is accepted too.  Several conc
 members (RFC 1952 §2.2) decode to the concatenation of their contents.
 
 The decoded length of such a body is unknown until its end, so the download engine writes it
-sequentially over one connection (``Transfers.download_unknown_length`` in trioaria.transfer).
+sequentially over one connection (``Transfers.download_unknown_length`` in trioaria.engine.transfer).
 
 :class:`ContentDecoder` is fed encoded bytes and hands out decoded bytes into a caller's
 buffer, never more than the buffer holds (``zlib`` ``max_length``), so memory stays bounded
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import zlib
 
-from ..errors import HttpProtocolError
+from ..base.errors import HttpProtocolError
 
 __all__ = ["DECODABLE_ENCODINGS", "ContentDecoder", "content_encoding"]
 

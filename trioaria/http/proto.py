@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The trio driver (:mod:`trioaria.http.client`) lets h11 parse the response *head* only; the body
-bypasses h11 (PERF.md §4, SPIKES.md §5).  Everything the driver and the download engine must
+bypasses h11 (docs/performance.md, docs/design.md).  Everything the driver and the download engine must
 *decide* about a response lives here, as plain functions over plain values:
 
 * :func:`parse_url` splits ``http``/``https`` URLs (IPv6 literals included) into a
@@ -38,7 +38,7 @@ from typing import Literal, NamedTuple
 import h11
 
 from .._version import __version__
-from ..errors import (
+from ..base.errors import (
     AuthError,
     ExitCode,
     HttpProtocolError,

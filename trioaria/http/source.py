@@ -1,4 +1,4 @@
-"""HttpSource: one http(s):// mirror as a :class:`~trioaria.sources.RangeSource` (driver).
+"""HttpSource: one http(s):// mirror as a :class:`~trioaria.base.sources.RangeSource` (driver).
 
 Range and resume rules (RFC 9110 §14 and §13.1.5):
 
@@ -8,10 +8,10 @@ Range and resume rules (RFC 9110 §14 and §13.1.5):
   comes first (aria2); its answer alone is used when it gives a length and ``Accept-Ranges``.
 * Every later ranged request carries ``If-Range`` with the first response's ETag (or
   Last-Modified), so a file that changes mid-download answers 200 instead of mixing versions:
-  that is reported as :class:`~trioaria.errors.CannotResumeError` (exit 8), as is a
+  that is reported as :class:`~trioaria.base.errors.CannotResumeError` (exit 8), as is a
   ``Content-Range`` total that differs from the first one.
 * A 206 whose ``Content-Range`` does not start where we asked is a lying server
-  (:class:`~trioaria.errors.HttpProtocolError`), never silently written.
+  (:class:`~trioaria.base.errors.HttpProtocolError`), never silently written.
 
 Request headers follow aria2's ``HttpRequest::createRequest``: ``User-Agent`` (``-U``),
 ``Referer`` (``--referer``, ``*`` = the URI), ``Authorization: Basic`` (RFC 7617) from
@@ -45,9 +45,9 @@ import logging
 import os
 from typing import Any
 
-from .. import errors
-from ..net import TlsOptions, recv_buffer_size
-from ..sources import ProbeResult, RangeSource, RangeStream
+from ..base import errors
+from ..base.sources import ProbeResult, RangeSource, RangeStream
+from ..net.connect import TlsOptions, recv_buffer_size
 from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, open_response
 from .gzip import ContentDecoder, content_encoding

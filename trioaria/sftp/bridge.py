@@ -1,11 +1,11 @@
-"""A bridge from trio to one asyncio event loop running in its own thread (SPIKES.md §1).
+"""A bridge from trio to one asyncio event loop running in its own thread (docs/design.md).
 
 asyncssh is an asyncio library.  trioaria never calls it from trio directly: every asyncssh
 object lives on one asyncio loop that runs in a daemon thread, and trio code hands that loop
 coroutines with :meth:`AioBridge.run` (await the result) or :meth:`AioBridge.submit` (start now,
 await later with :meth:`AioBridge.wait`).
 
-Rules (SPIKES.md §1 "thread bridge"):
+Rules (docs/design.md "thread bridge"):
 
 * A trio cancellation returns at once; the asyncio task is cancelled a moment later on its own
   thread (``Future.cancel``), so a cancelled SFTP read never blocks a trio cancel scope.

@@ -4,9 +4,9 @@ aria2 (``src/SSHSession.cc``, manual ``--ssh-host-key-md=<TYPE>=<DIGEST>``) hash
 public-key blob* the server sent in its key exchange (RFC 4253 §6.6 ``K_S``: the
 ``string "ssh-ed25519" || string key`` wire form, i.e. asyncssh's ``SSHKey.public_data``) with
 SHA-1 or MD5 and compares the hex digest; a mismatch aborts the download (exit 1).  trioaria also
-accepts ``sha-256`` (DECISIONS.md "SFTP host keys").
+accepts ``sha-256`` (docs/decisions.md "SFTP host keys").
 
-Without a pin, DECISIONS.md departs from aria2 (which checks nothing): a host listed in
+Without a pin, docs/decisions.md departs from aria2 (which checks nothing): a host listed in
 ``~/.ssh/known_hosts`` must present one of the listed keys (OpenSSH's "REMOTE HOST
 IDENTIFICATION HAS CHANGED" is a hard error), a revoked key is refused, and an unknown host is
 accepted with a warning.  The known_hosts file itself is matched by asyncssh in the driver

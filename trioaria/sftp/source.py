@@ -1,7 +1,7 @@
-"""SftpSource: one ``sftp://`` mirror as a :class:`~trioaria.sources.RangeSource` (driver).
+"""SftpSource: one ``sftp://`` mirror as a :class:`~trioaria.base.sources.RangeSource` (driver).
 
 SFTP (draft-ietf-secsh-filexfer-02, as OpenSSH speaks it) over SSH (RFC 4251-4254), through
-asyncssh running on its own asyncio thread (:mod:`trioaria.sftp.bridge`; DECISIONS.md "SFTP").
+asyncssh running on its own asyncio thread (:mod:`trioaria.sftp.bridge`; docs/decisions.md "SFTP").
 
 * **Connections.**  Each source keeps a small pool of SSH connections, one per downloading
   connection (aria2 opens one SSH session per connection too, so ``-x`` keeps its meaning).
@@ -13,7 +13,7 @@ asyncssh running on its own asyncio thread (:mod:`trioaria.sftp.bridge`; DECISIO
   (``ProbeResult.total_length``/``last_modified``; the group compares them with the control
   file).  Every later connection re-checks size and mtime, so a file replaced during the
   download is exit 8, as HTTP's ``If-Range``.
-* **Credentials** follow aria2 (``trioaria.netrc.resolve_credentials``): ``user:pass@`` in the
+* **Credentials** follow aria2 (``trioaria.net.netrc.resolve_credentials``): ``user:pass@`` in the
   URL, ``--ftp-user``/``--ftp-passwd``, then ``.netrc``; with none of them the local login name
   is used (as ssh does) instead of aria2's ``anonymous``.  Keys: ``--ssh-private-key=FILE``, else
   asyncssh's defaults (``~/.ssh/id_*`` without a passphrase, and an ssh-agent when
@@ -44,8 +44,8 @@ from typing import Any
 import asyncssh
 import trio
 
-from .. import errors
-from ..sources import ProbeResult, RangeSource, RangeStream
+from ..base import errors
+from ..base.sources import ProbeResult, RangeSource, RangeStream
 from . import hostkey
 from .bridge import AioBridge, acquire
 
@@ -60,7 +60,7 @@ DEFAULT_PORT = 22
 _CLOSE_SECONDS = 1.0
 
 # aria2c exits 1 ("errorCode=1") for every SFTP failure we can reproduce: a refused login, a
-# missing remote file, a wrong pinned host key.  We keep aria2's numbers (README, DECISIONS.md).
+# missing remote file, a wrong pinned host key.  We keep aria2's numbers (README, docs/decisions.md).
 _AUTH_EXIT = errors.ExitCode.UNKNOWN_ERROR
 _NOT_FOUND_EXIT = errors.ExitCode.UNKNOWN_ERROR
 
@@ -261,13 +261,13 @@ def _netrc(options: Any) -> Any:
             text = fh.read()
     except OSError:
         return None
-    from ..netrc import parse_netrc
+    from ..net.netrc import parse_netrc
 
     return parse_netrc(text)
 
 
 def _credentials(target: SftpTarget, options: Any) -> tuple[str, str | None]:
-    from ..netrc import DEFAULT_USER, resolve_credentials
+    from ..net.netrc import DEFAULT_USER, resolve_credentials
 
     user, password = resolve_credentials(
         target.host,

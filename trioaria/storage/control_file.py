@@ -1,8 +1,8 @@
 """The aria2 ``.aria2`` control file: a pure ``parse(bytes)`` / ``serialize(value)`` codec.
 
 This is the resume record aria2 keeps next to a download (aria2 ``src/DefaultBtProgressInfoFile.cc``,
-layout in ARIA2.md §3).  trioaria reads and writes the same bytes, so aria2c can resume our
-downloads and we can resume theirs (DECISIONS.md "Disk, durability and resume")::
+layout in docs/aria2-compat.md).  trioaria reads and writes the same bytes, so aria2c can resume our
+downloads and we can resume theirs (docs/decisions.md "Disk, durability and resume")::
 
     u16   version            0x0000 (host byte order, read only) or 0x0001 (big-endian)
     u8[4] extension          ext[3] & 1: BitTorrent download (enables the info-hash check)
@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from trioaria.errors import CannotResumeError, PieceLengthChangedError, ResumeFileError
+from trioaria.base.errors import CannotResumeError, PieceLengthChangedError, ResumeFileError
 
 __all__ = [
     "BLOCK_LENGTH",

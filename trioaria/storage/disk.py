@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 One adaptor serves one download, filled by many sources at once at arbitrary offsets (HTTP/FTP/
-SFTP segments, BitTorrent blocks, Metalink files).  Following DECISIONS.md "Disk, durability and
-resume" and PERF.md §4:
+SFTP segments, BitTorrent blocks, Metalink files).  Following docs/decisions.md "Disk, durability and
+resume" and docs/performance.md:
 
 * payload is written **inline** with ``os.pwrite`` into the page cache (a thread hop per write
   measured +50% CPU); reads for hashing use ``os.preadv`` into one buffer;
@@ -40,7 +40,7 @@ from typing import Final
 
 import trio
 
-from trioaria.errors import ExitCode, StorageError
+from trioaria.base.errors import ExitCode, StorageError
 from trioaria.storage.layout import FileLayout
 
 __all__ = [
@@ -72,7 +72,7 @@ def _error(exc: OSError, action: str, path: str, code: ExitCode) -> StorageError
 
 @dataclass(frozen=True, slots=True)
 class DiskStatistics:
-    """Snapshot of a :class:`DiskAdaptor` (STYLE.md §2.12 ``statistics()``)."""
+    """Snapshot of a :class:`DiskAdaptor` (docs/design.md ``statistics()``)."""
 
     open_files: int
     dirty_files: int

@@ -22,7 +22,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from trioaria.errors import StorageError
+from trioaria.base.errors import StorageError
 
 __all__ = ["FileEntry", "FileLayout", "safe_relative_path"]
 
@@ -166,7 +166,7 @@ def safe_relative_path(components: Sequence[str]) -> str:
     * a component may itself contain ``/`` (aria2 nests such files); the pieces are checked
       one by one;
     * ``..`` or ``.`` anywhere, or a leading ``/`` (absolute path), raises
-      :class:`~trioaria.errors.StorageError`;
+      :class:`~trioaria.base.errors.StorageError`;
     * empty pieces (``a//b``) are dropped; a path with nothing left raises;
     * control characters including NUL are percent-escaped (``%00``) as aria2's
       ``util::escapePath`` does, instead of failing the download;

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from trioaria.errors import ExitCode, FileExistsError_, StorageError
+from trioaria.base.errors import ExitCode, FileExistsError_, StorageError
 
 __all__ = [
     "CONTROL_FILE_SUFFIX",

@@ -5,10 +5,10 @@ Theory of operation
 A *segment* is a byte range ``[start, end)`` that one connection reads sequentially; ``pos`` is
 the next byte it will write.  All segments of a download live here, over one shared
 :class:`~trioaria.storage.pieces.PieceStorage`, whatever protocol each connection speaks
-(DECISIONS.md / STYLE.md §2.7: one picker, one disk layer).
+(docs/decisions.md / docs/design.md: one picker, one disk layer).
 
 When a connection asks for work (:meth:`RangePicker.next_segment`) the picker decides
-synchronously and returns a segment (STYLE.md §2.6, "decide synchronously, then do I/O"):
+synchronously and returns a segment (docs/design.md, "decide synchronously, then do I/O"):
 
 1. **Gaps first.**  A gap is a run of missing blocks that no active segment covers (after a
    resume, or after a connection failed and released its segment).  Which gap is chosen

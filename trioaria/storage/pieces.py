@@ -10,7 +10,7 @@ in-flight bitfields).  The only state kept here is one byte per block (0 = missi
 HTTP/FTP/SFTP segments report byte ranges, BitTorrent reports blocks, and the control file
 (``storage.control_file``) is produced from and loaded into the same two structures.
 
-A block is marked done only after its bytes were handed to ``os.pwrite`` (DECISIONS.md: the
+A block is marked done only after its bytes were handed to ``os.pwrite`` (docs/decisions.md: the
 control file is the commit point), so a snapshot never claims bytes that are not in the file.
 Pure: no I/O, no clock.
 """

@@ -1,11 +1,11 @@
-"""Turn a URI into the :class:`~trioaria.sources.RangeSource` for its scheme."""
+"""Turn a URI into the :class:`~trioaria.base.sources.RangeSource` for its scheme."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import errors
-from .sources import RangeSource
+from ..base import errors
+from ..base.sources import RangeSource
 
 __all__ = ["make_source", "supported_scheme"]
 
@@ -20,15 +20,15 @@ def make_source(uri: str, options: Any) -> RangeSource:
     """Build the source for ``uri``; an unknown scheme is a clear one-line error."""
     scheme = uri.partition(":")[0].lower()
     if scheme in ("http", "https"):
-        from .http.source import HttpSource
+        from ..http.source import HttpSource
 
         return HttpSource(uri, options)
     if scheme in ("ftp", "ftps", "ftpes"):
-        from .ftp.source import FtpSource
+        from ..ftp.source import FtpSource
 
         return FtpSource(uri, options)
     if scheme == "sftp":
-        from .sftp.source import SftpSource
+        from ..sftp.source import SftpSource
 
         return SftpSource(uri, options)
     raise errors.TrioariaError(f"unsupported URI scheme {scheme!r}: {uri}", retryable=False)

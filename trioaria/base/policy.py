@@ -1,4 +1,4 @@
-"""Download rate policy: a token bucket with injected time (pure; STYLE.md §2.2 and §2.11).
+"""Download rate policy: a token bucket with injected time (pure; docs/design.md and §2.11).
 
 aria2 caps the download rate per download (``--max-download-limit``) and for all downloads
 together (``--max-overall-download-limit``), in bytes per second, ``0`` meaning unlimited
@@ -26,7 +26,7 @@ The bucket holds at most :func:`burst` tokens (a quarter second's worth, at leas
 :func:`min_read`), so an idle period does not turn into a long burst later; over any window
 of ``T`` seconds at most ``rate * T + burst`` bytes are read.
 
-The driver (``trioaria.group``) passes ``trio.current_time()`` as ``now`` and does the
+The driver (``trioaria.engine.group``) passes ``trio.current_time()`` as ``now`` and does the
 sleeping; nothing here reads a clock.
 """
 

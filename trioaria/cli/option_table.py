@@ -6,7 +6,7 @@ registers in ``src/OptionHandlerFactory.cc`` (the 197 documented in
 own order (``src/prefs.cc``), so ``--help=#all`` prints them in the same order as
 ``aria2c --help=#all``.  Names, short flags, defaults, ranges, choices and tags are
 aria2's interface and are kept exactly, with the departures recorded in
-DECISIONS.md:
+docs/decisions.md:
 
 * ``--max-connection-per-server`` has no hard cap of 16 (max 65535);
 * ``--auto-save-interval`` defaults to 1 second (aria2: 60);
@@ -68,7 +68,7 @@ class ArgKind(enum.Enum):
 
 
 #: aria2's help tags in aria2's order (``src/help_tags.cc``); ``#all`` and our
-#: ``#unsupported`` are pseudo-tags handled by ``trioaria.help``.
+#: ``#unsupported`` are pseudo-tags handled by ``trioaria.cli.help``.
 TAGS: tuple[str, ...] = (
     "#basic",
     "#advanced",
@@ -99,7 +99,7 @@ class OptionSpec:
         default: aria2's default in its string form (``"1"``, ``"20M"``,
             ``"true"``); ``None`` means unset.  Defaults that depend on the
             environment (``dir``, ``conf-path``, ``netrc-path``,
-            ``dht-file-path[6]``) come from ``trioaria.options.dynamic_defaults``.
+            ``dht-file-path[6]``) come from ``trioaria.cli.options.dynamic_defaults``.
         min: smallest allowed number (INT, UNIT, FLOAT, INT_RANGE) or ``None``.
         max: largest allowed number or ``None``.
         choices: allowed values (ENUM; hash types for CHECKSUM).

@@ -11,7 +11,7 @@ downloads) and ``src/MultiUrlRequestInfo.cc`` (signals, exit status):
 * **Downloads**: with ``-i`` the URIs on the command line are ignored and every input-file entry
   is one download with its own options (the global ``--out`` is not applied to them).  Without
   ``-i`` the command-line URIs are mirrors of one download, or one download each with ``-Z``.
-  ``-P`` first expands ``{a,b}``/``[1-9]`` patterns (:mod:`trioaria.uri_expand`), on the
+  ``-P`` first expands ``{a,b}``/``[1-9]`` patterns (:mod:`trioaria.cli.uri_expand`), on the
   command line and in ``-i`` lines.  ``--deferred-input`` reads the input file lazily: an entry
   is read only when fewer than ``-j`` of the fed downloads are unfinished.
 * **Stopping**: the first SIGINT shuts down gracefully (control files saved, exit 7 if anything
@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._version import __version__
+from .._version import __version__
 
 if TYPE_CHECKING:
     import logging
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("-v", "--version"):
         sys.stdout.write(_version_text())
         return 0
-    from .errors import ExitCode, TrioariaError
+    from ..base.errors import ExitCode, TrioariaError
 
     try:
         opts, input_opts, uris = _load_options(args)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     routed = _setup_logging(opts)
     import trio
 
-    from .engine import DownloadEngine
+    from ..engine.queue import DownloadEngine
 
     engine = DownloadEngine(opts)
     try:
@@ -144,7 +144,7 @@ def _warn(message: str) -> None:
 
 def _read_conf(argv_opts: dict[str, str], home: str) -> dict[str, str]:
     """The configuration file's options (aria2 ``option_processing``)."""
-    from .errors import ExitCode, OptionError, TrioariaError
+    from ..base.errors import ExitCode, OptionError, TrioariaError
     from .options import conf_file_candidates, parse_conf_file
 
     if argv_opts.get("no-conf", "false") in ("true", ""):
@@ -406,13 +406,13 @@ async def _amain(
 
     import trio
 
-    from .group import RequestGroup
+    from ..engine.group import RequestGroup
 
-    log = logging.getLogger("trioaria.cli")
+    log = logging.getLogger("trioaria.cli.app")
 
     import time
 
-    from . import server_stat
+    from ..engine import server_stat
 
     # --server-stat-if: one table of server speeds shared by every download of the run
     server_stats = server_stat.table_from_options(opts, time.time())
@@ -516,10 +516,10 @@ async def _run_deferred(
 
     import trio
 
-    from .errors import TrioariaError
-    from .group import RequestGroup
+    from ..base.errors import TrioariaError
+    from ..engine.group import RequestGroup
 
-    log = logging.getLogger("trioaria.cli")
+    log = logging.getLogger("trioaria.cli.app")
     limit = max(1, opts.get("max-concurrent-downloads"))
     outstanding = 0
     changed = trio.Event()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from .errors import OptionError
+from ..base.errors import OptionError
 
 __all__ = [
     "DEFAULT_PASSWORD",

@@ -1,4 +1,4 @@
-"""Transfer-rate meter over a sliding window (time is a parameter: STYLE.md §2.2).
+"""Transfer-rate meter over a sliding window (time is a parameter: docs/design.md).
 
 aria2 shows speeds averaged over the last few seconds (``SpeedCalc``); so do we.  Pure.
 """

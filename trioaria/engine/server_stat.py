@@ -43,7 +43,7 @@ __all__ = [
     "table_from_options",
 ]
 
-log = logging.getLogger("trioaria.server_stat")
+log = logging.getLogger("trioaria.engine.server_stat")
 
 _FIELDS = (
     "counter",

@@ -1,6 +1,6 @@
 """The console driver: redraws aria2's readout, prints summaries, notices and the results table.
 
-This is the thin trio side of :mod:`trioaria.console` (which does all the formatting).  It
+This is the thin trio side of :mod:`trioaria.cli.console` (which does all the formatting).  It
 follows aria2 ``ConsoleStatCalc::calculateStat`` and ``Logger::writeLog``:
 
 * Every ``interval`` (1 s, as aria2) one *tick*: on a TTY the line is wiped with ``"\\r"``,
@@ -26,7 +26,9 @@ from typing import TextIO
 
 import trio
 
-from trioaria.console import (
+from trioaria.base.errors import OptionError
+from trioaria.base.stats import DownloadStats, EngineStats
+from trioaria.cli.console import (
     DEFAULT_COLUMNS,
     LOG_LEVELS,
     notice_line,
@@ -37,8 +39,6 @@ from trioaria.console import (
     summary_block,
     summary_time_text,
 )
-from trioaria.errors import OptionError
-from trioaria.stats import DownloadStats, EngineStats
 
 __all__ = ["Console", "run_readout", "terminal_columns"]
 

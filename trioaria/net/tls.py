@@ -4,14 +4,14 @@ Why not ``trio.SSLStream``: its ``receive_some`` returns one TLS record (at most
 and every call is a trip through trio, so an HTTPS body cost ~2 CPU-s/GiB against ~0.6 for plain
 TCP.  Here one ``recv_into`` fetches up to 1 MiB of ciphertext into a reused buffer, and
 ``ssl.SSLObject.read(n, buffer)`` then decrypts record after record into the caller's buffer in a
-tight loop without awaiting (the same short road as the plain-TCP body path, PERF.md §4).
+tight loop without awaiting (the same short road as the plain-TCP body path, docs/performance.md).
 
 Theory of operation: the ``ssl.SSLObject`` is sans-IO (two ``MemoryBIO``s).  Whatever it wants to
 send (handshake, alerts, key updates) is flushed from the outgoing BIO after every operation;
 whenever it raises ``SSLWantReadError`` more ciphertext is read from the socket.  As
 ``trio.SSLStream(https_compatible=True)`` (and every browser), a peer that closes without
 ``close_notify`` is a plain end of stream, so HTTP's own framing decides whether the body is
-complete.  Handshake errors surface as ``ssl.SSLError`` (mapped by ``trioaria.net``).
+complete.  Handshake errors surface as ``ssl.SSLError`` (mapped by ``trioaria.net.connect``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The mirrors of one download: per-source state, which mirror a connection uses next, stats.
 
-A download (``trioaria.group.RequestGroup``) has one :class:`Mirrors`: the sources built from its
+A download (``trioaria.engine.group.RequestGroup``) has one :class:`Mirrors`: the sources built from its
 URIs (any protocol), their failure counts and speeds, the ``--uri-selector`` policy
-(``trioaria.uri_selector``, pure) and the ``--server-stat-if/-of`` records
-(``trioaria.server_stat``).  The group asks it which source a free connection should use
+(``trioaria.engine.uri_selector``, pure) and the ``--server-stat-if/-of`` records
+(``trioaria.engine.server_stat``).  The group asks it which source a free connection should use
 (:meth:`Mirrors.pick`), in which order to probe (:meth:`Mirrors.probe_order`), how many
 connections the download may open (:meth:`Mirrors.connection_budget`), and at the end reports
 the bytes each mirror served and updates the server-stat records (:meth:`Mirrors.report`).
@@ -20,16 +20,16 @@ from typing import Any
 
 import trio
 
-from . import errors
+from ..base import errors
+from ..base.sources import RangeSource
+from ..base.speed import SpeedMeter
+from ..storage.picker import Segment
 from .server_stat import ServerStatTable
-from .sources import RangeSource
-from .speed import SpeedMeter
-from .storage.picker import Segment
 from .uri_selector import AdaptiveSelector, Candidate, Context, UriSelector, make_selector
 
 __all__ = ["Mirrors", "SourceFactory", "SourceState"]
 
-log = logging.getLogger("trioaria.group")
+log = logging.getLogger("trioaria.engine.group")
 
 SourceFactory = Callable[[str, Any], RangeSource]
 

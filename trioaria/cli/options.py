@@ -3,20 +3,20 @@
 Implements aria2's option semantics (``src/OptionParser.cc``,
 ``src/OptionHandlerImpl.cc``, ``src/option_processing.cc``, ``src/UriListParser.cc``
 and the manual's "OPTIONS", "aria2.conf" and "Input File" sections) on top of the
-table in :mod:`trioaria.option_table`.
+table in :mod:`trioaria.cli.option_table`.
 
 Theory of operation
 -------------------
 Every layer works on *strings* first, exactly like aria2 (whose ``Option`` object
 is a string map): :func:`parse_argv` turns ``argv`` into ``{name: raw}`` with GNU
 ``getopt_long`` rules, :func:`parse_conf_file` does the same for ``aria2.conf``
-and :func:`trioaria.input_file.parse_input_file` for each ``-i`` entry.
+and :func:`trioaria.cli.input_file.parse_input_file` for each ``-i`` entry.
 Repeatable (LIST) options are kept as one string joined with ``"\\n"``, which is
 also aria2's internal form.
 :func:`build_options` then layers table defaults < environment-derived defaults <
 conf file < command line and validates every value with :func:`parse_value` into
 an immutable :class:`Options`.  Invalid values raise
-:class:`~trioaria.errors.OptionError` (exit status 28) naming ``--NAME``.
+:class:`~trioaria.base.errors.OptionError` (exit status 28) naming ``--NAME``.
 
 Nothing here touches the process environment or the file system: the caller
 passes ``env``/``home``/``cwd`` and an ``exists`` predicate.
@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from trioaria.errors import OptionError
-from trioaria.option_table import OPTIONS, SHORT_OPTIONS, ArgKind, OptionSpec, OptType
+from trioaria.base.errors import OptionError
+from trioaria.cli.option_table import OPTIONS, SHORT_OPTIONS, ArgKind, OptionSpec, OptType
 
 __all__ = [
     "HASH_HEX_LENGTHS",
@@ -756,21 +756,3 @@ def build_options(
         opts = opts.with_overrides(base, explicit=False)
     opts = opts.with_overrides(conf_opts, home=home)
     return opts.with_overrides(argv_opts, home=home)
-
-
-# --- -i input files live in trioaria.input_file ---------------------------------------------
-
-_MOVED = frozenset({"InputEntry", "format_input_file", "parse_input_file"})
-
-
-def __getattr__(name: str) -> Any:
-    """Keep ``from trioaria.options import parse_input_file`` working (PEP 562).
-
-    The ``-i`` parser moved to :mod:`trioaria.input_file`, which imports this module; a lazy
-    attribute avoids the import cycle.
-    """
-    if name in _MOVED:
-        from trioaria import input_file
-
-        return getattr(input_file, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

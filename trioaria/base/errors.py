@@ -3,7 +3,7 @@
 Every error a user can see derives from :class:`TrioariaError` and carries an
 ``exit_code`` equal to aria2's (``src/error_code.h``), so scripts written for
 aria2c keep working.  Cores raise only these types; drivers translate
-``OSError``/``ssl``/trio errors at the seam (see ``trioaria.net``).
+``OSError``/``ssl``/trio errors at the seam (see ``trioaria.net.connect``).
 """
 
 from __future__ import annotations

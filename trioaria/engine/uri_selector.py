@@ -1,7 +1,7 @@
 """Which mirror the next connection uses: ``--uri-selector=inorder|feedback|adaptive``.
 
 Pure policy (no I/O, no clock: ``now`` is a parameter, randomness an injected ``random.Random``).
-The download group (:mod:`trioaria.group`) asks :meth:`UriSelector.select` whenever a
+The download group (:mod:`trioaria.engine.group`) asks :meth:`UriSelector.select` whenever a
 connection needs a source: when it starts, after every finished segment and when its source
 was dropped.  It passes only *free* candidates (not dropped, their host below ``-x``) as
 :class:`Candidate` records; the connection asking is not counted in ``connections``.  HTTP,
@@ -29,7 +29,7 @@ The three policies follow aria2 (``src/InorderURISelector.cc``, ``src/FeedbackUR
     else one whose record is older than ``2**counter`` days, else the best.
 
 "Tested" means a speed is known, measured in this run or loaded with ``--server-stat-if``
-(:mod:`trioaria.server_stat`); a candidate that already has a connection is being tested and
+(:mod:`trioaria.engine.server_stat`); a candidate that already has a connection is being tested and
 is not offered as "untested" again.
 """
 

@@ -1,7 +1,7 @@
 """What a download engine needs from any *range source* (HTTP now; FTP and SFTP later).
 
 A range source is one URI that can serve arbitrary byte ranges of one remote file.  The
-download group (``trioaria.group``) only speaks this interface, so an HTTP mirror, an FTP
+download group (``trioaria.engine.group``) only speaks this interface, so an HTTP mirror, an FTP
 mirror and an SFTP mirror fill the same pieces through the same picker and disk layer.
 """
 

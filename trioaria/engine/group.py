@@ -1,4 +1,4 @@
-"""RequestGroup: one download, one nursery (STYLE.md §2.4).
+"""RequestGroup: one download, one nursery (docs/design.md).
 
 Theory of operation
 -------------------
@@ -12,12 +12,12 @@ Theory of operation
   a ``Last-Modified`` newer than our last save → exit 8), and loaded into ``PieceStorage``.
   ``-c`` without a control file continues from the existing file's length only when the file
   has no preallocated holes.
-* **workers** — ``min(--split, Σ per-host -x)`` connection tasks (:mod:`trioaria.transfer`)
+* **workers** — ``min(--split, Σ per-host -x)`` connection tasks (:mod:`trioaria.engine.transfer`)
   over the shared :class:`~trioaria.storage.picker.RangePicker`; which mirror each uses is the
-  business of :mod:`trioaria.mirrors` (``--uri-selector``, ``--server-stat-if/-of``).
+  business of :mod:`trioaria.engine.mirrors` (``--uri-selector``, ``--server-stat-if/-of``).
 * **saver** — every ``--auto-save-interval`` (1 s) while data flows: snapshot the state,
   ``fdatasync`` the data in a thread, then write the control file to a temp name and rename it
-  (DECISIONS.md: the control file is the commit point).  Unchanged state is not rewritten.
+  (docs/decisions.md: the control file is the commit point).  Unchanged state is not rewritten.
 * **finish** — ``--checksum`` is verified in a thread (exit 32 on mismatch), the control file
   is removed.  On cancellation (Ctrl-C, pause, remove) the control file is saved in a shielded
   ``finally`` so a later ``-c`` fetches only what is missing.
@@ -33,22 +33,22 @@ from typing import Any
 
 import trio
 
-from . import errors
+from ..base import errors
+from ..base.policy import SpeedLimit
+from ..base.sources import ProbeResult, RangeStream
+from ..base.speed import SpeedMeter
+from ..base.stats import DownloadStats, DownloadStatus, FileStats, SourceStats
+from ..net.connect import connect_deadline
+from ..storage.picker import RangePicker
+from ..storage.pieces import PieceStorage
 from .lifecycle import transition
 from .mirrors import Mirrors, SourceFactory, SourceState
-from .net import connect_deadline
-from .policy import SpeedLimit
 from .server_stat import ServerStatTable
-from .sources import ProbeResult, RangeStream
-from .speed import SpeedMeter
-from .stats import DownloadStats, DownloadStatus, FileStats, SourceStats
-from .storage.picker import RangePicker
-from .storage.pieces import PieceStorage
 from .transfer import Transfers
 
 __all__ = ["RequestGroup", "new_gid"]
 
-log = logging.getLogger("trioaria.group")
+log = logging.getLogger("trioaria.engine.group")
 
 NOTICE = logging.INFO + 5  # aria2's NOTICE level sits between INFO and WARNING
 
@@ -291,10 +291,10 @@ class RequestGroup:
                     await stream.finish(drained=False)
 
     async def _download_probed(self, first: SourceState, probe: ProbeResult) -> None:
-        from .storage import control_file as cf
-        from .storage.disk import DiskAdaptor, load_control_file
-        from .storage.layout import FileLayout
-        from .storage.naming import control_file_path, decide_output, name_from_url
+        from ..storage import control_file as cf
+        from ..storage.disk import DiskAdaptor, load_control_file
+        from ..storage.layout import FileLayout
+        from ..storage.naming import control_file_path, decide_output, name_from_url
 
         self.total_length = probe.total_length
         name = self.opt("out") or probe.filename or name_from_url(first.source.uri)
@@ -325,7 +325,7 @@ class RequestGroup:
             log.info("dry run: %s is available (%s bytes)", first.source.uri, probe.total_length)
             return
         if decision.stale_control_file:
-            from .storage.disk import remove_control_file
+            from ..storage.disk import remove_control_file
 
             remove_control_file(self._control_path)  # aria2 drops a control file without data
         if probe.total_length is None:
@@ -350,7 +350,7 @@ class RequestGroup:
                         f"remote file {first.source.uri} was modified after the control file"
                         " was saved; use --allow-overwrite=true to restart from zero"
                     )
-                # DECISIONS.md: --allow-overwrite restarts from zero (the saved pieces are stale)
+                # docs/decisions.md: --allow-overwrite restarts from zero (the saved pieces are stale)
                 log.warning("remote file %s changed; restarting from zero", first.source.uri)
                 restart = True
             else:
@@ -410,7 +410,7 @@ class RequestGroup:
                 raise self._final_error()
             await self._verify_checksum(disk, total)
             await disk.sync()
-            from .storage.disk import remove_control_file
+            from ..storage.disk import remove_control_file
 
             remove_control_file(self._control_path)
         except BaseException:
@@ -438,7 +438,7 @@ class RequestGroup:
         if await self._file_matches(disk, total, checksum):
             assert self.storage is not None
             self.storage.mark_bytes(0, total)
-            from .storage.disk import remove_control_file
+            from ..storage.disk import remove_control_file
 
             remove_control_file(self._control_path)
             return True
@@ -447,7 +447,7 @@ class RequestGroup:
         return False
 
     async def _file_matches(self, disk: Any, total: int, checksum: Any) -> bool:
-        from .checksum import hash_file_ranges, parse_checksum_option
+        from ..storage.checksum import hash_file_ranges, parse_checksum_option
 
         if isinstance(checksum, str):
             checksum = parse_checksum_option(checksum)
@@ -487,8 +487,8 @@ class RequestGroup:
 
     async def _save_control(self, *, force: bool = False) -> None:
         """Snapshot, fdatasync the data, then atomically replace the control file."""
-        from .storage import control_file as cf
-        from .storage.disk import save_control_file
+        from ..storage import control_file as cf
+        from ..storage.disk import save_control_file
 
         st = self.storage
         if st is None or self.disk is None or not self._control_path:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from trioaria.errors import ChecksumError, OptionError, StorageError
+from trioaria.base.errors import ChecksumError, OptionError, StorageError
 
 __all__ = [
     "ALGORITHMS",
@@ -158,7 +158,7 @@ class Checksum:
         return self.digest.hex()
 
     def verify(self, actual: bytes, *, what: str = "download") -> None:
-        """Raise :class:`~trioaria.errors.ChecksumError` (exit 32) unless ``actual`` matches."""
+        """Raise :class:`~trioaria.base.errors.ChecksumError` (exit 32) unless ``actual`` matches."""
         if actual != self.digest:
             raise ChecksumError(
                 f"checksum mismatch for {what} ({self.algorithm}): expected {self.hexdigest},"

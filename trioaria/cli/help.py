@@ -22,10 +22,10 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from trioaria.option_table import OPTIONS, TAGS, ArgKind, OptionSpec, OptType
+from trioaria.cli.option_table import OPTIONS, TAGS, ArgKind, OptionSpec, OptType
 
 if TYPE_CHECKING:
-    from trioaria.options import Options
+    from trioaria.cli.options import Options
 
 __all__ = ["HELP_TAGS", "possible_values", "render_help", "render_option"]
 

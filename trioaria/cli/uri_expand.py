@@ -16,7 +16,7 @@ Several parameters multiply, left to right: ``http://{jp,us}.mirror/cd[000-001].
 default) or separate downloads (``-Z``) is decided by the caller, as in aria2's
 ``createRequestGroupForUri``.
 
-A malformed pattern raises :class:`~trioaria.errors.TrioariaError` with aria2's message and
+A malformed pattern raises :class:`~trioaria.base.errors.TrioariaError` with aria2's message and
 exit status 1 (aria2 throws ``DL_ABORT_EX`` there).  Unlike aria2, a step of 0 is an error
 rather than an endless loop.
 """
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from trioaria.errors import ExitCode, TrioariaError
+from trioaria.base.errors import ExitCode, TrioariaError
 
 __all__ = ["MAX_VALUE", "expand_uri", "expand_uris", "to_base26"]
 

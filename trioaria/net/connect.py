@@ -6,11 +6,11 @@ Theory of operation
 ``happy_eyeballs_delay``), optionally restricted to IPv4 (aria2 ``--disable-ipv6``), and wraps
 the socket in TLS when asked (aria2 ``--check-certificate``, ``--ca-certificate``,
 ``--certificate``/``--private-key``, ``--min-tls-version``).  The result is a
-:class:`ByteStream`, whose :meth:`ByteStream.receive_into` is the fast body path of PERF.md
+:class:`ByteStream`, whose :meth:`ByteStream.receive_into` is the fast body path of docs/performance.md
 §4: on plain TCP it is one ``recv_into`` straight into the caller's reused buffer; on TLS it
 is ``receive_some`` plus one copy.
 
-Errors are translated at this seam only (STYLE.md §2.10, httpcore's ``map_exceptions``):
+Errors are translated at this seam only (docs/design.md, httpcore's ``map_exceptions``):
 :func:`map_exceptions` turns ``socket.gaierror`` into ``NameResolveError`` (exit 19), failed
 connects into ``ConnectError`` and everything else (resets, TLS failures, broken streams)
 into ``NetworkError`` (exit 6).  Timeouts stay cancel scopes (trio: "We don't provide
@@ -31,7 +31,7 @@ from typing import Any
 
 import trio
 
-from .errors import (
+from ..base.errors import (
     ConnectError,
     ExitCode,
     NameResolveError,
@@ -86,7 +86,7 @@ class TlsOptions:
 
     @classmethod
     def from_options(cls, options: Any) -> TlsOptions:
-        """The TLS settings of an :class:`~trioaria.options.Options` (any ``.get(name)``)."""
+        """The TLS settings of an :class:`~trioaria.cli.options.Options` (any ``.get(name)``)."""
         return cls(
             check_certificate=bool(options.get("check-certificate")),
             ca_certificate=options.get("ca-certificate") or None,

@@ -1,11 +1,11 @@
-"""DownloadEngine: the root nursery, the download queue and ``-j`` (STYLE.md §2.4).
+"""DownloadEngine: the root nursery, the download queue and ``-j`` (docs/design.md).
 
-The engine owns the root nursery.  Each queued :class:`~trioaria.group.RequestGroup` runs as
+The engine owns the root nursery.  Each queued :class:`~trioaria.engine.group.RequestGroup` runs as
 one task in it (and opens its own nursery inside), at most ``--max-concurrent-downloads`` at a
 time, in queue order.  Shutdown is a cancel: every active group saves its control file in a
 shielded ``finally`` and ends in ``waiting`` (aria2's "INPR" in the results table).
 
-``--max-overall-download-limit`` is one :class:`~trioaria.policy.SpeedLimit` token bucket held
+``--max-overall-download-limit`` is one :class:`~trioaria.base.policy.SpeedLimit` token bucket held
 here and handed to every group it runs; each group also has its own ``--max-download-limit``.
 
 aria2 exits with the code of the *last* error (``src/MultiUrlRequestInfo.cc``); an unfinished
@@ -20,14 +20,14 @@ from typing import Any
 
 import trio
 
-from .errors import ExitCode
+from ..base.errors import ExitCode
+from ..base.policy import SpeedLimit
+from ..base.stats import DownloadStatus, EngineStats
 from .group import RequestGroup
-from .policy import SpeedLimit
-from .stats import DownloadStatus, EngineStats
 
 __all__ = ["DownloadEngine"]
 
-log = logging.getLogger("trioaria.engine")
+log = logging.getLogger("trioaria.engine.queue")
 
 
 class DownloadEngine:

@@ -2,17 +2,17 @@
 
 Theory of operation
 -------------------
-:class:`Transfers` runs inside a :class:`~trioaria.group.RequestGroup`'s nursery (STYLE.md §2.4:
+:class:`Transfers` runs inside a :class:`~trioaria.engine.group.RequestGroup`'s nursery (docs/design.md:
 one task per connection).  ``min(--split, Σ per-host -x)`` workers each ask the shared
 :class:`~trioaria.storage.picker.RangePicker` for a segment, open it on the source the mirrors'
-``--uri-selector`` chose (:mod:`trioaria.mirrors`), read it with ``recv_into`` into their own
+``--uri-selector`` chose (:mod:`trioaria.engine.mirrors`), read it with ``recv_into`` into their own
 reused 1 MiB buffer and write inline with ``os.pwrite`` (``DiskAdaptor.write``), marking blocks
 done only after the write.  One cancel scope per segment enforces ``--timeout``; token buckets
-(``trioaria.policy``) enforce ``--max-(overall-)download-limit``; a connection at or below
+(``trioaria.base.policy``) enforce ``--max-(overall-)download-limit``; a connection at or below
 ``--lowest-speed-limit`` after ``--startup-idle-time`` is closed.  A failing source is retried
 ``--max-tries`` times (``--retry-wait`` apart), then dropped while the others finish.  With
 ``--enable-http-pipelining`` the next segment's request is sent before the current body ends
-(:mod:`trioaria.prefetch`).  A body of unknown length (chunked, gzip) is one connection written
+(:mod:`trioaria.engine.prefetch`).  A body of unknown length (chunked, gzip) is one connection written
 sequentially (:meth:`Transfers.download_unknown_length`).
 """
 
@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from . import errors
+from ..base import errors
+from ..base.policy import SpeedLimit
+from ..base.sources import ProbeResult, RangeStream
+from ..base.speed import SpeedMeter
+from ..net.connect import connect_deadline
+from ..storage.picker import Segment
+from ..storage.pieces import BLOCK_LENGTH, PieceStorage
 from .mirrors import SourceState
-from .net import connect_deadline
-from .policy import SpeedLimit
 from .prefetch import Prefetcher
-from .sources import ProbeResult, RangeStream
-from .speed import SpeedMeter
-from .storage.picker import Segment
-from .storage.pieces import BLOCK_LENGTH, PieceStorage
 from .uri_selector import Context
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BUFFER_SIZE", "Transfers"]
 
-log = logging.getLogger("trioaria.group")
+log = logging.getLogger("trioaria.engine.group")
 
 BUFFER_SIZE = 1 << 20
 # The endgame does not race a segment that will end within this many seconds anyway.
@@ -133,7 +133,7 @@ class Transfers:
         # source was dropped; a new connection of the initial set is "supplementary".
         ask: Context | None = "supplementary" if src is None else None
         token = 0
-        # --enable-http-pipelining (trioaria.prefetch): the current stream's wrapper, and the
+        # --enable-http-pipelining (trioaria.engine.prefetch): the current stream's wrapper, and the
         # end of the pipelined request that `stream` answers when it came from there
         prefetch: Prefetcher | None = None
         ahead_end: int | None = None
@@ -335,7 +335,7 @@ class Transfers:
             raise errors.ReadTimeoutError(f"no data from {src.source.uri} for {timeout}s")
         return seg.pos == req_end
 
-    # --- rate limits (trioaria.policy) ---------------------------------------------------
+    # --- rate limits (trioaria.base.policy) ---------------------------------------------------
 
     def _limits(self) -> tuple[SpeedLimit, ...]:
         """The rate limits in force now (RPC may change either at any time)."""
@@ -379,8 +379,8 @@ class Transfers:
 
     async def download_unknown_length(self, first: SourceState, probe: ProbeResult) -> None:
         """No length known (chunked, no Content-Length): one connection, no control file."""
-        from .storage.disk import DiskAdaptor
-        from .storage.layout import FileLayout
+        from ..storage.disk import DiskAdaptor
+        from ..storage.layout import FileLayout
 
         stream, self.g._unused_stream = self.g._unused_stream, None
         assert stream is not None

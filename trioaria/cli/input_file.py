@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from trioaria.options import _name_value_lines
+from trioaria.cli.options import _name_value_lines
 
 __all__ = [
     "InputEntry",

@@ -1,7 +1,7 @@
 """aria2's console text: the readout line, the progress summary, log notices, "Download Results".
 
-Pure formatting (no I/O, no clock): every function takes frozen :mod:`trioaria.stats` snapshots
-and returns the exact text aria2c 1.36 writes, so the driver (:mod:`trioaria.readout`) and the
+Pure formatting (no I/O, no clock): every function takes frozen :mod:`trioaria.base.stats` snapshots
+and returns the exact text aria2c 1.36 writes, so the driver (:mod:`trioaria.cli.readout`) and the
 CLI only decide *when* to write.
 
 Theory of operation
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
-from trioaria.errors import OptionError
-from trioaria.stats import DownloadStats, DownloadStatus, EngineStats, FileStats
+from trioaria.base.errors import OptionError
+from trioaria.base.stats import DownloadStats, DownloadStatus, EngineStats, FileStats
 
 __all__ = [
     "DEFAULT_COLUMNS",
@@ -192,7 +192,7 @@ def _render(parts: Sequence[_Segment], *, color: bool, width: int | None = None)
 
 
 def _opt_int(stats: object, name: str) -> int | None:
-    """An optional integer field a newer :mod:`trioaria.stats` may carry (BitTorrent extras)."""
+    """An optional integer field a newer :mod:`trioaria.base.stats` may carry (BitTorrent extras)."""
     value = getattr(stats, name, None)
     if isinstance(value, bool) or not isinstance(value, int):
         return None

@@ -1,14 +1,14 @@
-"""The download lifecycle as a transition table (h11 ``_state.py`` style; STYLE.md §2.8).
+"""The download lifecycle as a transition table (h11 ``_state.py`` style; docs/design.md).
 
-Every state change of a :class:`~trioaria.group.RequestGroup` goes through
+Every state change of a :class:`~trioaria.engine.group.RequestGroup` goes through
 :func:`transition`, so an impossible change (say, ``complete`` back to ``active``) is a bug that
 raises instead of a state that silently lies to the readout or to RPC.  Pure.
 """
 
 from __future__ import annotations
 
-from .errors import LocalProtocolError
-from .stats import DownloadStatus as S
+from ..base.errors import LocalProtocolError
+from ..base.stats import DownloadStatus as S
 
 __all__ = ["TRANSITIONS", "transition"]
 

@@ -8,7 +8,7 @@ so every hand-over costs a round trip with the line idle.  With HTTP/1.1 pipelin
 :class:`Prefetcher` wraps *A*'s stream for the group's read loop: on the first read with
 at most ``threshold`` bytes of *A* left it asks the picker for *B* (gaps and splits only,
 no endgame race: the race belongs to idle connections) and calls
-:meth:`~trioaria.sources.RangeStream.pipeline` for exactly ``[B.pos, B.end)``.
+:meth:`~trioaria.base.sources.RangeStream.pipeline` for exactly ``[B.pos, B.end)``.
 
 Only worth it when *A*'s request ends exactly at *A*'s end (so its body is read to the end
 and the connection stays in step); a request that reaches past a split point is abandoned
@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import trio
 
-from .sources import RangeStream
-from .storage.picker import Segment
+from ..base.sources import RangeStream
+from ..storage.picker import Segment
 
 __all__ = ["Prefetcher"]
 
