@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from trioaria.cli.options import _name_value_lines
+from trioaria.cli.conf_file import name_value_lines
 
 __all__ = [
     "InputEntry",
@@ -108,7 +108,7 @@ class InputFileParser:
         self._uris, self._block = None, []
         if not uris:
             return None
-        options = _name_value_lines(
+        options = name_value_lines(
             block,
             where=self._where,
             home=self._home,
