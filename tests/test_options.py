@@ -329,7 +329,12 @@ ARGV = [
     (["-h"], {"help": "#basic"}, []),
     (["-h#http"], {"help": "#http"}, []),
     (["--help=#http"], {"help": "#http"}, []),
-    (["--help", "#http"], {"help": "#basic"}, ["#http"]),
+    # a bare -h/--help takes the next word that is not an option (aria2c: a URI, #basic shown)
+    (["--help", "#http"], {"help": "#http"}, []),
+    (["-h", "proxy", "http://a/"], {"help": "proxy"}, ["http://a/"]),
+    (["-vh", "#ftp"], {"version": "true", "help": "#ftp"}, []),
+    (["-h", "-x2"], {"help": "#basic", "max-connection-per-server": "2"}, []),
+    (["http://a/", "--help"], {"help": "#basic"}, ["http://a/"]),
     (["-v"], {"version": "true"}, []),
     (["-vc"], {"version": "true", "continue": "true"}, []),
     (["-d", "-x"], {"dir": "-x"}, []),  # a required argument may start with '-'

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._version import __version__
@@ -43,30 +42,30 @@ if TYPE_CHECKING:
 
 __all__ = ["enabled_features", "main"]
 
-# aria2 -v names its compiled-in features; ours are listed when the module that provides them
-# is present in this tree (checked by file, without importing anything).
-_ALWAYS = ("HTTPS", "Message Digest")
-_OPTIONAL_FEATURES = (
-    ("Async DNS", None),  # names resolve in trio's worker threads: the engine never blocks
-    ("BitTorrent", "bt/session.py"),
-    ("GZip", "http/gzip.py"),
-    ("Metalink", "metalink/parser.py"),
-    ("JSON-RPC", "rpc/server.py"),
-    ("FTP", "ftp/client.py"),
-    ("SFTP", "sftp/source.py"),
+# aria2 -v names its compiled-in features.  Ours are listed only when they work from this
+# command line: a feature tied to an option is listed once that option is implemented
+# (option_table.IMPLEMENTED), so a half-landed package never shows up here.
+_ALWAYS = ("Async DNS", "FTP", "HTTPS", "Message Digest", "SFTP")  # Async DNS: trio's resolver
+_OPTION_FEATURES = (
+    ("BitTorrent", "torrent-file"),
+    ("Firefox3 Cookie", "load-cookies"),
+    ("GZip", "http-accept-gzip"),
+    ("JSON-RPC", "enable-rpc"),
+    ("Metalink", "metalink-file"),
+    ("Proxy", "all-proxy"),
+    ("XML-RPC", "enable-rpc"),
 )
-_PACKAGE = Path(__file__).resolve().parent
 
 # How often --stop-with-process looks for the process (aria2: every second).
 WATCH_PROCESS_INTERVAL = 1.0
 
 
 def enabled_features() -> list[str]:
-    """The "Enabled Features" of ``-v``: what this tree really has."""
+    """The "Enabled Features" of ``-v``: what works today (see ``_OPTION_FEATURES``)."""
+    from .option_table import IMPLEMENTED
+
     found = list(_ALWAYS)
-    for name, module in _OPTIONAL_FEATURES:
-        if module is None or (_PACKAGE / module).is_file():
-            found.append(name)
+    found.extend(name for name, option in _OPTION_FEATURES if option in IMPLEMENTED)
     return sorted(found, key=str.lower)
 
 
@@ -87,10 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("-v", "--version"):
         sys.stdout.write(_version_text())
         return 0
-    from ..base.errors import ExitCode, TrioariaError
+    from ..base.errors import ExitCode, OptionError, TrioariaError
 
     try:
         opts, input_opts, uris = _load_options(args)
+    except OptionError as exc:
+        sys.stderr.write(_option_error_text(exc))
+        return int(exc.exit_code)
     except TrioariaError as exc:
         sys.stderr.write(f"{exc}\n")
         return int(exc.exit_code)
@@ -139,16 +141,44 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"[WARN] {message}\n")
 
 
+_USAGE = "Usage: trioaria [OPTIONS] [URI | MAGNET | TORRENT_FILE | METALINK_FILE]...\n"
+
+
+def _option_error_text(exc: Exception) -> str:
+    """An option error as aria2c words it, with more help: the program name and the message;
+    for a bad value, that option's help block; for an unknown name, the closest names; then the
+    usage line and ``See 'trioaria -h'.``."""
+    from .help import render_option
+    from .option_table import OPTIONS
+    from .unsupported import RefusedOptionError
+    from .values import OptionValueError
+
+    text = f"trioaria: {exc}\n"
+    if isinstance(exc, OptionValueError | RefusedOptionError) and exc.option in OPTIONS:
+        text += render_option(OPTIONS[exc.option]) + "\n"
+    text += _USAGE + "See 'trioaria -h'.\n"
+    message = str(exc)
+    if message.startswith("unrecognized option '--"):
+        import difflib
+
+        word = message.removeprefix("unrecognized option '--").rstrip("'")
+        visible = [n for n, spec in OPTIONS.items() if not spec.hidden]
+        close = difflib.get_close_matches(word, visible, n=5, cutoff=0.7)
+        if close:
+            text += "\nDid you mean:\n" + "".join(f"\t--{n}\n" for n in close)
+    return text
+
+
 # --- options ------------------------------------------------------------------------------
 
 
-def _read_conf(argv_opts: dict[str, str], home: str) -> dict[str, str]:
-    """The configuration file's options (aria2 ``option_processing``)."""
+def _read_conf(argv_opts: dict[str, str], home: str) -> tuple[str, dict[str, str]]:
+    """The configuration file's path and options (aria2 ``option_processing``)."""
     from ..base.errors import ExitCode, OptionError, TrioariaError
-    from .options import conf_file_candidates, parse_conf_file
+    from .conf_file import conf_file_candidates, parse_conf_file
 
     if argv_opts.get("no-conf", "false") in ("true", ""):
-        return {}
+        return "", {}
     explicit = argv_opts.get("conf-path")
     if explicit is not None:
         explicit = explicit.replace("${HOME}", home)
@@ -162,7 +192,7 @@ def _read_conf(argv_opts: dict[str, str], home: str) -> dict[str, str]:
 
         try:
             with open(cand, encoding="utf-8", errors="replace") as f:
-                return parse_conf_file(f.read(), home=home, where=cand, on_unknown=unknown)
+                return cand, parse_conf_file(f.read(), home=home, where=cand, on_unknown=unknown)
         except OptionError as exc:
             raise OptionError(f"Parse error in {cand}\n{exc}") from None
         except OSError as exc:
@@ -171,7 +201,7 @@ def _read_conf(argv_opts: dict[str, str], home: str) -> dict[str, str]:
         raise TrioariaError(
             f"Configuration file {explicit} is not found.", exit_code=ExitCode.UNKNOWN_ERROR
         )
-    return {}
+    return "", {}
 
 
 def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
@@ -179,15 +209,26 @@ def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
 
     aria2 applies neither ``--out`` nor a conf file's ``out`` to input-file entries
     (``download_helper.cc``: ``requestOption->remove(PREF_OUT)``).
+
+    Raises:
+        OptionError: a bad option, or one that is refused until implemented (exit 28).
     """
-    from .options import build_options, dynamic_defaults, parse_argv
+    from .argv import parse_argv
+    from .conf_file import dynamic_defaults
+    from .options import build_options
+    from .unsupported import check_refused
 
     argv_opts, uris = parse_argv(args)
+    help_only = "help" in argv_opts or "version" in argv_opts
     home = os.path.expanduser("~")
-    conf_opts = _read_conf(argv_opts, home)
+    conf_path, conf_opts = _read_conf(argv_opts, home)
     base = dynamic_defaults(os.environ, cwd=os.getcwd(), exists=os.path.exists)
     opts = build_options(argv_opts, conf_opts, base=base, home=home)
-    _warn_unsupported(opts)
+    if not help_only:  # --help and --version download nothing, so nothing is refused
+        check_refused(conf_opts, where=conf_path)
+        check_refused(argv_opts, where="the command line")
+        _warn_unsupported(opts.explicit_names())
+        _report_proxy_environment()
     if not opts.get("input-file"):
         return opts, opts, uris
 
@@ -198,15 +239,25 @@ def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
     return opts, input_opts, uris
 
 
-def _warn_unsupported(opts: Options) -> None:
-    """One warning per explicitly set option that is accepted but not implemented yet."""
-    from .option_table import OPTIONS
-    from .options import UNSUPPORTED_WARNING
+_warned: set[str] = set()
 
-    for name in opts.explicit_names():
-        spec = OPTIONS.get(name)
-        if spec is not None and not spec.implemented:
-            _warn(UNSUPPORTED_WARNING(name))
+
+def _warn_unsupported(names: Iterable[str]) -> None:
+    """One warning per explicitly set option that is accepted but not implemented yet."""
+    from .unsupported import unimplemented_names, unsupported_warning
+
+    for name in unimplemented_names(sorted(names)):
+        if name not in _warned:
+            _warned.add(name)
+            _warn(unsupported_warning(name))
+
+
+def _report_proxy_environment() -> None:
+    """``http_proxy`` and friends are not used yet: say so instead of ignoring them silently."""
+    from .unsupported import proxy_environment_notices
+
+    for notice in proxy_environment_notices(os.environ):
+        _warn(notice)
 
 
 # --- which URIs become which downloads ----------------------------------------------------
@@ -226,6 +277,15 @@ def _groups_for(uris: list[str], opts: Options) -> list[tuple[list[str], Options
 
 
 def _entry_groups(entry: InputEntry, input_opts: Options) -> list[tuple[list[str], Options]]:
+    """One ``-i`` entry's downloads; its own options are checked like the command line's.
+
+    Raises:
+        OptionError: a refused option in the entry (exit 28).
+    """
+    from .unsupported import check_refused
+
+    check_refused(entry.options, where=f"the input file, entry {entry.uris[0]}")
+    _warn_unsupported(entry.options)
     return _groups_for(list(entry.uris), input_opts.with_overrides(entry.options))
 
 
@@ -421,8 +481,11 @@ async def _amain(
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
         return RequestGroup(uris, entry_opts, gid=gid, server_stats=server_stats)
 
+    order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
     for uris, entry_opts in entries:
-        engine.add(make_group(uris, entry_opts))
+        group = make_group(uris, entry_opts)
+        order[id(group)] = len(order)
+        engine.add(group)
 
     quiet = bool(opts.get("quiet"))
     out = sys.stdout
@@ -440,12 +503,12 @@ async def _amain(
             async def watch_signals() -> None:
                 async for signum in sigs:
                     if signum == signal.SIGINT and not engine.is_shutting_down:
-                        if not quiet:
-                            out.write(
-                                "\nShutdown sequence commencing... Press Ctrl-C again for"
-                                " emergency shutdown.\n"
-                            )
-                            out.flush()
+                        # aria2c 1.36 prints it as a NOTICE line
+                        log.log(
+                            25,
+                            "Shutdown sequence commencing... Press Ctrl-C again for"
+                            " emergency shutdown.",
+                        )
                         engine.shutdown()
                     else:
                         engine.shutdown(force=True)
@@ -492,14 +555,14 @@ async def _amain(
             if deferred is None:
                 await engine.run()
             else:
-                await _run_deferred(engine, opts, deferred, input_error, nursery)
+                await _run_deferred(engine, opts, deferred, input_error, nursery, order)
             nursery.cancel_scope.cancel()
     code: int = engine.exit_code()
     if opts.get("server-stat-of"):
         server_stat.save_file(str(opts.get("server-stat-of")), server_stats)
     if input_error and code == 0:
         code = input_error[0]
-    _print_results(engine, opts, console, incomplete=code == 7)
+    _print_results(engine, opts, console, order, incomplete=code == 7)
     routed.console = None
     return code
 
@@ -510,6 +573,7 @@ async def _run_deferred(
     deferred: _DeferredInput,
     input_error: list[int],
     nursery: Any,
+    order: dict[int, int],
 ) -> None:
     """Run the engine while feeding it input-file entries only as it needs work."""
     import logging
@@ -558,7 +622,9 @@ async def _run_deferred(
                 uris, entry_opts = item
                 gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
                 outstanding += 1
-                engine.add(FedGroup(uris, entry_opts, gid=gid))
+                group = FedGroup(uris, entry_opts, gid=gid)
+                order[id(group)] = len(order)
+                engine.add(group)
             while outstanding and not engine.is_shutting_down:
                 changed = trio.Event()
                 await changed.wait()
@@ -569,16 +635,24 @@ async def _run_deferred(
     await engine.run(keep_running=True)
 
 
-def _print_results(engine: Any, opts: Options, console: Any, *, incomplete: bool) -> None:
-    groups = engine.all_groups()
+def _print_results(
+    engine: Any, opts: Options, console: Any, order: dict[int, int], *, incomplete: bool
+) -> None:
+    """aria2's end of a run: a ``Download GID#… not complete: PATH`` notice per unfinished
+    download, then "Download Results" in input order (the engine lists them as they stopped)."""
+    from .console import not_complete_messages
+
+    groups = sorted(engine.all_groups(), key=lambda g: order.get(id(g), len(order)))
     if opts.get("quiet") or not groups:
         return
+    stats = [g.statistics() for g in groups]
+    for message in not_complete_messages(stats):
+        console.notice("notice", message)
     console.print_results(
-        [g.statistics() for g in groups],
+        stats,
         mode=opts.get("download-result"),
         avg_speeds={g.gid: g.average_speed() for g in groups},
         incomplete=incomplete,
         program="trioaria",
     )
-    out = sys.stdout
-    out.flush()
+    sys.stdout.flush()

@@ -31,6 +31,13 @@ def _long_option(word: str) -> OptionSpec:
     raise OptionError(f"unrecognized option '--{word}'")
 
 
+def _takes_next_word(spec: OptionSpec, argv: Sequence[str], i: int) -> bool:
+    """``-h``/``--help`` followed by a separate word that is not an option takes it as its tag or
+    keyword (``trioaria -h '#http'``, ``trioaria --help proxy``).  getopt (so aria2c) would
+    make that word a URI and print ``#basic``; a URI is useless next to ``--help`` anyway."""
+    return spec.name == "help" and i < len(argv) and not argv[i].startswith("-")
+
+
 def parse_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     """Split ``argv`` (without the program name) into options and URIs.
 
@@ -41,7 +48,8 @@ def parse_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     prefix of a long name is accepted (``--max-conn=4``); short flags take
     ``-x16`` or ``-x 16``, and flags with an optional argument take the rest of
     the word (so ``-cZ`` means ``--continue=Z``, an error, exactly as in
-    aria2c).  A repeated LIST option (``--header``) accumulates, joined with
+    aria2c).  One departure: a bare ``-h``/``--help`` takes the next word as its
+    tag or keyword when that word is not an option (``-h '#http'``).  A repeated LIST option (``--header``) accumulates, joined with
     ``"\\n"``; for other options the last one wins.  Values are not validated
     here; :func:`build_options` does that.
 
@@ -73,6 +81,9 @@ def parse_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
                     raise OptionError(f"option '--{spec.name}' requires an argument")
                 value = argv[i]
                 i += 1
+            elif _takes_next_word(spec, argv, i):
+                value = argv[i]
+                i += 1
             else:
                 value = spec.no_arg_value or ""
             store_raw(opts, spec, value)
@@ -90,6 +101,9 @@ def parse_argv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
                     store_raw(opts, spec, spec.no_arg_value or "")
                     continue
                 if spec.arg is ArgKind.OPTIONAL:
+                    if not rest and _takes_next_word(spec, argv, i):
+                        rest = argv[i]
+                        i += 1
                     store_raw(opts, spec, rest if rest else spec.no_arg_value or "")
                     break
                 if rest:

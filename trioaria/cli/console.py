@@ -44,6 +44,7 @@ __all__ = [
     "LOG_LEVELS",
     "format_eta",
     "format_size",
+    "not_complete_messages",
     "notice_line",
     "notice_time_text",
     "readout_line",
@@ -526,6 +527,21 @@ def results_table(
         out.extend(_LEGEND[key] for key in ("OK", "ERR", "INPR", "RM") if key in seen)
         out.append("\n")
     return "".join(out)
+
+
+def not_complete_messages(downloads: Sequence[DownloadStats]) -> list[str]:
+    """aria2's ``Download GID#<gid> not complete: <path>`` notices (``RequestGroupMan``), written
+    before the results when downloads stopped unfinished (Ctrl-C, ``--stop``, an error).
+
+    aria2 writes one for every stopped download that did not finish, with an empty path when
+    none was chosen yet; trioaria leaves out those without a path (nothing to resume) and the
+    removed ones.
+    """
+    return [
+        f"Download GID#{d.gid} not complete: {d.path}"
+        for d in downloads
+        if d.path and _status_key(d) in ("INPR", "ERR")
+    ]
 
 
 def resume_hint(program: str = "aria2") -> str:

@@ -11,6 +11,8 @@ option::
                                   Default: 1
                                   Tags: #basic, #http, #ftp
 
+An option that is parsed but not honoured yet gets a last line starting with
+``(not implemented)`` that says whether it is ignored with a warning or refused.
 Hidden options are left out as in aria2.  An unknown ``#tag`` prints an empty
 list, as aria2c does.  Our extra pseudo-tag ``#unsupported`` lists every option
 that is accepted but not implemented yet (hidden ones included).
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from trioaria.cli.option_table import OPTIONS, TAGS, ArgKind, OptionSpec, OptType
+from trioaria.cli.unsupported import status_note
 
 if TYPE_CHECKING:
     from trioaria.cli.options import Options
@@ -92,6 +95,9 @@ def render_option(spec: OptionSpec, *, default: str | None = None) -> str:
     if shown:
         lines.append(f"{pad}Default: {shown}")
     lines.append(f"{pad}Tags: {', '.join(spec.tags)}")
+    note = status_note(spec.name)
+    if note:
+        lines.extend(pad + line for line in textwrap.wrap(note, _WIDTH - _INDENT))
     return "\n".join(lines)
 
 

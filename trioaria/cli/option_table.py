@@ -15,7 +15,8 @@ docs/decisions.md:
 
 The help sentences are our own short wording.  Which options the engine honours
 is the single :data:`IMPLEMENTED` set at the bottom of this file; every other
-option is accepted, warned about once and listed by ``--help=#unsupported``.
+option is accepted, warned about once and listed by ``--help=#unsupported``, except those in
+:data:`REFUSED` (proxies and the like), which are an error until they are implemented.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from trioaria._version import __version__
 __all__ = [
     "IMPLEMENTED",
     "OPTIONS",
+    "REFUSED",
     "SHORT_OPTIONS",
     "TAGS",
     "ArgKind",
@@ -107,7 +109,10 @@ class OptionSpec:
         help: one-paragraph description.
         per_download: usable per download: in ``-i`` files and RPC option
             structs (aria2's "initial" options, the manual's Input File list).
-        implemented: the engine honours it; otherwise it warns once.
+        implemented: the engine honours it; otherwise it warns once (or is refused).
+        refused: not implemented, and ignoring it would change where traffic goes (a
+            proxy, an interface, a DNS server): setting it is an error, exit 28, until it
+            is implemented (see :data:`REFUSED`).
         no_arg_value: the value when given without an argument
             (``-c`` -> ``"true"``, ``--help`` -> ``"#basic"``).
         arg: whether the command line requires, allows or forbids an argument.
@@ -135,6 +140,7 @@ class OptionSpec:
     help: str = ""
     per_download: bool = False
     implemented: bool = False
+    refused: bool = False
     no_arg_value: str | None = None
     arg: ArgKind = ArgKind.REQUIRED
     metavar: str = ""
@@ -514,9 +520,46 @@ IMPLEMENTED: frozenset[str] = frozenset(
     }
 )
 
+_PROXY_REASON = "proxies are not implemented yet, and trioaria would connect directly"
+
+# Options not implemented yet whose silent omission would send traffic somewhere the user did
+# not choose (issue 15): setting one is an error (exit 28) naming it, with the reason below.
+# An empty proxy address ("--all-proxy=") means "no proxy", which is what happens, so it passes.
+# Harmless ones (BitTorrent, RPC, hooks, ...) stay warnings.  Remove a name when it lands.
+REFUSED: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "http-proxy",
+            "https-proxy",
+            "ftp-proxy",
+            "all-proxy",
+            "no-proxy",
+            "proxy-method",
+            "http-proxy-user",
+            "http-proxy-passwd",
+            "https-proxy-user",
+            "https-proxy-passwd",
+            "ftp-proxy-user",
+            "ftp-proxy-passwd",
+            "all-proxy-user",
+            "all-proxy-passwd",
+        ),
+        _PROXY_REASON,
+    ),
+    "interface": "binding to an interface is not implemented yet, and trioaria would use the"
+    " default route",
+    "multiple-interface": "binding to interfaces is not implemented yet, and trioaria would use"
+    " the default route",
+    "async-dns-server": "choosing the DNS server is not implemented yet, and trioaria would ask"
+    " the system's resolver",
+    "hash-check-only": "it is not implemented yet, and trioaria would download what the check"
+    " finds missing",
+}
+
 #: Every option, keyed by its long name, in aria2's order.
 OPTIONS: dict[str, OptionSpec] = {
-    spec.name: replace(spec, implemented=spec.name in IMPLEMENTED) for spec in _ROWS
+    spec.name: replace(spec, implemented=spec.name in IMPLEMENTED, refused=spec.name in REFUSED)
+    for spec in _ROWS
 }
 
 #: Short flag -> long name (``"x"`` -> ``"max-connection-per-server"``).
@@ -524,3 +567,5 @@ SHORT_OPTIONS: dict[str, str] = {spec.short: spec.name for spec in _ROWS if spec
 
 if not IMPLEMENTED.issubset(OPTIONS):  # pragma: no cover - a typo in the list above
     raise AssertionError(f"unknown names in IMPLEMENTED: {sorted(IMPLEMENTED - OPTIONS.keys())}")
+if not REFUSED.keys() <= OPTIONS.keys() - IMPLEMENTED:  # pragma: no cover - same, for REFUSED
+    raise AssertionError(f"bad names in REFUSED: {sorted(REFUSED.keys() & IMPLEMENTED)}")

@@ -31,6 +31,7 @@ from trioaria.base.errors import OptionError
 from trioaria.cli.argv import parse_argv
 from trioaria.cli.conf_file import conf_file_candidates, dynamic_defaults, parse_conf_file
 from trioaria.cli.option_table import OPTIONS, OptionSpec, OptType
+from trioaria.cli.unsupported import unsupported_warning
 from trioaria.cli.values import (
     HASH_HEX_LENGTHS,
     OptionValue,
@@ -56,12 +57,8 @@ __all__ = [
 ]
 
 
-def UNSUPPORTED_WARNING(name: str) -> str:
-    """The one-line warning printed once for an accepted but unimplemented option."""
-    return (
-        f"--{name} is accepted for aria2 compatibility but not implemented yet; it has "
-        "no effect (see --help=#unsupported)."
-    )
+#: The one-line warning for an accepted but unimplemented option (kept under its old name).
+UNSUPPORTED_WARNING = unsupported_warning
 
 
 def _spec(name: str) -> OptionSpec:

@@ -20,6 +20,7 @@ from trioaria.cli.option_table import ArgKind, OptionSpec, OptType
 __all__ = [
     "HASH_HEX_LENGTHS",
     "OptionValue",
+    "OptionValueError",
     "expand_home",
     "option_error",
     "parse_value",
@@ -65,9 +66,19 @@ _DEFAULT_PRIORITY_SIZE = 1024 * 1024  # aria2: head/tail without SIZE means 1M
 _CONCURRENCY_DEFAULT = (5.0, 25.0)  # aria2's optimize-concurrent-downloads-coeffA/B
 
 
-def option_error(spec: OptionSpec, reason: str) -> OptionError:
+class OptionValueError(OptionError):
+    """A bad value for a known option (exit 28); ``option`` names it, so the command line can
+    show that option's help block, as aria2c does."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(f"option '--{option}': {reason}")
+        self.option = option
+        self.reason = reason
+
+
+def option_error(spec: OptionSpec, reason: str) -> OptionValueError:
     """The error for a bad value of ``spec``: ``option '--NAME': REASON`` (exit 28)."""
-    return OptionError(f"option '--{spec.name}': {reason}")
+    return OptionValueError(spec.name, reason)
 
 
 # --- single values ----------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""Options that are parsed but not honoured yet: which only warn and which are refused (pure).
+
+Every aria2 option name is accepted so that existing ``aria2.conf`` files and ``-i`` lists keep
+working (docs/decisions.md).  An option the engine does not implement yet is, by default,
+warned about once and otherwise ignored.  That is wrong for an option whose silent omission
+changes where traffic goes: ``--all-proxy`` ignored means connecting *directly*, past the proxy
+the user relies on (issue 15).  Those options are listed in
+:data:`~trioaria.cli.option_table.REFUSED`, and setting one anywhere (command line,
+``aria2.conf``, an ``-i`` entry) is an option error, exit 28, naming it, until it is
+implemented.  An empty proxy address (``--all-proxy=``) cancels a proxy in aria2 and means
+"connect directly", which is what happens, so it passes.
+
+aria2 also takes ``http_proxy``, ``https_proxy``, ``ftp_proxy``, ``all_proxy`` and ``no_proxy``
+from the environment (``src/option_processing.cc``, lower case only).  trioaria does not use them
+yet; :func:`proxy_environment_notices` reports each one that is set (either case), so the user
+knows the traffic does not go through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from trioaria.base.errors import OptionError
+from trioaria.cli.option_table import OPTIONS, REFUSED, OptType
+
+__all__ = [
+    "PROXY_VARIABLES",
+    "RefusedOptionError",
+    "check_refused",
+    "proxy_environment_notices",
+    "status_note",
+    "unimplemented_names",
+    "unsupported_warning",
+]
+
+#: The environment variables aria2 reads proxies from (it reads the lower-case ones only).
+PROXY_VARIABLES: tuple[str, ...] = (
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "all_proxy",
+    "no_proxy",
+)
+
+
+class RefusedOptionError(OptionError):
+    """A refused option was set (exit 28); ``option`` names it."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+def unsupported_warning(name: str) -> str:
+    """The one-line warning printed once for an accepted but unimplemented option."""
+    return (
+        f"--{name} is accepted for aria2 compatibility but not implemented yet; it has "
+        "no effect (see --help=#unsupported)."
+    )
+
+
+def _is_refused(name: str, raw: str) -> bool:
+    spec = OPTIONS.get(name)
+    if spec is None or not spec.refused:
+        return False
+    # "--all-proxy=" cancels a proxy: connecting directly is then exactly what was asked for
+    return not (spec.type is OptType.PROXY and not raw.strip())
+
+
+def check_refused(given: Mapping[str, str], *, where: str) -> None:
+    """Refuse the options in ``given`` that must not be ignored.
+
+    Args:
+        given: raw ``{name: value}`` from one source (command line, conf file, ``-i`` entry).
+        where: that source, for the message (``"the command line"``, a file name...).
+
+    Raises:
+        RefusedOptionError: the first refused option in ``given`` (exit 28), e.g.
+            ``option '--all-proxy' (set in the command line) is not supported: proxies are not
+            implemented yet, and trioaria would connect directly``.
+    """
+    for name, raw in given.items():
+        if _is_refused(name, raw):
+            raise RefusedOptionError(
+                name,
+                f"option '--{name}' (set in {where}) is not supported: {REFUSED[name]}; "
+                "remove it to go on without it",
+            )
+
+
+def unimplemented_names(given: Iterable[str]) -> list[str]:
+    """The names in ``given`` that are accepted but not implemented (each deserves a warning)."""
+    return [
+        name
+        for name in given
+        if name in OPTIONS and not OPTIONS[name].implemented and not OPTIONS[name].refused
+    ]
+
+
+def status_note(name: str) -> str:
+    """What ``--help`` says about an option that is parsed but not honoured ("" otherwise)."""
+    spec = OPTIONS[name]
+    if spec.implemented:
+        return ""
+    if spec.refused:
+        return "(not implemented) Refused until it is: setting it is an error (exit 28)."
+    return "(not implemented) Accepted and ignored, with a warning."
+
+
+def proxy_environment_notices(env: Mapping[str, str]) -> list[str]:
+    """One notice per proxy variable set in ``env`` (lower or upper case, non-empty)."""
+    notices = []
+    for lower in PROXY_VARIABLES:
+        for name in (lower, lower.upper()):
+            value = env.get(name, "")
+            if not value.strip():
+                continue
+            if lower == "no_proxy":
+                what = "it has no effect: trioaria does not use proxies yet"
+            else:
+                what = (
+                    "trioaria does not use proxies yet, so connections go directly to the"
+                    " servers, not through it"
+                )
+            notices.append(f"the environment variable {name} is set, but {what}.")
+    return notices
