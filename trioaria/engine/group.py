@@ -29,7 +29,7 @@ import logging
 import os
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -39,12 +39,13 @@ from ..base.sources import ProbeResult, RangeStream
 from ..base.speed import SpeedMeter
 from ..base.stats import DownloadStats, DownloadStatus, FileStats, SourceStats
 from ..net.connect import connect_deadline
-from ..storage.picker import RangePicker
-from ..storage.pieces import PieceStorage
 from .lifecycle import transition
 from .mirrors import Mirrors, SourceFactory, SourceState
 from .server_stat import ServerStatTable
-from .transfer import Transfers
+from .transfer import TransferContext, Transfers
+
+if TYPE_CHECKING:
+    from ..storage.session import OpenMode, PieceHashes, StorageSession
 
 __all__ = ["RequestGroup", "new_gid"]
 
@@ -69,6 +70,7 @@ class RequestGroup:
         gid: str | None = None,
         source_factory: SourceFactory | None = None,
         server_stats: ServerStatTable | None = None,
+        piece_hashes: PieceHashes | None = None,
     ) -> None:
         self.gid = gid or new_gid()
         # --server-stat-if/-of records shared by the run's downloads (cli.py passes them)
@@ -79,9 +81,8 @@ class RequestGroup:
         self.error: errors.TrioariaError | None = None
         self.path = ""
         self.total_length: int | None = None
-        self.storage: PieceStorage | None = None
-        self.picker: RangePicker | None = None
-        self.disk: Any = None
+        self.session: StorageSession | None = None  # built once the length is known
+        self._piece_hashes: PieceHashes | None = piece_hashes
         self.phase = ""
         self.phase_done = 0
         self.phase_total = 0
@@ -89,11 +90,8 @@ class RequestGroup:
         self.mirrors: Mirrors | None = None  # built when the download starts
         self._cancel_scope: trio.CancelScope | None = None
         self._stop_event = "stop"
-        self._dirty = False
-        self._changed = trio.Event()
         self._meter: SpeedMeter | None = None
         self._streamed = 0  # bytes written when the length is unknown
-        self._control_path = ""
         self._finished_at: float | None = None
         self._started_at: float | None = None
         self.bytes_fetched = 0  # every payload byte received this run (resume accounting)
@@ -165,7 +163,8 @@ class RequestGroup:
 
     def statistics(self) -> DownloadStats:
         now = trio.current_time()
-        st = self.storage
+        session = self.session
+        st = session.storage if session is not None else None
         total = self.total_length
         completed = st.completed_length if st is not None else self._streamed
         speed = self._meter.rate(now) if self._meter and self.state is DownloadStatus.ACTIVE else 0
@@ -198,9 +197,9 @@ class RequestGroup:
             bitfield=st.pieces.to_bytes() if st else b"",
             error_code=int(self.error.exit_code) if self.error else 0,
             error_message=str(self.error) if self.error else "",
-            phase=self.phase,
-            phase_done=self.phase_done,
-            phase_total=self.phase_total,
+            phase=self.phase or (session.phase if session else ""),
+            phase_done=self.phase_done if self.phase else (session.phase_done if session else 0),
+            phase_total=self.phase_total if self.phase else (session.phase_total if session else 0),
         )
 
     def average_speed(self) -> int:
@@ -291,10 +290,8 @@ class RequestGroup:
                     await stream.finish(drained=False)
 
     async def _download_probed(self, first: SourceState, probe: ProbeResult) -> None:
-        from ..storage import control_file as cf
-        from ..storage.disk import DiskAdaptor, load_control_file
-        from ..storage.layout import FileLayout
         from ..storage.naming import control_file_path, decide_output, name_from_url
+        from ..storage.session import StorageSession, check_capacity
 
         self.total_length = probe.total_length
         name = self.opt("out") or probe.filename or name_from_url(first.source.uri)
@@ -320,107 +317,138 @@ class RequestGroup:
             total_length=probe.total_length,
         )
         self.path = decision.path
-        self._control_path = control_file_path(self.path)
+        control_path = control_file_path(self.path)
         if self.opt("dry-run"):  # aria2: the remote file exists; nothing is written
             log.info("dry run: %s is available (%s bytes)", first.source.uri, probe.total_length)
             return
         if decision.stale_control_file:
             from ..storage.disk import remove_control_file
 
-            remove_control_file(self._control_path)  # aria2 drops a control file without data
+            remove_control_file(control_path)  # aria2 drops a control file without data
         if probe.total_length is None:
-            await Transfers(self).download_unknown_length(first, probe)
+            await self._download_unknown_length(first)
             return
 
         total = probe.total_length
         for st in self._sources:
             st.source.expect_length(total)  # every mirror must serve the same length
-        piece_length = self.opt("piece-length")
-        storage = PieceStorage(total, piece_length)
-        resumed = False
-        restart = False  # a stale control file under --allow-overwrite
-        raw = load_control_file(self._control_path) if decision.action == "resume" else None
-        if raw is not None and os.path.exists(self.path):
-            control = cf.parse(raw)
-            cf.validate_against(control, total_length=total, piece_length=piece_length)
-            saved_at = os.stat(self._control_path).st_mtime
-            if probe.last_modified is not None and probe.last_modified > saved_at:
-                if not self.opt("allow-overwrite"):
-                    raise errors.CannotResumeError(
-                        f"remote file {first.source.uri} was modified after the control file"
-                        " was saved; use --allow-overwrite=true to restart from zero"
-                    )
-                # docs/decisions.md: --allow-overwrite restarts from zero (the saved pieces are stale)
-                log.warning("remote file %s changed; restarting from zero", first.source.uri)
-                restart = True
-            else:
-                if control.piece_length != piece_length:
-                    control = cf.convert_piece_length(control, piece_length)
-                storage.load(
-                    control.bitfield,
-                    [(p.index, p.length, p.bitfield) for p in control.in_flight],
-                )
-                resumed = True
-        self.storage = storage
-        layout = FileLayout([(os.path.basename(self.path), total)])
-        disk = DiskAdaptor(os.path.dirname(self.path), layout)
-        self.disk = disk
-        fresh = not resumed and (decision.action != "resume" or restart)
-        await disk.open(truncate=fresh)
+        # A length the file system cannot hold is refused before any state is built (issue 15).
+        check_capacity(os.path.dirname(self.path), total, allocate=str(self.opt("file-allocation")))
+        session = StorageSession(
+            os.path.dirname(self.path),
+            [(os.path.basename(self.path), total)],
+            piece_length=self.opt("piece-length"),
+            control_path=control_path,
+            min_split_size=self.opt("min-split-size"),
+            selector=self.opt("stream-piece-selector"),
+            allow_split=probe.supports_ranges,
+            hashes=self._piece_hashes,
+            file_allocation=str(self.opt("file-allocation")),
+            no_file_allocation_limit=int(self.opt("no-file-allocation-limit") or 0),
+            allow_piece_length_change=bool(self.opt("allow-piece-length-change")),
+            auto_save_interval=float(self.opt("auto-save-interval") or 0),
+            disk_cache=int(self.opt("disk-cache") or 0),
+            on_piece_failed=self._piece_failed,
+        )
+        self.session = session
+        mode: OpenMode = "resume" if decision.action == "resume" else "new"
         try:
-            if not resumed and decision.action == "resume" and not restart:
-                # -c without a control file: continue from the file's length if that is safe.
-                length = disk.existing_length()
-                if 0 < length <= total and not disk.has_holes():
-                    storage.mark_bytes(0, length)
-                    log.info("continuing %s from byte %d", self.path, length)
-                elif length:
-                    log.warning(
-                        "%s has preallocated holes; -c cannot trust its length, starting over",
-                        self.path,
-                    )
-            if await self._verify_existing(disk, total):
-                return
-            if fresh:
-                # The control file exists before a single zero is allocated: a kill during
-                # allocation must never let a later -c trust preallocated zeros as data.
-                await self._save_control(force=True)
-                self.phase = "FileAlloc"
-                self.phase_total = total
-
-                def progress(done: int, _total: int) -> None:
-                    self.phase_done = done
-
-                await disk.allocate(
-                    self.opt("file-allocation"),
-                    progress,
-                    min_size=self.opt("no-file-allocation-limit"),
-                )
-                self.phase = ""
-            self.picker = RangePicker(
-                storage,
-                min_split_size=self.opt("min-split-size"),
-                selector=self.opt("stream-piece-selector"),
-                allow_split=probe.supports_ranges,
+            resumed = await session.open(
+                mode,
+                remote_modified=probe.last_modified,
+                allow_overwrite=bool(self.opt("allow-overwrite")),
+                what=first.source.uri,
             )
-            if not storage.is_complete():
-                await self._save_control(force=True)
-                await Transfers(self).run(first, probe)
-            if not storage.is_complete():
+            fresh = not resumed and mode == "new"
+            if await self._verify_existing(total):
+                return
+            if fresh or (mode == "resume" and not resumed and not session.completed_length):
+                await session.allocate()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(session.run)
+                if not session.is_complete():
+                    await session.save(force=True)
+                    await self._run_transfers(first, probe)
+                nursery.cancel_scope.cancel()
+            if not session.is_complete():
                 raise self._final_error()
-            await self._verify_checksum(disk, total)
-            await disk.sync()
-            from ..storage.disk import remove_control_file
-
-            remove_control_file(self._control_path)
-        except BaseException:
-            with trio.CancelScope(shield=True), trio.move_on_after(10):
-                if self.storage is not None and not self.storage.is_complete():
-                    await self._save_control(force=True)
-            raise
+            await self._verify_checksum(total)
+            await session.finish()
         finally:
-            with trio.CancelScope(shield=True):
-                await disk.aclose()
+            await session.close()
+
+    async def _run_transfers(self, first: SourceState, probe: ProbeResult) -> None:
+        assert self.session is not None and self.mirrors is not None and self._meter is not None
+        first_stream, self._unused_stream = self._unused_stream, None
+        self._budget = self.mirrors.connection_budget(probe.supports_ranges)
+        await Transfers(self._transfer_context(), self.session).run(
+            first, first_stream, self._budget
+        )
+
+    def _transfer_context(self) -> TransferContext:
+        assert self.mirrors is not None and self._meter is not None
+        return TransferContext(
+            gid=self.gid,
+            opt=self.opt,
+            mirrors=self.mirrors,
+            meter=self._meter,
+            limits=self._limits,
+            note_failure=self._note_failure,
+            on_bytes=self._count_bytes,
+        )
+
+    def _count_bytes(self, n: int) -> None:
+        self.bytes_fetched += n
+
+    def _limits(self) -> tuple[SpeedLimit, ...]:
+        """The rate limits in force now (RPC may change either at any time)."""
+        own, overall = self.speed_limit, self.overall_limit
+        if overall is None or overall.rate <= 0:
+            return (own,) if own.rate > 0 else ()
+        return (own, overall) if own.rate > 0 else (overall,)
+
+    def _piece_failed(self, piece: int, blamed: frozenset[object]) -> None:
+        """A piece failed its hash: each source that wrote it takes the blame (a failure)."""
+        for st in self._sources:
+            if st.source in blamed:
+                st.failures += 1
+                st.last_error = f"piece {piece} failed its hash check"
+                max_tries = self.opt("max-tries")
+                if len(blamed) == 1 and max_tries and st.failures >= max_tries:
+                    st.dropped = True
+                    log.info("dropping source %s: it keeps sending bad data", st.source.uri)
+
+    async def _download_unknown_length(self, first: SourceState) -> None:
+        """No length known (chunked, no Content-Length): one connection, no control file."""
+        stream, self._unused_stream = self._unused_stream, None
+        assert stream is not None
+        first.connections = 1
+        try:
+            self._streamed = await Transfers.stream_to_file(
+                self._transfer_context(), first, stream, self.path, self._note_streamed
+            )
+        finally:
+            first.connections = 0
+        self.total_length = self._streamed
+        if self.opt("checksum"):
+            from ..storage.session import StorageSession
+
+            session = StorageSession(
+                os.path.dirname(self.path),
+                [(os.path.basename(self.path), self._streamed)],
+                piece_length=self.opt("piece-length"),
+                control_path="",
+            )
+            await session.open("resume")
+            try:
+                session.storage.mark_bytes(0, self._streamed)
+                self.session = session
+                await self._verify_checksum(self._streamed)
+            finally:
+                await session.close()
+
+    def _note_streamed(self, n: int) -> None:
+        self._streamed = n
 
     def _final_error(self) -> errors.TrioariaError:
         """aria2 reports the last error that happened."""
@@ -428,82 +456,48 @@ class RequestGroup:
             return self._last_failure
         return errors.NetworkError("download stopped before it was complete")
 
-    async def _verify_existing(self, disk: Any, total: int) -> bool:
+    async def _verify_existing(self, total: int) -> bool:
         """-V with --checksum: an existing file that matches needs no download."""
         checksum = self.opt("checksum")
+        session = self.session
+        assert session is not None
         if not (self.opt("check-integrity") and checksum):
             return False
-        if disk.existing_length() != total:
+        if session.disk.existing_length() != total:
             return False
-        if await self._file_matches(disk, total, checksum):
-            assert self.storage is not None
-            self.storage.mark_bytes(0, total)
-            from ..storage.disk import remove_control_file
-
-            remove_control_file(self._control_path)
+        if await self._file_matches(total, checksum):
+            session.mark_all_present()
+            session.remove_control_file()
             return True
-        assert self.storage is not None
-        self.storage.reset()
+        session.restart_from_zero()
         return False
 
-    async def _file_matches(self, disk: Any, total: int, checksum: Any) -> bool:
+    async def _file_matches(self, total: int, checksum: Any) -> bool:
         from ..storage.checksum import hash_file_ranges, parse_checksum_option
 
+        session = self.session
+        assert session is not None
         if isinstance(checksum, str):
             checksum = parse_checksum_option(checksum)
         elif isinstance(checksum, tuple):  # the option parser's (type, hex) form
             checksum = parse_checksum_option("=".join(checksum))
+        session.flush_cache()
         self.phase, self.phase_done, self.phase_total = "Checksum", 0, total
 
         def _hash() -> bytes:
-            return hash_file_ranges(disk.read, total, checksum.algorithm)
+            return hash_file_ranges(session.disk.read, total, checksum.algorithm)
 
         digest = await trio.to_thread.run_sync(_hash)
         self.phase = ""
         return bool(digest == checksum.digest)
 
-    async def _verify_checksum(self, disk: Any, total: int) -> None:
+    async def _verify_checksum(self, total: int) -> None:
         checksum = self.opt("checksum")
         if not checksum:
             return
-        if not await self._file_matches(disk, total, checksum):
+        if not await self._file_matches(total, checksum):
             raise errors.ChecksumError(f"checksum mismatch for {self.path}")
 
-    # --- workers ----------------------------------------------------------------------
-
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    # --- control file -----------------------------------------------------------------
-
-    async def _saver(self) -> None:
-        interval = self.opt("auto-save-interval")
-        if not interval:
-            await trio.sleep_forever()
-        while True:
-            await trio.sleep(interval)
-            await self._save_control()
-
-    async def _save_control(self, *, force: bool = False) -> None:
-        """Snapshot, fdatasync the data, then atomically replace the control file."""
-        from ..storage import control_file as cf
-        from ..storage.disk import save_control_file
-
-        st = self.storage
-        if st is None or self.disk is None or not self._control_path:
-            return
-        if not (self._dirty or force):
-            return
-        self._dirty = False
-        bitfield, in_flight = st.snapshot()
-        data = cf.serialize(
-            cf.ControlFile(
-                piece_length=st.piece_length,
-                total_length=st.total_length,
-                bitfield=bitfield,
-                in_flight=tuple(cf.InFlightPiece(i, n, b) for i, n, b in in_flight),
-            )
-        )
-        await self.disk.sync()
-        await save_control_file(self._control_path, data)
+        if self.session is not None:
+            self.session.wake()

@@ -21,25 +21,28 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ..base import errors
 from ..base.policy import SpeedLimit
-from ..base.sources import ProbeResult, RangeStream
+from ..base.sources import RangeStream
 from ..base.speed import SpeedMeter
 from ..net.connect import connect_deadline
 from ..storage.picker import Segment
-from ..storage.pieces import BLOCK_LENGTH, PieceStorage
+from ..storage.pieces import BLOCK_LENGTH
 from .mirrors import SourceState
 from .prefetch import Prefetcher
 from .uri_selector import Context
 
 if TYPE_CHECKING:
-    from .group import RequestGroup
+    from ..storage.session import StorageSession
+    from .mirrors import Mirrors
 
-__all__ = ["BUFFER_SIZE", "Transfers"]
+__all__ = ["BUFFER_SIZE", "TransferContext", "Transfers"]
 
 log = logging.getLogger("trioaria.engine.group")
 
@@ -50,29 +53,57 @@ ENDGAME_MIN_ETA = 1.0
 STALL_SECONDS = 2.0
 # Idle connections look for work again at least this often (a stall produces no event).
 IDLE_RECHECK = 0.5
+# Closing a stream while cancelled is shielded, but never for longer than this.
+CLOSE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class TransferContext:
+    """What the connections of one download need from it, and nothing more.
+
+    Attributes:
+        gid: the download's GID (log lines).
+        opt: the download's option getter.
+        mirrors: its sources and which one a connection uses next.
+        meter: the download's speed meter.
+        limits: the rate limits in force now (``--max-(overall-)download-limit``).
+        note_failure: records a source's failure (``--max-tries``, ``--retry-wait``).
+        on_bytes: counts payload bytes received this run.
+    """
+
+    gid: str
+    opt: Callable[[str], Any]
+    mirrors: Mirrors
+    meter: SpeedMeter
+    limits: Callable[[], tuple[SpeedLimit, ...]]
+    note_failure: Callable[[SourceState, errors.TrioariaError], Awaitable[None]]
+    on_bytes: Callable[[int], None]
 
 
 class Transfers:
     """The worker tasks of one download (see the module docstring)."""
 
-    def __init__(self, group: RequestGroup) -> None:
-        self.g = group
+    def __init__(self, ctx: TransferContext, session: StorageSession) -> None:
+        self.ctx = ctx
+        self.session = session
+        self.picker = session.picker
         # per-segment speed meters of the reads in flight (the endgame's ETA estimates)
         self._seg_meters: dict[int, SpeedMeter] = {}
+        # per-segment cancel scopes: a segment a twin finished is cancelled at once
+        self._seg_scopes: dict[int, trio.CancelScope] = {}
 
-    async def run(self, first: SourceState, probe: ProbeResult) -> None:
-        assert self.g.picker is not None
+    async def run(self, first: SourceState, first_stream: RangeStream | None, budget: int) -> None:
+        """Run ``budget`` connections until the session is complete or no source can go on."""
         try:
-            await self._run_workers_nursery(first, probe)
+            await self._run_workers_nursery(first, first_stream, budget)
         except BaseExceptionGroup as group:
             _raise_single(group)
 
-    async def _run_workers_nursery(self, first: SourceState, probe: ProbeResult) -> None:
-        assert self.g.picker is not None
-        assert self.g.mirrors is not None
-        budget = self.g._budget = self.g.mirrors.connection_budget(probe.supports_ranges)
+    async def _run_workers_nursery(
+        self, first: SourceState, first_stream: RangeStream | None, budget: int
+    ) -> None:
+        picker = self.picker
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.g._saver)
             done = trio.Event()
             workers_left = [budget]
 
@@ -86,18 +117,25 @@ class Transfers:
                     if workers_left[0] == 0:
                         done.set()
 
+            async def until_complete() -> None:
+                # The finishing connection ends every other one at once: a hung mirror must not
+                # hold a complete download until its --timeout (issue 9).
+                await self.session.wait_complete()
+                done.set()
+
             first_seg = None
-            first_stream, self.g._unused_stream = self.g._unused_stream, None
             if first_stream is not None:
-                if not self.g.picker.storage.is_block_done(0):
-                    first_seg = self.g.picker.next_segment(first)
+                if not picker.storage.is_block_done(0):
+                    first_seg = picker.next_segment(first.source)
                     if first_seg is not None and first_seg.start != 0:
-                        self.g.picker.release(first_seg)
+                        picker.release(first_seg)
                         first_seg = None
                 if first_seg is None:
-                    await first_stream.finish(drained=False)
+                    with _bounded_shield():
+                        await first_stream.finish(drained=False)
                     first_stream = None
             first.connections += 1
+            nursery.start_soon(until_complete)
             nursery.start_soon(worker, first, first_stream, first_seg)
             for _ in range(budget - 1):
                 nursery.start_soon(worker, None, None, None)
@@ -123,10 +161,8 @@ class Transfers:
     async def _worker(
         self, src: SourceState | None, stream: RangeStream | None, seg: Segment | None
     ) -> None:
-        picker = self.g.picker
-        mirrors = self.g.mirrors
-        assert picker is not None
-        assert mirrors is not None
+        picker = self.picker
+        mirrors = self.ctx.mirrors
         buf = bytearray(BUFFER_SIZE)
         mv = memoryview(buf)
         # --uri-selector is asked when the connection starts, after each segment and when its
@@ -146,9 +182,9 @@ class Transfers:
                             src.connections -= 1
                             src = None
                         if nxt is None:
-                            if all(s.dropped for s in self.g._sources):
+                            if all(s.dropped for s in mirrors.sources):
                                 return
-                            changed = self.g._changed
+                            changed = self.session.changed_event()
                             with trio.move_on_after(IDLE_RECHECK):
                                 await changed.wait()
                             continue
@@ -157,7 +193,7 @@ class Transfers:
                     ask = None
                 assert src is not None
                 if seg is None:
-                    changed = self.g._changed
+                    changed = self.session.changed_event()
                     seg = picker.next_segment(
                         src.source, eta_of=self._eta_of, race_min_eta=ENDGAME_MIN_ETA
                     )
@@ -168,18 +204,19 @@ class Transfers:
                             await changed.wait()
                         continue
                 req_end = seg.end
+                seg_start = seg.pos
                 token = mirrors.read_started(src, seg)
                 try:
                     if stream is None:
                         log.debug(
                             "GID#%s range %s-%s from %s",
-                            self.g.gid,
+                            self.ctx.gid,
                             seg.pos,
                             seg.end,
                             src.source.uri,
                         )
                         with connect_deadline(
-                            self.g.opt("connect-timeout"), f"opening {src.source.uri}"
+                            self.ctx.opt("connect-timeout"), f"opening {src.source.uri}"
                         ):
                             stream = await src.source.open_range(seg.pos, seg.end)
                     elif ahead_end is not None:
@@ -207,17 +244,22 @@ class Transfers:
                     mirrors.read_ended(token)
                     if stream is not None:
                         s, stream = stream, None
-                        with trio.CancelScope(shield=True):
+                        with _bounded_shield():
                             await s.finish(drained=False)
+                    # --max-tries counts attempts without lasting progress (issue 15): bytes
+                    # that stay written reset the count; a restart from zero does not.
+                    lasting = seg.pos - seg_start >= BLOCK_LENGTH and self._ranges_ok()
                     if not self._ranges_ok() and picker.storage.completed_length:
-                        picker.storage.reset()  # no Range support: start over on the next try
+                        self.session.restart_from_zero()  # no Range support: start over
+                    if lasting:
+                        src.failures = 0
                     picker.release(seg)
                     seg = None
                     if prefetch is not None:
                         await prefetch.drop_ahead()
                         prefetch = None
-                    self.g._wake()
-                    await self.g._note_failure(src, exc)
+                    self.session.wake()
+                    await self.ctx.note_failure(src, exc)
                     ask = "replacement"
                     continue
                 picker.release(seg)
@@ -231,22 +273,22 @@ class Transfers:
                         ahead_end = None  # opened afresh: [seg.pos, seg.end)
                 if seg is None:
                     ask = "replacement"
-                self.g._wake()
+                self.session.wake()
         finally:
             mirrors.read_ended(token)
             if prefetch is not None:
                 await prefetch.drop_ahead()
             if stream is not None:
-                with trio.CancelScope(shield=True):
+                with _bounded_shield():
                     await stream.finish(drained=False)
             if seg is not None:
                 picker.release(seg)
-                self.g._wake()
+                self.session.wake()
             if src is not None and src.connections > 0:
                 src.connections -= 1
 
     def _ranges_ok(self) -> bool:
-        return self.g.picker is not None and self.g.picker.allow_split
+        return bool(self.picker.allow_split)
 
     async def _pump(
         self,
@@ -256,15 +298,14 @@ class Transfers:
         src: SourceState,
         req_end: int,
     ) -> bool:
-        assert self.g.picker is not None
-        assert self.g._meter is not None
-        timeout = self.g.opt("timeout")
-        meter = self.g._meter
+        timeout = self.ctx.opt("timeout")
+        meter = self.ctx.meter
         seg_meter = self._seg_meters[seg.id] = SpeedMeter(trio.current_time())
         try:
             return await self._pump_loop(stream, seg, mv, src, req_end, timeout, meter, seg_meter)
         finally:
             del self._seg_meters[seg.id]
+            self._seg_scopes.pop(seg.id, None)
 
     async def _pump_loop(
         self,
@@ -277,19 +318,18 @@ class Transfers:
         meter: SpeedMeter,
         seg_meter: SpeedMeter,
     ) -> bool:
-        picker = self.g.picker
-        disk = self.g.disk
-        assert picker is not None
-        start = seg.pos
+        session = self.session
         # --lowest-speed-limit (aria2 DownloadCommand::checkLowestDownloadSpeed): once this
         # request has run --startup-idle-time seconds, a speed at or below the limit closes it
         # and fails its source (exit 5 if no other source completes the file).
-        lowest = int(self.g.opt("lowest-speed-limit") or 0)
-        idle = float(self.g.opt("startup-idle-time") or 10)
+        lowest = int(self.ctx.opt("lowest-speed-limit") or 0)
+        idle = float(self.ctx.opt("startup-idle-time") or 10)
         # One cancel scope per segment, its deadline pushed forward as data arrives (a scope
         # per read costs more than the read on a fast link).
         armed = trio.current_time()
+        twin_done = False
         with trio.CancelScope(deadline=armed + timeout) as cs:
+            self._seg_scopes[seg.id] = cs
             while not seg.finished:
                 want = min(len(mv), seg.end - seg.pos)
                 limits = self._limits()
@@ -305,21 +345,20 @@ class Transfers:
                     )
                 if seg.finished:  # a twin finished these bytes while we waited
                     break
-                if seg.pos - start >= BLOCK_LENGTH:
-                    # a whole block landed on this connection: earlier failures were transient
-                    # (a server that sends a few bytes then stalls still uses up --max-tries)
-                    src.failures = 0
                 n = min(n, seg.end - seg.pos)  # a split may have moved seg.end while we waited
-                disk.write(seg.pos, mv[:n])
-                picker.advance(seg, n)
+                session.write_segment(seg, mv[:n])
+                twin = seg.twin
+                if twin is not None and twin.finished:
+                    # this connection finished the bytes its racing twin was still reading:
+                    # end the twin's read now instead of at its --timeout
+                    scope = self._seg_scopes.get(twin.id)
+                    if scope is not None:
+                        scope.cancel()
                 now = trio.current_time()
                 src.meter.add(n, now)
                 seg_meter.add(n, now)
                 meter.add(n, now)
-                self.g.bytes_fetched += n
-                self.g._dirty = True
-                if picker.is_complete():
-                    self.g._wake()
+                self.ctx.on_bytes(n)
                 if now - armed > 0.25:
                     cs.deadline = now + timeout
                     armed = now
@@ -331,18 +370,15 @@ class Transfers:
                                 f" host:{src.source.host_key}",
                                 retryable=False,
                             )
-        if cs.cancelled_caught:
+            twin_done = seg.finished
+        if cs.cancelled_caught and not (twin_done or seg.finished):
             raise errors.ReadTimeoutError(f"no data from {src.source.uri} for {timeout}s")
         return seg.pos == req_end
 
     # --- rate limits (trioaria.base.policy) ---------------------------------------------------
 
     def _limits(self) -> tuple[SpeedLimit, ...]:
-        """The rate limits in force now (RPC may change either at any time)."""
-        own, overall = self.g.speed_limit, self.g.overall_limit
-        if overall is None or overall.rate <= 0:
-            return (own,) if own.rate > 0 else ()
-        return (own, overall) if own.rate > 0 else (overall,)
+        return self.ctx.limits()
 
     @staticmethod
     async def read_limited(
@@ -377,55 +413,53 @@ class Transfers:
                     lim.refund(size - n, now)
         return n
 
-    async def download_unknown_length(self, first: SourceState, probe: ProbeResult) -> None:
-        """No length known (chunked, no Content-Length): one connection, no control file."""
+    @staticmethod
+    async def stream_to_file(
+        ctx: TransferContext,
+        first: SourceState,
+        stream: RangeStream,
+        path: str,
+        progress: Callable[[int], None],
+    ) -> int:
+        """No length known (chunked, no Content-Length): one connection written sequentially
+        through the same disk layer; returns the length.  No control file (nothing to resume)."""
         from ..storage.disk import DiskAdaptor
         from ..storage.layout import FileLayout
 
-        stream, self.g._unused_stream = self.g._unused_stream, None
-        assert stream is not None
-        assert self.g._meter is not None
-        disk = DiskAdaptor(
-            os.path.dirname(self.g.path), FileLayout([(os.path.basename(self.g.path), 0)])
-        )
+        disk = DiskAdaptor(os.path.dirname(path), FileLayout([(os.path.basename(path), 0)]))
         await disk.open(truncate=True)
         buf = bytearray(BUFFER_SIZE)
         mv = memoryview(buf)
-        first.connections = 1
+        written = 0
         try:
             while True:
-                with trio.move_on_after(self.g.opt("timeout")) as cs:
-                    limits = self._limits()
+                with trio.move_on_after(ctx.opt("timeout")) as cs:
+                    limits = ctx.limits()
                     if limits:
-                        n = await self.read_limited(stream, mv, limits, cs)
+                        n = await Transfers.read_limited(stream, mv, limits, cs)
                     else:
                         n = await stream.read_into(mv)
                 if cs.cancelled_caught:
                     raise errors.ReadTimeoutError(f"no data from {first.source.uri}")
                 if n == 0:
                     break
-                disk.write_file(0, self.g._streamed, mv[:n])
-                self.g._streamed += n
+                disk.write_file(0, written, mv[:n])
+                written += n
+                progress(written)
                 now = trio.current_time()
                 first.meter.add(n, now)
-                self.g._meter.add(n, now)
+                ctx.meter.add(n, now)
+                ctx.on_bytes(n)
             await stream.finish(drained=True)
-            self.g.total_length = self.g._streamed
-            if self.g.opt("checksum"):
-                self.g.storage = PieceStorage(self.g._streamed, self.g.opt("piece-length"))
-                self.g.storage.mark_bytes(0, self.g._streamed)
-                reader = DiskAdaptor(
-                    os.path.dirname(self.g.path),
-                    FileLayout([(os.path.basename(self.g.path), self.g._streamed)]),
-                )
-                await reader.open(truncate=False)
-                try:
-                    await self.g._verify_checksum(reader, self.g._streamed)
-                finally:
-                    await reader.aclose()
+            await disk.sync()
         finally:
-            first.connections = 0
             await disk.aclose()
+        return written
+
+
+def _bounded_shield() -> trio.CancelScope:
+    """A shield for closing a stream during cancellation, bounded so a hung peer cannot hold it."""
+    return trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT)
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:

@@ -201,6 +201,34 @@ class DiskAdaptor:
         for index, file_offset, buf_offset, n in self._layout.locate(offset, len(view)):
             self._pwrite(index, file_offset, view[buf_offset : buf_offset + n])
 
+    def writev(self, offset: int, chunks: list[bytes]) -> None:
+        """Write contiguous ``chunks`` at global ``offset``: one ``os.pwritev`` when they fall in
+        one file (the disk cache's flush), else one :meth:`write` per chunk.
+
+        Raises:
+            StorageError: as :meth:`write`.
+        """
+        total = sum(len(c) for c in chunks)
+        spans = self._layout.locate(offset, total)
+        if len(spans) != 1:
+            pos = offset
+            for chunk in chunks:
+                self.write(pos, chunk)
+                pos += len(chunk)
+            return
+        index, file_offset, _, n = spans[0]
+        fd = self._fd(index)
+        assert fd is not None
+        self._dirty.add(index)
+        try:
+            written = os.pwritev(fd, chunks, file_offset)
+        except OSError as exc:
+            raise _error(exc, "write", self._paths[index], ExitCode.FILE_IO_ERROR) from exc
+        self._bytes_written += max(written, 0)
+        if written < n:  # a short vectored write: finish the rest with plain pwrite
+            rest = memoryview(b"".join(chunks))[max(written, 0) :]
+            self._pwrite(index, file_offset + max(written, 0), rest)
+
     def write_file(
         self, index: int, file_offset: int, data: memoryview | bytes | bytearray
     ) -> None:

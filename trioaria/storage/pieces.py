@@ -6,7 +6,8 @@ The download's byte space ``[0, total_length)`` is cut into pieces (aria2 ``--pi
 1 MiB by default for HTTP/FTP/SFTP; the torrent's piece length for BitTorrent) and every piece
 into 16 KiB blocks (the BitTorrent request size, BEP 3, and the unit of aria2's control file
 in-flight bitfields).  The only state kept here is one byte per block (0 = missing,
-1 = written) plus a :class:`Bitfield` of complete pieces, so every protocol shares it:
+1 = written), a :class:`Bitfield` of written pieces and one of *verified* pieces (their hash
+matched: BEP 3 SHA-1 piece hashes, Metalink chunk checksums), so every protocol shares it:
 HTTP/FTP/SFTP segments report byte ranges, BitTorrent reports blocks, and the control file
 (``storage.control_file``) is produced from and loaded into the same two structures.
 
@@ -43,6 +44,7 @@ class PieceStorage:
         self.num_pieces = -(-total_length // piece_length)
         self.num_blocks = -(-total_length // block_length)
         self.pieces = Bitfield(self.num_pieces)
+        self.verified = Bitfield(self.num_pieces)
         self._blocks = bytearray(self.num_blocks)
         self._done_blocks = 0
         # The last block may be short; everything else is block_length.
@@ -124,12 +126,30 @@ class PieceStorage:
         self._done_blocks -= self._blocks.count(1, rng.start, rng.stop)
         self._blocks[rng.start : rng.stop] = bytes(len(rng))
         self.pieces.clear(index)
+        self.verified.clear(index)
+
+    def mark_verified(self, index: int) -> None:
+        """A written piece's hash matched (the piece states: missing -> partial -> written ->
+        verified, or back to missing through :meth:`clear_piece` when it failed)."""
+        if not self.pieces[index]:
+            raise ValueError(f"piece {index} is not written; it cannot be verified")
+        self.verified.set(index)
+
+    def piece_state(self, index: int) -> str:
+        """``missing``, ``partial``, ``written`` or ``verified``."""
+        if self.verified[index]:
+            return "verified"
+        if self.pieces[index]:
+            return "written"
+        rng = self.piece_blocks(index)
+        return "partial" if self._blocks.count(1, rng.start, rng.stop) else "missing"
 
     def reset(self) -> None:
         """Forget everything (restart from zero)."""
         self._blocks[:] = bytes(self.num_blocks)
         self._done_blocks = 0
         self.pieces = Bitfield(self.num_pieces)
+        self.verified = Bitfield(self.num_pieces)
 
     def missing_runs(self, first: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
         """Maximal runs ``[a, b)`` of missing blocks within ``[first, end)``."""

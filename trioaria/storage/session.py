@@ -1,0 +1,638 @@
+"""The storage session of one download: layout, pieces, disk, picker, hashes and control file.
+
+Theory of operation
+-------------------
+Every protocol driver of a download (HTTP, FTP and SFTP range sources, BitTorrent peers) fills
+the same pieces of the same files through one :class:`StorageSession` (docs/design.md, "One
+picker, one disk layer").  The session owns:
+
+* the **layout** (:class:`~trioaria.storage.layout.FileLayout`: one file or many, each
+  selected or not) and the **wanted mask**: the pieces that overlap a selected file.  Pieces
+  outside it are never handed out and unselected files are never created or allocated;
+* the **piece storage** (:class:`~trioaria.storage.pieces.PieceStorage`): every piece moves
+  missing -> partial -> written -> verified, or back to missing when its hash fails;
+* the **disk adaptor** (inline ``os.pwrite``; allocation and ``fdatasync`` in threads);
+* the **picker** (:class:`~trioaria.storage.picker.RangePicker`): range sources claim runs,
+  peers claim blocks;
+* the **piece hashes** (:class:`PieceHashes`: BEP 3 SHA-1 piece hashes, Metalink chunk
+  checksums).  A written piece is hashed in a worker thread that reads it through its own file
+  descriptors; a match marks it verified, a mismatch resets it and *blames* the sources that
+  wrote it (``on_piece_failed``);
+* the **disk cache** (``--disk-cache``): blocks that peers deliver are kept in memory and written
+  in offset order (``os.pwritev`` over contiguous runs) when the cache is full or before a save;
+  a complete piece is hashed straight from the cache;
+* the **control file** (aria2's ``<file>.aria2`` layout, :mod:`trioaria.storage.control_file`):
+  loaded and validated by :meth:`open`, saved every ``--auto-save-interval`` by :meth:`run` while
+  data flows (flush the cache, snapshot, ``fdatasync``, then write a temp file and rename it over:
+  docs/decisions.md, "the control file is the commit point"), saved in :meth:`close` when the
+  download stops unfinished, and removed by :meth:`finish`.  A BitTorrent download's file
+  carries the extension bit and the info hash, as aria2's does.
+
+The download is complete when every wanted piece is verified, or written when there are no
+piece hashes.  Drivers use the public methods only (tests/test_layering.py checks that no driver
+imports the engine's ``group`` or ``transfer``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import trio
+
+from ..base.errors import ExitCode, StorageError
+from . import control_file as cf
+from .bitfield import Bitfield
+from .checksum import canonical_algorithm, new_hasher
+from .disk import DiskAdaptor, load_control_file, remove_control_file, save_control_file
+from .layout import FileEntry, FileLayout
+from .picker import RangePicker, Segment
+from .pieces import PieceStorage
+
+__all__ = [
+    "OpenMode",
+    "PieceHashes",
+    "StorageSession",
+    "check_capacity",
+]
+
+log = logging.getLogger("trioaria.storage")
+
+OpenMode = Literal["new", "resume", "restart"]
+
+
+@dataclass(frozen=True, slots=True)
+class PieceHashes:
+    """Expected digests of every piece: BEP 3 ``pieces`` (SHA-1) or Metalink ``<pieces>``.
+
+    Attributes:
+        algorithm: hash name as :func:`~trioaria.storage.checksum.canonical_algorithm` knows it.
+        piece_length: bytes per hashed piece; the session's pieces use this length.
+        digests: one digest per piece, in order.
+    """
+
+    algorithm: str
+    piece_length: int
+    digests: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "algorithm", canonical_algorithm(self.algorithm))
+        if self.piece_length <= 0:
+            raise ValueError("piece length must be positive")
+
+
+def check_capacity(directory: str, total_length: int, *, allocate: str) -> None:
+    """Refuse at once a length the file system cannot hold, before any state is built.
+
+    The file system's largest file size is probed with ``ftruncate`` on a scratch file (EFBIG or
+    EINVAL: too large); when ``--file-allocation`` writes the whole file up front (``prealloc``,
+    ``falloc``) the free space (``statvfs``) must hold it too.
+
+    Raises:
+        StorageError: exit 9 (not enough space) or exit 17 (larger than the file system allows).
+    """
+    if total_length <= 0:
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = _scratch_file(directory)
+    except OSError:
+        return  # the real open reports the directory problem with its own exit code
+    try:
+        os.ftruncate(fd, total_length)
+    except OSError as exc:
+        raise StorageError(
+            f"{total_length} bytes is larger than the file system of {directory} allows"
+            f" ({exc.strerror})",
+            exit_code=ExitCode.FILE_IO_ERROR,
+        ) from None
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
+    if allocate in ("prealloc", "falloc"):
+        st = os.statvfs(directory)
+        free = st.f_bavail * st.f_frsize
+        if free < total_length:
+            raise StorageError(
+                f"Not enough disk space in {directory}: No space left on device"
+                f" ({total_length} bytes needed, {free} available)",
+                exit_code=ExitCode.NOT_ENOUGH_DISK_SPACE,
+            )
+
+
+def _scratch_file(directory: str) -> tuple[int, str]:
+    for n in range(100):
+        path = os.path.join(directory, f".trioaria-size-probe-{os.getpid()}-{n}")
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(directory)
+
+
+class StorageSession:
+    """Everything one download stores; see the module docstring.
+
+    Args:
+        directory: the download directory (``--dir``); layout paths are relative to it.
+        files: the layout, or ``(relative path, length)`` pairs.
+        piece_length: bytes per piece (``--piece-length``, a torrent's or Metalink's).
+        control_path: where ``<file>.aria2`` lives.
+        min_split_size, selector, allow_split: the range picker's ``-k``,
+            ``--stream-piece-selector`` and whether sources accept ranges at all.
+        hashes: expected piece digests, if any.
+        info_hash: a torrent's info hash (the control file's BitTorrent bit).
+        file_allocation, no_file_allocation_limit: ``--file-allocation`` and its size floor.
+        allow_piece_length_change: ``--allow-piece-length-change``.
+        auto_save_interval: ``--auto-save-interval`` seconds (0: only the final save).
+        disk_cache: ``--disk-cache`` bytes for blocks from peers (0: write at once).
+        on_piece_failed: called as ``(piece, blamed sources)`` after a hash mismatch.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        files: FileLayout | Sequence[tuple[str, int]] | Sequence[FileEntry],
+        *,
+        piece_length: int,
+        control_path: str,
+        min_split_size: int = 20 << 20,
+        selector: str = "default",
+        allow_split: bool = True,
+        hashes: PieceHashes | None = None,
+        info_hash: bytes = b"",
+        file_allocation: str = "prealloc",
+        no_file_allocation_limit: int = 0,
+        allow_piece_length_change: bool = False,
+        auto_save_interval: float = 60,
+        disk_cache: int = 0,
+        on_piece_failed: Callable[[int, frozenset[object]], None] | None = None,
+    ) -> None:
+        self.layout = files if isinstance(files, FileLayout) else FileLayout(files)
+        self.directory = directory
+        if hashes is not None:
+            piece_length = hashes.piece_length
+        self.storage = PieceStorage(self.layout.total_length, piece_length)
+        if hashes is not None and len(hashes.digests) != self.storage.num_pieces:
+            raise StorageError(
+                f"{len(hashes.digests)} piece hashes for {self.storage.num_pieces} pieces"
+            )
+        self.hashes = hashes
+        self.info_hash = info_hash
+        self.control_path = control_path
+        self.wanted = self._wanted_mask()
+        self.picker = RangePicker(
+            self.storage,
+            min_split_size=min_split_size,
+            selector=selector,
+            allow_split=allow_split,
+        )
+        if hasattr(self.picker, "set_wanted"):
+            self.picker.set_wanted(None if self.wanted.all() else self.wanted)
+        self.disk = DiskAdaptor(directory, self.layout)
+        self._file_allocation = file_allocation
+        self._no_allocation_limit = no_file_allocation_limit
+        self._allow_piece_length_change = allow_piece_length_change
+        self._auto_save_interval = auto_save_interval
+        self._cache_limit = max(0, disk_cache)
+        self._cache: dict[int, bytes] = {}  # block index -> payload, not yet on disk
+        self._cache_bytes = 0
+        self._on_piece_failed = on_piece_failed
+        self._writers: dict[int, set[object]] = {}  # piece -> sources, until it is verified
+        self._dirty = False
+        self._changed = trio.Event()
+        self._complete = trio.Event()
+        self._hash_send, self._hash_recv = trio.open_memory_channel[int](math.inf)
+        self._opened = False
+        self.hash_failures = 0
+        self.phase = ""
+        self.phase_done = 0
+        self.phase_total = 0
+
+    # --- geometry and state --------------------------------------------------------------
+
+    @property
+    def total_length(self) -> int:
+        return self.storage.total_length
+
+    @property
+    def paths(self) -> list[str]:
+        """Absolute paths of the layout's files, in layout order."""
+        return self.disk.paths
+
+    def _wanted_mask(self) -> Bitfield:
+        st = self.storage
+        mask = Bitfield(st.num_pieces)
+        for entry in self.layout.files:
+            if entry.selected and entry.length:
+                first = entry.offset // st.piece_length
+                last = (entry.end - 1) // st.piece_length
+                for piece in range(first, last + 1):
+                    mask.set(piece)
+        if not any(e.selected for e in self.layout.files) or self.layout.total_length == 0:
+            for piece in range(st.num_pieces):
+                mask.set(piece)
+        return mask
+
+    @property
+    def completed_length(self) -> int:
+        """Bytes written (blocks on disk or in the cache)."""
+        return self.storage.completed_length
+
+    def is_complete(self) -> bool:
+        """Every wanted piece verified (with hashes) or written (without)."""
+        done = self.storage.verified if self.hashes is not None else self.storage.pieces
+        if self.wanted.all():
+            return done.all()
+        return all(done[p] for p in self.wanted.iter_set())
+
+    async def wait_complete(self) -> None:
+        """Return once :meth:`is_complete` is true."""
+        await self._complete.wait()
+
+    def wake(self) -> None:
+        """Tell the connections waiting in :meth:`wait_changed` that the state moved."""
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def changed_event(self) -> trio.Event:
+        """An event set at the next state change (take it before deciding to wait)."""
+        return self._changed
+
+    def _check_complete(self) -> None:
+        if not self._complete.is_set() and self.is_complete():
+            self._complete.set()
+            self.wake()
+
+    # --- opening: resume, -c, allocation ---------------------------------------------------
+
+    async def open(
+        self,
+        mode: OpenMode,
+        *,
+        remote_modified: float | None = None,
+        allow_overwrite: bool = False,
+        what: str = "",
+    ) -> bool:
+        """Load the control file (``mode="resume"``), open the files; True if progress was loaded.
+
+        ``resume`` without a usable control file continues from the existing data's length (``-c``)
+        when no preallocated hole could pass for data.  A remote file modified after the control file
+        was saved is exit 8, or a restart from zero with ``allow_overwrite``.
+
+        Raises:
+            CannotResumeError, PieceLengthChangedError, ResumeFileError: see
+                :func:`~trioaria.storage.control_file.validate_against`.
+            StorageError: the files cannot be opened.
+        """
+        from ..base.errors import CannotResumeError
+
+        resumed = False
+        restart = mode == "restart"
+        raw = load_control_file(self.control_path) if mode == "resume" else None
+        if raw is not None and any(os.path.exists(p) for p in self.disk.paths):
+            control = cf.parse(raw)
+            cf.validate_against(
+                control,
+                total_length=self.total_length,
+                piece_length=self.storage.piece_length,
+                info_hash=self.info_hash,
+                allow_piece_length_change=self._allow_piece_length_change,
+            )
+            saved_at = os.stat(self.control_path).st_mtime
+            if remote_modified is not None and remote_modified > saved_at:
+                if not allow_overwrite:
+                    raise CannotResumeError(
+                        f"remote file {what} was modified after the control file was saved;"
+                        " use --allow-overwrite=true to restart from zero"
+                    )
+                # docs/decisions.md: --allow-overwrite restarts from zero (saved pieces are stale)
+                log.warning("remote file %s changed; restarting from zero", what)
+                restart = True
+            else:
+                if control.piece_length != self.storage.piece_length:
+                    control = cf.convert_piece_length(control, self.storage.piece_length)
+                self._load(control)
+                resumed = True
+        fresh = not resumed and (mode != "resume" or restart)
+        await self.disk.open(truncate=fresh)
+        self._opened = True
+        if not resumed and mode == "resume" and not restart:
+            length = self.disk.existing_length()
+            if 0 < length <= self.total_length and not self.disk.has_holes():
+                self.storage.mark_bytes(0, length)
+                if self.hashes is not None:
+                    self._queue_written_pieces()
+                log.info("continuing %s from byte %d", self.paths[0], length)
+            elif length:
+                log.warning(
+                    "%s has preallocated holes; -c cannot trust its length, starting over",
+                    self.paths[0],
+                )
+        if self.hashes is None:
+            for piece in self.storage.pieces.iter_set():
+                self._writers.pop(piece, None)
+        self._check_complete()
+        return resumed
+
+    def _load(self, control: cf.ControlFile) -> None:
+        st = self.storage
+        st.load(control.bitfield, [(p.index, p.length, p.bitfield) for p in control.in_flight])
+        if self.hashes is not None:
+            # The saved bitfield holds only verified pieces (see snapshot); a piece that was
+            # written but not yet hashed comes back through the in-flight list and is hashed now.
+            saved = Bitfield.from_bytes(control.bitfield, st.num_pieces)
+            for piece in saved.iter_set():
+                st.mark_verified(piece)
+            self._queue_written_pieces()
+
+    def _queue_written_pieces(self) -> None:
+        st = self.storage
+        for piece in st.pieces.iter_set():
+            if not st.verified[piece]:
+                self._hash_send.send_nowait(piece)
+
+    async def allocate(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """``--file-allocation`` for a fresh download: the control file is saved first, so a kill
+        during allocation never lets a later ``-c`` trust preallocated zeros as data."""
+        await self.save(force=True)
+        self.phase, self.phase_done, self.phase_total = "FileAlloc", 0, self.total_length
+
+        def report(done: int, total: int) -> None:
+            self.phase_done = done
+            if progress is not None:
+                progress(done, total)
+
+        await self.disk.allocate(self._file_allocation, report, min_size=self._no_allocation_limit)
+        self.phase = ""
+
+    def mark_all_present(self) -> None:
+        """The existing file matched a whole-file checksum (``-V``): everything is done."""
+        st = self.storage
+        st.mark_bytes(0, self.total_length)
+        for piece in range(st.num_pieces):
+            st.mark_verified(piece)
+        self._check_complete()
+
+    def restart_from_zero(self) -> None:
+        """Forget all progress (a source without Range support must start over)."""
+        self.storage.reset()
+        self._writers.clear()
+        self._dirty = True
+        self._complete = trio.Event()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def write_segment(self, seg: Segment, data: memoryview) -> None:
+        """A range source's bytes at ``seg.pos``: written inline, then marked (never before)."""
+        self.disk.write(seg.pos, data)
+        pieces = self.picker.advance(seg, len(data))
+        if self.hashes is not None:
+            st = self.storage
+            first = seg.pos - len(data)
+            for piece in range(first // st.piece_length, (seg.pos - 1) // st.piece_length + 1):
+                self._writers.setdefault(piece, set()).add(seg.source)
+        self._dirty = True
+        if pieces:
+            self._pieces_written(pieces)
+
+    def write_block(self, source: object, block: int, data: bytes | memoryview) -> Any:
+        """A peer's block: cached (``--disk-cache``) or written, then marked.
+
+        Returns the picker's outcome (completed pieces and the duplicate endgame claims to cancel).
+        """
+        st = self.storage
+        offset = block * st.block_length
+        if self._cache_limit:
+            payload = bytes(data)
+            if block not in self._cache:
+                self._cache[block] = payload
+                self._cache_bytes += len(payload)
+        else:
+            self.disk.write(offset, data)
+        outcome = self.picker.block_written(source, block)  # type: ignore[attr-defined]
+        self._writers.setdefault(block // st.blocks_per_piece, set()).add(source)
+        self._dirty = True
+        if outcome.pieces:
+            self._pieces_written(list(outcome.pieces))
+        if self._cache_bytes > self._cache_limit:
+            self.flush_cache()
+        return outcome
+
+    def flush_cache(self) -> None:
+        """Write every cached block in offset order, contiguous runs with one ``pwritev``."""
+        if not self._cache:
+            return
+        bl = self.storage.block_length
+        blocks = sorted(self._cache)
+        run: list[bytes] = []
+        run_start = prev = -2
+        for block in blocks:
+            if block != prev + 1 and run:
+                self.disk.writev(run_start * bl, run)
+                run = []
+            if not run:
+                run_start = block
+            run.append(self._cache[block])
+            prev = block
+        if run:
+            self.disk.writev(run_start * bl, run)
+        self._cache.clear()
+        self._cache_bytes = 0
+
+    def _pieces_written(self, pieces: Iterable[int]) -> None:
+        if self.hashes is None:
+            for piece in pieces:
+                self._writers.pop(piece, None)
+            self._check_complete()
+            return
+        for piece in pieces:
+            self._hash_send.send_nowait(piece)
+
+    # --- hashing ----------------------------------------------------------------------------
+
+    async def _hasher(self) -> None:
+        assert self.hashes is not None
+        hashes = self.hashes
+        st = self.storage
+        async for piece in self._hash_recv:
+            if not st.pieces[piece] or st.verified[piece]:
+                continue
+            start = piece * st.piece_length
+            length = st.piece_size(piece)
+            cached = self._cached_piece(piece)
+            if cached is not None:
+                digest = await trio.to_thread.run_sync(_digest, hashes.algorithm, cached)
+            else:
+                digest = await trio.to_thread.run_sync(
+                    _hash_on_own_fds, self.layout, self.paths, hashes.algorithm, start, length
+                )
+            if not st.pieces[piece]:
+                continue  # reset meanwhile (a restart from zero)
+            if digest == hashes.digests[piece]:
+                st.mark_verified(piece)
+                self._writers.pop(piece, None)
+                if hasattr(self.picker, "piece_verified"):
+                    self.picker.piece_verified(piece)
+                self._dirty = True
+                self._check_complete()
+            else:
+                self._piece_failed(piece)
+
+    def _piece_failed(self, piece: int) -> None:
+        self.hash_failures += 1
+        if hasattr(self.picker, "piece_failed"):
+            blamed = frozenset(self.picker.piece_failed(piece)) | frozenset(
+                self._writers.pop(piece, ())
+            )
+        else:
+            self.storage.clear_piece(piece)
+            blamed = frozenset(self._writers.pop(piece, ()))
+        bl = self.storage.block_length
+        for block in self.storage.piece_blocks(piece):
+            if self._cache.pop(block, None) is not None:
+                self._cache_bytes -= bl
+        log.warning(
+            "piece %d failed its %s check; fetching it again",
+            piece,
+            self.hashes.algorithm if self.hashes else "",
+        )
+        self._dirty = True
+        if self._on_piece_failed is not None:
+            self._on_piece_failed(piece, blamed)
+        self.wake()
+
+    def _cached_piece(self, piece: int) -> bytes | None:
+        rng = self.storage.piece_blocks(piece)
+        parts = [self._cache.get(b) for b in rng]
+        if any(p is None for p in parts):
+            return None
+        return b"".join(p for p in parts if p is not None)
+
+    # --- background work and the control file ---------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """The session's background tasks: the piece hasher and the auto-saver.
+
+        Start it with ``nursery.start``; cancel its nursery to stop it.
+        """
+        async with trio.open_nursery() as nursery:
+            if self.hashes is not None:
+                nursery.start_soon(self._hasher)
+            nursery.start_soon(self._saver)
+            task_status.started()
+
+    async def _saver(self) -> None:
+        interval = self._auto_save_interval
+        if not interval:
+            await trio.sleep_forever()
+        while True:
+            await trio.sleep(interval)
+            await self.save()
+
+    def snapshot(self) -> cf.ControlFile:
+        """The control-file form of the state now (after the cache was flushed)."""
+        st = self.storage
+        bitfield, in_flight = st.snapshot()
+        flights = [cf.InFlightPiece(i, n, b) for i, n, b in in_flight]
+        if self.hashes is not None:
+            # Only verified pieces count as done; written-but-unhashed ones are saved in flight
+            # with every block set, and hashed again on resume.
+            bits = bytearray(st.verified.to_bytes())
+            for piece in st.pieces.iter_set():
+                if not st.verified[piece]:
+                    nblocks = len(st.piece_blocks(piece))
+                    full = Bitfield(nblocks)
+                    for k in range(nblocks):
+                        full.set(k)
+                    flights.append(cf.InFlightPiece(piece, st.piece_size(piece), full.to_bytes()))
+            bitfield = bytes(bits)
+            flights.sort(key=lambda p: p.index)
+        return cf.ControlFile(
+            piece_length=st.piece_length,
+            total_length=st.total_length,
+            bitfield=bitfield,
+            in_flight=tuple(flights),
+            info_hash=self.info_hash,
+            bittorrent=bool(self.info_hash),
+        )
+
+    async def save(self, *, force: bool = False) -> None:
+        """Flush the cache, snapshot, ``fdatasync`` the data, then replace the control file."""
+        if not self._opened or not self.control_path:
+            return
+        if not (self._dirty or force):
+            return
+        self._dirty = False
+        self.flush_cache()
+        data = cf.serialize(self.snapshot())
+        await self.disk.sync()
+        await save_control_file(self.control_path, data)
+
+    def mark_dirty(self) -> None:
+        """Progress happened outside the write methods (e.g. a restart): save it next time."""
+        self._dirty = True
+
+    async def finish(self) -> None:
+        """The download is complete: flush, ``fdatasync`` and remove the control file."""
+        self.flush_cache()
+        await self.disk.sync()
+        remove_control_file(self.control_path)
+
+    def remove_control_file(self) -> None:
+        """Drop the control file (nothing to resume)."""
+        remove_control_file(self.control_path)
+
+    async def close(self) -> None:
+        """Save an unfinished download's state (shielded, bounded) and close the files."""
+        with trio.CancelScope(shield=True):
+            try:
+                if self._opened and not self.is_complete():
+                    with trio.move_on_after(10):
+                        await self.save(force=True)
+            finally:
+                self._hash_send.close()
+                await self.disk.aclose()
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Bytes at a global offset (cache first), for whole-file checksums."""
+        self.flush_cache()
+        return self.disk.read(offset, length)
+
+
+# --- thread-side helpers ---------------------------------------------------------------------
+
+
+def _digest(algorithm: str, data: bytes) -> bytes:
+    hasher = new_hasher(algorithm)
+    hasher.update(data)
+    return hasher.digest()
+
+
+def _hash_on_own_fds(
+    layout: FileLayout, paths: list[str], algorithm: str, start: int, length: int
+) -> bytes:
+    """Hash ``[start, start+length)`` reading through descriptors of its own (worker thread)."""
+    hasher = new_hasher(algorithm)
+    for index, file_offset, _global, size in layout.locate(start, length):
+        fd = os.open(paths[index], os.O_RDONLY)
+        try:
+            pos = file_offset
+            end = file_offset + size
+            while pos < end:
+                chunk = os.pread(fd, min(1 << 20, end - pos), pos)
+                if not chunk:
+                    hasher.update(bytes(end - pos))  # a short file reads as zeros: it will fail
+                    break
+                hasher.update(chunk)
+                pos += len(chunk)
+        finally:
+            os.close(fd)
+    return hasher.digest()
