@@ -44,32 +44,39 @@ and from then on this run resynchronises that server's connections with ``NOOP``
 :class:`FtpPool` keeps idle logged-in connections per (scheme, host, port, user, TLS
 settings) for ``--ftp-reuse-connection``.  It lives for one ``trio.run`` (a ``RunVar``) and
 is shared by every download of the run, so ten files from one host are fetched over one
-control connection.  Idle connections expire after :data:`IDLE_SECONDS`; a system task
-closes whatever is left when the run ends.
+control connection.  Idle connections expire after :data:`IDLE_SECONDS`.  Its reaper
+(:meth:`FtpPool.serve`) is a structured task: :func:`open_pool` starts it with
+``nursery.start`` in the run's services nursery (:mod:`trioaria.net.services`) before the
+pool is first used, and closing that nursery cancels it and closes every idle connection.
+Without a services nursery the pool has no task and expires connections when it is used.
 """
 
 from __future__ import annotations
 
-import errno
 import ipaddress
-import os
 import socket
 import ssl
 from dataclasses import dataclass
 
 import trio
 
-from ..base.errors import FtpProtocolError, NetworkError, TrioariaError
+from ..base.errors import ConnectError, FtpProtocolError, NetworkError, TrioariaError
 from ..net.connect import (
     DATA_RCVBUF,
     ByteStream,
+    Target,
     TlsOptions,
+    begin_connect,
     connect_deadline,
+    finish_connect,
     make_ssl_context,
     map_exceptions,
+    open_tcp,
+    os_cause,
     read_deadline,
     recv_buffer_size,
 )
+from ..net.services import services_open, start_service
 from ..net.tls import TlsStream
 from .proto import (
     EXPECTED,
@@ -95,6 +102,7 @@ __all__ = [
     "PoolKey",
     "data_rcvbuf",
     "get_pool",
+    "open_pool",
 ]
 
 #: Idle pooled control connections are closed after this many seconds (aria2: 15).
@@ -105,36 +113,6 @@ _TRANSFER_END = frozenset({226, 250, 425, 426, 451})
 
 #: The data-connection receive buffer policy is shared with HTTP (trioaria.net.connect).
 data_rcvbuf = recv_buffer_size
-
-
-def _begin_connect(host: str, port: int, rcvbuf: int) -> socket.socket:
-    """A non-blocking TCP socket whose connect to ``(host, port)`` has been started.
-
-    Raises:
-        OSError: the connect failed at once (callers map it with ``map_exceptions``).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        if rcvbuf:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        err = sock.connect_ex((host, port))
-        if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
-            raise OSError(err, os.strerror(err))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-async def _finish_connect(sock: socket.socket) -> trio.SocketStream:
-    """Wait for the handshake :func:`_begin_connect` started; the socket as a trio stream."""
-    await trio.lowlevel.wait_writable(sock)
-    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if err:
-        raise OSError(err, os.strerror(err))
-    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +126,6 @@ class PoolKey:
     password: str
     tls: TlsOptions | None
     type_code: str
-
-
-async def _open_tcp(host: str, port: int, disable_ipv6: bool) -> trio.SocketStream:
-    if not disable_ipv6:
-        return await trio.open_tcp_stream(host, port, happy_eyeballs_delay=0.25)
-    infos = await trio.socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
-    if not infos:
-        raise socket.gaierror(socket.EAI_NONAME, f"no IPv4 address for {host}")
-    return await trio.open_tcp_stream(str(infos[0][4][0]), port)
 
 
 async def _tls_wrap(
@@ -231,8 +200,7 @@ class FtpConnection:
         host = url.host
         ctx = make_ssl_context(key.tls) if key.tls is not None else None
         with connect_deadline(connect_timeout, f"connecting to {host}:{url.port}"):
-            with map_exceptions(connecting=True):
-                tcp = await _open_tcp(host, url.port, disable_ipv6)
+            tcp = await open_tcp(host, url.port, disable_ipv6=disable_ipv6)
             ssl_stream = None
             if url.implicit_tls:
                 assert ctx is not None
@@ -354,19 +322,33 @@ class FtpConnection:
                 check_reply("EPSV", reply)
         if port is None:
             _ignored_host, port = parse_pasv(await self.command("PASV"))
-        what = f"data connection to {self.peer_ip}:{port}"
+        target = self._data_target(port)
+        what = f"data connection to {target.label}"
         with map_exceptions(connecting=True):
-            sock = _begin_connect(self.peer_ip, port, self.data_rcvbuf)
+            sock = begin_connect(target, rcvbuf=self.data_rcvbuf)
         try:
             # the handshake runs while REST and RETR are answered
             await self._rest_retr(name, offset)
             with connect_deadline(self.connect_timeout, what), map_exceptions(connecting=True):
-                tcp = await _finish_connect(sock)
+                try:
+                    tcp = await finish_connect(sock)
+                except OSError as exc:
+                    raise ConnectError(f"failed to establish the {what}: {os_cause(exc)}") from exc
             # TLS after the 1yz reply: vsftpd starts its side of the handshake only then
             return await self._wrap_data(tcp)
         except BaseException:
             sock.close()
             raise
+
+    def _data_target(self, port: int) -> Target:
+        """The passive data connection's address: the control connection's peer (the very
+        address Happy Eyeballs picked, scope id kept), with the port from EPSV/PASV."""
+        peer = self._stream.peer
+        if len(peer) >= 2:
+            family = socket.AF_INET6 if len(peer) == 4 else socket.AF_INET
+            return Target(family, (peer[0], port, *peer[2:]))
+        family = socket.AF_INET6 if ":" in self.peer_ip else socket.AF_INET
+        return Target(family, (self.peer_ip, port))
 
     async def _active(self, name: str, offset: int) -> ByteStream:
         family = socket.AF_INET6 if ":" in self.local_ip else socket.AF_INET
@@ -549,6 +531,23 @@ class FtpPool:
         self.reused = 0
         #: servers that sent a late stray reply: their transfers are resynced with NOOP
         self.strict_sync: set[PoolKey] = set()
+        #: the reaper (:meth:`serve`) is running; otherwise expiry is lazy (acquire/release)
+        self.serving = False
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[FtpPool] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The reaper: closes connections idle for :data:`IDLE_SECONDS`; when cancelled (its
+        nursery closes), closes every idle connection.  Start it with ``nursery.start``."""
+        self.serving = True
+        try:
+            task_status.started(self)
+            while True:
+                await trio.sleep(IDLE_SECONDS / 3)
+                self.expire()
+        finally:
+            self.serving = False
+            self.close_all()
 
     def acquire(self, key: PoolKey) -> FtpConnection | None:
         """A usable idle connection for *key*, or None (expired/closed ones are dropped)."""
@@ -563,6 +562,8 @@ class FtpPool:
         return None
 
     def release(self, conn: FtpConnection) -> None:
+        if not self.serving:
+            self.expire()
         if not conn.usable:
             conn.close_nowait()
             return
@@ -591,23 +592,36 @@ class FtpPool:
 
 
 _POOL: trio.lowlevel.RunVar[FtpPool] = trio.lowlevel.RunVar("trioaria_ftp_pool")
+_SERVICE = "ftp-pool"
 
 
-async def _reaper(pool: FtpPool) -> None:
+async def open_pool() -> FtpPool:
+    """This run's pool, its reaper started first (``nursery.start`` in the run's services
+    nursery, :func:`trioaria.net.services.open_services`); without such a nursery, a pool
+    that expires idle connections lazily (no background task)."""
+    pool = _current_pool()
+    if pool is not None and (pool.serving or not services_open()):
+        await trio.lowlevel.checkpoint()
+        return pool
+    candidate = pool or FtpPool()
+    started = await start_service(_SERVICE, candidate.serve)
+    pool = started if isinstance(started, FtpPool) else (_current_pool() or candidate)
+    _POOL.set(pool)
+    return pool
+
+
+def _current_pool() -> FtpPool | None:
     try:
-        while True:
-            await trio.sleep(IDLE_SECONDS / 3)
-            pool.expire()
-    finally:
-        pool.close_all()  # the run is ending: system tasks are cancelled last
+        return _POOL.get()
+    except LookupError:
+        return None
 
 
 def get_pool() -> FtpPool:
-    """This run's pool (created, with its expiry task, on first use)."""
+    """This run's pool as :func:`open_pool` left it (a reaper-less one if none was opened)."""
     try:
         return _POOL.get()
     except LookupError:
         pool = FtpPool()
         _POOL.set(pool)
-        trio.lowlevel.spawn_system_task(_reaper, pool, name="trioaria-ftp-pool")
         return pool

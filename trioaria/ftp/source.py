@@ -27,7 +27,7 @@ from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..net.connect import TlsOptions
 from .auth import credentials_for
-from .client import DataTransfer, FtpConnection, PoolKey, data_rcvbuf, get_pool
+from .client import DataTransfer, FtpConnection, PoolKey, data_rcvbuf, get_pool, open_pool
 from .proto import parse_ftp_url, parse_mdtm, parse_size
 
 __all__ = ["FtpSource"]
@@ -112,7 +112,7 @@ class FtpSource(RangeSource):
     # --- connections ---------------------------------------------------------------------
 
     async def _acquire(self) -> FtpConnection:
-        conn = get_pool().acquire(self._key) if self._reuse else None
+        conn = (await open_pool()).acquire(self._key) if self._reuse else None
         if conn is None:
             o = self._options
             conn = await FtpConnection.open(

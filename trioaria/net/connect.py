@@ -2,9 +2,13 @@
 
 Theory of operation
 -------------------
-:func:`open_stream` connects with trio's Happy Eyeballs (RFC 8305; IPv4 and IPv6 raced,
-``happy_eyeballs_delay``), optionally restricted to IPv4 (aria2 ``--disable-ipv6``), and wraps
-the socket in TLS when asked (aria2 ``--check-certificate``, ``--ca-certificate``,
+:func:`open_tcp` is the one TCP connect of every driver (HTTP, FTP control connections,
+SFTP's socket handed to asyncssh): Happy Eyeballs (RFC 8305) over the addresses of
+:func:`resolve`, interleaved by family (§4) and started :data:`HAPPY_EYEBALLS_DELAY` apart or
+as soon as the previous attempt failed (§5), the first connection winning; optionally IPv4
+only (aria2 ``--disable-ipv6``).  :func:`begin_connect`/:func:`finish_connect` are its single
+attempt, also used on their own where the address is already known (FTP data connections go
+to the control connection's peer).  :func:`open_stream` adds the TLS handshake when asked (aria2 ``--check-certificate``, ``--ca-certificate``,
 ``--certificate``/``--private-key``, ``--min-tls-version``).  The result is a
 :class:`ByteStream`, whose :meth:`ByteStream.receive_into` is the fast body path of docs/performance.md
 §4: on plain TCP it is one ``recv_into`` straight into the caller's reused buffer; on TLS it
@@ -12,7 +16,8 @@ is ``receive_some`` plus one copy.
 
 Errors are translated at this seam only (docs/design.md, httpcore's ``map_exceptions``):
 :func:`map_exceptions` turns ``socket.gaierror`` into ``NameResolveError`` (exit 19), failed
-connects into ``ConnectError`` and everything else (resets, TLS failures, broken streams)
+connects into ``ConnectError`` (its message names the OS cause of each address, e.g.
+``Connection refused (ECONNREFUSED)``) and everything else (resets, TLS failures, broken streams)
 into ``NetworkError`` (exit 6).  Timeouts stay cancel scopes (trio: "We don't provide
 timeout arguments"); :func:`connect_deadline` and :func:`read_deadline` are ``fail_after``
 wrappers that turn ``trio.TooSlowError`` into ``TimeoutError_``/``ReadTimeoutError`` (exit 2).
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -46,13 +52,20 @@ __all__ = [
     "DATA_RCVBUF",
     "HAPPY_EYEBALLS_DELAY",
     "ByteStream",
+    "Target",
     "TlsOptions",
+    "begin_connect",
     "connect_deadline",
+    "finish_connect",
+    "interleave",
     "make_ssl_context",
     "map_exceptions",
     "open_stream",
+    "open_tcp",
+    "os_cause",
     "read_deadline",
     "recv_buffer_size",
+    "resolve",
 ]
 
 #: Delay before racing the next address (RFC 8305 recommends 250 ms; trio's default too).
@@ -167,10 +180,10 @@ def _translate(exc: BaseException, *, connecting: bool) -> NetworkError:
         cause = exc.__cause__
         return NetworkError(f"connection broken: {_describe(cause or exc)}")
     if connecting:
-        return ConnectError(f"could not connect: {_describe(exc)}")
+        return ConnectError(f"failed to establish connection: {os_cause(exc)}")
     if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
-        return NetworkError(f"connection reset by peer: {_describe(exc)}")
-    return NetworkError(f"network error: {_describe(exc)}")
+        return NetworkError(f"connection reset by peer: {os_cause(exc)}")
+    return NetworkError(f"network error: {os_cause(exc)}")
 
 
 @contextmanager
@@ -305,30 +318,174 @@ class ByteStream:
         await trio.lowlevel.checkpoint()
 
 
-async def _resolve_ipv4(host: str, port: int) -> list[str]:
-    infos = await trio.socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
-    addresses: list[str] = []
-    for *_, sockaddr in infos:
-        address = str(sockaddr[0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One resolved address to connect to."""
+
+    family: int
+    sockaddr: tuple[Any, ...]
+
+    @property
+    def label(self) -> str:
+        """``1.2.3.4:80`` or ``[::1]:80``: for messages."""
+        host, port = self.sockaddr[0], self.sockaddr[1]
+        return f"[{host}]:{port}" if self.family == socket.AF_INET6 else f"{host}:{port}"
 
 
-async def _open_tcp(host: str, port: int, disable_ipv6: bool) -> trio.SocketStream:
-    if not disable_ipv6:
-        return await trio.open_tcp_stream(host, port, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY)
-    addresses = await _resolve_ipv4(host, port)
-    if not addresses:
-        raise socket.gaierror(socket.EAI_NONAME, f"no IPv4 address for {host}")
-    last: OSError | None = None
-    for address in addresses:
+def interleave(targets: list[Target]) -> list[Target]:
+    """RFC 8305 §4 ("Sorting of Resolved Destination Addresses"): keep the resolver's order
+    within each family, start with the family of the first answer and alternate, so that
+    one dead family costs one Happy Eyeballs delay, not a timeout per address."""
+    if not targets:
+        return []
+    first = [t for t in targets if t.family == targets[0].family]
+    other = [t for t in targets if t.family != targets[0].family]
+    ordered: list[Target] = []
+    for i in range(max(len(first), len(other))):
+        ordered += first[i : i + 1] + other[i : i + 1]
+    return ordered
+
+
+async def resolve(host: str, port: int, *, disable_ipv6: bool = False) -> list[Target]:
+    """Resolve *host* (a name or an IP literal, brackets allowed) to connect targets in
+    Happy Eyeballs order (:func:`interleave`); only IPv4 with *disable_ipv6*.
+
+    Raises:
+        NameResolveError: the name has no (usable) address (exit 19).
+    """
+    host = host.strip("[]")
+    family = socket.AF_INET if disable_ipv6 else socket.AF_UNSPEC
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        reason = exc.strerror or _describe(exc)
+        raise NameResolveError(f"could not resolve host name {host}: {reason}") from exc
+    targets: list[Target] = []
+    for fam, _type, _proto, _canon, sockaddr in infos:
+        target = Target(int(fam), tuple(sockaddr))
+        if fam in (socket.AF_INET, socket.AF_INET6) and target not in targets:
+            targets.append(target)
+    if not targets:
+        which = "IPv4 address" if disable_ipv6 else "address"
+        raise NameResolveError(f"could not resolve host name {host}: no {which}")
+    return interleave(targets)
+
+
+def os_cause(exc: BaseException) -> str:
+    """The OS cause of *exc* in words: ``Connection refused (ECONNREFUSED)``."""
+    if isinstance(exc, OSError) and exc.errno:
+        text = exc.strerror or os.strerror(exc.errno)
+        name = errno.errorcode.get(exc.errno)
+        return f"{text} ({name})" if name else text
+    return _describe(exc)
+
+
+def begin_connect(target: Target, *, rcvbuf: int = 0) -> socket.socket:
+    """A non-blocking TCP socket whose connect to *target* has been started (not awaited).
+
+    ``SO_RCVBUF`` is set before the SYN, so the window scale offered fits it.  The caller
+    may do other work (FTP: ``REST``/``RETR``) before :func:`finish_connect`.
+
+    Raises:
+        OSError: the connect failed at once.
+    """
+    sock = socket.socket(target.family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        err = sock.connect_ex(target.sockaddr)
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            raise OSError(err, os.strerror(err))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def finish_connect(sock: socket.socket) -> trio.SocketStream:
+    """Wait for the handshake :func:`begin_connect` started; the socket as a trio stream.
+
+    The socket is closed if the handshake fails or the wait is cancelled.
+
+    Raises:
+        OSError: the connect failed (``SO_ERROR``).
+    """
+    try:
+        await trio.lowlevel.wait_writable(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+
+
+def _connect_failure(host: str, port: int, failures: list[tuple[Target, OSError]]) -> ConnectError:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if len(failures) == 1:
+        target, exc = failures[0]
+        shown = where if target.label == where else f"{where} ({target.sockaddr[0]})"
+        message = f"failed to establish connection to {shown}: {os_cause(exc)}"
+    else:
+        causes = "; ".join(f"{t.label}: {os_cause(e)}" for t, e in failures)
+        message = f"failed to establish connection to {where}: {causes}"
+    err = ConnectError(message)
+    err.__cause__ = (
+        failures[0][1] if len(failures) == 1 else ExceptionGroup(message, [e for _, e in failures])
+    )
+    return err
+
+
+async def open_tcp(
+    host: str,
+    port: int,
+    *,
+    disable_ipv6: bool = False,
+    rcvbuf: int = 0,
+    delay: float = HAPPY_EYEBALLS_DELAY,
+) -> trio.SocketStream:
+    """Connect to *host*:*port* with Happy Eyeballs (RFC 8305): the one TCP connect of every
+    driver (HTTP, FTP control, SFTP).
+
+    The addresses from :func:`resolve` are tried in order; the next attempt starts when the
+    previous one failed or after *delay* seconds, whichever comes first, while earlier
+    attempts keep running.  The first connection made wins and cancels the others (trio's
+    ``open_tcp_stream`` is the template; ours also sets ``SO_RCVBUF`` before the SYN and
+    names every address's OS cause when all fail).  No timeout here: wrap the call in
+    :func:`connect_deadline`.
+
+    Raises:
+        NameResolveError: see :func:`resolve`.
+        ConnectError: every address failed; the message names each OS cause.
+    """
+    targets = await resolve(host, port, disable_ipv6=disable_ipv6)
+    winner: list[trio.SocketStream] = []
+    failures: list[tuple[Target, OSError]] = []
+
+    async def attempt(target: Target, failed: trio.Event) -> None:
         try:
-            return await trio.open_tcp_stream(address, port)
+            stream = await finish_connect(begin_connect(target, rcvbuf=rcvbuf))
         except OSError as exc:
-            last = exc
-    assert last is not None
-    raise last
+            failures.append((target, exc))
+            failed.set()
+            return
+        if winner:  # a photo finish: the race is already won
+            stream.socket.close()
+            return
+        winner.append(stream)
+        nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for target in targets:
+            failed = trio.Event()
+            nursery.start_soon(attempt, target, failed)
+            with trio.move_on_after(delay):
+                await failed.wait()
+    if winner:
+        return winner[0]
+    raise _connect_failure(host.strip("[]"), port, failures)
 
 
 #: The receive buffer asked for on bulk-data connections (HTTP bodies, FTP data).  With it each
@@ -388,10 +545,7 @@ async def open_stream(
     host = host.strip("[]")
     ctx = make_ssl_context(tls) if tls is not None else None
     with connect_deadline(connect_timeout, f"connecting to {host}:{port}"):
-        with map_exceptions(connecting=True):
-            tcp = await _open_tcp(host, port, disable_ipv6)
-            if rcvbuf:
-                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        tcp = await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
         if ctx is None:
             return ByteStream(tcp)
         tls_stream = TlsStream(tcp, ctx, server_hostname=server_hostname or host)

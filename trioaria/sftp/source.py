@@ -38,7 +38,7 @@ import os
 import socket
 import stat as stat_mod
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncssh
@@ -46,6 +46,7 @@ import trio
 
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
+from ..net.connect import connect_deadline, open_tcp
 from . import hostkey
 from .bridge import AioBridge, acquire
 
@@ -174,6 +175,8 @@ class _ConnectSpec:
     key_file: str | None
     pin: hostkey.HostKeyPin | None
     known_hosts: str | None
+    #: the TCP connection made on the trio side (:func:`trioaria.net.connect.open_tcp`)
+    sock: socket.socket | None = None
 
 
 async def _aio_connect(spec: _ConnectSpec, decisions: list[hostkey.Decision]) -> _Conn:
@@ -210,6 +213,7 @@ async def _aio_connect(spec: _ConnectSpec, decisions: list[hostkey.Decision]) ->
     ssh = await asyncssh.connect(
         spec.host,
         spec.port,
+        sock=spec.sock,  # already connected, with our Happy Eyeballs (net.connect.open_tcp)
         username=spec.user,
         password=spec.password,
         client_keys=client_keys,
@@ -421,13 +425,38 @@ class SftpSource(RangeSource):
             known_hosts=known_hosts if os.path.isfile(known_hosts) else None,
         )
 
+    async def _open_socket(self) -> socket.socket:
+        """The TCP connection for one SSH session, made by the connect every driver uses
+        (Happy Eyeballs over the resolved addresses, ``--disable-ipv6``,
+        ``--connect-timeout``), handed to asyncssh as a plain socket."""
+        target = self._target
+        timeout = float(_option(self._options, "connect-timeout") or 60)
+        try:
+            with connect_deadline(timeout, f"connecting to {target.host_key}"):
+                tcp = await open_tcp(
+                    target.host,
+                    target.port,
+                    disable_ipv6=bool(_option(self._options, "disable-ipv6")),
+                )
+        except errors.TrioariaError as exc:
+            exc.message = f"{self.uri}: {exc.message}"
+            raise
+        return socket.socket(fileno=tcp.socket.detach())
+
     async def _connect(self) -> _Conn:
         bridge = self._bridge_or_fail()
         decisions: list[hostkey.Decision] = []
-        spec = self._spec()
+        spec = replace(self._spec(), sock=await self._open_socket())
         try:
             conn = await bridge.run(_aio_connect(spec, decisions))
-        except Exception as exc:
+        except BaseException as exc:
+            assert spec.sock is not None
+            if bridge.closed:
+                spec.sock.close()
+            else:
+                bridge.call_soon(spec.sock.close)  # a no-op once asyncssh closed it
+            if not isinstance(exc, Exception):
+                raise
             refused = [d for d in decisions if not d.accept]
             if refused:  # our own verdict, in one clear line (aria2: exit 1, never retried)
                 raise errors.TrioariaError(refused[-1].message, retryable=False) from exc
