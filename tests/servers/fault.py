@@ -15,6 +15,10 @@ there; add more with :meth:`FaultServer.add_file`)::
     /truncchunk/<file>    chunked body cut inside a chunk, then close
     /badchunk/<file>      chunked body with a non-hex chunk size
     /norange/<file>       ignores Range: always 200 with the full body
+    /fullbody/<file>      advertises ``Accept-Ranges: bytes`` but answers every ranged request
+                          with 200 and the whole body (a lying server)
+    /norangedrop/<file>   no Range support, and every response is cut after half its body
+    /huge/<file>?len=N    200 with ``Content-Length: N`` (any size), then the file's bytes, close
     /416/<file>           416 Range Not Satisfiable, Content-Range: bytes */LEN
     /503?retry=S          503 with Retry-After: S (default 7)
     /redirect/<n>         302 to /redirect/<n-1>; /redirect/0 serves data.bin
@@ -223,6 +227,22 @@ class FaultServer:
             return await self._entity(stream, method, headers, data)
         if mode == "norange":
             return await self._entity(stream, method, {}, data, accept_ranges=False)
+        if mode == "fullbody":
+            await stream.send_all(
+                _head(200, [("Accept-Ranges", "bytes"), ("Content-Length", str(len(data)))])
+            )
+            if method != "HEAD":
+                await stream.send_all(data)
+            return True
+        if mode == "norangedrop":
+            await self._entity(stream, method, {}, data, accept_ranges=False, cut="drop")
+            return False
+        if mode == "huge":
+            claimed = int(query.get("len", "0"))
+            await stream.send_all(_head(200, [("Content-Length", str(claimed))]))
+            if method != "HEAD":
+                await stream.send_all(data)
+            raise _Close
         if mode == "growing":
             grown = data + bytes(1000 * (self.hits[split.path] - 1))
             return await self._entity(stream, method, headers, grown)

@@ -1,4 +1,4 @@
-"""Download rate policy: a token bucket with injected time (pure; docs/design.md and §2.11).
+"""Download rate policy: a token bucket with injected time (pure; docs/design.md §11).
 
 aria2 caps the download rate per download (``--max-download-limit``) and for all downloads
 together (``--max-overall-download-limit``), in bytes per second, ``0`` meaning unlimited

@@ -250,7 +250,14 @@ class Transfers:
                     # that stay written reset the count; a restart from zero does not.
                     lasting = seg.pos - seg_start >= BLOCK_LENGTH and self._ranges_ok()
                     if not self._ranges_ok() and picker.storage.completed_length:
-                        self.session.restart_from_zero()  # no Range support: start over
+                        # No Range support: what was written is lost; start over from byte 0.
+                        # If the tries run out, the error is aria2's "cannot resume" (exit 8).
+                        exc = errors.CannotResumeError(
+                            f"{src.source.uri} does not support ranges and the transfer broke"
+                            f" off at byte {seg.pos} ({exc}); it cannot resume",
+                            retryable=True,
+                        )
+                        self.session.restart_from_zero()
                     if lasting:
                         src.failures = 0
                     picker.release(seg)

@@ -88,36 +88,22 @@ class PieceHashes:
 def check_capacity(directory: str, total_length: int, *, allocate: str) -> None:
     """Refuse at once a length the file system cannot hold, before any state is built.
 
-    The file system's largest file size is probed with ``ftruncate`` on a scratch file (EFBIG or
-    EINVAL: too large); when ``--file-allocation`` writes the whole file up front (``prealloc``,
-    ``falloc``) the free space (``statvfs``) must hold it too.
+    When ``--file-allocation`` writes the whole file up front (``prealloc``, ``falloc``) the free
+    space (``statvfs``) must hold it; in every mode the file system's largest file size is probed
+    with ``ftruncate`` on a scratch file (EFBIG or EINVAL: too large).  Both refusals are aria2's
+    exit 9 (not enough disk space), with a message that names the size.
 
     Raises:
-        StorageError: exit 9 (not enough space) or exit 17 (larger than the file system allows).
+        StorageError: exit 9.
     """
     if total_length <= 0:
         return
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, probe = _scratch_file(directory)
+        st = os.statvfs(directory)
     except OSError:
         return  # the real open reports the directory problem with its own exit code
-    try:
-        os.ftruncate(fd, total_length)
-    except OSError as exc:
-        raise StorageError(
-            f"{total_length} bytes is larger than the file system of {directory} allows"
-            f" ({exc.strerror})",
-            exit_code=ExitCode.FILE_IO_ERROR,
-        ) from None
-    finally:
-        os.close(fd)
-        try:
-            os.unlink(probe)
-        except OSError:
-            pass
     if allocate in ("prealloc", "falloc"):
-        st = os.statvfs(directory)
         free = st.f_bavail * st.f_frsize
         if free < total_length:
             raise StorageError(
@@ -125,6 +111,24 @@ def check_capacity(directory: str, total_length: int, *, allocate: str) -> None:
                 f" ({total_length} bytes needed, {free} available)",
                 exit_code=ExitCode.NOT_ENOUGH_DISK_SPACE,
             )
+    try:
+        fd, probe = _scratch_file(directory)
+    except OSError:
+        return
+    try:
+        os.ftruncate(fd, total_length)
+    except OSError as exc:
+        raise StorageError(
+            f"the file system of {directory} cannot hold a file of {total_length} bytes"
+            f" ({exc.strerror})",
+            exit_code=ExitCode.NOT_ENOUGH_DISK_SPACE,
+        ) from None
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
 
 
 def _scratch_file(directory: str) -> tuple[int, str]:

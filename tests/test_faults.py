@@ -1,0 +1,121 @@
+"""Faults end in a correct file or a bounded, clear error (issues 9 and 15), against real
+misbehaving servers on loopback (tests/servers/fault.py) driven through the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from tests.cli_util import run_cli
+from tests.servers.fault import FaultServer
+from trioaria.base.errors import ExitCode
+
+MiB = 1 << 20
+
+
+def _payload(size: int, seed: int) -> bytes:
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+async def test_hung_mirror_does_not_hold_a_complete_download(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Issue 9: -x2 -s2 over two mirrors, one hangs after 256 KiB of every response.
+
+    Every byte arrives within a second or two from the good mirror (it races the hung
+    connection's segment in the endgame); the download must end then, not when --timeout (60 s
+    here) expires on the hung connection."""
+    data = _payload(4 * MiB, 1)
+    fault_server.add_file("h.bin", data)
+    result = await run_cli(
+        "-x2",
+        "-s2",
+        "-k1M",
+        "--timeout=60",
+        "--summary-interval=0",
+        "-d",
+        tmp_path / "out",
+        fault_server.url("/stall/h.bin?after=262144"),
+        fault_server.url("/ok/h.bin"),
+        home=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result
+    assert (tmp_path / "out" / "h.bin").read_bytes() == data
+    # far below the 60 s --timeout: the finishing connection cancelled the hung one
+    assert result.elapsed < 30, result
+
+
+async def test_max_tries_counts_attempts_without_lasting_progress(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Issue 15 part 2: no Range support and every response cut at half.  Each attempt starts
+    over from byte 0, so no attempt makes lasting progress: --max-tries=3 ends it after three
+    requests with exit 8 (cannot resume), instead of restarting forever."""
+    data = _payload(2 * MiB, 2)
+    fault_server.add_file("cut.bin", data)
+    result = await run_cli(
+        "--max-tries=3",
+        "--retry-wait=0",
+        "--summary-interval=0",
+        "-d",
+        tmp_path / "out",
+        fault_server.url("/norangedrop/cut.bin"),
+        home=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == ExitCode.CANNOT_RESUME, result
+    requests = [r for r in fault_server.requests if r.target.startswith("/norangedrop/")]
+    assert len(requests) == 3, [r.target for r in requests]
+
+
+async def test_lasting_progress_resets_the_try_count(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The other side of the same rule: a server with Range support that drops every response
+    after 300,000 bytes still completes the file, since each attempt keeps what it wrote."""
+    data = _payload(2 * MiB, 3)
+    fault_server.add_file("d.bin", data)
+    result = await run_cli(
+        "--max-tries=2",
+        "--retry-wait=0",
+        "--summary-interval=0",
+        "-d",
+        tmp_path / "out",
+        fault_server.url("/drop/d.bin?after=300000"),
+        home=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, result
+    assert (tmp_path / "out" / "d.bin").read_bytes() == data
+
+
+async def test_absurd_content_length_is_refused_at_once(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Issue 15 part 4: ``Content-Length: 2**56`` is refused before any piece state is built:
+    a clear one-line error and aria2's exit code 9, no MemoryError, no file left behind."""
+    fault_server.add_file("big.bin", b"x" * 1000)
+    for allocation in ("prealloc", "none"):
+        out = tmp_path / allocation
+        result = await run_cli(
+            f"--file-allocation={allocation}",
+            "--summary-interval=0",
+            "-d",
+            out,
+            fault_server.url(f"/huge/big.bin?len={2**56}"),
+            home=tmp_path,
+            timeout=60,
+        )
+        assert result.returncode == ExitCode.NOT_ENOUGH_DISK_SPACE, result
+        text = result.stdout + result.stderr
+        assert "MemoryError" not in text and "Traceback" not in text, result
+        assert str(2**56) in text, result
+        assert not (out / "big.bin").exists()
+        assert not [p for p in os.listdir(out) if p.startswith(".trioaria-size-probe")]
