@@ -279,9 +279,7 @@ def _files(
         for entry in raw_files:
             if not isinstance(entry, dict):
                 raise MetainfoError("A files entry is not a dictionary.")
-            length = entry.get(b"length")
-            if not isinstance(length, int) or length < 0:
-                raise MetainfoError("Bad or missing file length.")
+            length = _length(entry)
             raw_path = entry.get(b"path.utf-8")
             if not isinstance(raw_path, list):
                 raw_path = entry.get(b"path")
@@ -302,11 +300,18 @@ def _files(
             offset += length
         _check_unique(files)
         return tuple(files), True
-    length = info.get(b"length")
-    if not isinstance(length, int) or length < 0:
-        raise MetainfoError("Bad or missing length in a single-file torrent.")
+    length = _length(info)
     path = _safe_path(name_components, shown_name)
     return (TorrentFile(path, length, 0),), False
+
+
+def _length(d: dict[bytes, BValue]) -> int:
+    length = d.get(b"length")
+    if not isinstance(length, int):
+        raise MetainfoError("Missing length in torrent metainfo.")
+    if length < 0:
+        raise MetainfoError(f"length does not allow negative integer {length}")
+    return length
 
 
 def _check_unique(files: Iterable[TorrentFile]) -> None:
@@ -329,15 +334,20 @@ def _info(
 ) -> tuple[InfoHash, str, int, bytes, tuple[TorrentFile, ...], int, bool, bool]:
     raw_name = _get_str(info, b"name.utf-8", b"name")
     if raw_name:
-        name = _text(raw_name)
+        # aria2 shows and names the download after the escaped name (util::escapePath).
+        name = "".join(
+            f"%{ord(c):02X}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in _text(raw_name)
+        )
         shown_name = name
     else:
         base = _base_name(default_name) or hashlib.sha1(info_bytes).hexdigest()
         name = shown_name = base + ".file"
     name_components = [name]
     piece_length = info.get(b"piece length")
-    if not isinstance(piece_length, int) or piece_length <= 0:
-        raise MetainfoError("Bad or missing piece length.")
+    if not isinstance(piece_length, int):
+        raise MetainfoError("Missing piece length in torrent metainfo.")
+    if piece_length <= 0:
+        raise MetainfoError(f"piece length must be positive, not {piece_length}")
     pieces = info.get(b"pieces")
     if not isinstance(pieces, bytes):
         if info.get(b"meta version") == 2:
