@@ -15,6 +15,7 @@ __all__ = [
     "CannotResumeError",
     "ChecksumError",
     "ConnectError",
+    "ContentRangeMismatchError",
     "ExitCode",
     "FileExistsError_",
     "FtpProtocolError",
@@ -26,8 +27,10 @@ __all__ = [
     "OptionError",
     "PieceLengthChangedError",
     "ProtocolError",
+    "RangesIgnoredError",
     "ReadTimeoutError",
     "RemoteProtocolError",
+    "RestRefusedError",
     "ResumeFileError",
     "ServiceUnavailableError",
     "StorageError",
@@ -35,6 +38,7 @@ __all__ = [
     "TooManyRedirectsError",
     "TooSlowError",
     "TrioariaError",
+    "UnreliableSourceError",
 ]
 
 
@@ -144,6 +148,34 @@ class FtpProtocolError(RemoteProtocolError):
     FTP_PROTOCOL_ERROR)."""
 
     exit_code = ExitCode.FTP_PROTOCOL_ERROR
+
+
+class UnreliableSourceError(RemoteProtocolError):
+    """A mirror cannot serve byte ranges, or lies about them.  Never raised itself.
+
+    The mirror's other answers may still be good (its first connection may be streaming the
+    whole file), so an engine retires the mirror (no new ranges from it, its server
+    statistics noted) instead of failing the download; ``exit_code`` is what the download
+    ends with when no source is left (aria2c drops such connections and finishes).
+    """
+
+    retryable = False  # not on this mirror: another one should take the range
+
+
+class ContentRangeMismatchError(UnreliableSourceError, HttpProtocolError):
+    """A 206 whose ``Content-Range`` (or ``Content-Length``) is not the range asked for
+    (exit 8, aria2 ``EX_INVALID_RANGE_HEADER``)."""
+
+    exit_code = ExitCode.CANNOT_RESUME
+
+
+class RangesIgnoredError(UnreliableSourceError, HttpProtocolError):
+    """A ``200`` with the whole body to a request for a later range, the file unchanged
+    (same validator): the server ignores ``Range`` (exit 22)."""
+
+
+class RestRefusedError(UnreliableSourceError, FtpProtocolError):
+    """An FTP server refused ``REST`` to a non-zero offset: it cannot serve ranges (exit 21)."""
 
 
 class TooManyRedirectsError(HttpProtocolError):

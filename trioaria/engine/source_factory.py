@@ -1,13 +1,21 @@
-"""Turn a URI into the :class:`~trioaria.base.sources.RangeSource` for its scheme."""
+"""Turn a URI into the :class:`~trioaria.base.sources.RangeSource` for its scheme.
+
+An HTTP source is given :func:`make_source` itself, so a redirect to ``ftp://`` or
+``sftp://`` is served by that driver (issue 15; aria2 follows such redirects too).
+:func:`open_services` is the run-wide nursery of the drivers' background tasks (the FTP
+pool's reaper; :mod:`trioaria.net.services`): the engine opens it once around its queue.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..base import errors
 from ..base.sources import RangeSource
+from ..net.services import open_services
 
-__all__ = ["make_source", "supported_scheme"]
+__all__ = ["make_source", "open_services", "supported_scheme"]
 
 _SCHEMES = ("http", "https", "ftp", "ftps", "ftpes", "sftp")
 
@@ -22,7 +30,7 @@ def make_source(uri: str, options: Any) -> RangeSource:
     if scheme in ("http", "https"):
         from ..http.source import HttpSource
 
-        return HttpSource(uri, options)
+        return HttpSource(uri, options, follow=functools.partial(make_source, options=options))
     if scheme in ("ftp", "ftps", "ftpes"):
         from ..ftp.source import FtpSource
 
@@ -31,4 +39,4 @@ def make_source(uri: str, options: Any) -> RangeSource:
         from ..sftp.source import SftpSource
 
         return SftpSource(uri, options)
-    raise errors.TrioariaError(f"unsupported URI scheme {scheme!r}: {uri}", retryable=False)
+    raise errors.TrioariaError(f"unsupported URI scheme: {uri}", retryable=False)

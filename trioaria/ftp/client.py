@@ -60,7 +60,13 @@ from dataclasses import dataclass
 
 import trio
 
-from ..base.errors import ConnectError, FtpProtocolError, NetworkError, TrioariaError
+from ..base.errors import (
+    ConnectError,
+    FtpProtocolError,
+    NetworkError,
+    RestRefusedError,
+    TrioariaError,
+)
 from ..net.connect import (
     DATA_RCVBUF,
     ByteStream,
@@ -392,9 +398,7 @@ class FtpConnection:
     async def _rest_retr(self, name: str, offset: int) -> None:
         reply = await self.command("REST", str(offset), check=False)
         if reply.code != 350 and offset != 0:
-            raise FtpProtocolError(
-                f"the FTP server cannot resume (REST {offset}): {reply}", retryable=False
-            )
+            raise RestRefusedError(f"the FTP server cannot resume (REST {offset}): {reply}")
         self.broken = True
         await self.send("RETR", name)
         reply = await self.read_reply()

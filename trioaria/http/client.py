@@ -50,6 +50,7 @@ from ..base.errors import (
     NetworkError,
     TimeoutError_,
     TooManyRedirectsError,
+    TrioariaError,
 )
 from ..net.connect import ByteStream, TlsOptions, open_stream, read_deadline
 from .chunked import ChunkedDecoder
@@ -72,12 +73,39 @@ __all__ = [
     "ConnectionPool",
     "HttpConnection",
     "PoolStatistics",
+    "SchemeRedirect",
     "open_response",
 ]
 
 _HEAD_RECEIVE = 64 * 1024
 _MAX_HEAD = 64 * 1024
 _CHUNKED_SCRATCH = 256 * 1024
+
+
+class SchemeRedirect(TrioariaError):
+    """A redirect to a URI that is not ``http``/``https`` (``ftp://``, ``sftp://``, ...).
+
+    :func:`open_response` cannot follow it; :class:`~trioaria.http.source.HttpSource` hands
+    *target* to the driver of its scheme, or ends with this error (exit 1, not retried).
+
+    Attributes:
+        target: the absolute URI the redirect leads to.
+        location: the ``Location`` header exactly as the server sent it.
+        origin_url: the URL whose answer was the redirect.
+    """
+
+    retryable = False
+
+    def __init__(self, target: str, location: str, origin_url: str) -> None:
+        super().__init__(f"{origin_url}: redirected to an unsupported URI: {location}")
+        self.target = target
+        self.location = location
+        self.origin_url = origin_url
+
+    @property
+    def scheme(self) -> str:
+        """The target's scheme, lower case."""
+        return self.target.partition(":")[0].lower()
 
 
 @contextmanager
@@ -609,11 +637,14 @@ async def open_response(
 
     Raises:
         TooManyRedirectsError: more than *max_redirects* redirects (exit 23).
+        SchemeRedirect: a redirect to another scheme (``ftp://``...); the connection was
+            handed back to the pool.
         HttpProtocolError: no or unusable ``Location``; a lying ``Content-Range``.
         NotFoundError, AuthError, ServiceUnavailableError: as classify_status.
         NetworkError, TimeoutError_, ReadTimeoutError: connection problems.
     """
     redirects = 0
+    elsewhere: SchemeRedirect | None = None
     while True:
         if pipelined is not None:
             conn, pipelined = pipelined, None
@@ -646,10 +677,13 @@ async def open_response(
                 if redirects >= max_redirects:
                     raise TooManyRedirectsError(f"too many redirects: count={redirects}")
                 target = resolve_redirect(req.url, info.location)
-                new = parse_url(target)  # raises on ftp:// and other schemes
-                headers = req.headers
-                if new.origin != parse_url(req.url).origin:
-                    headers = tuple((k, v) for k, v in headers if k.lower() != "authorization")
+                if target.partition(":")[0].lower() not in ("http", "https"):
+                    # another driver's URI (ftp://...): the caller decides (HttpSource)
+                    elsewhere = SchemeRedirect(target, info.location.strip(), req.url)
+                else:
+                    headers = req.headers
+                    if parse_url(target).origin != parse_url(req.url).origin:
+                        headers = tuple((k, v) for k, v in headers if k.lower() != "authorization")
                 method = "GET" if info.status == 303 and req.method != "HEAD" else req.method
                 with read_deadline(read_timeout, "reading a redirect body"):
                     await conn.discard_body()
@@ -662,6 +696,9 @@ async def open_response(
             conn.close_nowait()
             pool.release(conn)
             raise
+        if elsewhere is not None:
+            pool.release(conn)
+            raise elsewhere
         if is_redirect(info):
             pool.release(conn)
             req = dataclasses.replace(req, url=target, method=method, headers=headers)

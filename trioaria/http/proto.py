@@ -40,6 +40,7 @@ import h11
 from .._version import __version__
 from ..base.errors import (
     AuthError,
+    ContentRangeMismatchError,
     ExitCode,
     HttpProtocolError,
     LocalProtocolError,
@@ -534,7 +535,13 @@ def is_redirect(info: ResponseInfo) -> bool:
 
 def _range_error(message: str) -> HttpProtocolError:
     # aria2 aborts with CANNOT_RESUME (exit 8) when the range does not match the request
-    # (src/HttpResponse.cc validateResponse, EX_INVALID_RANGE_HEADER).
+    # (src/HttpResponse.cc validateResponse, EX_INVALID_RANGE_HEADER).  Typed, so that an
+    # engine can retire this mirror and let the others finish.
+    return ContentRangeMismatchError(message)
+
+
+def _length_error(message: str) -> HttpProtocolError:
+    # the file changed size: no mirror lies, the download cannot resume (exit 8)
     err = HttpProtocolError(message, exit_code=ExitCode.CANNOT_RESUME)
     err.retryable = False
     return err
@@ -556,7 +563,8 @@ def check_range_response(
     connection from byte 0).
 
     Raises:
-        HttpProtocolError: with ``exit_code`` 8 (CANNOT_RESUME), as aria2.
+        ContentRangeMismatchError: the 206 does not answer the range (exit 8, as aria2).
+        HttpProtocolError: the total length changed (exit 8).
     """
     if info.status == 206:
         assert info.content_range is not None  # parse_response guarantees it
@@ -585,7 +593,7 @@ def check_range_response(
         and info.total_length is not None
         and info.total_length != expected_total
     ):
-        raise _range_error(
+        raise _length_error(
             f"the remote file's length changed: {info.total_length} (expected {expected_total})"
         )
 

@@ -43,13 +43,14 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..net.connect import TlsOptions, recv_buffer_size
 from ..storage.naming import control_file_path, name_from_url
-from .client import ConnectionPool, HttpConnection, open_response
+from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response
 from .gzip import ContentDecoder, content_encoding
 from .proto import (
     HttpRequest,
@@ -61,11 +62,15 @@ from .proto import (
     parse_url,
 )
 
-__all__ = ["HttpSource"]
+__all__ = ["FOLLOWED_SCHEMES", "HttpSource"]
 
 log = logging.getLogger("trioaria.http")
 
 _DECODE_READ = 64 * 1024
+
+#: Schemes an HTTP redirect may lead to, served by another driver (aria2 follows a
+#: ``Location: ftp://...``; SFTP too, since we have it).
+FOLLOWED_SCHEMES = frozenset({"ftp", "ftps", "ftpes", "sftp"})
 
 
 def _http_date(value: str | None) -> float | None:
@@ -184,10 +189,28 @@ class _DecodingStream(RangeStream):
 
 
 class HttpSource(RangeSource):
-    """One HTTP or HTTPS mirror URI."""
+    """One HTTP or HTTPS mirror URI.
 
-    def __init__(self, uri: str, options: Any) -> None:
+    Args:
+        uri: the ``http(s)://`` URI.
+        options: the download's options (any ``.get(name)``).
+        follow: builds the source of a URI of another scheme
+            (:func:`trioaria.engine.source_factory.make_source`).  A redirect to ``ftp://``,
+            ``ftps://``, ``ftpes://`` or ``sftp://`` is then served by that source from here
+            on: :meth:`probe`, :meth:`open_range`, :meth:`expect_length` and :meth:`aclose`
+            go to it and :attr:`host_key` becomes its host.  Without *follow*, or for any
+            other scheme, such a redirect ends with a one-line error quoting the
+            ``Location`` as sent (exit 1, not retried).
+    """
+
+    def __init__(
+        self, uri: str, options: Any, *, follow: Callable[[str], RangeSource] | None = None
+    ) -> None:
         self.uri = uri
+        self._follow = follow
+        #: the source a redirect to another scheme handed this URI to
+        self._delegate: RangeSource | None = None
+        self._retired: list[RangeSource] = []
         self.pipelining = bool(options.get("enable-http-pipelining"))
         parsed = parse_url(uri)
         self.host_key = f"{parsed.host}:{parsed.port}"
@@ -322,7 +345,36 @@ class HttpSource(RangeSource):
 
     # --- RangeSource --------------------------------------------------------------------
 
+    def _switch(self, redirect: SchemeRedirect) -> RangeSource:
+        """The source for a redirect's target (made once per target), or the error."""
+        if redirect.scheme not in FOLLOWED_SCHEMES or self._follow is None:
+            raise redirect
+        current = self._delegate
+        if current is not None and current.uri == redirect.target:
+            return current
+        delegate = self._follow(redirect.target)
+        if current is not None:
+            self._retired.append(current)
+        if self._total is not None:
+            delegate.expect_length(self._total)
+        log.info("%s: redirected to %s", redirect.origin_url, redirect.target)
+        self._delegate = delegate
+        self.host_key = delegate.host_key
+        return delegate
+
     async def probe(self) -> ProbeResult:
+        if self._delegate is not None:
+            return await self._delegate.probe()
+        try:
+            return await self._probe_http()
+        except SchemeRedirect as redirect:
+            delegate = self._switch(redirect)
+        result = await delegate.probe()
+        if result.filename is None:  # aria2 names the file after the last URI of the chain
+            result.filename = name_from_url(delegate.uri)
+        return result
+
+    async def _probe_http(self) -> ProbeResult:
         if self._options.get("use-head"):
             result = await self._probe_head()
             if result is not None:
@@ -414,6 +466,8 @@ class HttpSource(RangeSource):
         )
 
     async def open_range(self, start: int, end: int | None) -> RangeStream:
+        if self._delegate is not None:
+            return await self._delegate.open_range(start, end)
         return await self._open(start, end)
 
     async def _open(
@@ -424,7 +478,10 @@ class HttpSource(RangeSource):
         pipelined: tuple[HttpConnection | None, HttpRequest] | None = None,
     ) -> RangeStream:
         last = None if end is None else end - 1
-        conn, info = await self._send("GET", start, last, probe=False, pipelined=pipelined)
+        try:
+            conn, info = await self._send("GET", start, last, probe=False, pipelined=pipelined)
+        except SchemeRedirect as redirect:
+            return await self._switch(redirect).open_range(start, end)
         try:
             if info.status == 206:
                 check_range_response(info, start, None if end is None else end - 1)
@@ -438,14 +495,7 @@ class HttpSource(RangeSource):
             elif info.status == 200:
                 whole = start == 0 and (end is None or end == info.total_length)
                 if not whole:
-                    if self._ranged or self._validator:
-                        raise errors.CannotResumeError(
-                            f"{self.uri}: the server sent the whole file for a range request "
-                            "(the file changed, or ranges are not supported)"
-                        )
-                    raise errors.HttpProtocolError(
-                        f"{self.uri}: the server ignored the Range header", retryable=False
-                    )
+                    self._whole_body_for_range(info, start)
                 if self._total is not None and info.total_length not in (None, self._total):
                     raise errors.CannotResumeError(
                         f"{self.uri}: remote length changed from {self._total} to {info.total_length}"
@@ -462,8 +512,42 @@ class HttpSource(RangeSource):
             raise
         return self._stream(conn)
 
+    def _whole_body_for_range(self, info: ResponseInfo, start: int) -> None:
+        """A 200 to ``Range: bytes=start-`` (start > 0).  With ``If-Range`` that means the
+        file changed (RFC 9110 §13.1.5) unless the answer carries the very validator we sent
+        (then, as when we have no validator, the server simply ignores ``Range``).
+
+        Raises:
+            CannotResumeError: another length or another validator (exit 8).
+            RangesIgnoredError: the same file, from byte 0: this mirror cannot serve ranges.
+        """
+        total = info.total_length
+        if self._total is not None and total is not None and total != self._total:
+            raise errors.CannotResumeError(
+                f"{self.uri}: remote length changed from {self._total} to {total}"
+            )
+        answered = info.etag or info.last_modified
+        if self._validator and answered and answered != self._validator:
+            raise errors.CannotResumeError(
+                f"{self.uri}: the file changed on the server (validator {self._validator}"
+                f" is now {answered}); it was sent whole for a range request"
+            )
+        raise errors.RangesIgnoredError(
+            f"{self.uri}: the server ignored the Range header (asked for byte {start} on,"
+            " got 200 and the whole file)"
+        )
+
     def expect_length(self, total_length: int) -> None:
         self._total = total_length
+        if self._delegate is not None:
+            self._delegate.expect_length(total_length)
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        try:
+            await self._pool.aclose()
+        finally:
+            others, self._retired = self._retired, []
+            if self._delegate is not None:
+                others.append(self._delegate)
+            for source in others:
+                await source.aclose()
