@@ -1,0 +1,196 @@
+"""StorageSession: one download's layout, pieces, disk, picker, hashes and control file.
+
+Driven directly (no network): segments come from the session's own picker, bytes are written
+with ``write_segment`` as a range-source connection does, and the files and control files on
+disk are checked byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import trio
+
+from trioaria.base.errors import ResumeFileError
+from trioaria.storage import control_file as cf
+from trioaria.storage.layout import FileEntry
+from trioaria.storage.session import PieceHashes, StorageSession
+
+PIECE = 64 * 1024
+
+
+def _data(n: int, seed: int = 0) -> bytes:
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}/{i}".encode()).digest()
+        i += 1
+    return bytes(out[:n])
+
+
+def _session(tmp_path: Path, files, **kw) -> StorageSession:
+    kw.setdefault("piece_length", PIECE)
+    kw.setdefault("min_split_size", PIECE)
+    return StorageSession(
+        str(tmp_path / "d"), files, control_path=str(tmp_path / "d.aria2"), **kw
+    )
+
+
+def _fill(session: StorageSession, data: bytes, source: object = "mirror", *, limit: int = 10**9):
+    """Write every segment the picker hands out with ``data``'s bytes (what a mirror sends)."""
+    written = 0
+    for _ in range(1000):
+        seg = session.picker.next_segment(source, endgame=False)
+        if seg is None:
+            return
+        while not seg.finished and written < limit:
+            n = min(seg.end - seg.pos, 20_000)
+            session.write_segment(seg, memoryview(data[seg.pos : seg.pos + n]))
+            written += n
+        session.picker.release(seg)
+        if written >= limit:
+            return
+    raise AssertionError("the picker never ran out of segments")
+
+
+async def test_multi_file_layout_writes_every_file(tmp_path: Path) -> None:
+    data = _data(300_000)
+    files = [("a/one.bin", 100_000), ("b/two.bin", 0), ("three.bin", 200_000)]
+    session = _session(tmp_path, files)
+    await session.open("new")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        _fill(session, data)
+        assert session.is_complete()
+        nursery.cancel_scope.cancel()
+    await session.finish()
+    await session.close()
+    d = tmp_path / "d"
+    assert (d / "a/one.bin").read_bytes() == data[:100_000]
+    assert (d / "b/two.bin").read_bytes() == b""
+    assert (d / "three.bin").read_bytes() == data[100_000:]
+    assert not (tmp_path / "d.aria2").exists()
+
+
+async def test_unselected_files_are_never_created_and_their_pieces_not_wanted(
+    tmp_path: Path,
+) -> None:
+    files = [
+        FileEntry("x.bin", 4 * PIECE, 0, selected=False),
+        FileEntry("y.bin", 2 * PIECE, 0, selected=True),
+    ]
+    session = _session(tmp_path, files)
+    assert list(session.wanted.iter_set()) == [4, 5]
+    await session.open("new")
+    await session.allocate()
+    assert not (tmp_path / "d" / "x.bin").exists()
+    assert (tmp_path / "d" / "y.bin").exists()
+    await session.close()
+
+
+async def test_control_file_carries_the_bittorrent_bit_and_info_hash(tmp_path: Path) -> None:
+    info_hash = bytes(range(20))
+    data = _data(5 * PIECE)
+    session = _session(tmp_path, [("t.bin", len(data))], info_hash=info_hash)
+    await session.open("new")
+    _fill(session, data, limit=2 * PIECE)
+    await session.close()  # unfinished: the final save
+    control = cf.parse((tmp_path / "d.aria2").read_bytes())
+    assert control.bittorrent and control.info_hash == info_hash
+    assert cf.completed_length(control) == 2 * PIECE
+
+    # the same torrent resumes; another info hash is refused (aria2's check)
+    again = _session(tmp_path, [("t.bin", len(data))], info_hash=info_hash)
+    assert await again.open("resume")
+    assert again.completed_length == 2 * PIECE
+    await again.close()
+    other = _session(tmp_path, [("t.bin", len(data))], info_hash=bytes(20))
+    with pytest.raises(ResumeFileError, match="info hash mismatch"):
+        await other.open("resume")
+
+
+async def test_piece_hashes_verify_blame_and_refetch(tmp_path: Path) -> None:
+    data = _data(4 * PIECE + 1000)
+    digests = tuple(
+        hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE)
+    )
+    failed: list[tuple[int, frozenset[object]]] = []
+    session = _session(
+        tmp_path,
+        [("h.bin", len(data))],
+        hashes=PieceHashes("sha-1", PIECE, digests),
+        on_piece_failed=lambda piece, blamed: failed.append((piece, blamed)),
+    )
+    await session.open("new")
+    bad = bytearray(data)
+    bad[2 * PIECE + 5] ^= 0xFF  # the liar corrupts piece 2
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        _fill(session, bytes(bad), source="liar")
+        # written is not complete: completion waits for the hashes
+        with trio.fail_after(10):
+            while not failed:
+                await trio.sleep(0.01)
+        assert failed == [(2, frozenset({"liar"}))]
+        assert not session.is_complete()
+        assert session.storage.piece_state(2) == "missing"
+        assert session.storage.piece_state(1) == "verified"
+        _fill(session, data, source="honest")  # only piece 2 is handed out again
+        with trio.fail_after(10):
+            await session.wait_complete()
+        nursery.cancel_scope.cancel()
+    await session.finish()
+    await session.close()
+    assert (tmp_path / "d" / "h.bin").read_bytes() == data
+    assert session.hash_failures == 1
+
+
+async def test_unverified_pieces_are_not_saved_as_done_and_are_hashed_on_resume(
+    tmp_path: Path,
+) -> None:
+    data = _data(3 * PIECE)
+    digests = tuple(
+        hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE)
+    )
+    hashes = PieceHashes("sha-1", PIECE, digests)
+    session = _session(tmp_path, [("r.bin", len(data))], hashes=hashes)
+    await session.open("new")
+    _fill(session, data, limit=2 * PIECE)  # written, never hashed: no hasher runs
+    await session.close()
+    control = cf.parse((tmp_path / "d.aria2").read_bytes())
+    assert not any(control.piece_done(i) for i in range(3))
+    assert sorted(p.index for p in control.in_flight) == [0, 1]
+
+    again = _session(tmp_path, [("r.bin", len(data))], hashes=hashes)
+    await again.open("resume")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(again.run)
+        with trio.fail_after(10):
+            while again.storage.verified.count() < 2:
+                await trio.sleep(0.01)
+        _fill(again, data)
+        with trio.fail_after(10):
+            await again.wait_complete()
+        nursery.cancel_scope.cancel()
+    await again.finish()
+    await again.close()
+    assert (tmp_path / "d" / "r.bin").read_bytes() == data
+
+
+async def test_auto_save_writes_the_control_file_while_data_flows(tmp_path: Path) -> None:
+    data = _data(4 * PIECE)
+    session = _session(tmp_path, [("s.bin", len(data))], auto_save_interval=0.05)
+    await session.open("new")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        _fill(session, data, limit=PIECE)
+        path = tmp_path / "d.aria2"
+        with trio.fail_after(10):
+            while not path.exists() or cf.completed_length(cf.parse(path.read_bytes())) < PIECE:
+                await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()
+    await session.close()
+    assert os.path.getsize(tmp_path / "d" / "s.bin") >= PIECE
