@@ -278,6 +278,8 @@ class Picker:
         pieces = st.pieces
         self._missing_wanted = sum(1 for p in range(self._npieces) if wanted[p] and not pieces[p])
         self._seen_len = st.completed_length
+        self._last_block = nb - 1
+        self._last_len = st.total_length - (nb - 1) * st.block_length if nb else 0
         self._epoch += 1
 
     def _check_sync(self) -> None:
@@ -724,9 +726,10 @@ class Picker:
         return False
 
     def _dup(self, info: _Source, k: int, out: list[int]) -> int:
+        if self.max_duplicates < 2:
+            return 0
         if self._pool_epoch != self._epoch:
             self._build_pool()
-        st = self.storage
         have = info.have
         sid = info.sid
         claims = info.claims
@@ -736,23 +739,23 @@ class Picker:
         maxd = self.max_duplicates
         keep: list[int] = []
         n = 0
+        # Blocks leave the pool once written (owner cleared) or fully claimed; a claim given
+        # back bumps the epoch, which rebuilds the pool.
         for b in self._pool:
-            if st.is_block_done(b):
-                continue
-            keep.append(b)
-            if n >= k or b in claims or owner[b] == 0:
-                continue
-            if have is not None and not have[b // bpp]:
+            if not owner[b]:
                 continue
             lst = dups.get(b)
-            if lst is None:
-                if maxd < 2:
-                    continue
-                dups[b] = [sid]
-            elif len(lst) + 1 >= maxd:
+            if lst is not None and len(lst) + 1 >= maxd:
                 continue
+            if n >= k or b in claims or (have is not None and not have[b // bpp]):
+                keep.append(b)
+                continue
+            if lst is None:
+                dups[b] = lst = [sid]
             else:
                 lst.append(sid)
+            if len(lst) + 1 < maxd:
+                keep.append(b)
             claims.add(b)
             out.append(b)
             n += 1
@@ -781,8 +784,6 @@ class Picker:
         range segments this write finished.
         """
         st = self.storage
-        if st.completed_length != self._seen_len:
-            self._rebuild()
         info = self._sources.get(id(source))
         if info is None:
             info = self._register(source, None)
@@ -825,7 +826,8 @@ class Picker:
                         other.claims.discard(block)
                         cancels.append((other.obj, block))
         done = st.mark_blocks(block, block + 1)
-        self._seen_len = st.completed_length
+        # counted, not re-read: a change behind our back stays visible to _check_sync
+        self._seen_len += self._last_len if block == self._last_block else st.block_length
         if info.wpiece != p:
             info.wpiece = p
             w = self._writers.get(p)
