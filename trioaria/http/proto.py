@@ -321,7 +321,7 @@ def _range_spec(value: str) -> str:
         unit, sep, rest = value.partition("=")
     if sep:
         if unit.lower() != "bytes":
-            raise HttpProtocolError(f"unsupported Content-Range unit: {value!r}")
+            raise ContentRangeMismatchError(f"unsupported Content-Range unit: {value!r}")
         return rest.strip()
     return value
 
@@ -333,15 +333,16 @@ def parse_content_range(value: str) -> tuple[int, int, int | None]:
         ``(start, end_inclusive, total)``, ``total`` ``None`` for ``*``.
 
     Raises:
-        HttpProtocolError: malformed, ``start > end``, or ``end >= total``.
+        ContentRangeMismatchError: malformed, ``start > end``, or ``end >= total`` (a
+            mirror that cannot be trusted with ranges; exit 8).
     """
     match = _RANGE_RE.fullmatch(_range_spec(value))
     if match is None:
-        raise HttpProtocolError(f"malformed Content-Range: {value!r}")
+        raise ContentRangeMismatchError(f"malformed Content-Range: {value!r}")
     start, end = int(match[1]), int(match[2])
     total = None if match[3] == "*" else int(match[3])
     if start > end or (total is not None and end >= total):
-        raise HttpProtocolError(f"invalid Content-Range: {value!r}")
+        raise ContentRangeMismatchError(f"invalid Content-Range: {value!r}")
     return (start, end, total)
 
 
