@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trioaria.storage.bitfield import Bitfield
-from trioaria.storage.pieces import BLOCK_LENGTH, PieceStorage
+from trioaria.storage.pieces import BLOCK_LENGTH, BlockMap, PieceStorage
 
 KB = 1024
 MB = 1024 * KB
@@ -106,3 +106,35 @@ def test_snapshot_load_hypothesis(total, writes):
     assert other.completed_length == ps.completed_length
     assert other.pieces == ps.pieces
     assert list(other.missing_runs()) == list(ps.missing_runs())
+
+
+# --- BlockMap: block state that grows with what is written (issue 15) -----------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    length=st.integers(1, 3 * BlockMap.CHUNK + 7),
+    ops=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.integers(0, 1)), max_size=12),
+    probes=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=6),
+)
+def test_block_map_behaves_like_a_bytearray(length, ops, probes) -> None:
+    bm, ref = BlockMap(length), bytearray(length)
+    for fa, fb, value in ops:
+        a, b = sorted((int(fa * length), int(fb * length)))
+        bm.fill(a, b, value)
+        ref[a:b] = bytes([value]) * (b - a)
+    for fa, fb in probes:
+        a, b = sorted((int(fa * length), int(fb * length)))
+        for value in (0, 1):
+            assert bm.count(value, a, b) == ref.count(value, a, b)
+            assert bm.find(value, a, b) == ref.find(value, a, b)
+        assert bm[a % length] == ref[a % length]
+
+
+def test_piece_state_grows_with_what_is_written_not_with_the_claim() -> None:
+    st = PieceStorage(1 << 44, 1 << 20)  # a 16 TiB claim
+    assert st._blocks.allocated == 0
+    st.mark_bytes(0, 5 << 20)
+    assert st._blocks.allocated <= BlockMap.CHUNK
+    assert st.completed_length == 5 << 20
+    assert list(st.missing_runs(0, 400))[:1] == [(320, 400)]

@@ -18,13 +18,101 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .bitfield import Bitfield
 
-__all__ = ["BLOCK_LENGTH", "PieceStorage"]
+__all__ = ["BLOCK_LENGTH", "BlockMap", "PieceStorage"]
 
 BLOCK_LENGTH = 16 * 1024
+
+
+class BlockMap:
+    """One byte per block (0 = missing, 1 = written), allocated in chunks as blocks are written.
+
+    A server can claim any length; the state kept for it must grow with what is downloaded, not
+    with the claim (issue 15).  Chunks of 65,536 blocks (1 GiB of data, 64 KiB of state) are
+    created on the first write inside them; a missing chunk reads as all zeros.
+    """
+
+    CHUNK = 1 << 16
+
+    __slots__ = ("_chunks", "length")
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self._chunks: dict[int, bytearray] = {}
+
+    def __getitem__(self, index: int) -> int:
+        if index < 0:
+            index += self.length
+        chunk = self._chunks.get(index // self.CHUNK)
+        return chunk[index % self.CHUNK] if chunk is not None else 0
+
+    def _spans(self, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+        """``(chunk, offset, end)`` pieces of ``[start, stop)``."""
+        c = self.CHUNK
+        while start < stop:
+            key, off = divmod(start, c)
+            end = min(c, off + stop - start)
+            yield key, off, end
+            start += end - off
+
+    def _written_spans(self, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+        """Like :meth:`_spans`, over the allocated chunks only (missing ones hold no 1s)."""
+        c = self.CHUNK
+        first, last = start // c, (stop - 1) // c
+        keys = self._chunks.keys()
+        if last - first + 1 > len(keys):
+            candidates: Iterable[int] = sorted(k for k in keys if first <= k <= last)
+        else:
+            candidates = (k for k in range(first, last + 1) if k in self._chunks)
+        for key in candidates:
+            off = max(start, key * c) - key * c
+            end = min(stop, (key + 1) * c) - key * c
+            yield key, off, end
+
+    def count(self, value: int, start: int, stop: int) -> int:
+        if stop <= start:
+            return 0
+        ones = sum(self._chunks[k].count(1, o, e) for k, o, e in self._written_spans(start, stop))
+        return ones if value else (stop - start) - ones
+
+    def find(self, value: int, start: int, stop: int | None = None) -> int:
+        """The first index in ``[start, stop)`` holding ``value``, or -1."""
+        if stop is None:
+            stop = self.length
+        if stop <= start:
+            return -1
+        c = self.CHUNK
+        spans = self._written_spans(start, stop) if value else self._spans(start, stop)
+        for key, off, end in spans:
+            chunk = self._chunks.get(key)
+            if chunk is None:
+                return key * c + off  # value == 0: an unallocated chunk is all zeros
+            i = chunk.find(value, off, end)
+            if i >= 0:
+                return key * c + i
+        return -1
+
+    def fill(self, start: int, stop: int, value: int) -> None:
+        byte = b"\x01" if value else b"\x00"
+        for key, off, end in self._spans(start, stop):
+            chunk = self._chunks.get(key)
+            if chunk is None:
+                if not value:
+                    continue
+                size = min(self.CHUNK, self.length - key * self.CHUNK)
+                chunk = self._chunks[key] = bytearray(size)
+            chunk[off:end] = byte * (end - off)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+
+    @property
+    def allocated(self) -> int:
+        """Bytes of state held (for tests: it grows with what is written)."""
+        return sum(len(chunk) for chunk in self._chunks.values())
 
 
 class PieceStorage:
@@ -45,7 +133,7 @@ class PieceStorage:
         self.num_blocks = -(-total_length // block_length)
         self.pieces = Bitfield(self.num_pieces)
         self.verified = Bitfield(self.num_pieces)
-        self._blocks = bytearray(self.num_blocks)
+        self._blocks = BlockMap(self.num_blocks)
         self._done_blocks = 0
         # The last block may be short; everything else is block_length.
         self._last_block_len = (
@@ -101,7 +189,7 @@ class PieceStorage:
         before = self._blocks.count(0, first, end)
         if not before:
             return []
-        self._blocks[first:end] = b"\x01" * (end - first)
+        self._blocks.fill(first, end, 1)
         self._done_blocks += before
         completed = []
         bpp = self.blocks_per_piece
@@ -124,7 +212,7 @@ class PieceStorage:
         """Forget a piece (its hash did not match): all its blocks become missing."""
         rng = self.piece_blocks(index)
         self._done_blocks -= self._blocks.count(1, rng.start, rng.stop)
-        self._blocks[rng.start : rng.stop] = bytes(len(rng))
+        self._blocks.fill(rng.start, rng.stop, 0)
         self.pieces.clear(index)
         self.verified.clear(index)
 
@@ -146,7 +234,7 @@ class PieceStorage:
 
     def reset(self) -> None:
         """Forget everything (restart from zero)."""
-        self._blocks[:] = bytes(self.num_blocks)
+        self._blocks.clear()
         self._done_blocks = 0
         self.pieces = Bitfield(self.num_pieces)
         self.verified = Bitfield(self.num_pieces)

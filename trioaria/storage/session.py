@@ -54,6 +54,7 @@ from .picker import RangePicker, Segment
 from .pieces import PieceStorage
 
 __all__ = [
+    "MAX_LENGTH",
     "OpenMode",
     "PieceHashes",
     "StorageSession",
@@ -63,6 +64,10 @@ __all__ = [
 log = logging.getLogger("trioaria.storage")
 
 OpenMode = Literal["new", "resume", "restart"]
+
+# The largest download trioaria accepts: ext4's largest file.  Piece state grows with what is
+# written (BlockMap), but per-piece bitfields still cover the whole length (16 TiB: 2 MiB).
+MAX_LENGTH = 1 << 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,12 @@ def check_capacity(directory: str, total_length: int, *, allocate: str) -> None:
     """
     if total_length <= 0:
         return
+    if total_length > MAX_LENGTH:
+        raise StorageError(
+            f"a file of {total_length} bytes is larger than trioaria supports"
+            f" ({MAX_LENGTH} bytes, 16 TiB)",
+            exit_code=ExitCode.NOT_ENOUGH_DISK_SPACE,
+        )
     try:
         os.makedirs(directory, exist_ok=True)
         st = os.statvfs(directory)
