@@ -1,7 +1,8 @@
 """``python -m trioaria.demo``: a real segmented download with no internet needed.
 
 It serves a generated file from a small Range-capable HTTP/1.1 server on 127.0.0.1 (a port the
-OS picks, throttled per connection so the readout has something to show), runs
+OS picks, throttled per connection *on purpose* so the readout has something to show; it says
+so when it starts, and ``--rate 0`` lifts the throttle), runs
 ``trioaria -x4 -s4 -k1M`` against it in a child process with the readout on your terminal, and
 checks the result's SHA-256.  Exit status: trioaria's.
 """
@@ -103,7 +104,13 @@ def serve_bytes(data: bytes, rate: int = 0) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trioaria.demo", description=__doc__)
     parser.add_argument("--size", type=int, default=64, help="file size in MiB (64)")
-    parser.add_argument("--rate", type=int, default=4096, help="KiB/s per connection (4096)")
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=4096,
+        help="throttle: KiB/s per connection, on purpose so the readout has time to show"
+        " (4096; 0 = unthrottled)",
+    )
     parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args(argv)
     data = random.Random(2089).randbytes(args.size << 20)
@@ -113,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     n = str(args.connections)
     with tempfile.TemporaryDirectory(prefix="trioaria-demo-") as out:
         cmd = [sys.executable, "-m", "trioaria", "-x", n, "-s", n, "-k1M", "-d", out, url]
+        if args.rate:
+            print(
+                f"The demo server throttles each connection to {args.rate} KiB/s on purpose, so"
+                f" the readout has something to show: with {n} connections expect about"
+                f" {args.rate * args.connections // 1024} MiB/s.  --rate 0 serves at full speed.",
+                flush=True,
+            )
         print("$ trioaria", " ".join(cmd[3:]), flush=True)
         rc = subprocess.call(cmd)
         path = os.path.join(out, "demo.bin")

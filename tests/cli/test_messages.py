@@ -251,3 +251,21 @@ async def test_version_lists_only_working_features(tmp_path: Path) -> None:
         "Proxy": "all-proxy",
     }.items():
         assert (feature in shown) == (option in IMPLEMENTED), feature
+
+
+# --- the demo ----------------------------------------------------------------------------------
+
+
+def test_demo_says_it_throttles_on_purpose(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "trioaria.demo", "--size", "2", "--rate", "2048"]
+    res = subprocess.run(
+        argv, cwd=tmp_path, env=child_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, (res.stdout[-2000:], res.stderr)
+    first = res.stdout.splitlines()[0]
+    assert "throttles each connection to 2048 KiB/s on purpose" in first, res.stdout[:500]
+    assert "matches the served file" in res.stdout
+    unthrottled = subprocess.run(
+        [*argv[:-1], "0"], cwd=tmp_path, env=child_env(tmp_path), capture_output=True, text=True
+    )
+    assert unthrottled.returncode == 0 and "throttles" not in unthrottled.stdout, unthrottled

@@ -44,7 +44,7 @@ __all__ = ["enabled_features", "main"]
 
 # aria2 -v names its compiled-in features.  Ours are listed only when they work from this
 # command line: a feature tied to an option is listed once that option is implemented
-# (option_table.IMPLEMENTED), so a half-landed package never shows up here.
+# (cli/implemented.py), so a half-landed package never shows up here.
 _ALWAYS = ("Async DNS", "FTP", "HTTPS", "Message Digest", "SFTP")  # Async DNS: trio's resolver
 _OPTION_FEATURES = (
     ("BitTorrent", "torrent-file"),
@@ -62,7 +62,7 @@ WATCH_PROCESS_INTERVAL = 1.0
 
 def enabled_features() -> list[str]:
     """The "Enabled Features" of ``-v``: what works today (see ``_OPTION_FEATURES``)."""
-    from .option_table import IMPLEMENTED
+    from .implemented import IMPLEMENTED
 
     found = list(_ALWAYS)
     found.extend(name for name, option in _OPTION_FEATURES if option in IMPLEMENTED)

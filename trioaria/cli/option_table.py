@@ -14,7 +14,7 @@ docs/decisions.md:
 * ``--ssh-host-key-md`` also accepts ``sha-256``.
 
 The help sentences are our own short wording.  Which options the engine honours
-is the single :data:`IMPLEMENTED` set at the bottom of this file; every other
+is the single :data:`IMPLEMENTED` set (:mod:`trioaria.cli.implemented`, re-exported here); every other
 option is accepted, warned about once and listed by ``--help=#unsupported``, except those in
 :data:`REFUSED` (proxies and the like), which are an error until they are implemented.
 """
@@ -25,6 +25,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from trioaria._version import __version__
+from trioaria.cli.implemented import IMPLEMENTED
 
 __all__ = [
     "IMPLEMENTED",
@@ -427,98 +428,6 @@ _ROWS: tuple[OptionSpec, ...] = (
 )
 # fmt: on
 
-
-# ---------------------------------------------------------------------------------------
-# The options the engine honours today.  Flip entries here (and only here) as features
-# land; everything else is accepted, warned about once and shown by --help=#unsupported.
-IMPLEMENTED: frozenset[str] = frozenset(
-    {
-        "no-file-allocation-limit",
-        "socket-recv-buffer-size",
-        "conditional-get",
-        "content-disposition-default-utf8",
-        "http-accept-gzip",
-        "http-auth-challenge",
-        "http-no-cache",
-        "max-file-not-found",
-        "remote-time",
-        "use-head",
-        "allow-overwrite",
-        "always-resume",
-        "auto-file-renaming",
-        "auto-save-interval",
-        "ca-certificate",
-        "certificate",
-        "check-certificate",
-        "check-integrity",
-        "checksum",
-        "conf-path",
-        "connect-timeout",
-        "console-log-level",
-        "continue",
-        "deferred-input",
-        "dir",
-        "disable-ipv6",
-        "download-result",
-        "dry-run",
-        "enable-color",
-        "enable-http-keep-alive",
-        "enable-http-pipelining",
-        "file-allocation",
-        "force-sequential",
-        "ftp-passwd",
-        "ftp-pasv",
-        "ftp-reuse-connection",
-        "ftp-type",
-        "ftp-user",
-        "gid",
-        "header",
-        "help",
-        "http-passwd",
-        "http-user",
-        "human-readable",
-        "input-file",
-        "log",
-        "log-level",
-        "lowest-speed-limit",
-        "max-concurrent-downloads",
-        "max-connection-per-server",
-        "max-download-limit",
-        "max-overall-download-limit",
-        "max-resume-failure-tries",
-        "max-tries",
-        "min-split-size",
-        "min-tls-version",
-        "netrc-path",
-        "no-netrc",
-        "no-conf",
-        "out",
-        "parameterized-uri",
-        "piece-length",
-        "private-key",
-        "quiet",
-        "referer",
-        "remove-control-file",
-        "retry-wait",
-        "server-stat-if",
-        "server-stat-of",
-        "server-stat-timeout",
-        "show-console-readout",
-        "split",
-        "ssh-host-key-md",
-        "ssh-private-key",
-        "startup-idle-time",
-        "stop",
-        "stop-with-process",
-        "stream-piece-selector",
-        "summary-interval",
-        "timeout",
-        "truncate-console-readout",
-        "uri-selector",
-        "user-agent",
-        "version",
-    }
-)
 
 _PROXY_REASON = "proxies are not implemented yet, and trioaria would connect directly"
 
