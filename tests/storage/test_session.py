@@ -34,9 +34,7 @@ def _data(n: int, seed: int = 0) -> bytes:
 def _session(tmp_path: Path, files, **kw) -> StorageSession:
     kw.setdefault("piece_length", PIECE)
     kw.setdefault("min_split_size", PIECE)
-    return StorageSession(
-        str(tmp_path / "d"), files, control_path=str(tmp_path / "d.aria2"), **kw
-    )
+    return StorageSession(str(tmp_path / "d"), files, control_path=str(tmp_path / "d.aria2"), **kw)
 
 
 def _fill(session: StorageSession, data: bytes, source: object = "mirror", *, limit: int = 10**9):
@@ -114,9 +112,7 @@ async def test_control_file_carries_the_bittorrent_bit_and_info_hash(tmp_path: P
 
 async def test_piece_hashes_verify_blame_and_refetch(tmp_path: Path) -> None:
     data = _data(4 * PIECE + 1000)
-    digests = tuple(
-        hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE)
-    )
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
     failed: list[tuple[int, frozenset[object]]] = []
     session = _session(
         tmp_path,
@@ -152,9 +148,7 @@ async def test_unverified_pieces_are_not_saved_as_done_and_are_hashed_on_resume(
     tmp_path: Path,
 ) -> None:
     data = _data(3 * PIECE)
-    digests = tuple(
-        hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE)
-    )
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
     hashes = PieceHashes("sha-1", PIECE, digests)
     session = _session(tmp_path, [("r.bin", len(data))], hashes=hashes)
     await session.open("new")
@@ -194,3 +188,54 @@ async def test_auto_save_writes_the_control_file_while_data_flows(tmp_path: Path
         nursery.cancel_scope.cancel()
     await session.close()
     assert os.path.getsize(tmp_path / "d" / "s.bin") >= PIECE
+
+
+async def test_disk_cache_holds_peer_blocks_and_the_control_file_never_claims_them(
+    tmp_path: Path,
+) -> None:
+    """--disk-cache: a peer's blocks stay in memory until the cache is full or a save; a
+    complete piece is hashed from the cache; a save flushes first, so what the control file
+    marks done is always on disk."""
+    data = _data(8 * PIECE)
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    session = _session(
+        tmp_path,
+        [("c.bin", len(data))],
+        hashes=PieceHashes("sha-1", PIECE, digests),
+        disk_cache=3 * PIECE,
+    )
+    await session.open("new")
+    path = tmp_path / "d" / "c.bin"
+    peer = object()
+    session.picker.add_source(peer, None)
+    bl = session.storage.block_length
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        blocks = session.picker.claim_blocks(peer, 2 * PIECE // bl)
+        assert len(blocks) == 2 * PIECE // bl
+        for block in blocks:
+            session.write_block(peer, block, data[block * bl : (block + 1) * bl])
+        assert os.path.getsize(path) == 0  # everything still in the cache
+        with trio.fail_after(10):  # hashed from the cache
+            while session.storage.verified.count() < 2:
+                await trio.sleep(0.01)
+        await session.save(force=True)
+        on_disk = path.read_bytes()
+        for block in blocks:  # flushed before the save
+            assert on_disk[block * bl : (block + 1) * bl] == data[block * bl : (block + 1) * bl]
+        control = cf.parse((tmp_path / "d.aria2").read_bytes())
+        assert cf.completed_length(control) == 2 * PIECE
+        assert all(control.piece_done(b * bl // PIECE) for b in blocks)
+        # past the cache size the blocks go to disk in offset order
+        for _ in range(100):
+            blocks = session.picker.claim_blocks(peer, 16)
+            if not blocks:
+                break
+            for block in sorted(blocks, reverse=True):
+                session.write_block(peer, block, data[block * bl : (block + 1) * bl])
+        with trio.fail_after(10):
+            await session.wait_complete()
+        nursery.cancel_scope.cancel()
+    await session.finish()
+    await session.close()
+    assert path.read_bytes() == data

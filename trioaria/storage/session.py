@@ -432,7 +432,7 @@ class StorageSession:
                 self._cache_bytes += len(payload)
         else:
             self.disk.write(offset, data)
-        outcome = self.picker.block_written(source, block)  # type: ignore[attr-defined]
+        outcome = self.picker.block_written(source, block)
         self._writers.setdefault(block // st.blocks_per_piece, set()).add(source)
         self._dirty = True
         if outcome.pieces:
@@ -486,6 +486,8 @@ class StorageSession:
             if cached is not None:
                 digest = await trio.to_thread.run_sync(_digest, hashes.algorithm, cached)
             else:
+                if any(b in self._cache for b in st.piece_blocks(piece)):
+                    self.flush_cache()  # part cached, part on disk: the disk must have it all
                 digest = await trio.to_thread.run_sync(
                     _hash_on_own_fds, self.layout, self.paths, hashes.algorithm, start, length
                 )
