@@ -119,3 +119,40 @@ async def test_absurd_content_length_is_refused_at_once(
         assert str(2**56) in text, result
         assert not (out / "big.bin").exists()
         assert not [p for p in os.listdir(out) if p.startswith(".trioaria-size-probe")]
+
+
+async def test_failing_piece_is_fetched_again_from_another_mirror_and_blamed(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Piece hashes as Metalink chunk checksums give them: one mirror serves one corrupt byte.
+    The piece it wrote fails its hash, is reset, blamed on that mirror and fetched again from the
+    other one; the file ends byte-exact and the liar's failure count shows the blame."""
+    from trioaria.base.stats import DownloadStatus
+    from trioaria.cli.options import Options
+    from trioaria.engine.group import RequestGroup
+    from trioaria.storage.session import PieceHashes
+
+    piece = 1 << 20
+    data = _payload(6 * piece, 4)
+    fault_server.add_file("m.bin", data)
+    digests = tuple(hashlib.sha1(data[i : i + piece]).digest() for i in range(0, len(data), piece))
+    liar = fault_server.url(f"/corrupt/m.bin?at={3 * piece + 77}")
+    honest = fault_server.url("/ok/m.bin")
+    options = Options.defaults().with_overrides(
+        {
+            "dir": str(tmp_path),
+            "split": "2",
+            "max-connection-per-server": "1",
+            "min-split-size": "1M",
+            "uri-selector": "inorder",
+        }
+    )
+    group = RequestGroup([liar, honest], options, piece_hashes=PieceHashes("sha-1", piece, digests))
+    await group.run()
+    assert group.state is DownloadStatus.COMPLETE, group.error
+    assert (tmp_path / "m.bin").read_bytes() == data
+    assert group.session is not None and group.session.hash_failures >= 1
+    stats = {s.uri: s for s in group.statistics().sources}
+    assert stats[liar].failures >= 1, stats
+    assert "failed its hash check" in stats[liar].last_error
+    assert stats[honest].failures == 0

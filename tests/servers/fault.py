@@ -19,6 +19,7 @@ there; add more with :meth:`FaultServer.add_file`)::
                           with 200 and the whole body (a lying server)
     /norangedrop/<file>   no Range support, and every response is cut after half its body
     /huge/<file>?len=N    200 with ``Content-Length: N`` (any size), then the file's bytes, close
+    /corrupt/<file>?at=N  honest Range handling, but byte N of the file is served flipped
     /416/<file>           416 Range Not Satisfiable, Content-Range: bytes */LEN
     /503?retry=S          503 with Retry-After: S (default 7)
     /redirect/<n>         302 to /redirect/<n-1>; /redirect/0 serves data.bin
@@ -227,6 +228,11 @@ class FaultServer:
             return await self._entity(stream, method, headers, data)
         if mode == "norange":
             return await self._entity(stream, method, {}, data, accept_ranges=False)
+        if mode == "corrupt":
+            at = int(query.get("at", "0"))
+            bad = bytearray(data)
+            bad[at] ^= 0xFF
+            return await self._entity(stream, method, headers, bytes(bad))
         if mode == "fullbody":
             await stream.send_all(
                 _head(200, [("Accept-Ranges", "bytes"), ("Content-Length", str(len(data)))])

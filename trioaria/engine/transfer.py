@@ -174,7 +174,7 @@ class Transfers:
         prefetch: Prefetcher | None = None
         ahead_end: int | None = None
         try:
-            while not picker.is_complete():
+            while not self.session.is_complete():
                 if (src is None or src.dropped or ask is not None) and seg is None:
                     nxt = mirrors.pick(src, ask or "replacement")
                     if nxt is None or nxt is not src:
@@ -198,7 +198,7 @@ class Transfers:
                         src.source, eta_of=self._eta_of, race_min_eta=ENDGAME_MIN_ETA
                     )
                     if seg is None:
-                        if picker.is_complete():
+                        if self.session.is_complete():
                             return
                         with trio.move_on_after(IDLE_RECHECK):
                             await changed.wait()
