@@ -317,6 +317,8 @@ class RequestGroup:
             total_length=probe.total_length,
         )
         self.path = decision.path
+        if decision.renamed_from is not None and not self.opt("dry-run"):
+            log.log(NOTICE, "File already exists. Renamed to %s.", self.path)
         control_path = control_file_path(self.path)
         if self.opt("dry-run"):  # aria2: the remote file exists; nothing is written
             log.info("dry run: %s is available (%s bytes)", first.source.uri, probe.total_length)
@@ -360,7 +362,10 @@ class RequestGroup:
                 what=first.source.uri,
             )
             fresh = not resumed and mode == "new"
-            if await self._verify_existing(total):
+            if await self._verify_existing(total) or (resumed and session.is_complete()):
+                log.log(NOTICE, "GID#%s - Download has already completed: %s", self.gid, self.path)
+                if resumed:
+                    await session.finish()
                 return
             if fresh or (mode == "resume" and not resumed and not session.completed_length):
                 await session.allocate()
