@@ -102,7 +102,7 @@ async def test_absurd_content_length_is_refused_at_once(
     """Issue 15 part 4: ``Content-Length: 2**56`` is refused before any piece state is built:
     a clear one-line error and aria2's exit code 9, no MemoryError, no file left behind."""
     fault_server.add_file("big.bin", b"x" * 1000)
-    for allocation in ("prealloc", "none"):
+    for allocation in ("prealloc", "none", "falloc"):
         out = tmp_path / allocation
         result = await run_cli(
             f"--file-allocation={allocation}",
@@ -118,7 +118,7 @@ async def test_absurd_content_length_is_refused_at_once(
         assert "MemoryError" not in text and "Traceback" not in text, result
         assert str(2**56) in text, result
         assert not (out / "big.bin").exists()
-        assert not [p for p in os.listdir(out) if p.startswith(".trioaria-size-probe")]
+        assert not out.exists() or not os.listdir(out)
 
 
 async def test_failing_piece_is_fetched_again_from_another_mirror_and_blamed(
@@ -156,3 +156,25 @@ async def test_failing_piece_is_fetched_again_from_another_mirror_and_blamed(
     assert stats[liar].failures >= 1, stats
     assert "failed its hash check" in stats[liar].last_error
     assert stats[honest].failures == 0
+
+
+async def test_length_beyond_free_space_is_refused_when_preallocating(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Within trioaria's limit but beyond the free space of the download directory (statvfs):
+    refused at once when --file-allocation=prealloc must write it all, exit 9."""
+    st = os.statvfs(tmp_path)
+    claimed = st.f_bavail * st.f_frsize + (1 << 30)
+    fault_server.add_file("fs.bin", b"y" * 1000)
+    result = await run_cli(
+        "--file-allocation=prealloc",
+        "--summary-interval=0",
+        "-d",
+        tmp_path / "o",
+        fault_server.url(f"/huge/fs.bin?len={claimed}"),
+        home=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == ExitCode.NOT_ENOUGH_DISK_SPACE, result
+    assert "No space left on device" in result.stdout + result.stderr, result
+    assert not (tmp_path / "o" / "fs.bin").exists()

@@ -23,6 +23,7 @@ import trio
 from ..base.errors import ExitCode
 from ..base.policy import SpeedLimit
 from ..base.stats import DownloadStatus, EngineStats
+from ..net.services import open_services
 from .group import RequestGroup
 
 __all__ = ["DownloadEngine"]
@@ -59,8 +60,12 @@ class DownloadEngine:
     # --- running ----------------------------------------------------------------------
 
     async def run(self, *, keep_running: bool = False) -> None:
-        """Run until every download stopped (or forever with ``keep_running``, for RPC)."""
-        async with trio.open_nursery() as nursery:
+        """Run until every download stopped (or forever with ``keep_running``, for RPC).
+
+        The run's driver services (the FTP connection pool's reaper) live in a nursery around
+        every download's, started with ``nursery.start`` on first use (``net.services``).
+        """
+        async with open_services(), trio.open_nursery() as nursery:
             self._nursery = nursery
             while True:
                 limit = max(1, self.options.get("max-concurrent-downloads"))

@@ -91,6 +91,8 @@ class Transfers:
         self._seg_meters: dict[int, SpeedMeter] = {}
         # per-segment cancel scopes: a segment a twin finished is cancelled at once
         self._seg_scopes: dict[int, trio.CancelScope] = {}
+        # connects in flight (cancelled when the download completes)
+        self._opening: set[trio.CancelScope] = set()
 
     async def run(self, first: SourceState, first_stream: RangeStream | None, budget: int) -> None:
         """Run ``budget`` connections until the session is complete or no source can go on."""
@@ -119,8 +121,14 @@ class Transfers:
 
             async def until_complete() -> None:
                 # The finishing connection ends every other one at once: a hung mirror must not
-                # hold a complete download until its --timeout (issue 9).
+                # hold a complete download until its --timeout (issue 9).  Reads and connects in
+                # flight are cancelled; a connection that just finished its body still returns to
+                # its pool (bounded by CLOSE_TIMEOUT), then whatever is left is cancelled.
                 await self.session.wait_complete()
+                for scope in [*self._seg_scopes.values(), *self._opening]:
+                    scope.cancel()
+                with trio.move_on_after(CLOSE_TIMEOUT):
+                    await done.wait()
                 done.set()
 
             first_seg = None
@@ -215,10 +223,19 @@ class Transfers:
                             seg.end,
                             src.source.uri,
                         )
-                        with connect_deadline(
-                            self.ctx.opt("connect-timeout"), f"opening {src.source.uri}"
+                        with (
+                            trio.CancelScope() as opening,
+                            connect_deadline(
+                                self.ctx.opt("connect-timeout"), f"opening {src.source.uri}"
+                            ),
                         ):
-                            stream = await src.source.open_range(seg.pos, seg.end)
+                            self._opening.add(opening)
+                            try:
+                                stream = await src.source.open_range(seg.pos, seg.end)
+                            finally:
+                                self._opening.discard(opening)
+                        if stream is None:  # the download completed while this one connected
+                            raise _Superseded
                     elif ahead_end is not None:
                         req_end = ahead_end  # pipelined: the range as requested back then
                     else:
@@ -240,6 +257,11 @@ class Transfers:
                     await done_stream.finish(drained=drained)
                 except errors.StorageError:
                     raise  # a local disk problem ends the download; no source is to blame
+                except _Superseded:
+                    mirrors.read_ended(token)
+                    picker.release(seg)
+                    seg = None
+                    continue
                 except errors.TrioariaError as exc:
                     mirrors.read_ended(token)
                     if stream is not None:
@@ -462,6 +484,10 @@ class Transfers:
         finally:
             await disk.aclose()
         return written
+
+
+class _Superseded(Exception):
+    """A connect was cancelled because the download completed meanwhile (not a failure)."""
 
 
 def _bounded_shield() -> trio.CancelScope:
