@@ -389,6 +389,8 @@ def test_send_rules():
     with pytest.raises(LocalProtocolError, match="before our handshake"):
         conn.send(Interested())
     assert conn.send(Handshake(IH, PID_A)) == encode_message(Handshake(IH, PID_A))
+    with pytest.raises(LocalProtocolError, match="before the peer's handshake"):
+        conn.send(Interested())
     with pytest.raises(LocalProtocolError, match="already sent"):
         conn.send(Handshake(IH, PID_A))
     conn = opened()

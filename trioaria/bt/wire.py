@@ -36,7 +36,10 @@ extended handshake and ``port`` may precede them); a Fast
 extension message from a peer that did not negotiate it is an error (BEP 6: "the peer MUST close
 the connection").  Every violation raises :class:`~trioaria.bt.errors.PeerProtocolError` and
 leaves the connection in the ``ERROR`` state; a ``send`` the protocol forbids raises
-:class:`~trioaria.base.errors.LocalProtocolError`.
+:class:`~trioaria.base.errors.LocalProtocolError`.  Nothing but our handshake may be sent before
+the peer's handshake has arrived: aria2 closes a connection whose first read holds more than the
+68 handshake bytes, and which extensions to use is only known from the peer's reserved bits
+(tests/bt/test_wire_aria2c.py runs the codec against a seeding aria2c).
 """
 
 from __future__ import annotations
@@ -399,7 +402,8 @@ class PeerConnection:
             The bytes to write to the peer.
 
         Raises:
-            LocalProtocolError: a second handshake, a message before our handshake, a Fast
+            LocalProtocolError: a second handshake, a message before our handshake or before
+                the peer's (aria2 closes a connection that pipelines past the handshake), a Fast
                 extension message without BEP 6 negotiated, ``bitfield``/``have all``/
                 ``have none`` after another message, a request or block above ``max_block``.
         """
@@ -416,6 +420,11 @@ class PeerConnection:
             return encode_message(event)
         if self.our_handshake is None:
             raise LocalProtocolError(f"{type(event).__name__} before our handshake")
+        if self.peer_handshake is None:
+            # aria2 drops a connection whose first read holds more than the 68 handshake bytes
+            # ("More than BtHandshakeMessage::MESSAGE_LENGTH bytes are buffered"), and the Fast
+            # and extension bits are only known from the peer's handshake.
+            raise LocalProtocolError(f"{type(event).__name__} before the peer's handshake")
         if isinstance(event, HaveAll | HaveNone | Bitfield) and self._sent_message:
             raise LocalProtocolError(f"{type(event).__name__} only as the first message")
         fast_only = SuggestPiece | HaveAll | HaveNone | RejectRequest | AllowedFast
