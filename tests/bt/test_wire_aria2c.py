@@ -22,7 +22,7 @@ import pytest
 from tests.servers.nginx import free_port
 from tests.servers.process import stop_process
 from trioaria.base.errors import LocalProtocolError
-from trioaria.bt.bencode import decode_prefix, encode
+from trioaria.bt.bencode import encode
 from trioaria.bt.messages import (
     BLOCK_SIZE,
     AllowedFast,
@@ -36,6 +36,13 @@ from trioaria.bt.messages import (
     Unchoke,
 )
 from trioaria.bt.metainfo import parse_torrent
+from trioaria.bt.ut_metadata import (
+    MetadataAssembler,
+    MetadataData,
+    MetadataRequest,
+    decode_message,
+    encode_message,
+)
 from trioaria.bt.wire import PeerConnection
 
 PIECE_LENGTH = 32768
@@ -106,6 +113,7 @@ def test_leech_everything_from_aria2c(aria2c_seed):
     events: list[object] = []
     blocks: dict[tuple[int, int], bytes] = {}
     metadata = None
+    assembler: MetadataAssembler | None = None
     wanted = {
         (i, b) for i in range(meta.num_pieces) for b in range(0, meta.piece_size(i), BLOCK_SIZE)
     }
@@ -126,13 +134,17 @@ def test_leech_everything_from_aria2c(aria2c_seed):
                         + conn.send(Interested())
                     )
                 elif isinstance(event, ExtendedHandshake):
+                    assert event.metadata_size is not None
+                    assembler = MetadataAssembler(meta.info_hash, event.metadata_size)
                     ext = conn.remote_extensions["ut_metadata"]
-                    sock.sendall(conn.send(Extended(ext, encode({b"msg_type": 0, b"piece": 0}))))
+                    for piece in assembler.missing():
+                        request = encode_message(MetadataRequest(piece))
+                        sock.sendall(conn.send(Extended(ext, request)))
                 elif isinstance(event, Extended):
                     assert event.name == "ut_metadata"
-                    header, end = decode_prefix(event.payload)
-                    assert header[b"msg_type"] == 1
-                    metadata = event.payload[end:]
+                    message = decode_message(event.payload)
+                    assert isinstance(message, MetadataData)
+                    metadata = assembler.add(message)
                 elif isinstance(event, Unchoke):
                     for index, begin in sorted(wanted):
                         length = min(BLOCK_SIZE, meta.piece_size(index) - begin)
@@ -146,5 +158,5 @@ def test_leech_everything_from_aria2c(aria2c_seed):
     assert conn.fast and conn.extensions
     hs = next(e for e in events if isinstance(e, ExtendedHandshake))
     assert hs.metadata_size == len(meta.info_bytes) and hs.listen_port == port
-    assert hashlib.sha1(metadata).digest() == meta.info_hash
+    assert metadata == meta.info_bytes
     assert b"".join(blocks[k] for k in sorted(blocks)) == payload

@@ -41,7 +41,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from ..base.errors import StorageError
 from ..storage.layout import FileLayout, safe_relative_path
-from .bencode import DEFAULT_MAX_SIZE, BValue, decode_with_spans
+from .bencode import DEFAULT_MAX_SIZE, BValue, Encodable, decode_with_spans, encode
 from .errors import MagnetError, MetainfoError
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "parse_info",
     "parse_magnet",
     "parse_torrent",
+    "serialize_torrent",
 ]
 
 InfoHash = NewType("InfoHash", bytes)
@@ -453,6 +454,35 @@ def parse_torrent(data: bytes, *, default_name: str = "") -> Metainfo:
         created_by=_text(created_by) if created_by is not None else None,
         creation_date=_get_int(root, b"creation date"),
     )
+
+
+def serialize_torrent(meta: Metainfo) -> bytes:
+    """A ``.torrent`` file for ``meta`` (``--bt-save-metadata`` after a magnet download).
+
+    The ``info`` value is written as the raw bytes it was parsed from, never re-encoded, so the
+    file's info hash is ``meta.info_hash``.  Trackers go to ``announce`` (the first) and
+    ``announce-list`` (every tier), web seeds to ``url-list``; keys are in BEP 3's sorted order.
+    """
+    root: dict[bytes, Encodable] = {}
+    if meta.trackers:
+        root[b"announce"] = meta.trackers[0]
+        root[b"announce-list"] = [list(tier) for tier in meta.announce_list]
+    if meta.comment is not None:
+        root[b"comment"] = meta.comment
+    if meta.created_by is not None:
+        root[b"created by"] = meta.created_by
+    if meta.creation_date is not None:
+        root[b"creation date"] = meta.creation_date
+    if meta.nodes:
+        root[b"nodes"] = [[host, port] for host, port in meta.nodes]
+    if meta.url_list:
+        root[b"url-list"] = list(meta.url_list)
+    parts = [b"d"]
+    for key in sorted([*root, b"info"]):
+        parts.append(b"%d:%s" % (len(key), key))
+        parts.append(meta.info_bytes if key == b"info" else encode(root[key]))
+    parts.append(b"e")
+    return b"".join(parts)
 
 
 def make_magnet_uri(info_hash: bytes, name: str | None = None, trackers: Iterable[str] = ()) -> str:
