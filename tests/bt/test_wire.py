@@ -341,6 +341,35 @@ def test_set_num_pieces_enables_index_checks():
         feed(conn, encode_message(Cancel(10, 0, 1)))
 
 
+def test_blocks_must_lie_inside_their_piece():
+    # 3 pieces of 32 KiB and a last piece of 1000 bytes.
+    def geo() -> PeerConnection:
+        return opened(piece_length=32768, total_length=2 * 32768 + 1000)
+
+    assert geo().num_pieces == 3
+    ok = [Request(0, 16384, 16384), Request(2, 0, 1000), Piece(2, 999, b"x"), Cancel(1, 0, 16384)]
+    assert feed(geo(), b"".join(encode_message(e) for e in ok)) == ok
+    for bad in (
+        Request(0, 16385, 16384),
+        Request(2, 0, 1001),
+        Request(2, 4294967295, 1),
+        Piece(2, 1000, b"x"),
+        Cancel(0, 32768, 1),
+        RejectRequest(2, 990, 11),
+        Request(3, 0, 1),
+    ):
+        with pytest.raises(PeerProtocolError, match=r"beyond piece|of 3"):
+            feed(geo(), encode_message(bad))
+    conn = opened()
+    conn.set_geometry(16384, 16384)
+    with pytest.raises(PeerProtocolError):
+        feed(conn, encode_message(Request(0, 1, 16384)))
+    with pytest.raises(ValueError):
+        opened(num_pieces=5, piece_length=16384, total_length=16384)
+    with pytest.raises(ValueError):
+        opened().set_geometry(0, 1)
+
+
 @pytest.mark.parametrize("first", [Bitfield(b"\x80"), HaveAll(), HaveNone()])
 def test_first_message_only(first):
     # Allowed first, also after an extended handshake and a port message (aria2 sends those first).

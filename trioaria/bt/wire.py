@@ -100,7 +100,11 @@ class PeerConnection:
         info_hash: the torrent we expect; ``None`` for an incoming connection whose torrent is
             learned from the peer's handshake (the listener routes by it).
         num_pieces: the torrent's piece count, for ``bitfield``/index checks; ``None`` until
-            known (a magnet before its metadata arrives); see :meth:`set_num_pieces`.
+            known (a magnet before its metadata arrives); see :meth:`set_geometry`.
+        piece_length: with ``total_length``, lets ``request``, ``piece``, ``cancel`` and
+            ``reject request`` be checked against the end of their piece (a request beyond the
+            piece is a protocol error: the peer gets banned, not served).
+        total_length: the torrent's size in bytes.
         max_block: largest block accepted in ``piece`` and asked for in ``request``.
         max_message: largest other message (bitfield before the piece count is known, BEP 10).
 
@@ -116,11 +120,19 @@ class PeerConnection:
         *,
         info_hash: bytes | None = None,
         num_pieces: int | None = None,
+        piece_length: int | None = None,
+        total_length: int | None = None,
         max_block: int = BLOCK_SIZE,
         max_message: int = DEFAULT_MAX_MESSAGE,
     ) -> None:
         self._expected_info_hash = info_hash
         self.num_pieces = num_pieces
+        self.piece_length: int | None = None
+        self.total_length: int | None = None
+        if piece_length is not None and total_length is not None:
+            self.set_geometry(piece_length, total_length)
+            if num_pieces is not None and num_pieces != self.num_pieces:
+                raise ValueError(f"{num_pieces} pieces do not fit {total_length}/{piece_length}")
         self.max_block = max_block
         self.max_message = max_message
         self.state = ConnectionState.HANDSHAKE
@@ -161,6 +173,14 @@ class PeerConnection:
     def set_num_pieces(self, num_pieces: int) -> None:
         """Enable piece-count checks once the metadata is known (BEP 9 magnets)."""
         self.num_pieces = num_pieces
+
+    def set_geometry(self, piece_length: int, total_length: int) -> None:
+        """Enable piece-count and block-range checks (after BEP 9 metadata, or at once)."""
+        if piece_length <= 0 or total_length < 0:
+            raise ValueError("piece_length must be positive and total_length not negative")
+        self.piece_length = piece_length
+        self.total_length = total_length
+        self.num_pieces = -(-total_length // piece_length)
 
     @property
     def buffered(self) -> int:
@@ -323,6 +343,17 @@ class PeerConnection:
             raise PeerProtocolError(f"{what} for piece {index} of {self.num_pieces}")
         return index
 
+    def _span(self, index: int, begin: int, length: int, what: str) -> None:
+        """Check that ``[begin, begin + length)`` lies inside piece ``index``."""
+        self._index(index, what)
+        if self.piece_length is None or self.total_length is None:
+            return
+        size = min(self.piece_length, self.total_length - index * self.piece_length)
+        if begin + length > size:
+            raise PeerProtocolError(
+                f"{what} of [{begin}, {begin + length}) beyond piece {index} ({size} bytes)"
+            )
+
     def _parse(self, frame: memoryview) -> Event:
         if not frame:
             return KeepAlive()
@@ -338,7 +369,8 @@ class PeerConnection:
         if msg_id == MessageId.PIECE:
             index = int.from_bytes(frame[1:5], "big")
             begin = int.from_bytes(frame[5:9], "big")
-            return Piece(self._index(index, "piece"), begin, frame[9:])
+            self._span(index, begin, len(frame) - 9, "piece")
+            return Piece(index, begin, frame[9:])
         if msg_id == MessageId.HAVE:
             return Have(self._index(int.from_bytes(frame[1:5], "big"), "have"))
         if msg_id in (MessageId.REQUEST, MessageId.CANCEL, MessageId.REJECT_REQUEST):
@@ -348,10 +380,13 @@ class PeerConnection:
             if msg_id == MessageId.REQUEST:
                 if not 0 < length <= self.max_block:
                     raise PeerProtocolError(f"request of {length} bytes (limit {self.max_block})")
-                return Request(self._index(index, "request"), begin, length)
+                self._span(index, begin, length, "request")
+                return Request(index, begin, length)
             if msg_id == MessageId.CANCEL:
-                return Cancel(self._index(index, "cancel"), begin, length)
-            return RejectRequest(self._index(index, "reject"), begin, length)
+                self._span(index, begin, length, "cancel")
+                return Cancel(index, begin, length)
+            self._span(index, begin, length, "reject")
+            return RejectRequest(index, begin, length)
         if msg_id in SIMPLE_BY_ID:
             return SIMPLE_BY_ID[msg_id]
         if msg_id == MessageId.BITFIELD:
