@@ -303,6 +303,9 @@ def test_full_block_is_accepted_and_limits_are_configurable():
     assert feed(conn, encode_message(Piece(0, 0, b"z" * BLOCK_SIZE))) == [
         Piece(0, 0, b"z" * BLOCK_SIZE)
     ]
+    # A whole oversized piece inside one chunk (the fast path) fails like a split one.
+    with pytest.raises(PeerProtocolError, match="block >"):
+        feed(opened(), encode_message(Piece(0, 0, b"z" * (BLOCK_SIZE + 1))))
     big = opened(max_block=32768)
     assert feed(big, encode_message(Piece(0, 0, b"z" * 32768))) == [Piece(0, 0, b"z" * 32768)]
     small = opened(max_message=10)
