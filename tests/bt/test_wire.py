@@ -447,6 +447,14 @@ def test_send_rules():
 def test_piece_header_matches_encoded_piece():
     block = b"q" * 100
     assert piece_header(3, 16384, len(block)) + block == encode_message(Piece(3, 16384, block))
+    conn = opened()
+    assert conn.send_piece_header(3, 16384, len(block)) == piece_header(3, 16384, len(block))
+    with pytest.raises(LocalProtocolError):
+        conn.send_piece_header(0, 0, BLOCK_SIZE + 1)
+    with pytest.raises(LocalProtocolError, match="first message"):
+        conn.send(Bitfield(b"\x80"))
+    with pytest.raises(LocalProtocolError, match="before our handshake"):
+        PeerConnection(info_hash=IH).send_piece_header(0, 0, 1)
 
 
 # --- properties -------------------------------------------------------------------------------

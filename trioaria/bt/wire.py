@@ -81,6 +81,7 @@ from .messages import (
     SuggestPiece,
     UnknownMessage,
     encode_message,
+    piece_header,
 )
 
 __all__ = ["ConnectionState", "PeerConnection"]
@@ -460,6 +461,32 @@ class PeerConnection:
 
     # --- sending ---------------------------------------------------------------------------
 
+    def send_piece_header(self, index: int, begin: int, length: int) -> bytes:
+        """The 13 bytes before an uploaded block, checked like ``send(Piece(...))``.
+
+        The driver writes them and then the block itself (from the page cache or the disk
+        cache), so a 16 KiB block is not copied into a joined message.
+
+        Raises:
+            LocalProtocolError: as :meth:`send` for a ``Piece`` of ``length`` bytes.
+        """
+        self._check_send(Piece(index, begin, b""))
+        if length > self.max_block:
+            raise LocalProtocolError(f"block of {length} bytes (limit {self.max_block})")
+        self._sent_message = True
+        return piece_header(index, begin, length)
+
+    def _check_send(self, event: Event) -> None:
+        if self.state is ConnectionState.ERROR:
+            raise LocalProtocolError("the connection is in the ERROR state")
+        if self.our_handshake is None:
+            raise LocalProtocolError(f"{type(event).__name__} before our handshake")
+        if self.peer_handshake is None:
+            # aria2 drops a connection whose first read holds more than the 68 handshake bytes
+            # ("More than BtHandshakeMessage::MESSAGE_LENGTH bytes are buffered"), and the Fast
+            # and extension bits are only known from the peer's handshake.
+            raise LocalProtocolError(f"{type(event).__name__} before the peer's handshake")
+
     def send(self, event: Event) -> bytes:
         """Encode an event, checking that the protocol allows it now.
 
@@ -483,13 +510,7 @@ class PeerConnection:
                 raise LocalProtocolError("our handshake names another torrent")
             self.our_handshake = event
             return encode_message(event)
-        if self.our_handshake is None:
-            raise LocalProtocolError(f"{type(event).__name__} before our handshake")
-        if self.peer_handshake is None:
-            # aria2 drops a connection whose first read holds more than the 68 handshake bytes
-            # ("More than BtHandshakeMessage::MESSAGE_LENGTH bytes are buffered"), and the Fast
-            # and extension bits are only known from the peer's handshake.
-            raise LocalProtocolError(f"{type(event).__name__} before the peer's handshake")
+        self._check_send(event)
         if isinstance(event, HaveAll | HaveNone | Bitfield) and self._sent_message:
             raise LocalProtocolError(f"{type(event).__name__} only as the first message")
         fast_only = SuggestPiece | HaveAll | HaveNone | RejectRequest | AllowedFast
