@@ -8,13 +8,15 @@ probe request and the pieces in flight).
 
 Each trial runs ``trioaria -x4 -s4 -k1M`` on a 64 MiB file served by nginx at 512 KiB/s per
 connection, kills it with SIGKILL at a random moment (2-8 s; some trials in the first second,
-before the first periodic save), reads the control file left behind, then runs the same command
-with ``-c`` to completion.  The bytes nginx sent to the second run come from its access log
+before the first periodic save), reads the control file left behind and checks that every block
+it marks done already holds the right bytes, then runs the same command with ``-c`` to
+completion.  The bytes nginx sent to the second run come from its access log
 (each run has its own ``--user-agent``).
 
 The kill moments come from a seeded RNG; the seed is printed, and ``TRIOARIA_TORTURE_SEED``
 replays a run.  ``TRIOARIA_TORTURE_PARALLEL`` sets how many trials run at once (rate limiting is
-per connection, so concurrent trials barely slow each other).
+per connection, so concurrent trials barely slow each other); ``TRIOARIA_TORTURE_TRIALS`` sets
+how many trials run (20 in CI; the README's figure comes from a 50-trial run).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e_util import (
+    block_done,
     completed_at,
     make_payload,
     nginx_bytes_sent,
@@ -44,7 +47,8 @@ SIZE = 64 << 20
 PIECE = 1 << 20
 CONNECTIONS = 4
 RATE_KIB = 512
-TRIALS = 20
+TRIALS = int(os.environ.get("TRIOARIA_TORTURE_TRIALS", "20"))
+BLOCK = 16 * 1024
 EARLY_TRIALS = (0, 10)  # killed within the first second, before the first periodic save
 PARALLEL = int(os.environ.get("TRIOARIA_TORTURE_PARALLEL", "7"))
 NAME = "torture.bin"
@@ -84,7 +88,14 @@ def _args(out: Path, url: str, agent: str) -> list[str]:
 
 
 def _trial(
-    index: int, kill_at: float, seed: int, root: Path, url: str, access_log: Path, digest: str
+    index: int,
+    kill_at: float,
+    seed: int,
+    root: Path,
+    url: str,
+    access_log: Path,
+    digest: str,
+    payload: bytes,
 ) -> TrialResult:
     work = root / f"trial{index:02d}"
     out = work / "dl"
@@ -108,6 +119,15 @@ def _trial(
     completed = completed_at(control_path)
     if control is not None and (control.total_length, control.piece_length) != (SIZE, PIECE):
         problems.append(f"control file has wrong geometry: {control!r:.200}")
+    if control is not None:
+        # every block the control file marks done must hold the right bytes already
+        on_disk = data_path.read_bytes() if data_path.exists() else b""
+        for offset in range(0, SIZE, BLOCK):
+            if block_done(control, offset):
+                want = payload[offset : offset + BLOCK]
+                if on_disk[offset : offset + BLOCK] != want:
+                    problems.append(f"block at {offset} is marked done but its bytes differ")
+                    break
 
     second = start_trioaria([*_args(out, url, second_agent), "-c"], work, "second")
     try:
@@ -148,12 +168,13 @@ def test_kill9_then_continue_is_byte_exact_and_bounded(nginx, tmp_path: Path) ->
     payload = make_payload(SIZE, 0x70A1)
     nginx.add_file(NAME, payload)
     digest = sha256_file(nginx.root / NAME)
-    del payload
     url = nginx.url(f"/rate/{RATE_KIB}k/{NAME}")
 
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         futures = [
-            pool.submit(_trial, i, kill_times[i], seed, tmp_path, url, nginx.access_log, digest)
+            pool.submit(
+                _trial, i, kill_times[i], seed, tmp_path, url, nginx.access_log, digest, payload
+            )
             for i in range(TRIALS)
         ]
         results = [f.result() for f in futures]
