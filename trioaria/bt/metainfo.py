@@ -335,14 +335,13 @@ def _info(
 ) -> tuple[InfoHash, str, int, bytes, tuple[TorrentFile, ...], int, bool, bool]:
     raw_name = _get_str(info, b"name.utf-8", b"name")
     if raw_name:
-        # aria2 shows and names the download after the escaped name (util::escapePath).
-        name = "".join(
-            f"%{ord(c):02X}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in _text(raw_name)
-        )
-        shown_name = name
+        shown_name = _text(raw_name)
     else:
         base = _base_name(default_name) or hashlib.sha1(info_bytes).hexdigest()
-        name = shown_name = base + ".file"
+        shown_name = base + ".file"
+    # Checked as aria2 checks it, before the files; aria2 also shows and names the download
+    # after the escaped name (util::escapePath), which is what the check returns.
+    name = _safe_path([shown_name], shown_name)
     name_components = [name]
     piece_length = info.get(b"piece length")
     if not isinstance(piece_length, int):
@@ -356,8 +355,6 @@ def _info(
         raise MetainfoError("Missing pieces in torrent metainfo.")
     if len(pieces) % _HASH_LEN:
         raise MetainfoError("The length of pieces is not a multiple of 20.")
-    # The name is checked as aria2 checks it before the files are looked at.
-    _safe_path(name_components, shown_name)
     files, multi = _files(info, name_components, shown_name)
     total = sum(f.length for f in files)
     if len(pieces) // _HASH_LEN != -(-total // piece_length):
