@@ -428,3 +428,12 @@ def test_arbitrary_magnets_raise_only_magnet_error(text):
 )
 def test_parse_host_port(text, expected):
     assert parse_host_port(text) == expected
+
+
+def test_web_seed_urls():
+    multi = parse_torrent((DATA / "multi.torrent").read_bytes())
+    assert multi.web_seed_url("http://w/ws/", 2) == "http://w/ws/multi/sub/b.txt"
+    assert multi.web_seed_url("http://w/ws", 0) == "http://w/ws/multi/a.bin"
+    single = parse_torrent(make_torrent(_single(name=b"a b.bin")))
+    assert single.web_seed_url("http://w/") == "http://w/a%20b.bin"
+    assert single.web_seed_url("http://w/exact.iso") == "http://w/exact.iso"

@@ -9,6 +9,10 @@ equal ours.  Two known departures are asserted, not hidden:
   other client uses; ours is libtorrent's (test_metainfo.py pins libtorrent's values).
 * an empty path component, a duplicate path and a file that is also a directory are refused
   here (exit 26), while aria2c lists them.
+
+Web seed URLs (BEP 19) are compared with the GET paths aria2c sends to a local web server,
+including aria2's quirk for a name that is not UTF-8 (its escaped form is percent-encoded again,
+while path components are encoded from their raw bytes).
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.servers.nginx import free_port
+from tests.servers.process import stop_process
 from trioaria.bt.errors import MetainfoError
 from trioaria.bt.metainfo import Metainfo, parse_torrent
 
@@ -183,3 +192,90 @@ def test_stricter_than_aria2c(files, tmp_path):
     assert "error" not in aria2c_show(path)
     with pytest.raises(MetainfoError):
         parse_torrent(path.read_bytes())
+
+
+# --- web seeds (BEP 19): the URLs aria2c requests -------------------------------------------
+
+
+@pytest.fixture
+def web_seed_log():
+    """A web server that records the paths asked for and answers 404."""
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+WEB_SEED_INFOS = {
+    "multi": {
+        b"name": b"my torrent",
+        b"files": [
+            {b"length": 20000, b"path": [b"sub dir", "ü ñ#?%.bin".encode()]},
+            {b"length": 30000, b"path": [b"b+c&d.txt"]},
+        ],
+    },
+    "utf8-keys": {
+        b"name": b"n\xe9",
+        b"name.utf-8": "né".encode(),
+        b"files": [{b"length": 20000, b"path": [b"x"], b"path.utf-8": [b"utf", b"x y"]}],
+    },
+    "raw-bytes": {
+        b"name": b"n\xe9",
+        b"files": [{b"length": 20000, b"path": [b"caf\xe9", b"a\x01b"]}],
+    },
+    "single": {b"name": "sïngle file.bin".encode(), b"length": 20000},
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEB_SEED_INFOS))
+def test_web_seed_urls_match_aria2c(name, web_seed_log, tmp_path):
+    base, paths = web_seed_log
+    info = dict(WEB_SEED_INFOS[name])
+    total = info.get(b"length") or sum(f[b"length"] for f in info[b"files"])
+    info[b"piece length"] = 16384
+    info[b"pieces"] = hashes_for(total, 16384)
+    seeds = [f"{base}/slash/", f"{base}/noslash"]
+    path = tmp_path / f"{name}.torrent"
+    path.write_bytes(make_torrent(info, url__list=[s.encode() for s in seeds]))
+    meta = parse_torrent(path.read_bytes())
+    expected = {meta.web_seed_url(seed, i) for seed in seeds for i in range(len(meta.files))}
+    process = subprocess.Popen(
+        [
+            _aria2c(),
+            "--no-conf",
+            f"--dir={tmp_path / 'dl'}",
+            f"--listen-port={free_port()}",
+            "--enable-dht=false",
+            "--bt-enable-lpd=false",
+            "--max-tries=1",
+            "--summary-interval=0",
+            "--quiet",
+            str(path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while {base + p for p in paths} != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop_process(process)
+    assert {base + p for p in paths} == expected

@@ -74,12 +74,15 @@ class TorrentFile:
         length: size in bytes.
         offset: offset of the file's first byte in the concatenation of all files.
         padding: a BEP 47 padding file (``attr`` contains ``p``): zeros, never written.
+        url_path: for a multi-file torrent, the file's path below the torrent name as a web
+            seed URL writes it (each raw component percent-encoded); ``""`` for a single file.
     """
 
     path: str
     length: int
     offset: int
     padding: bool = False
+    url_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,19 @@ class Metainfo:
     def layout(self) -> FileLayout:
         """The files as a :class:`~trioaria.storage.layout.FileLayout` for the disk layer."""
         return FileLayout([(f.path, f.length) for f in self.files])
+
+    def web_seed_url(self, base: str, index: int = 0) -> str:
+        """The URL of file ``index`` on a BEP 19 web seed, as aria2 builds it.
+
+        Multi-file: ``base`` (plus ``/`` if missing), the name, then the file's path, every part
+        percent-encoded.  Single file: ``base`` plus the name when ``base`` ends in ``/``
+        (BEP 19: "the client must add the name field"), else ``base`` itself.
+        """
+        name = quote(self.name, safe="")
+        if self.multi_file:
+            sep = "" if base.endswith("/") else "/"
+            return f"{base}{sep}{name}/{self.files[index].url_path}"
+        return base + name if base.endswith("/") else base
 
     def magnet_uri(self) -> str:
         """A magnet link for this torrent, byte-identical to ``aria2c -S``'s "Magnet URI"."""
@@ -289,15 +305,18 @@ def _files(
             if not raw_path:
                 raise MetainfoError("Path is empty.")
             parts: list[str] = []
+            url_parts: list[str] = []
             for element in raw_path:
                 if not isinstance(element, bytes):
                     raise MetainfoError("A path element is not a string.")
                 parts.append(_text(element))
+                url_parts.append(quote(element, safe=""))
+            url_path = "/".join(url_parts)
             shown = "/".join([shown_name, *parts])
             path = _safe_path([*name_components, *parts], shown)
             attr = entry.get(b"attr")
             padding = isinstance(attr, bytes) and b"p" in attr
-            files.append(TorrentFile(path, length, offset, padding))
+            files.append(TorrentFile(path, length, offset, padding, url_path))
             offset += length
         _check_unique(files)
         return tuple(files), True
