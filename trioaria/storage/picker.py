@@ -741,13 +741,20 @@ class Picker:
         n = 0
         # Blocks leave the pool once written (owner cleared) or fully claimed; a claim given
         # back bumps the epoch, which rebuilds the pool.
+        wanted = self._wanted
         for b in self._pool:
-            if not owner[b]:
+            if not owner[b] or not wanted[b // bpp]:
                 continue
             lst = dups.get(b)
             if lst is not None and len(lst) + 1 >= maxd:
                 continue
-            if n >= k or b in claims or (have is not None and not have[b // bpp]):
+            o = owner[b]
+            if (
+                n >= k
+                or b in claims
+                or (have is not None and not have[b // bpp])
+                or (o < 0 and self._seg_sid(o) == sid)  # its own segment's block
+            ):
                 keep.append(b)
                 continue
             if lst is None:
@@ -761,6 +768,10 @@ class Picker:
             n += 1
         self._pool = keep
         return n
+
+    def _seg_sid(self, owner: int) -> int:
+        seg = self._segs.get(-owner)
+        return seg._sid if seg is not None else 0
 
     def _build_pool(self) -> None:
         st = self.storage
@@ -913,6 +924,15 @@ class Picker:
             for b in range(first, stop):
                 if owner[b] == 0:
                     busy[b] = 0
+            # blocks a peer wrote ahead inside a running segment go back to that segment
+            for seg in self.active:
+                if seg._owns and not seg.finished:
+                    lo = max(first, seg._marked_block)
+                    hi = min(stop, st.block_ceil(seg.end))
+                    for b in range(lo, hi):
+                        if owner[b] == 0:
+                            owner[b] = -seg.id
+                            busy[b] = 1
             if was_complete:
                 self._missing_wanted += 1
         f = busy.count(0, first, stop)
@@ -968,9 +988,9 @@ class Picker:
         """
         self._prune()
         self._check_sync()
+        info = self._info(source)
         if not self._missing_wanted:
             return None
-        info = self._info(source)
         bits = info.have if have is None else _unpack(have)
         gaps = self._gaps_for(bits, info.sid)
         st = self.storage
@@ -1141,9 +1161,16 @@ class Picker:
         wanted = self._wanted
         bpp = self._bpp
         done = self.storage.is_block_done
+        dups = self._dups
         mark = -seg.id
         for blk in range(a, b):
             if owner[blk] == mark:
+                lst = dups.get(blk)
+                if lst:  # a peer's endgame claim on it becomes the claim
+                    owner[blk] = lst.pop(0)
+                    if not lst:
+                        del dups[blk]
+                    continue
                 owner[blk] = 0
                 if wanted[blk // bpp] and not done(blk):
                     busy[blk] = 0
@@ -1200,7 +1227,7 @@ class Picker:
         else:
             self._write_foreign(seg, a, b)
         if self._dups:
-            self._cancel_dups(a, b, seg._sid)
+            self._cancel_dups(a, b)
         done = st.mark_blocks(a, b)
         self._seen_len = st.completed_length
         bpp = self._bpp
@@ -1244,16 +1271,15 @@ class Picker:
         if changed:
             self._recount(a, b)
 
-    def _cancel_dups(self, a: int, b: int, sid: int) -> None:
+    def _cancel_dups(self, a: int, b: int) -> None:
         dups = self._dups
         for blk in range(a, b):
             lst = dups.pop(blk, None)
             if lst is not None:
                 for s in lst:
-                    if s != sid:
-                        other = self._by_sid[s]
-                        other.claims.discard(blk)
-                        self._pending_cancels.append((other.obj, blk))
+                    other = self._by_sid[s]
+                    other.claims.discard(blk)
+                    self._pending_cancels.append((other.obj, blk))
 
     def take_cancels(self) -> list[tuple[object, int]]:
         """CANCELs owed to peers because a range segment wrote their claimed blocks first."""
