@@ -18,7 +18,6 @@ from hypothesis.stateful import (
     consumes,
     initialize,
     invariant,
-    precondition,
     rule,
 )
 
@@ -117,9 +116,7 @@ def test_priority_pieces_first_then_rarest() -> None:
     p.set_piece_priority([7, 6], 1)
     got = p.claim_blocks("a", 8)
     assert {piece_of(b) for b in got} == {6, 7}
-    assert {piece_of(b) for b in p.claim_blocks("a", 4)} == {1, 2, 3, 4, 5} & {
-        piece_of(b) for b in p.claim_blocks("a", 0) or [4]
-    } or True
+    assert {piece_of(b) for b in p.claim_blocks("a", 4)} <= {1, 2, 3, 4, 5}  # then the rarest
 
 
 def test_inorder_selector_for_peers() -> None:

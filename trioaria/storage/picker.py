@@ -706,14 +706,8 @@ class Picker:
                     cut = (seg.pos + rem // 2) // pl * pl
                     if cut - seg.pos < need or seg.end - cut < need:
                         continue
-            elif self._total_free == 0 and rem > pl:
-                cut = (seg.pos + rem // 2) // pl * pl
-                if cut <= seg.pos:
-                    cut = (seg.pos + rem // 2) // bl * bl
-                if not seg.pos < cut < seg.end:
-                    continue
             else:
-                continue
+                continue  # below -k peers duplicate the segment's last piece instead
             a = cut // bl
             e = st.block_ceil(seg.end)
             if have is not None and not any(
@@ -862,6 +856,7 @@ class Picker:
         new_end = max(seg.pos, min(e * st.block_length, st.total_length))
         if new_end < seg.end:
             seg.end = new_end
+            self._epoch += 1  # the endgame pool offers the segment's new last piece
         for s in (seg, seg.twin):
             if s is not None and not s.finished:
                 self._check_done(s)
