@@ -8,6 +8,7 @@ of issue 9 checked after every step and completion driven at the end (bounded).
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -254,6 +255,38 @@ def test_storage_reset_behind_the_pickers_back_is_noticed() -> None:
     p.release(seg)
     assert not p.is_complete()
     assert p.gaps() == [(0, 8)]
+
+
+def test_range_sources_alone_keep_no_per_block_state() -> None:
+    """A 16 TiB claim served by mirrors only: the picker's state grows with its segments,
+    not with the length (PieceStorage keeps its blocks the same way)."""
+    tracemalloc.start()
+    try:
+        p = Picker(PieceStorage(1 << 44, 1 << 20), min_split_size=1 << 20, rng=random.Random(1))
+        a = p.next_segment("m1")
+        b = p.next_segment("m2")
+        assert a is not None and b is not None and a.end == b.start == 1 << 43
+        p.advance(a, 3 << 20)
+        assert not p.is_complete() and p.gaps() == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak
+
+
+def test_wanted_mask_with_range_sources_only() -> None:
+    p = make(wanted=bits(8, {0, 1, 5}))
+    first = p.next_segment("m")
+    assert first is not None and (first.start, first.end) == (0, 2 * PL)
+    second = p.next_segment("m")
+    assert second is not None and (second.start, second.end) == (5 * PL, 6 * PL)
+    for seg in (first, second):
+        p.advance(seg, seg.remaining)
+        p.release(seg)
+    assert p.is_complete() and not p.storage.is_complete()
+    p.set_wanted(None)
+    assert not p.is_complete()
+    assert p.gaps() == [(8, 20), (24, 32)]
 
 
 def test_head_tail_helpers() -> None:

@@ -195,11 +195,24 @@ class Picker:
         st = storage
         self._bpp = st.blocks_per_piece
         self._npieces = st.num_pieces
-        self._nblk = [len(st.piece_blocks(p)) for p in range(st.num_pieces)]
-        self._wanted = bytearray(b"\x01") * st.num_pieces
-        if wanted is not None:
-            self._wanted = self._wanted_bytes(wanted)
-        self._avail = [0] * st.num_pieces
+        # Per-block and per-piece claim state exists only once a peer takes part (block
+        # mode); a download fed by range sources alone keeps state in proportion to its
+        # segments, as PieceStorage keeps it in proportion to what was written.
+        self._blocks_on = False
+        self._nblk: list[int] = []
+        self._avail: list[int] = []
+        self._busy = bytearray()
+        self._owner: list[int] = []
+        self._dups: dict[int, list[int]] = {}
+        self._free: list[int] = []
+        self._total_free = 0
+        self._started: dict[int, None] = {}
+        self._bk: list[list[int]] = [[]]
+        self._bk_of: list[int] = []
+        self._bk_pos: list[int] = []
+        # one byte per piece, materialised only for a mask or in block mode
+        self._wanted_all = wanted is None
+        self._wanted = bytearray() if wanted is None else self._wanted_bytes(wanted)
         self._seeds = 0
         self._sources: dict[int, _Source] = {}  # id(source) -> state
         self._by_sid: dict[int, _Source] = {}
@@ -226,7 +239,37 @@ class Picker:
         """Rebuild the claim map from the storage (after it changed behind the picker's back)."""
         self._rebuild()
 
+    def _enable_blocks(self) -> None:
+        """Enter block mode: build the per-block claim map (a peer takes part)."""
+        if self._blocks_on:
+            return
+        st = self.storage
+        self._blocks_on = True
+        if self._wanted_all:
+            self._wanted = bytearray(b"\x01") * st.num_pieces
+        self._nblk = [len(st.piece_blocks(p)) for p in range(st.num_pieces)]
+        self._avail = [0] * st.num_pieces
+        self._rebuild()
+
     def _rebuild(self) -> None:
+        st = self.storage
+        nb = st.num_blocks
+        self._last_block = nb - 1
+        self._last_len = st.total_length - (nb - 1) * st.block_length if nb else 0
+        self._seen_len = st.completed_length
+        self._epoch += 1
+        wanted = self._wanted
+        if not self._wanted_all:
+            pieces = st.pieces
+            self._missing_wanted = sum(
+                1 for p in range(self._npieces) if wanted[p] and not pieces[p]
+            )
+        else:
+            self._missing_wanted = self._npieces - st.pieces.count()
+        if self._blocks_on:
+            self._rebuild_blocks()
+
+    def _rebuild_blocks(self) -> None:
         st = self.storage
         nb = st.num_blocks
         bpp = self._bpp
@@ -267,20 +310,14 @@ class Picker:
         self._dups = dups
         self._free = [busy.count(0, p * bpp, p * bpp + self._nblk[p]) for p in range(self._npieces)]
         self._total_free = sum(self._free)
-        self._started: dict[int, None] = {}
-        self._bk: list[list[int]] = [[]]
+        self._started = {}
+        self._bk = [[]]
         self._bk_of = [-1] * self._npieces
         self._bk_pos = [0] * self._npieces
         self._bk_lo = 0
         self._lo = 0
         for p in range(self._npieces):
             self._reclass(p)
-        pieces = st.pieces
-        self._missing_wanted = sum(1 for p in range(self._npieces) if wanted[p] and not pieces[p])
-        self._seen_len = st.completed_length
-        self._last_block = nb - 1
-        self._last_len = st.total_length - (nb - 1) * st.block_length if nb else 0
-        self._epoch += 1
 
     def _check_sync(self) -> None:
         if self.storage.completed_length != self._seen_len:
@@ -352,6 +389,7 @@ class Picker:
             info.seed = True
             self._seeds += 1
             return
+        self._enable_blocks()
         bits = info.have = _unpack(have)
         info.counted = True
         avail = self._avail
@@ -422,7 +460,7 @@ class Picker:
 
     def availability(self, piece: int) -> int:
         """How many registered peers have ``piece`` (sources registered with None excluded)."""
-        return self._avail[piece] + self._seeds
+        return (self._avail[piece] if self._blocks_on else 0) + self._seeds
 
     def source_count(self) -> int:
         return len(self._sources)
@@ -436,10 +474,32 @@ class Picker:
 
     def set_wanted(self, wanted: Bitfield | None) -> None:
         """Change the wanted pieces (None: all).  Work already handed out is kept."""
-        new = bytearray(b"\x01") * self._npieces if wanted is None else self._wanted_bytes(wanted)
+        if wanted is not None:
+            new = self._wanted_bytes(wanted)
+        elif self._blocks_on:
+            new = bytearray(b"\x01") * self._npieces
+        else:
+            new = bytearray()
         self._check_sync()
         old = self._wanted
         self._wanted = new
+        self._wanted_all = wanted is None
+        if self._blocks_on:
+            self._rewant(old, new)
+        else:
+            self._rebuild()  # recounts the missing wanted pieces
+        if wanted is not None:  # a running segment stops before the first unwanted piece
+            pl = self.storage.piece_length
+            for seg in self.active:
+                if seg.finished:
+                    continue
+                for p in range(seg.pos // pl + 1, (seg.end - 1) // pl + 1):
+                    if not new[p]:
+                        self._set_end(seg, p * pl)
+                        break
+        self._epoch += 1
+
+    def _rewant(self, old: bytearray, new: bytearray) -> None:
         st = self.storage
         busy = self._busy
         owner = self._owner
@@ -449,7 +509,6 @@ class Picker:
                 continue
             first = p * bpp
             stop = first + self._nblk[p]
-            complete = st.pieces[p]
             for b in range(first, stop):
                 if owner[b] == 0 and not st.is_block_done(b):
                     busy[b] = 0 if new[p] else 1
@@ -457,22 +516,11 @@ class Picker:
             self._total_free += f - self._free[p]
             self._free[p] = f
             self._reclass(p)
-            if not complete:
+            if not st.pieces[p]:
                 self._missing_wanted += 1 if new[p] else -1
-        # a running segment stops before the first unwanted piece
-        for seg in self.active:
-            if seg.finished:
-                continue
-            first_piece = seg.pos // st.piece_length
-            last_piece = (seg.end - 1) // st.piece_length
-            for p in range(first_piece + 1, last_piece + 1):
-                if not new[p]:
-                    self._set_end(seg, p * st.piece_length)
-                    break
-        self._epoch += 1
 
     def is_wanted(self, piece: int) -> bool:
-        return bool(self._wanted[piece])
+        return self._wanted_all or bool(self._wanted[piece])
 
     def set_piece_priority(self, pieces: Iterable[int], priority: int) -> None:
         """Give ``pieces`` a priority: higher goes first, 0 = normal (rarest first)."""
@@ -498,7 +546,45 @@ class Picker:
     def gaps(self) -> list[tuple[int, int]]:
         """Runs of free blocks (wanted, missing, claimed by nobody), in block units."""
         self._check_sync()
-        return self._runs(0, len(self._busy))
+        return self._free_runs()
+
+    def _free_runs(self) -> list[tuple[int, int]]:
+        if self._blocks_on:
+            return self._runs(0, len(self._busy))
+        # range mode: missing runs minus the segments' unwritten ranges minus unwanted pieces
+        st = self.storage
+        claims = sorted(
+            (st.block_of(s.pos), st.block_ceil(s.end)) for s in self.active if not s.finished
+        )
+        runs: list[tuple[int, int]] = []
+        for a, b in st.missing_runs():
+            cur = a
+            for ca, cb in claims:
+                if cb <= cur or ca >= b:
+                    continue
+                if ca > cur:
+                    runs.append((cur, ca))
+                cur = max(cur, cb)
+                if cur >= b:
+                    break
+            if cur < b:
+                runs.append((cur, b))
+        if self._wanted_all:
+            return runs
+        wanted = self._wanted
+        bpp = self._bpp
+        out: list[tuple[int, int]] = []
+        for a, b in runs:
+            cur = a
+            while cur < b:
+                stop = min(b, (cur // bpp + 1) * bpp)
+                if wanted[cur // bpp]:
+                    if out and out[-1][1] == cur:
+                        out[-1] = (out[-1][0], stop)
+                    else:
+                        out.append((cur, stop))
+                cur = stop
+        return out
 
     def _runs(self, first: int, stop: int) -> list[tuple[int, int]]:
         busy = self._busy
@@ -525,6 +611,8 @@ class Picker:
         In endgame the list may hold blocks other sources claimed as well.  An empty list means
         there is nothing this source can usefully fetch now.
         """
+        if not self._blocks_on:
+            self._enable_blocks()
         if self.storage.completed_length != self._seen_len:
             self._rebuild()
         info = self._sources.get(id(source))
@@ -789,13 +877,19 @@ class Picker:
         range segments this write finished.
         """
         st = self.storage
+        if not self._blocks_on:
+            self._enable_blocks()
         info = self._sources.get(id(source))
         if info is None:
             info = self._register(source, None)
         sid = info.sid
         info.claims.discard(block)
         dups = self._dups
-        if st.is_block_done(block):
+        owner = self._owner
+        o = owner[block]
+        p = block // self._bpp
+        # held by nobody and not free: written (or unwanted, which storage tells apart)
+        if not o and self._busy[block] and (self._wanted[p] or st.is_block_done(block)):
             if dups:
                 lst = dups.get(block)
                 if lst is not None and sid in lst:
@@ -806,9 +900,6 @@ class Picker:
         cancels: list[tuple[object, int]] = []
         stopped: list[Segment] = []
         seg: Segment | None = None
-        owner = self._owner
-        o = owner[block]
-        p = block // self._bpp
         if o:
             owner[block] = 0
             if o < 0:
@@ -911,6 +1002,27 @@ class Picker:
         st = self.storage
         was_complete = st.pieces[piece]
         st.clear_piece(piece)
+        if was_complete and self.is_wanted(piece):
+            self._missing_wanted += 1
+        if self._blocks_on:
+            self._reopen_piece(piece)
+        self._seen_len = st.completed_length
+        if writers:
+            self._blamed.setdefault(piece, set()).update(writers)
+        for sid in writers:
+            other = self._by_sid.get(sid)
+            if other is not None:
+                if other.cur == piece:
+                    other.cur = -1
+                other.wpiece = -1
+        for seg in self.active:
+            seg._wpiece = -1
+        self._epoch += 1
+        return frozenset(writers.values())
+
+    def _reopen_piece(self, piece: int) -> None:
+        """Block mode: the blocks of a cleared piece become free (or their segment's) again."""
+        st = self.storage
         first = piece * self._bpp
         stop = first + self._nblk[piece]
         busy = self._busy
@@ -928,25 +1040,10 @@ class Picker:
                         if owner[b] == 0:
                             owner[b] = -seg.id
                             busy[b] = 1
-            if was_complete:
-                self._missing_wanted += 1
         f = busy.count(0, first, stop)
         self._total_free += f - self._free[piece]
         self._free[piece] = f
         self._reclass(piece)
-        self._seen_len = st.completed_length
-        if writers:
-            self._blamed.setdefault(piece, set()).update(writers)
-        for sid in writers:
-            other = self._by_sid.get(sid)
-            if other is not None:
-                if other.cur == piece:
-                    other.cur = -1
-                other.wpiece = -1
-        for seg in self.active:
-            seg._wpiece = -1
-        self._epoch += 1
-        return frozenset(writers.values())
 
     def piece_verified(self, piece: int) -> None:
         """``piece`` passed its hash: forget who wrote it."""
@@ -1001,7 +1098,7 @@ class Picker:
         return None
 
     def _gaps_for(self, bits: bytearray | None, sid: int) -> list[tuple[int, int]]:
-        runs = self._runs(0, len(self._busy))
+        runs = self._free_runs()
         blamed = {p for p, sids in self._blamed.items() if sid in sids}
         if bits is None and not blamed:
             return runs
@@ -1108,7 +1205,7 @@ class Picker:
         self._next_id += 1
         self.active.append(seg)
         self._segs[seg.id] = seg
-        if own:
+        if own and self._blocks_on:
             a = st.block_of(start)
             b = st.block_ceil(end)
             owner = self._owner
@@ -1129,12 +1226,13 @@ class Picker:
         self._next_id += 1
         self.active.append(new)
         self._segs[new.id] = new
-        a = st.block_of(cut)
-        b = st.block_ceil(seg.end)
-        old_mark = -seg.id
-        mark = -new.id
-        owner = self._owner
-        owner[a:b] = [mark if v == old_mark else v for v in owner[a:b]]
+        if self._blocks_on:
+            a = st.block_of(cut)
+            b = st.block_ceil(seg.end)
+            old_mark = -seg.id
+            mark = -new.id
+            owner = self._owner
+            owner[a:b] = [mark if v == old_mark else v for v in owner[a:b]]
         seg.end = cut
         return new
 
@@ -1147,7 +1245,7 @@ class Picker:
         a = st.block_ceil(end)
         b = st.block_ceil(seg.end)
         seg.end = end
-        if seg._owns:
+        if seg._owns and self._blocks_on:
             self._unown(seg, a, b)
 
     def _unown(self, seg: Segment, a: int, b: int) -> None:
@@ -1214,17 +1312,35 @@ class Picker:
         st = self.storage
         if st.completed_length != self._seen_len:
             self._rebuild()
+        if not self._blocks_on:
+            done = st.mark_blocks(a, b)
+            self._seen_len = st.completed_length
+            return self._written(seg, a, b, done)
         owner = self._owner
         mark = -seg.id
-        chunk = owner[a:b]
-        if chunk.count(mark) == b - a:  # the common case: all ours
-            owner[a:b] = [0] * (b - a)
+        n = b - a
+        # the common case: every block is this segment's (so none was written before)
+        if owner[a] == mark if n == 1 else owner[a:b].count(mark) == n:
+            if n == 1:
+                owner[a] = 0
+            else:
+                owner[a:b] = [0] * n
+            if self._dups:
+                self._cancel_dups(a, b)
+            done = st.mark_blocks(a, b)
+            self._seen_len += n * st.block_length
+            if b > self._last_block:
+                self._seen_len -= st.block_length - self._last_len
         else:
             self._write_foreign(seg, a, b)
-        if self._dups:
-            self._cancel_dups(a, b)
-        done = st.mark_blocks(a, b)
-        self._seen_len = st.completed_length
+            if self._dups:
+                self._cancel_dups(a, b)
+            done = st.mark_blocks(a, b)
+            self._seen_len = st.completed_length
+        return self._written(seg, a, b, done)
+
+    def _written(self, seg: Segment, a: int, b: int, done: list[int]) -> list[int]:
+        """Record ``seg``'s source as a writer of blocks ``[a, b)``; count completed pieces."""
         bpp = self._bpp
         last = (b - 1) // bpp
         if seg._wpiece != last:
@@ -1239,10 +1355,13 @@ class Picker:
                     w[seg._sid] = seg.source
             seg._wpiece = last
         if done:
-            wanted = self._wanted
-            for p in done:
-                if wanted[p]:
-                    self._missing_wanted -= 1
+            if self._wanted_all:
+                self._missing_wanted -= len(done)
+            else:
+                wanted = self._wanted
+                for p in done:
+                    if wanted[p]:
+                        self._missing_wanted -= 1
         return done
 
     def _write_foreign(self, seg: Segment, a: int, b: int) -> None:
@@ -1307,7 +1426,10 @@ class Picker:
 
     def _release_seg(self, seg: Segment) -> None:
         twin = seg.twin
-        if seg._owns and seg.id in self._segs:
+        if not self._blocks_on:
+            if twin is not None and not twin.finished:
+                twin._owns = True
+        elif seg._owns and seg.id in self._segs:
             st = self.storage
             a = seg._marked_block
             b = st.block_ceil(seg.end)
