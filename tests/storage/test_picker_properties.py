@@ -192,6 +192,21 @@ def test_endgame_duplicates_are_bounded_and_cancelled() -> None:
     assert p.is_complete() and not p.claims_of("b")
 
 
+def test_mirror_races_the_blocks_peers_hold_at_the_end() -> None:
+    p = make(pieces=1)
+    p.add_source("slow", bits(1, {0}))
+    assert p.claim_blocks("slow", 4) == [0, 1, 2, 3] and p.in_endgame
+    seg = p.next_segment("mirror")
+    assert seg is not None and (seg.start, seg.end) == (0, PL)
+    p.advance(seg, 2 * BL)
+    assert p.take_cancels() == [("slow", 0), ("slow", 1)]
+    assert p.claims_of("slow") == frozenset({2, 3})
+    p.block_written("slow", 2)
+    out = p.block_written("slow", 3)
+    assert out.pieces == [0] and out.stopped == [seg] and seg.finished
+    assert p.is_complete()
+
+
 def test_unclaim_and_release_return_blocks() -> None:
     p = make(pieces=2)
     p.add_source("a", bits(2, {0, 1}))

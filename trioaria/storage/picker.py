@@ -223,6 +223,7 @@ class Picker:
         self._writers: dict[int, dict[int, object]] = {}
         self._blamed: dict[int, set[int]] = {}
         self._pending_cancels: list[tuple[object, int]] = []
+        self._shadows: list[Segment] = []  # range segments racing peers' claims
         self._epoch = 0
         self._pool: list[int] = []
         self._pool_epoch = -1
@@ -935,6 +936,12 @@ class Picker:
             self._missing_wanted -= 1
         if seg is not None:
             self._after_foreign_write(seg, stopped)
+        if self._shadows:
+            for shadow in self._shadows:
+                if not shadow.finished:
+                    self._check_done(shadow)
+                    if shadow.finished:
+                        stopped.append(shadow)
         return BlockOutcome(done, cancels, stopped)
 
     def _after_foreign_write(self, seg: Segment, stopped: list[Segment]) -> None:
@@ -1181,7 +1188,7 @@ class Picker:
             if s.twin is None and not s.finished and s._owns and self._covers(bits, s.pos, s.end)
         ]
         if not candidates:
-            return None
+            return self._help_peers(info, bits) if self._blocks_on else None
         key = eta_of if eta_of is not None else (lambda s: float(s.remaining))
         slow = max(candidates, key=key)
         st = self.storage
@@ -1197,6 +1204,39 @@ class Picker:
         twin = self._new(start, slow.end, info, own=False)
         twin.twin, slow.twin = slow, twin
         return twin
+
+    def _help_peers(self, info: _Source, bits: bytearray | None) -> Segment | None:
+        """Endgame for a range source when peers hold every missing block: race the lowest
+        run of them inside one piece (a web seed finishing a swarm's last blocks)."""
+        st = self.storage
+        owner = self._owner
+        dups = self._dups
+        maxd = self.max_duplicates
+        raced: set[int] = set()
+        for s in self._shadows:
+            if not s.finished:
+                raced.update(range(st.block_of(s.pos), st.block_ceil(s.end)))
+
+        def open_(b: int) -> bool:
+            lst = dups.get(b)
+            claimers = 1 + (len(lst) if lst is not None else 0)
+            return owner[b] > 0 and b not in raced and claimers < maxd
+
+        claimed = sorted({b for i in self._sources.values() for b in i.claims if owner[b] > 0})
+        for b in claimed:
+            p = b // self._bpp
+            if (bits is not None and not bits[p]) or not open_(b):
+                continue
+            e = b + 1
+            stop = p * self._bpp + self._nblk[p]
+            while e < stop and open_(e):
+                e += 1
+            seg = self._new(
+                b * st.block_length, min(e * st.block_length, st.total_length), info, own=False
+            )
+            self._shadows.append(seg)
+            return seg
+        return None
 
     def _new(self, start: int, end: int, info: _Source, *, own: bool = True) -> Segment:
         st = self.storage
@@ -1306,6 +1346,8 @@ class Picker:
         if seg.twin is not None:  # only a twin can finish our bytes for us
             self._check_done(seg)
             self._check_done(seg.twin)
+        elif not seg._owns:
+            self._check_done(seg)
         return done
 
     def _write_run(self, seg: Segment, a: int, b: int) -> list[int]:
@@ -1443,6 +1485,8 @@ class Picker:
                 self._unown(seg, a, b)
         seg.released = True
         self._segs.pop(seg.id, None)
+        if seg in self._shadows:
+            self._shadows.remove(seg)
         if twin is not None:
             twin.twin = None
             seg.twin = None
