@@ -12,8 +12,13 @@ fetch a byte twice outside the endgame.  The picker decides synchronously and re
 (docs/design.md, "decide synchronously, then do I/O"); it never does I/O, reads no clock and
 takes its randomness from an injected ``random.Random``.
 
-State.  One byte per block says whether the block is *free* (wanted, missing, claimed by
-nobody); a parallel list says who holds it (a peer's number, or a segment's, negated).  Per
+State.  A download fed by range sources alone keeps only its segments: free runs are the
+storage's missing runs minus the segments' unwritten ranges (and minus unwanted pieces), so the
+state grows with the work in flight, not with a server's claimed length, as PieceStorage's block
+map does.  The first peer (a registered bitfield, or a call to :meth:`Picker.claim_blocks`)
+switches to *block mode*: one byte per block says whether the block is *free* (wanted, missing,
+claimed by nobody); a parallel list says who holds it (a peer's number, or a segment's,
+negated), built from the storage, the segments and the claims (:meth:`Picker.resync`).  Per
 piece the picker counts free blocks and sorts the piece into one of three places: *untouched*
 pieces sit in availability buckets, *started* pieces (some blocks claimed or written, some
 free) in an ordered set, pieces without free blocks nowhere.  Availability is the number of
@@ -31,13 +36,16 @@ first* (BEP 3: "clients generally download pieces in random order ... rarest fir
 at random), ``inorder``/``geom`` stream from the front, ``random`` picks at random.  A peer whose
 search fails is remembered with the current *epoch* (a counter bumped whenever blocks become
 free, or a peer gains a piece), so idle peers polling for work cost O(1).  When no free block
-fits, a peer may cut the tail off a range segment (halves of at least ``-k`` as aria2 splits for
-a new connection; below ``-k`` only once every missing block is claimed).  *Endgame* (BEP 3: "When
+fits, a peer may cut the tail off a range segment (halves of at least ``-k``, as aria2 splits
+for a new connection), so a mirror keeps long runs.  *Endgame* (BEP 3: "When
 a download is almost complete, there's a tendency for the last few pieces to all be downloaded
 off a single hosed modem line ... send requests for all of its missing blocks to all of its
 peers"): once every wanted missing block is claimed, a peer may claim blocks others hold, at most
-``max_duplicates`` claimers per block, never one it holds already.  :meth:`Picker.block_written`
-returns the CANCELs for the other claimers and the segments this write finished.
+``max_duplicates`` claimers per block, never one it holds already; a segment below ``-k`` is
+helped from its last piece backwards (its end shrinks as peers write its tail).
+:meth:`Picker.block_written` returns the CANCELs for the other claimers and the segments this
+write finished; CANCELs owed because a segment wrote a peer's block come from
+:meth:`Picker.take_cancels`.
 
 Range sources: :meth:`Picker.next_segment`, as aria2's SegmentMan:
 
@@ -53,7 +61,8 @@ Range sources: :meth:`Picker.next_segment`, as aria2's SegmentMan:
    piece left its tail is halved at a block boundary (no byte fetched twice); with one piece or
    less left the idle connection *races* it with a twin segment over the same bytes (unless
    ``eta_of`` says it ends within ``race_min_eta``).  The first writer marks blocks done; the one
-   behind sees :attr:`Segment.finished` and stops.
+   behind sees :attr:`Segment.finished` and stops.  With no segment to help, it races the
+   lowest run of blocks peers hold (within one piece, as one more claimer).
 
 Blame.  The picker remembers which sources wrote blocks of each piece not yet verified.  A hash
 mismatch (:meth:`Picker.piece_failed`) clears the piece, returns its writers (the caller
@@ -1188,7 +1197,9 @@ class Picker:
             if s.twin is None and not s.finished and s._owns and self._covers(bits, s.pos, s.end)
         ]
         if not candidates:
-            return self._help_peers(info, bits) if self._blocks_on else None
+            if self._blocks_on and self._total_free == 0:
+                return self._help_peers(info, bits)
+            return None
         key = eta_of if eta_of is not None else (lambda s: float(s.remaining))
         slow = max(candidates, key=key)
         st = self.storage
@@ -1212,7 +1223,7 @@ class Picker:
         owner = self._owner
         dups = self._dups
         maxd = self.max_duplicates
-        raced: set[int] = set()
+        raced = set(info.claims)  # never a block it holds already
         for s in self._shadows:
             if not s.finished:
                 raced.update(range(st.block_of(s.pos), st.block_ceil(s.end)))
