@@ -58,33 +58,41 @@ def run(calls: int, seed: int) -> None:
         t1 = time.process_time()
         setup += t1 - t0
         held: dict[int, deque[int]] = {p: deque() for p in peers}
-        while made < calls and not picker.is_complete():
-            p = rng.choice(peers)
-            q = held[p]
-            r = rng.random()
-            if q and r < 0.002:  # choked: everything it holds goes back
-                for b in q:
-                    picker.unclaim(p, b)
+        done = False
+        while made < calls and not done:
+            # random draws in bulk: the harness should cost little next to the picker
+            for p, r in zip(
+                rng.choices(peers, k=4096), [rng.random() for _ in range(4096)], strict=True
+            ):
+                q = held[p]
+                if q and r < 0.002:  # choked: everything it holds goes back
+                    for b in q:
+                        picker.unclaim(p, b)
+                        made += 1
+                    q.clear()
+                elif q:
+                    out = picker.block_written(p, q.popleft())
                     made += 1
-                q.clear()
-            elif q:
-                out = picker.block_written(p, q.popleft())
-                made += 1
-                blocks += 1
-                for other, b in out.cancels:
-                    held[other].remove(b)  # type: ignore[index]
-            if r > 0.999 and p >= SEEDS:
-                picker.source_has(p, rng.randrange(n))
-                made += 1
-            want = depth[p] - len(q)
-            if want > 0:
-                got = picker.claim_blocks(p, want)
-                made += 1
-                if not got:
-                    empty += 1
-                if picker.in_endgame:
-                    endgame_dups += len(got)
-                q.extend(got)
+                    blocks += 1
+                    for other, b in out.cancels:
+                        held[other].remove(b)  # type: ignore[index]
+                    if out.pieces and picker.is_complete():
+                        done = True
+                        break
+                if r > 0.999 and p >= SEEDS:
+                    picker.source_has(p, int(r * 1e7) % n)
+                    made += 1
+                want = depth[p] - len(q)
+                if want > 0:
+                    got = picker.claim_blocks(p, want)
+                    made += 1
+                    if not got:
+                        empty += 1
+                    elif picker.in_endgame:
+                        endgame_dups += len(got)
+                    q.extend(got)
+                if made >= calls:
+                    break
         work += time.process_time() - t1
         downloads += picker.is_complete()
     print(
