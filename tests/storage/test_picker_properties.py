@@ -311,6 +311,22 @@ def test_head_tail_helpers() -> None:
         parse_prioritize_piece("middle")
     files = [(0, 10 * PL), (10 * PL, PL // 2)]
     assert head_tail_pieces(files, PL, PL, 2 * PL) == {0, 8, 9, 10}
+    p = make(pieces=11)
+    p.add_source("a", bits(11, range(11)))
+    p.prioritize_head_tail(files, PL, PL)
+    assert {piece_of(b) for b in p.claim_blocks("a", 12)} == {0, 9, 10}
+
+
+def test_statistics_snapshot() -> None:
+    p = make(pieces=1)
+    assert p.statistics().free_blocks is None  # range mode: no per-block state
+    p.add_source("a", bits(1, {0}))
+    p.add_source("b", bits(1, {0}))
+    p.claim_blocks("a", 4)
+    p.claim_blocks("b", 2)
+    stats = p.statistics()
+    assert (stats.claimed_blocks, stats.duplicate_claims, stats.free_blocks) == (6, 2, 0)
+    assert stats.in_endgame and stats.missing_pieces == 1
 
 
 # --- the state machine --------------------------------------------------------------------

@@ -88,6 +88,7 @@ __all__ = [
     "STREAM_PIECE_SELECTORS",
     "BlockOutcome",
     "Picker",
+    "PickerStatistics",
     "RangePicker",
     "Segment",
     "head_tail_pieces",
@@ -148,6 +149,19 @@ class BlockOutcome:
     cancels: list[tuple[object, int]]
     stopped: list[Segment]
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PickerStatistics:
+    """A snapshot of the picker (:meth:`Picker.statistics`)."""
+
+    sources: int
+    segments: int
+    claimed_blocks: int  # peer claims, endgame duplicates included
+    duplicate_claims: int
+    free_blocks: int | None  # None while no peer takes part (range mode)
+    missing_pieces: int  # wanted pieces not yet written
+    in_endgame: bool
 
 
 class _Source:
@@ -528,6 +542,27 @@ class Picker:
             self._reclass(p)
             if not st.pieces[p]:
                 self._missing_wanted += 1 if new[p] else -1
+
+    def prioritize_head_tail(
+        self, files: Iterable[tuple[int, int]], head: int | None, tail: int | None
+    ) -> None:
+        """aria2's ``--bt-prioritize-piece=head[=SIZE],tail[=SIZE]`` over ``(offset, length)``
+        files: their first ``head`` and last ``tail`` bytes go first."""
+        pieces = head_tail_pieces(files, self.storage.piece_length, head, tail)
+        self.set_piece_priority(pieces, 1)
+
+    def statistics(self) -> PickerStatistics:
+        claimed = sum(len(i.claims) for i in self._sources.values())
+        dups = sum(len(lst) for lst in self._dups.values())
+        return PickerStatistics(
+            sources=len(self._sources),
+            segments=sum(1 for s in self.active if not s.finished),
+            claimed_blocks=claimed,
+            duplicate_claims=dups,
+            free_blocks=self._total_free if self._blocks_on else None,
+            missing_pieces=self._missing_wanted,
+            in_endgame=self.in_endgame,
+        )
 
     def is_wanted(self, piece: int) -> bool:
         return self._wanted_all or bool(self._wanted[piece])
