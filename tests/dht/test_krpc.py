@@ -45,13 +45,23 @@ GOLDEN = [
     ),
     (
         b"d1:rd2:id20:abcdefghij01234567895:token8:aoeusnth6:valuesl6:axje.u6:idhtnmee1:t2:aa1:y1:re",
-        Response(b"aa", A, token=b"aoeusnth", values=(("97.120.106.101", 11893), ("105.100.104.116", 28269))),
+        Response(
+            b"aa",
+            A,
+            token=b"aoeusnth",
+            values=(("97.120.106.101", 11893), ("105.100.104.116", 28269)),
+        ),
     ),
     (
         b"d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe",
-        Query(b"aa", "announce_peer", A, info_hash=M, port=6881, token=b"aoeusnth", implied_port=True),
+        Query(
+            b"aa", "announce_peer", A, info_hash=M, port=6881, token=b"aoeusnth", implied_port=True
+        ),
     ),
-    (b"d1:eli201e23:A Generic Error Ocurrede1:t2:aa1:y1:ee", ErrorMessage(b"aa", 201, "A Generic Error Ocurred")),
+    (
+        b"d1:eli201e23:A Generic Error Ocurrede1:t2:aa1:y1:ee",
+        ErrorMessage(b"aa", 201, "A Generic Error Ocurred"),
+    ),
 ]
 
 
@@ -64,7 +74,9 @@ def test_bep5_examples(raw: bytes, message: object) -> None:
 def test_find_node_response_and_nodes6() -> None:
     nodes = (NodeInfo(M, "127.0.0.1", 6881), NodeInfo(A, "10.0.0.2", 1))
     nodes6 = (NodeInfo(M, "::1", 6882),)
-    raw = encode_message(Response(b"xy", A, nodes, nodes6, ip=("127.0.0.1", 5)), version=b"TA\x01\x00")
+    raw = encode_message(
+        Response(b"xy", A, nodes, nodes6, ip=("127.0.0.1", 5)), version=b"TA\x01\x00"
+    )
     back = decode_message(raw)
     assert isinstance(back, Response)
     assert back.nodes == nodes and back.nodes6 == nodes6 and back.ip == ("127.0.0.1", 5)
@@ -72,7 +84,14 @@ def test_find_node_response_and_nodes6() -> None:
 
 
 def test_want_and_unknown_method() -> None:
-    raw = encode({b"t": b"1", b"y": b"q", b"q": b"find_node", b"a": {b"id": A, b"target": M, b"want": [b"n4", b"n6"]}})
+    raw = encode(
+        {
+            b"t": b"1",
+            b"y": b"q",
+            b"q": b"find_node",
+            b"a": {b"id": A, b"target": M, b"want": [b"n4", b"n6"]},
+        }
+    )
     q = decode_message(raw)
     assert isinstance(q, Query) and q.want == (b"n4", b"n6") and q.method == Method.FIND_NODE
     raw = encode({b"t": b"1", b"y": b"q", b"q": b"vote", b"a": {b"id": A}})
@@ -93,7 +112,11 @@ def test_want_and_unknown_method() -> None:
         (b"d1:eli201ee1:t1:x1:y1:ee", False, b"x"),
         (b"d1:t1:x1:y1:ze", False, b"x"),
         (b"d1:rd2:id20:mnopqrstuvwxyz1234565:nodes3:abce1:t1:x1:y1:re", False, b"x"),
-        (b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti0e5:token1:ae1:q13:announce_peer1:t1:x1:y1:qe", True, b"x"),
+        (
+            b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti0e5:token1:ae1:q13:announce_peer1:t1:x1:y1:qe",
+            True,
+            b"x",
+        ),
     ],
 )
 def test_malformed(raw: bytes, is_query: bool, t: bytes | None) -> None:
@@ -118,9 +141,23 @@ tids = st.binary(min_size=1, max_size=4)
 queries = st.one_of(
     st.builds(Query, tids, st.just("ping"), ids),
     st.builds(Query, tids, st.just("find_node"), ids, target=ids),
-    st.builds(Query, tids, st.just("get_peers"), ids, info_hash=ids, want=st.sampled_from([(), (b"n4",), (b"n4", b"n6")])),
     st.builds(
-        Query, tids, st.just("announce_peer"), ids, info_hash=ids, port=ports, token=st.binary(max_size=20), implied_port=st.booleans()
+        Query,
+        tids,
+        st.just("get_peers"),
+        ids,
+        info_hash=ids,
+        want=st.sampled_from([(), (b"n4",), (b"n4", b"n6")]),
+    ),
+    st.builds(
+        Query,
+        tids,
+        st.just("announce_peer"),
+        ids,
+        info_hash=ids,
+        port=ports,
+        token=st.binary(max_size=20),
+        implied_port=st.booleans(),
     ),
 )
 responses = st.builds(
@@ -150,7 +187,9 @@ def test_random_bytes_never_crash(raw: bytes) -> None:
 
 
 @given(st.one_of(queries, responses, errors), st.data())
-def test_mutated_messages_never_crash(message: Query | Response | ErrorMessage, data: st.DataObject) -> None:
+def test_mutated_messages_never_crash(
+    message: Query | Response | ErrorMessage, data: st.DataObject
+) -> None:
     raw = bytearray(encode_message(message))
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(raw) - 1))
