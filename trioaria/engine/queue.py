@@ -15,7 +15,7 @@ download at shutdown gives 7 (IN_PROGRESS).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import trio
@@ -25,6 +25,7 @@ from ..base.policy import SpeedLimit
 from ..base.stats import DownloadStatus, EngineStats
 from ..net.services import open_services
 from .group import RequestGroup
+from .lifecycle import transition
 
 __all__ = ["DownloadEngine"]
 
@@ -46,6 +47,13 @@ class DownloadEngine:
         # --max-overall-download-limit: one token bucket shared by every download's
         # connections; assign ``download_limit.rate`` to change it (RPC changeGlobalOption).
         self.download_limit = SpeedLimit(int(options.get("max-overall-download-limit") or 0))
+        # RPC (trioaria.rpc.backend): lifecycle listeners called as fn(event, group) with event
+        # "start", "pause", "stop" (removed), "complete" or "error"; what to do with a group
+        # once its run ends ("unpause": queue it again at the front, "remove"); counters.
+        self.listeners: list[Callable[[str, RequestGroup], None]] = []
+        self._after: dict[int, str] = {}
+        self.stopped_total = 0
+        self._keep_running = False
 
     # --- queue ------------------------------------------------------------------------
 
@@ -57,6 +65,145 @@ class DownloadEngine:
         for g in groups:
             self.add(g)
 
+    # --- RPC: the queue as aria2's RequestGroupMan exposes it -------------------------------
+
+    def wake(self) -> None:
+        """Look at the queue again (after ``-j`` or a queued group changed)."""
+        self._wakeup.set()
+
+    def find(self, gid: str) -> RequestGroup | None:
+        """The group with this GID in any list."""
+        for group in (*self.active, *self.waiting, *self.stopped):
+            if group.gid == gid:
+                return group
+        return None
+
+    def insert(self, group: RequestGroup, position: int | None = None) -> None:
+        """Queue ``group`` at ``position`` (0 = front; None or beyond the end = back)."""
+        if position is None or position >= len(self.waiting):
+            self.waiting.append(group)
+        else:
+            self.waiting.insert(max(0, position), group)
+        self._wakeup.set()
+
+    def pause(self, group: RequestGroup) -> bool:
+        """Pause an active or waiting group; an active one goes back to the queue's front."""
+        if group in self.active:
+            if group.state is DownloadStatus.ACTIVE:
+                group.cancel("pause")
+                return True
+            if group.state is DownloadStatus.WAITING:  # its task has not run yet
+                group.state = transition(group.state, "pause")
+                return True
+            return False
+        if group in self.waiting and group.state is DownloadStatus.WAITING:
+            group.state = transition(group.state, "pause")
+            self._notify("pause", group)
+            return True
+        return False
+
+    def unpause(self, group: RequestGroup) -> bool:
+        """paused -> waiting; a group still stopping is queued again once it has stopped."""
+        if group in self.waiting and group.state is DownloadStatus.PAUSED:
+            group.state = transition(group.state, "unpause")
+            self._wakeup.set()
+            return True
+        if group in self.active and group.state in (DownloadStatus.PAUSED, DownloadStatus.ACTIVE):
+            if group.state is DownloadStatus.ACTIVE and self._after.get(id(group)) != "unpause":
+                return False
+            self._after[id(group)] = "unpause"
+            return True
+        return False
+
+    def restart(self, group: RequestGroup) -> None:
+        """Stop an active group and queue it again at the front (RPC changeOption)."""
+        if group in self.active and group.state is DownloadStatus.ACTIVE:
+            self._after[id(group)] = "unpause"
+            group.cancel("pause")
+
+    def remove(self, group: RequestGroup) -> bool:
+        """Remove a group: an active one ends ``removed``; a queued one is dropped (aria2)."""
+        if group in self.active:
+            if group.state is DownloadStatus.ACTIVE:
+                group.cancel("remove")
+            elif group.state is DownloadStatus.WAITING:
+                group.state = transition(group.state, "remove")
+            else:
+                self._after[id(group)] = "remove"
+            return True
+        if group in self.waiting:
+            self.waiting.remove(group)
+            self._notify("stop", group)
+            self._wakeup.set()
+            return True
+        return False
+
+    def change_position(self, group: RequestGroup, pos: int, how: str) -> int | None:
+        """Move a queued group (``POS_SET``/``POS_CUR``/``POS_END``); its new index, or None."""
+        if group not in self.waiting:
+            return None
+        current = self.waiting.index(group)
+        base = {"POS_SET": 0, "POS_CUR": current, "POS_END": len(self.waiting) - 1}[how]
+        dest = min(max(0, base + pos), len(self.waiting) - 1)
+        self.waiting.pop(current)
+        self.waiting.insert(dest, group)
+        self._wakeup.set()
+        return dest
+
+    def remove_result(self, group: RequestGroup) -> bool:
+        """Forget a stopped group (RPC removeDownloadResult)."""
+        if group in self.stopped:
+            self.stopped.remove(group)
+            return True
+        return False
+
+    def purge_results(self) -> None:
+        """Forget every stopped group (RPC purgeDownloadResult)."""
+        self.stopped.clear()
+
+    def _notify(self, event: str, group: RequestGroup) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event, group)
+            except Exception:  # a listener must never break the queue
+                log.debug("lifecycle listener failed", exc_info=True)
+
+    def _next_waiting(self) -> RequestGroup | None:
+        """The first queued group that may start; paused ones stay queued, ended ones stop."""
+        for group in list(self.waiting):
+            if group.state is DownloadStatus.PAUSED:
+                continue
+            self.waiting.remove(group)
+            if group.state is DownloadStatus.WAITING:
+                return group
+            self.stopped.append(group)
+        return None
+
+    def _finished(self, group: RequestGroup) -> None:
+        """Where a group goes when its task ends: back to the queue (paused) or stopped."""
+        after = self._after.pop(id(group), "")
+        if after == "remove" and group.state is DownloadStatus.PAUSED:
+            group.state = transition(group.state, "remove")
+        if after == "unpause" and group.state is DownloadStatus.PAUSED:
+            group.state = transition(group.state, "unpause")
+        if group.state in (DownloadStatus.PAUSED, DownloadStatus.WAITING) and not self._shutdown:
+            self.waiting.insert(0, group)  # aria2: a paused download goes to the queue's front
+            if group.state is DownloadStatus.PAUSED:
+                self._notify("pause", group)
+            return
+        self.stopped.append(group)
+        self.stopped_total += 1
+        event = {
+            DownloadStatus.COMPLETE: "complete",
+            DownloadStatus.ERROR: "error",
+            DownloadStatus.REMOVED: "stop",
+        }.get(group.state)
+        if event:
+            self._notify(event, group)
+        limit = self.options.get("max-download-result")
+        if self._keep_running and limit is not None and len(self.stopped) > limit:
+            del self.stopped[: len(self.stopped) - limit]
+
     # --- running ----------------------------------------------------------------------
 
     async def run(self, *, keep_running: bool = False) -> None:
@@ -65,18 +212,19 @@ class DownloadEngine:
         The run's driver services (the FTP connection pool's reaper) live in a nursery around
         every download's, started with ``nursery.start`` on first use (``net.services``).
         """
+        self._keep_running = keep_running
         async with open_services(), trio.open_nursery() as nursery:
             self._nursery = nursery
             while True:
                 limit = max(1, self.options.get("max-concurrent-downloads"))
                 while not self._shutdown and self.waiting and len(self.active) < limit:
-                    group = self.waiting.pop(0)
-                    if group.state is not DownloadStatus.WAITING:
-                        self.stopped.append(group)
-                        continue
+                    group = self._next_waiting()
+                    if group is None:
+                        break
                     self.active.append(group)
                     nursery.start_soon(self._run_group, group)
-                if not self.active and (self._shutdown or (not self.waiting and not keep_running)):
+                startable = any(g.state is DownloadStatus.WAITING for g in self.waiting)
+                if not self.active and (self._shutdown or (not startable and not keep_running)):
                     break
                 self._wakeup = trio.Event()
                 await self._wakeup.wait()
@@ -84,11 +232,17 @@ class DownloadEngine:
 
     async def _run_group(self, group: RequestGroup) -> None:
         group.overall_limit = self.download_limit
+        if group.state is not DownloadStatus.WAITING:  # paused or removed before it ran (RPC)
+            self.active.remove(group)
+            self._finished(group)
+            self._wakeup.set()
+            return
+        self._notify("start", group)
         try:
             await group.run()
         finally:
             self.active.remove(group)
-            self.stopped.append(group)
+            self._finished(group)
             self._wakeup.set()
 
     def shutdown(self, *, force: bool = False) -> None:
