@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{exc}\n")
         code = exc.exit_code if isinstance(exc, TrioariaError) else ExitCode.UNKNOWN_ERROR
         return int(code)
-    if not entries and deferred is None:
+    if not entries and deferred is None and not opts.get("enable-rpc"):
         if opts.get("input-file"):
             sys.stdout.write("No files to download.\n")  # aria2, for an empty input file
             return 0
@@ -552,8 +552,18 @@ async def _amain(
             routed.console = console
             if entries:
                 log.log(25, "Downloading %d item(s)", len(entries))
+            if opts.get("enable-rpc"):  # the daemon: serve until aria2.shutdown or a signal
+                from ..rpc.server import open_rpc
+
+                rpc = open_rpc(engine, make_group=make_group, features=enabled_features())
+                try:
+                    await nursery.start(rpc.serve)
+                except OSError as exc:
+                    log.error("Failed to setup RPC server: %s", exc)
+                    input_error.append(1)
+                    engine.shutdown()
             if deferred is None:
-                await engine.run()
+                await engine.run(keep_running=bool(opts.get("enable-rpc")))
             else:
                 await _run_deferred(engine, opts, deferred, input_error, nursery, order)
             nursery.cancel_scope.cancel()
