@@ -339,6 +339,9 @@ class DhtProtocol:
         lookup_id = self._next_request
         start = seeds if seeds is not None else self.table.closest(target, 3 * self.table.k, now)
         lookup = Lookup(target, kind, start, own_id=self.own_id, k=self.table.k)
+        if kind is LookupKind.GET_PEERS:  # peers announced to us count too
+            for peer in self.peers.get(target, now):
+                lookup.peers[peer] = None
         self._lookups[lookup_id] = _LookupState(lookup, announce_port, implied_port)
         self._pump(lookup_id, now)
         return lookup_id
