@@ -446,7 +446,7 @@ class RequestGroup:
             )
             await session.open("resume")
             try:
-                session.storage.mark_bytes(0, self._streamed)
+                session.mark_all_present()
                 self.session = session
                 await self._verify_checksum(self._streamed)
             finally:
@@ -468,7 +468,7 @@ class RequestGroup:
         assert session is not None
         if not (self.opt("check-integrity") and checksum):
             return False
-        if session.disk.existing_length() != total:
+        if session.existing_length() != total:
             return False
         if await self._file_matches(total, checksum):
             session.mark_all_present()
@@ -490,7 +490,7 @@ class RequestGroup:
         self.phase, self.phase_done, self.phase_total = "Checksum", 0, total
 
         def _hash() -> bytes:
-            return hash_file_ranges(session.disk.read, total, checksum.algorithm)
+            return hash_file_ranges(session.read, total, checksum.algorithm)
 
         digest = await trio.to_thread.run_sync(_hash)
         self.phase = ""

@@ -388,6 +388,10 @@ class StorageSession:
         await self.disk.allocate(self._file_allocation, report, min_size=self._no_allocation_limit)
         self.phase = ""
 
+    def existing_length(self) -> int:
+        """Bytes already on disk from offset 0 (``-c`` and ``-V`` decisions)."""
+        return self.disk.existing_length()
+
     def mark_all_present(self) -> None:
         """The existing file matched a whole-file checksum (``-V``): everything is done."""
         st = self.storage
@@ -619,8 +623,8 @@ class StorageSession:
                 await self.disk.aclose()
 
     def read(self, offset: int, length: int) -> bytes:
-        """Bytes at a global offset (cache first), for whole-file checksums."""
-        self.flush_cache()
+        """Bytes at a global offset, for whole-file checksums (flush the cache first: the
+        reads may run in a worker thread, which must not touch the cache)."""
         return self.disk.read(offset, length)
 
 
