@@ -1036,10 +1036,23 @@ class Picker:
         """``b`` is held by nobody any more: free it if it is wanted and missing."""
         p = b // self._bpp
         if self._busy[b] and self._wanted[p] and not self.storage.is_block_done(b):
+            if self._shadows:
+                shadow = self._shadow_over(b)
+                if shadow is not None:  # a range source racing it now holds it alone
+                    self._owner[b] = -shadow.id
+                    shadow._owns = True
+                    return
             self._busy[b] = 0
             self._free[p] += 1
             self._total_free += 1
             self._reclass(p)
+
+    def _shadow_over(self, b: int) -> Segment | None:
+        st = self.storage
+        for s in self._shadows:
+            if not s.finished and st.block_of(s.pos) <= b < st.block_ceil(s.end):
+                return s
+        return None
 
     # --- blame and verification -------------------------------------------------------------
 
@@ -1084,13 +1097,14 @@ class Picker:
                     busy[b] = 0
             # blocks a peer wrote ahead inside a running segment go back to that segment
             for seg in self.active:
-                if seg._owns and not seg.finished:
+                if (seg._owns or seg in self._shadows) and not seg.finished:
                     lo = max(first, seg._marked_block)
                     hi = min(stop, st.block_ceil(seg.end))
                     for b in range(lo, hi):
                         if owner[b] == 0:
                             owner[b] = -seg.id
                             busy[b] = 1
+                            seg._owns = True
         f = busy.count(0, first, stop)
         self._total_free += f - self._free[piece]
         self._free[piece] = f
