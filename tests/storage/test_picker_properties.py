@@ -207,6 +207,22 @@ def test_mirror_races_the_blocks_peers_hold_at_the_end() -> None:
     assert p.is_complete()
 
 
+def test_blocks_a_leaving_peer_held_go_to_the_mirror_racing_them() -> None:
+    p = make(pieces=1)
+    p.add_source("peer", bits(1, {0}))
+    p.add_source("other", bits(1, {0}))
+    p.claim_blocks("peer", 4)
+    seg = p.next_segment("mirror")
+    assert seg is not None and not seg.finished
+    p.remove_source("peer")  # its claims would be free again, but the mirror is on them
+    assert p.gaps() == [] and p.in_endgame
+    dups = p.claim_blocks("other", 4)  # endgame: the mirror's last piece, from its end
+    assert dups == [3, 2, 1, 0]
+    p.advance(seg, seg.remaining)
+    assert sorted(p.take_cancels()) == [("other", b) for b in range(4)]
+    assert p.is_complete() and p.claims_of("other") == frozenset()
+
+
 def test_unclaim_and_release_return_blocks() -> None:
     p = make(pieces=2)
     p.add_source("a", bits(2, {0, 1}))
