@@ -580,6 +580,8 @@ class Picker:
 
     def is_complete(self) -> bool:
         """Every wanted piece is written."""
+        if self._wanted_all and not self._blocks_on:
+            return self.storage.is_complete()  # range mode, everything wanted
         self._check_sync()
         return self._missing_wanted == 0
 
@@ -1400,9 +1402,20 @@ class Picker:
         st = self.storage
         upto = st.num_blocks if seg.pos >= st.total_length else st.block_of(seg.pos)
         done: list[int] = []
-        if upto > seg._marked_block:
-            done = self._write_run(seg, seg._marked_block, upto)
+        a = seg._marked_block
+        if upto > a:
             seg._marked_block = upto
+            if self._blocks_on:
+                done = self._write_run(seg, a, upto)
+            else:  # range mode, inline: this runs once per read of every HTTP/FTP connection
+                counted = not self._wanted_all
+                if counted and st.completed_length != self._seen_len:
+                    self._rebuild()
+                done = st.mark_blocks(a, upto)
+                if counted:
+                    self._seen_len = st.completed_length
+                if done or seg._wpiece != (upto - 1) // self._bpp:
+                    self._written(seg, a, upto, done)
         if seg.twin is not None:  # only a twin can finish our bytes for us
             self._check_done(seg)
             self._check_done(seg.twin)
