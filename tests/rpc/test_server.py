@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import xmlrpc.client
 from pathlib import Path
 
@@ -298,3 +299,24 @@ async def test_save_session_and_shutdown(nginx: NginxServer, tmp_path: Path) -> 
                 await trio.sleep(0.01)
     async with running_daemon(tmp_path) as d:
         assert (await d.call("aria2.saveSession"))["error"]["message"] == "Filename is not given."
+
+
+async def test_garbage_never_breaks_the_server(tmp_path: Path) -> None:
+    """Random bytes on every endpoint: an aria2 error answer each time, and the server lives on."""
+    rng = random.Random(12)
+    bodies = [rng.randbytes(rng.randrange(0, 300)) for _ in range(40)]
+    bodies += [
+        b"[" * 5000,
+        b'{"id":1,"method":"aria2.tellStatus","params":[{"a":[]}]}',
+        b"\xff" * 50,
+    ]
+    async with running_daemon(tmp_path) as d:
+        for body in bodies:
+            code, _, data = await http_request(d.port, "POST", "/jsonrpc", body)
+            answer = json.loads(data)
+            assert code in (200, 400, 500) and (
+                answer == [] or "error" in answer or isinstance(answer, list)
+            )
+            code, _, data = await http_request(d.port, "POST", "/rpc", body)
+            assert code == 400 and data == b""
+        assert (await d.result("aria2.getGlobalStat"))["numActive"] == "0"

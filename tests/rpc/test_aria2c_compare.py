@@ -1,0 +1,218 @@
+"""The CLI daemon (``trioaria --enable-rpc``) next to ``aria2c --enable-rpc``: same calls, same shapes.
+
+Both programs run as child processes on loopback ports from the OS, with the same secret; each
+exchange is sent to both and the answers are compared: HTTP status, the keys of every struct and
+the type of every value (aria2's numbers are strings), and the error messages.  Downloads come
+from the session's nginx.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from tests.e2e_util import ChildRun, start_aria2c, start_trioaria
+from tests.rpc.rpc_util import http_request
+from tests.servers.nginx import NginxServer, free_port
+
+SECRET = "s3cret"
+
+
+def _shape(value: Any) -> Any:
+    """Keys and value types, recursively (lists by their first element)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+async def _post(port: int, body: Any) -> tuple[int, Any]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    code, _, data = await http_request(port, "POST", "/jsonrpc", raw)
+    return code, json.loads(data)
+
+
+def _req(method: str, *params: Any, token: str = SECRET) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": "c", "method": method, "params": [f"token:{token}", *params]}
+
+
+async def _ready(port: int, child: ChildRun) -> None:
+    for _ in range(300):
+        try:
+            code, _ = await _post(port, _req("aria2.getGlobalStat"))
+            if code == 200:
+                return
+        except (ConnectionError, OSError):
+            pass
+        assert child.process.poll() is None, child.describe()
+        await trio.sleep(0.05)
+    raise AssertionError(child.describe())
+
+
+async def _complete(port: int, gid: str) -> dict[str, Any]:
+    for _ in range(600):
+        _, answer = await _post(port, _req("aria2.tellStatus", gid))
+        if answer["result"]["status"] in ("complete", "error"):
+            return dict(answer["result"])
+        await trio.sleep(0.05)
+    raise AssertionError(f"{gid} did not finish")
+
+
+async def test_same_answers_as_aria2c(nginx: NginxServer, tmp_path: Path) -> None:
+    ports = {"aria2c": free_port(), "trioaria": free_port()}
+    common = [
+        "--enable-rpc",
+        f"--rpc-secret={SECRET}",
+        "--summary-interval=0",
+        "--max-concurrent-downloads=1",
+    ]
+    children = {
+        "aria2c": start_aria2c(
+            [*common, f"--rpc-listen-port={ports['aria2c']}", f"--dir={tmp_path / 'a'}"],
+            tmp_path / "a",
+            "aria2c",
+        ),
+        "trioaria": start_trioaria(
+            [
+                *common,
+                "--no-conf",
+                f"--rpc-listen-port={ports['trioaria']}",
+                f"--dir={tmp_path / 't'}",
+            ],
+            tmp_path / "t",
+            "trioaria",
+        ),
+    }
+    try:
+        for name, child in children.items():
+            await _ready(ports[name], child)
+        got: dict[str, dict[str, Any]] = {name: {} for name in ports}
+        for name, port in ports.items():
+            out = got[name]
+            _, answer = await _post(
+                port, _req("aria2.addUri", [nginx.url("/file1m.bin")], {"out": "one.bin"})
+            )
+            gid = answer["result"]
+            out["complete"] = await _complete(port, gid)
+            _, answer = await _post(
+                port, _req("aria2.tellStatus", gid, ["gid", "status", "totalLength"])
+            )
+            out["keys"] = answer
+            _, answer = await _post(
+                port, _req("aria2.addUri", [nginx.url("/missing-file.bin")], {"max-tries": "1"})
+            )
+            out["error"] = await _complete(port, answer["result"])
+            _, answer = await _post(
+                port, _req("aria2.addUri", [nginx.url("/slow/file5m.bin")], {"out": "s.bin"})
+            )
+            slow = answer["result"]
+            _, answer = await _post(
+                port, _req("aria2.addUri", [nginx.url("/slow/file5m.bin")], {"out": "w.bin"})
+            )
+            queued = answer["result"]
+            _, out["waiting"] = await _post(port, _req("aria2.tellWaiting", 0, 10))
+            _, out["position"] = await _post(
+                port, _req("aria2.changePosition", queued, 0, "POS_SET")
+            )
+            _, out["pause"] = await _post(port, _req("aria2.pause", queued))
+            _, out["paused"] = await _post(port, _req("aria2.tellStatus", queued, ["status"]))
+            _, out["unpause"] = await _post(port, _req("aria2.unpause", queued))
+            _, out["stat"] = await _post(port, _req("aria2.getGlobalStat"))
+            _, out["stopped"] = await _post(
+                port, _req("aria2.tellStopped", -1, 1, ["status", "errorCode"])
+            )
+            _, out["uris"] = await _post(port, _req("aria2.getUris", queued))
+            _, out["change"] = await _post(
+                port, _req("aria2.changeOption", slow, {"max-download-limit": "20K"})
+            )
+            _, out["option"] = await _post(port, _req("aria2.getOption", slow))
+            _, out["version"] = await _post(port, _req("aria2.getVersion"))
+            _, out["session"] = await _post(port, _req("aria2.getSessionInfo"))
+            _, out["notifications"] = await _post(
+                port, {"jsonrpc": "2.0", "id": 1, "method": "system.listNotifications"}
+            )
+            _, out["methods"] = await _post(
+                port, {"jsonrpc": "2.0", "id": 1, "method": "system.listMethods"}
+            )
+            out["bad_token"] = await _post(port, _req("aria2.getVersion", token="wrong"))
+            out["unknown_gid"] = await _post(port, _req("aria2.tellStatus", "0123456789abcdef"))
+            out["bad_param"] = await _post(port, _req("aria2.tellStatus", 5))
+            out["no_method"] = await _post(port, _req("aria2.noSuchMethod"))
+            out["parse"] = await _post(port, b"{bad json")
+            out["invalid"] = await _post(port, b"[1, 2]")
+            out["batch"] = await _post(
+                port, [_req("aria2.getGlobalStat"), _req("aria2.tellActive", ["gid"])]
+            )
+            out["multicall"] = await _post(
+                port,
+                {
+                    "jsonrpc": "2.0",
+                    "id": "m",
+                    "method": "system.multicall",
+                    "params": [
+                        [
+                            {"methodName": "aria2.getGlobalStat", "params": [f"token:{SECRET}"]},
+                            {"methodName": "aria2.getVersion", "params": ["token:wrong"]},
+                        ]
+                    ],
+                },
+            )
+            params = base64.b64encode(json.dumps([f"token:{SECRET}"]).encode()).decode()
+            code, headers, body = await http_request(
+                port,
+                "GET",
+                f"/jsonrpc?method=aria2.getGlobalStat&id=g&params={params}&jsoncallback=cb",
+            )
+            out["jsonp"] = (code, headers["content-type"], body[:3], body[-2:])
+            _, out["remove"] = await _post(port, _req("aria2.forceRemove", slow))
+            _, out["shutdown"] = await _post(port, _req("aria2.shutdown"))
+        a, t = got["aria2c"], got["trioaria"]
+        for key in (
+            "complete",
+            "keys",
+            "error",
+            "waiting",
+            "stat",
+            "stopped",
+            "uris",
+            "change",
+            "session",
+            "batch",
+            "multicall",
+            "jsonp",
+        ):
+            assert _shape(t[key]) == _shape(a[key]), key
+        for key in (
+            "position",
+            "paused",
+            "notifications",
+            "bad_token",
+            "unknown_gid",
+            "bad_param",
+            "no_method",
+            "parse",
+            "invalid",
+        ):
+            assert t[key] == a[key], key
+        for key in ("pause", "unpause"):  # the GID differs, the form does not
+            assert _shape(t[key]) == _shape(a[key]) and len(t[key]["result"]) == 16, key
+        assert set(a["methods"]["result"]) <= set(t["methods"]["result"])
+        assert (
+            a["option"]["result"]["max-download-limit"]
+            == t["option"]["result"]["max-download-limit"]
+            == "20480"
+        )
+        assert _shape(a["version"]) == _shape(t["version"])
+        assert (a["error"]["errorCode"], t["error"]["errorCode"]) == ("3", "3")
+        assert a["complete"]["files"][0]["uris"][0] == t["complete"]["files"][0]["uris"][0]
+        # aria2.shutdown ends both; the exit status is the last error's (3: not found)
+        codes = [child.wait(30) for child in children.values()]
+        assert codes == [3, 3], [c.describe() for c in children.values()]
+    finally:
+        for child in children.values():
+            child.kill()
