@@ -33,7 +33,9 @@ messages must have exactly their size; ``bitfield`` must be exactly ``ceil(num_p
 once the piece count is known, with the spare bits zero ("Clients should drop the connection if
 they receive bitfields that are not of the correct size, or if the bitfield has any of the spare
 bits set"); ``bitfield``, ``have all`` and ``have none`` only as the first message (the
-extended handshake and ``port`` may precede them); a Fast
+extended handshake and ``port`` may precede them), except that a later ``bitfield`` or ``have
+all`` is taken as an update, because aria2 sends one instead of 20 or more ``have`` messages
+(``DefaultBtInteractive::checkHave``; seen against aria2c 1.36 in tests/bt/test_swarm_aria2c.py); a Fast
 extension message from a peer that did not negotiate it is an error (BEP 6: "the peer MUST close
 the connection").  Every violation raises :class:`~trioaria.bt.errors.PeerProtocolError` and
 leaves the connection in the ``ERROR`` state; a ``send`` the protocol forbids raises
@@ -87,6 +89,9 @@ from .messages import (
 __all__ = ["ConnectionState", "PeerConnection"]
 
 _PIECE_HEAD = struct.Struct(">IBII")  # length prefix, id 7, index, begin
+# aria2 sends a later ``bitfield`` (or ``have all`` once complete) instead of 20 or more
+# ``have`` messages at once (DefaultBtInteractive::checkHave): accepted as an update.
+_LATE_OK_IDS = frozenset({MessageId.BITFIELD, MessageId.HAVE_ALL})
 
 
 class ConnectionState(enum.Enum):
@@ -389,7 +394,7 @@ class PeerConnection:
         if not frame:
             return KeepAlive()
         msg_id = frame[0]
-        if msg_id in FIRST_ONLY_IDS and self._seen_message:
+        if msg_id in FIRST_ONLY_IDS and self._seen_message and msg_id not in _LATE_OK_IDS:
             name = MessageId(msg_id).name.lower()
             raise PeerProtocolError(f"{name} is only allowed as the first message")
         if msg_id not in NOT_ORDERED_IDS:

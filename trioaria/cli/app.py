@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.is_set("version"):
         sys.stdout.write(_version_text())
         return 0
+    if opts.get("show-files"):
+        return _show_files(opts, uris)
     deferred: _DeferredInput | None = None
     try:
         if opts.get("input-file") and opts.get("deferred-input"):
@@ -299,6 +301,8 @@ def _download_entries(
     """Turn positional URIs or ``-i`` entries into ``(mirror_uris, options)`` pairs."""
     input_file = opts.get("input-file")
     if not input_file:
+        if opts.get("torrent-file") and not uris:
+            return [([], opts)]  # -T alone: the torrent is the download
         return _groups_for(uris, opts)
     from .input_file import parse_input_file
 
@@ -481,11 +485,30 @@ async def _amain(
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
         return RequestGroup(uris, entry_opts, gid=gid, server_stats=server_stats)
 
+    def make_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
+        # Each torrent, .torrent URL and magnet is a download of its own (aria2); the
+        # other URIs stay mirrors of one download.
+        from ..engine.torrent import TorrentGroup, split_torrent_uris
+
+        torrents, rest = split_torrent_uris(uris, entry_opts)
+        if not torrents:
+            return [make_group(uris, entry_opts)]
+        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
+        groups: list[RequestGroup] = [
+            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None)
+            for i, t in enumerate(torrents)
+        ]
+        if rest and entry_opts.get("torrent-file"):
+            log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))
+        elif rest:
+            groups.append(make_group(rest, entry_opts))
+        return groups
+
     order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
     for uris, entry_opts in entries:
-        group = make_group(uris, entry_opts)
-        order[id(group)] = len(order)
-        engine.add(group)
+        for group in make_groups(uris, entry_opts):
+            order[id(group)] = len(order)
+            engine.add(group)
 
     quiet = bool(opts.get("quiet"))
     out = sys.stdout
@@ -643,6 +666,31 @@ async def _run_deferred(
 
     nursery.start_soon(feed)
     await engine.run(keep_running=True)
+
+
+def _show_files(opts: Options, uris: list[str]) -> int:
+    """``-S``: print the contents of each torrent (aria2c's report) and exit."""
+    from ..base.errors import TrioariaError
+    from ..bt.metainfo import parse_torrent
+    from .show_files import format_torrent_info
+
+    paths = [str(opts.get("torrent-file"))] if opts.get("torrent-file") else []
+    paths += [u for u in uris if "://" not in u and not u.lower().startswith("magnet:")]
+    code = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                meta = parse_torrent(f.read(), default_name=path)
+        except OSError as exc:
+            sys.stderr.write(f"Exception: cannot read {path}: {exc.strerror}\n")
+            code = 1
+            continue
+        except TrioariaError as exc:
+            sys.stderr.write(f"Exception: {exc}\n")
+            code = int(exc.exit_code)
+            continue
+        sys.stdout.write(format_torrent_info(meta, path))
+    return code
 
 
 def _print_results(

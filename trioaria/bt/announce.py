@@ -1,0 +1,325 @@
+"""Tracker announce loops: HTTP(S) (BEP 3/23) and UDP (BEP 15) over the pure codecs.
+
+Theory of operation
+-------------------
+:class:`Announcer` keeps the torrent's tracker tiers (BEP 12: "the client tries the trackers of
+the first tier in order ... a tracker that answered moves to the front of its tier") and runs one
+loop: ``started`` first, then a regular announce every ``interval`` seconds (the tracker's, or
+``--bt-tracker-interval``), ``completed`` once the download is complete (:meth:`completed`
+wakes the loop), and ``stopped`` when the download ends (:meth:`stop`, bounded by a cancel
+scope).  Counters are the swarm's: ``uploaded``, ``downloaded`` and ``left`` (the bytes of
+selected pieces still missing).  Peers from every answer go to ``on_peers``.
+
+HTTP announces are one GET over :func:`~trioaria.net.connect.open_stream` (TLS for ``https``)
+parsed with h11; the body is read to its end (at most 4 MiB) and decoded by
+:func:`~trioaria.bt.tracker.parse_announce_response`.  UDP announces drive
+:class:`~trioaria.bt.udp_tracker.UdpTrackerClient` over one datagram socket; its retransmission
+timer is honoured but the whole exchange is bounded by ``--bt-tracker-timeout``.  Trackers work
+without DHT (docs/decisions.md: aria2 needs DHT on for UDP trackers, we do not).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import h11
+import trio
+
+from ..base.errors import NetworkError, TrioariaError
+from ..net.connect import TlsOptions, open_stream, read_deadline
+from .errors import TrackerError
+from .tracker import (
+    AnnounceEvent,
+    AnnounceRequest,
+    PeerAddress,
+    build_announce_url,
+    parse_announce_response,
+)
+from .udp_tracker import UdpAnnounceResponse, UdpError, UdpTimeout, UdpTrackerClient
+
+__all__ = ["AnnounceCounters", "Announcer", "http_get", "udp_announce"]
+
+log = logging.getLogger("trioaria.bt.tracker")
+
+MAX_BODY = 4 << 20
+DEFAULT_INTERVAL = 1800
+MIN_INTERVAL = 1
+RETRY_AFTER_FAILURE = 60
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceCounters:
+    """The numbers an announce reports."""
+
+    uploaded: int
+    downloaded: int
+    left: int
+
+
+async def http_get(url: str, *, timeout: float, tls: TlsOptions | None = None) -> bytes:
+    """GET ``url`` and return the body of a 200 answer (at most 4 MiB).
+
+    Raises:
+        TrackerError: a status other than 200, or a body too large.
+        NetworkError, TimeoutError_: the connection failed.
+    """
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    with read_deadline(timeout, f"announcing to {host}"):
+        stream = await open_stream(
+            host, port, tls=(tls or TlsOptions()) if secure else None, connect_timeout=timeout
+        )
+        try:
+            conn = h11.Connection(h11.CLIENT)
+            host_header = host if ":" not in host else f"[{host}]"
+            if parts.port:
+                host_header += f":{parts.port}"
+            request = h11.Request(
+                method="GET",
+                target=target,
+                headers=[
+                    ("Host", host_header),
+                    ("User-Agent", "trioaria"),
+                    ("Accept-Encoding", "identity"),
+                    ("Connection", "close"),
+                ],
+            )
+            await stream.send_all(conn.send(request) + (conn.send(h11.EndOfMessage()) or b""))
+            body = bytearray()
+            status = 0
+            while True:
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise TrackerError(f"bad HTTP answer from the tracker: {exc}") from None
+                if event is h11.NEED_DATA:
+                    data = await stream.receive_some(65536)
+                    conn.receive_data(data)
+                    continue
+                if isinstance(event, h11.Response):
+                    status = event.status_code
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > MAX_BODY:
+                        raise TrackerError("tracker answer too large")
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    break
+        finally:
+            stream.close_nowait()
+    if status != 200:
+        raise TrackerError(f"tracker answered HTTP {status}")
+    return bytes(body)
+
+
+async def udp_announce(
+    host: str, port: int, request: AnnounceRequest, *, timeout: float
+) -> UdpAnnounceResponse:
+    """One BEP 15 announce (connect + announce with retransmissions), bounded by ``timeout``.
+
+    Raises:
+        TrackerError: the tracker answered with an error or never answered.
+    """
+    infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_DGRAM)
+    if not infos:
+        raise TrackerError(f"cannot resolve {host}")
+    family, _, _, _, address = infos[0]
+    client = UdpTrackerClient(lambda: secrets.randbits(32), ipv6=family == trio.socket.AF_INET6)
+    with trio.socket.socket(family, trio.socket.SOCK_DGRAM) as sock:
+        await sock.connect(address)
+        client.announce(request, trio.current_time())
+        with trio.move_on_after(timeout) as scope:
+            while True:
+                now = trio.current_time()
+                for datagram in client.datagrams_to_send(now):
+                    try:
+                        await sock.send(datagram)
+                    except OSError as exc:
+                        raise TrackerError(f"UDP tracker {host}:{port}: {exc.strerror}") from None
+                event = client.next_event()
+                if isinstance(event, UdpAnnounceResponse):
+                    return event
+                if isinstance(event, UdpError):
+                    raise TrackerError(f"UDP tracker error: {event.message}")
+                if isinstance(event, UdpTimeout):
+                    break
+                deadline = client.get_timer()
+                with trio.move_on_at(deadline if deadline is not None else now + 1):
+                    try:
+                        data = await sock.recv(65536)
+                    except OSError:
+                        continue  # ICMP port unreachable: wait for the retransmission
+                    client.receive_datagram(data, trio.current_time())
+                    continue
+                client.handle_timer(trio.current_time())
+        del scope
+    raise TrackerError(f"UDP tracker {host}:{port} did not answer")
+
+
+class Announcer:
+    """The announce loop of one torrent over its tracker tiers.
+
+    Args:
+        tiers: BEP 12 tiers of announce URLs.
+        info_hash, peer_id: the torrent and us.
+        port: our listen port.
+        counters: returns the current uploaded/downloaded/left.
+        on_peers: called with the peers of each answer.
+        interval_override: ``--bt-tracker-interval`` (0: the tracker's).
+        timeout: ``--bt-tracker-timeout`` seconds per announce.
+        tls: TLS settings for ``https`` trackers.
+    """
+
+    def __init__(
+        self,
+        tiers: Sequence[Sequence[str]],
+        *,
+        info_hash: bytes,
+        peer_id: bytes,
+        port: int,
+        counters: Callable[[], AnnounceCounters],
+        on_peers: Callable[[list[tuple[str, int]]], None],
+        interval_override: int = 0,
+        timeout: float = 60.0,
+        tls: TlsOptions | None = None,
+        numwant: int = 50,
+    ) -> None:
+        self.tiers = [list(t) for t in tiers if t]
+        self.info_hash = info_hash
+        self.peer_id = peer_id
+        self.port = port
+        self._counters = counters
+        self._on_peers = on_peers
+        self._interval_override = interval_override
+        self.timeout = timeout
+        self._tls = tls
+        self._numwant = numwant
+        self._key = secrets.randbits(32)
+        self._tracker_ids: dict[str, bytes] = {}
+        self._wake = trio.Event()
+        self._completed_pending = False
+        self._started = False
+        self.announces: list[tuple[str, str]] = []  # (url, event) of each successful announce
+        self.last_error = ""
+
+    def completed(self) -> None:
+        """The download is complete: announce ``completed`` now."""
+        self._completed_pending = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Announce until cancelled (``started``, regular, ``completed``)."""
+        if not self.tiers:
+            await trio.sleep_forever()
+        while True:
+            if not self._started:
+                event = AnnounceEvent.STARTED
+            elif self._completed_pending:
+                event = AnnounceEvent.COMPLETED
+            else:
+                event = AnnounceEvent.NONE
+            interval = await self._announce_tiers(event)
+            if interval is None:
+                interval = RETRY_AFTER_FAILURE
+            else:
+                if event is AnnounceEvent.STARTED:
+                    self._started = True
+                elif event is AnnounceEvent.COMPLETED:
+                    self._completed_pending = False
+            if self._interval_override:
+                interval = self._interval_override
+            with trio.move_on_after(max(MIN_INTERVAL, interval)):
+                await self._wake.wait()
+            self._wake = trio.Event()
+
+    async def stop(self, timeout: float) -> None:
+        """Announce ``stopped`` (only after a successful ``started``), bounded by ``timeout``."""
+        if not self._started or not self.tiers:
+            return
+        with trio.move_on_after(timeout):
+            # completed, then stopped at once (--seed-time=0)
+            if (
+                self._completed_pending
+                and await self._announce_tiers(AnnounceEvent.COMPLETED) is not None
+            ):
+                self._completed_pending = False
+            await self._announce_tiers(AnnounceEvent.STOPPED)
+
+    async def _announce_tiers(self, event: AnnounceEvent) -> int | None:
+        """Announce to the first tracker that answers (BEP 12); return its interval."""
+        for tier in self.tiers:
+            for url in list(tier):
+                try:
+                    interval, peers = await self._announce_one(url, event)
+                except TrioariaError as exc:
+                    self.last_error = f"{url}: {exc}"
+                    log.info("announce to %s failed: %s", url, exc)
+                    continue
+                except OSError as exc:
+                    self.last_error = f"{url}: {exc}"
+                    log.info("announce to %s failed: %s", url, exc)
+                    continue
+                tier.remove(url)
+                tier.insert(0, url)
+                self.announces.append((url, event.http_name))
+                if peers:
+                    self._on_peers(peers)
+                return interval
+        return None
+
+    def _request(self, event: AnnounceEvent) -> AnnounceRequest:
+        counters = self._counters()
+        return AnnounceRequest(
+            info_hash=self.info_hash,
+            peer_id=self.peer_id,
+            port=self.port,
+            uploaded=counters.uploaded,
+            downloaded=counters.downloaded,
+            left=counters.left,
+            event=event,
+            numwant=0 if event is AnnounceEvent.STOPPED else self._numwant,
+            key=self._key,
+        )
+
+    async def _announce_one(
+        self, url: str, event: AnnounceEvent
+    ) -> tuple[int, list[tuple[str, int]]]:
+        request = self._request(event)
+        scheme = url.partition(":")[0].lower()
+        if scheme in ("http", "https"):
+            tracker_id = self._tracker_ids.get(url)
+            if tracker_id is not None:
+                from dataclasses import replace
+
+                request = replace(request, tracker_id=tracker_id)
+            body = await http_get(
+                build_announce_url(url, request), timeout=self.timeout, tls=self._tls
+            )
+            response = parse_announce_response(body)
+            if response.tracker_id is not None:
+                self._tracker_ids[url] = response.tracker_id
+            if response.warning:
+                log.warning("tracker %s: %s", url, response.warning)
+            interval = response.interval or DEFAULT_INTERVAL
+            if response.min_interval:
+                interval = max(interval, response.min_interval)
+            return interval, _addresses(response.peers)
+        if scheme == "udp":
+            parts = urlsplit(url)
+            if not parts.hostname or not parts.port:
+                raise TrackerError(f"bad UDP tracker URL {url}")
+            answer = await udp_announce(parts.hostname, parts.port, request, timeout=self.timeout)
+            return answer.interval or DEFAULT_INTERVAL, _addresses(answer.peers)
+        raise NetworkError(f"unsupported tracker scheme in {url}", retryable=False)
+
+
+def _addresses(peers: Sequence[PeerAddress]) -> list[tuple[str, int]]:
+    return [(p.host, p.port) for p in peers if 0 < p.port < 65536]

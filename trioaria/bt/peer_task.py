@@ -1,0 +1,532 @@
+"""One peer connection as trio tasks: the driver of :class:`~trioaria.bt.wire.PeerConnection`.
+
+Theory of operation
+-------------------
+A :class:`PeerTask` owns one TCP stream and one nursery with three tasks:
+
+* the **reader** receives into one reused 256 KiB buffer (``recv_into``), feeds the wire codec and
+  turns every event into decisions through :class:`~trioaria.bt.peer.PeerState`.  A block is
+  written at once (``StorageSession.write_block``: the disk cache copies it, the page cache gets
+  it through ``pwrite``), before the buffer is refilled, so the codec's zero-copy views of the
+  buffer never outlive it.  After each read the request pipeline is topped up from
+  ``Picker.claim_blocks`` (as many as ``PeerState.request_slots`` allows);
+* the **writer** sends what the reader and the swarm queued, then serves the peer's requests
+  (uploads) one block at a time under the upload rate limits, reading verified pieces through
+  the session;
+* the **timer** runs ``PeerState.handle_timer`` (keep-alives, snubbing, idle peers).
+
+The picker sees the peer as one source: its ``bitfield``/``have`` messages are its availability,
+a ``reject``, a choke without the Fast extension or a snub hand its claims back (``unclaim``),
+and when the connection ends every claim is released (``remove_source``).  A protocol violation
+(an oversized length prefix, a wrong bitfield, a block beyond its piece) ends the connection
+with :class:`~trioaria.bt.errors.PeerProtocolError`; nothing it sent before is lost, because
+blocks are only ever marked after they were written.
+
+The swarm (:mod:`trioaria.bt.swarm`) is the task's context: geometry, the session (``None``
+while a magnet's metadata is fetched), the choker, the ban list and the shared counters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..base.errors import TrioariaError
+from ..net.connect import ByteStream, read_deadline
+from . import ut_metadata
+from .errors import PeerProtocolError
+from .messages import (
+    BLOCK_SIZE,
+    Bitfield,
+    Cancel,
+    Choke,
+    ConnectionClosed,
+    Event,
+    Extended,
+    ExtendedHandshake,
+    Handshake,
+    Have,
+    HaveAll,
+    HaveNone,
+    Interested,
+    NotInterested,
+    RejectRequest,
+    Request,
+    Unchoke,
+)
+from .peer import (
+    BlockArrived,
+    PeerHasChanged,
+    PeerIdle,
+    PeerState,
+    RequestsDropped,
+    SendMessage,
+    UnrequestedBlock,
+    UploadCancelled,
+    UploadQueued,
+)
+from .wire import PeerConnection
+
+if TYPE_CHECKING:
+    from .swarm import Swarm
+
+__all__ = ["UT_METADATA_ID", "PeerTask"]
+
+log = logging.getLogger("trioaria.bt.peer")
+
+RECV_BUFFER = 256 * 1024
+UT_METADATA_ID = 3  # the id we ask peers to send ut_metadata messages as
+UT_PEX_ID = 1
+HANDSHAKE_TIMEOUT = 20.0
+
+
+class PeerTask:
+    """One connected peer (outgoing or accepted by the listener).
+
+    Args:
+        swarm: the torrent this connection serves.
+        stream: the connected stream.
+        addr: the peer's ``(host, port)`` (for an incoming peer: its address and source port
+            until its extended handshake names its listen port).
+        outgoing: we dialled it (we send our handshake first).
+        initial: bytes already read from the stream (the listener's handshake peek).
+    """
+
+    def __init__(
+        self,
+        swarm: Swarm,
+        stream: ByteStream,
+        addr: tuple[str, int],
+        *,
+        outgoing: bool,
+        initial: bytes = b"",
+    ) -> None:
+        self.swarm = swarm
+        self.stream = stream
+        self.addr = addr
+        self.listen_addr: tuple[str, int] | None = addr if outgoing else None
+        self.outgoing = outgoing
+        self._initial = initial
+        meta = swarm.meta
+        if meta is not None:
+            self.conn = PeerConnection(
+                info_hash=swarm.info_hash,
+                piece_length=meta.piece_length,
+                total_length=meta.total_length,
+            )
+        else:
+            self.conn = PeerConnection(info_hash=swarm.info_hash)
+        self.state: PeerState | None = None
+        self.peer_id = b""
+        self.client = ""
+        self._out = bytearray()
+        self._wake = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._registered = False
+        self.closed = False
+        self.last_unchoked: float | None = None
+        self.strikes = 0
+        self.metadata_size: int | None = None
+
+    # --- helpers used by the swarm ---------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<peer {self.addr[0]}:{self.addr[1]}>"
+
+    @property
+    def ready(self) -> bool:
+        """Both handshakes are done and the per-peer state exists."""
+        return self.state is not None and not self.closed
+
+    def queue(self, data: bytes) -> None:
+        """Queue bytes for the writer."""
+        if self.closed:
+            return
+        self._out += data
+        self._kick()
+
+    def send(self, event: Event) -> None:
+        """Encode and queue one message (silently dropped once the connection is closing)."""
+        if self.closed:
+            return
+        try:
+            data = self.conn.send(event)
+        except TrioariaError as exc:  # the codec refused: a bug on our side, end this peer
+            log.debug("%r: cannot send %r: %s", self, event, exc)
+            self.close()
+            return
+        if self.state is not None:
+            self.state.sent(trio.current_time())
+        self.queue(data)
+
+    def _kick(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """End the connection (its tasks are cancelled; claims are released on exit)."""
+        self.closed = True
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def set_choking(self, choking: bool, now: float) -> None:
+        """Choke or unchoke the peer (the choker's decision)."""
+        state = self.state
+        if state is None or state.am_choking == choking:
+            return
+        actions = state.set_choking(choking, now)
+        self.send(Choke() if choking else Unchoke())
+        if not choking:
+            self.last_unchoked = now
+        for action in actions:
+            if isinstance(action, SendMessage):
+                self.send(action.message)
+
+    def cancel_block(self, block: int) -> None:
+        """Another peer wrote ``block`` first (endgame): cancel our request for it."""
+        state = self.state
+        if state is None:
+            return
+        index, begin, length = self.swarm.block_request(block)
+        if state.cancel_request(index, begin):
+            self.send(Cancel(index, begin, length))
+
+    def send_have(self, piece: int) -> None:
+        if self.ready:
+            self.send(Have(piece))
+
+    def lose_interest(self) -> None:
+        state = self.state
+        if state is not None and state.am_interested:
+            state.set_interested(False, trio.current_time())
+            self.send(NotInterested())
+
+    # --- running ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run the connection until it ends; never raises a protocol or network error."""
+        swarm = self.swarm
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self.outgoing:
+                    self._send_handshake()
+                nursery.start_soon(self._writer)
+                await self._reader()
+                nursery.cancel_scope.cancel()
+        except* PeerProtocolError as group:
+            exc = group.exceptions[0]
+            log.info("%r: protocol violation, disconnecting: %s", self, exc)
+            swarm.note_violation(self, str(exc))
+        except* TrioariaError as group:
+            log.debug("%r: connection ended: %s", self, group.exceptions[0])
+        finally:
+            self.closed = True
+            if self._registered and swarm.session is not None:
+                swarm.session.picker.remove_source(self)
+                self._registered = False
+            swarm.peer_left(self)
+            self.stream.close_nowait()
+
+    def _send_handshake(self) -> None:
+        swarm = self.swarm
+        self.queue(self.conn.send(Handshake(swarm.info_hash, swarm.peer_id)))
+
+    async def _writer(self) -> None:
+        stream = self.stream
+        while True:
+            if not self._out and self.state is not None and self.state.queued_uploads:
+                await self._serve_upload()
+                continue
+            if not self._out:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            data, self._out = self._out, bytearray()
+            await stream.send_all(data)
+
+    async def _serve_upload(self) -> None:
+        state = self.state
+        assert state is not None
+        swarm = self.swarm
+        block = state.next_upload()
+        if block is None:
+            return
+        index, begin, length = block
+        if state.am_choking and index not in swarm.allowed_fast_for(self):
+            return
+        if not swarm.have_piece(index):
+            if self.conn.fast:
+                self.send(RejectRequest(index, begin, length))
+            return
+        await swarm.upload_allowance(length)
+        if self.closed:
+            return
+        data = swarm.read_block(index, begin, length)
+        header = self.conn.send_piece_header(index, begin, length)
+        now = trio.current_time()
+        state.upload.add(length, now)
+        state.sent(now)
+        swarm.count_upload(length, now)
+        await self.stream.send_all(header + data)
+
+    async def _timer(self) -> None:
+        while True:
+            state = self.state
+            assert state is not None
+            await trio.sleep_until(state.get_timer())
+            now = trio.current_time()
+            for action in state.handle_timer(now):
+                if isinstance(action, PeerIdle):
+                    log.info("%r: idle for too long, disconnecting", self)
+                    self.close()
+                    return
+                if isinstance(action, SendMessage):
+                    self.send(action.message)
+            if state.snubbed and state.outstanding:
+                self._release_requests(send_cancel=True)
+
+    async def _reader(self) -> None:
+        buf = bytearray(RECV_BUFFER)
+        view = memoryview(buf)
+        conn = self.conn
+        stream = self.stream
+        swarm = self.swarm
+        if self._initial:
+            conn.receive_data(self._initial)
+            self._initial = b""
+            if not await self._drain():
+                return
+        while True:
+            if self.state is None and conn.peer_handshake is None:
+                with read_deadline(HANDSHAKE_TIMEOUT, "peer handshake"):
+                    n = await stream.receive_into(view)
+            else:
+                n = await stream.receive_into(view)
+            if n:
+                conn.receive_data(view[:n])
+            else:
+                conn.receive_data(b"")
+            if not await self._drain():
+                return
+            self._fill_requests()
+            if n:
+                await swarm.download_throttle(n)
+
+    async def _drain(self) -> bool:
+        """Handle every complete event; False when the peer closed the connection."""
+        conn = self.conn
+        while True:
+            event = conn.next_event()
+            if event is None:
+                return True
+            if isinstance(event, ConnectionClosed):
+                return False
+            self._handle(event)
+            if self.closed:
+                return False
+            await trio.lowlevel.checkpoint_if_cancelled()
+
+    # --- events ----------------------------------------------------------------------------
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, Handshake):
+            self._on_handshake(event)
+            return
+        state = self.state
+        if state is None:
+            raise PeerProtocolError(f"{type(event).__name__} before the handshake")
+        now = trio.current_time()
+        if isinstance(event, ExtendedHandshake):
+            self._on_extended_handshake(event)
+        elif isinstance(event, Extended):
+            self._on_extended(event)
+            return
+        was_interested = state.peer_interested
+        for action in state.receive(event, now):
+            self._act(action, now)
+        if state.peer_interested != was_interested:
+            self.swarm.interest_changed(self)
+        if isinstance(event, Unchoke):
+            self._fill_requests()
+
+    def _on_handshake(self, event: Handshake) -> None:
+        swarm = self.swarm
+        if not self.outgoing:
+            self._send_handshake()
+        if event.peer_id == swarm.peer_id:
+            log.debug("%r: connected to ourselves", self)
+            swarm.note_self(self)
+            self.close()
+            return
+        if swarm.is_banned(self, event.peer_id):
+            log.info("%r: banned peer, disconnecting", self)
+            self.close()
+            return
+        self.peer_id = event.peer_id
+        now = trio.current_time()
+        meta = swarm.meta
+        self.state = PeerState(meta.num_pieces if meta else None, now, fast=self.conn.fast)
+        if self.conn.extensions:
+            m = {"ut_metadata": UT_METADATA_ID}
+            self.send(
+                ExtendedHandshake(
+                    m=m,
+                    listen_port=swarm.listen_port or None,
+                    client=swarm.peer_agent,
+                    reqq=250,
+                    metadata_size=len(meta.info_bytes) if meta is not None else None,
+                )
+            )
+        session = swarm.session
+        if session is not None and meta is not None:
+            have = swarm.verified_bitfield()
+            count = have.count()
+            if self.conn.fast and count == meta.num_pieces:
+                self.send(HaveAll())
+            elif self.conn.fast and count == 0:
+                self.send(HaveNone())
+            elif count:
+                self.send(Bitfield(have.to_bytes()))
+            from ..storage.bitfield import Bitfield as Pieces
+
+            session.picker.add_source(self, Pieces(meta.num_pieces))
+            self._registered = True
+        elif self.conn.fast:
+            self.send(HaveNone())
+        assert self._nursery is not None
+        self._nursery.start_soon(self._timer)
+        swarm.peer_ready(self)
+
+    def _on_extended_handshake(self, event: ExtendedHandshake) -> None:
+        if event.client:
+            self.client = event.client[:64]
+        if event.listen_port and not self.outgoing:
+            self.listen_addr = (self.addr[0], event.listen_port)
+            self.swarm.learn_address(self.listen_addr)
+        if event.metadata_size is not None and "ut_metadata" in self.conn.remote_extensions:
+            self.metadata_size = event.metadata_size
+            self.swarm.metadata_offered(self)
+
+    def _on_extended(self, event: Extended) -> None:
+        if event.name != "ut_metadata":
+            return  # ut_pex and others are not used yet
+        try:
+            message = ut_metadata.decode_message(event.payload)
+        except TrioariaError as exc:
+            raise PeerProtocolError(f"bad ut_metadata message: {exc}") from None
+        if isinstance(message, ut_metadata.MetadataRequest):
+            self._serve_metadata(message)
+        elif isinstance(message, ut_metadata.MetadataData):
+            self.swarm.metadata_piece(self, message)
+        else:
+            self.swarm.metadata_rejected(self)
+
+    def _serve_metadata(self, request: ut_metadata.MetadataRequest) -> None:
+        ext = self.conn.remote_extensions.get("ut_metadata")
+        if not ext:
+            return
+        meta = self.swarm.meta
+        answer: ut_metadata.MetadataData | ut_metadata.MetadataReject
+        if meta is None:
+            answer = ut_metadata.MetadataReject(request.piece)
+        else:
+            answer = ut_metadata.serve(meta.info_bytes, request)
+        self.send(Extended(ext, ut_metadata.encode_message(answer)))
+
+    def request_metadata(self, piece: int) -> None:
+        ext = self.conn.remote_extensions.get("ut_metadata")
+        if ext:
+            message = ut_metadata.encode_message(ut_metadata.MetadataRequest(piece))
+            self.send(Extended(ext, message))
+
+    def _act(self, action: object, now: float) -> None:
+        swarm = self.swarm
+        if isinstance(action, BlockArrived):
+            swarm.block_arrived(self, action.index, action.begin, action.data, now)
+        elif isinstance(action, PeerHasChanged):
+            self._pieces_changed(action)
+        elif isinstance(action, RequestsDropped):
+            session = swarm.session
+            if session is not None:
+                for index, begin, _length in action.blocks:
+                    session.picker.unclaim(self, swarm.block_index(index, begin))
+        elif isinstance(action, UploadQueued):
+            self._kick()
+        elif isinstance(action, SendMessage):
+            self.send(action.message)
+        elif isinstance(action, PeerIdle):
+            self.close()
+        elif isinstance(action, UnrequestedBlock | UploadCancelled):
+            pass
+
+    def _pieces_changed(self, action: PeerHasChanged) -> None:
+        swarm = self.swarm
+        session = swarm.session
+        state = self.state
+        if session is None or state is None:
+            return
+        picker = session.picker
+        if len(action.pieces) == 1 and not action.seed:
+            picker.source_has(self, action.pieces[0])
+        else:
+            pieces = state.pieces
+            if pieces is not None:
+                from ..storage.bitfield import Bitfield as Pieces
+
+                picker.add_source(self, Pieces.from_bytes(pieces.to_bytes(), len(pieces)))
+        if not state.am_interested and swarm.wants_any(action.pieces):
+            state.set_interested(True, trio.current_time())
+            self.send(Interested())
+        if swarm.complete and state.seed:
+            self.close()  # two seeds have nothing to exchange
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _fill_requests(self) -> None:
+        state = self.state
+        swarm = self.swarm
+        session = swarm.session
+        if (
+            state is None
+            or session is None
+            or self.closed
+            or swarm.complete
+            or state.peer_choking
+            or not state.am_interested
+        ):
+            return
+        now = trio.current_time()
+        slots = state.request_slots(now)
+        if slots <= 0:
+            return
+        blocks = session.picker.claim_blocks(self, slots)
+        if not blocks:
+            return
+        out = bytearray()
+        conn = self.conn
+        for block in blocks:
+            index, begin, length = swarm.block_request(block)
+            request = Request(index, begin, length)
+            out += conn.send(request)
+            state.sent_request(request, now)
+        self.queue(bytes(out))
+
+    def _release_requests(self, *, send_cancel: bool) -> None:
+        """Give every outstanding request back to the picker (a snubbed peer)."""
+        state = self.state
+        session = self.swarm.session
+        if state is None or session is None:
+            return
+        for index, begin, length in state.outstanding_blocks():
+            state.cancel_request(index, begin)
+            session.picker.unclaim(self, self.swarm.block_index(index, begin))
+            if send_cancel:
+                self.send(Cancel(index, begin, length))
+
+
+def expected_block_length(total_length: int, piece_length: int, index: int, begin: int) -> int:
+    """The length of the block at ``(index, begin)`` as we request it."""
+    size = min(piece_length, total_length - index * piece_length)
+    return min(BLOCK_SIZE, size - begin)

@@ -1,0 +1,487 @@
+"""The peers of one torrent: dialling, accepting, choking, HAVE broadcasts, bans, metadata.
+
+Theory of operation
+-------------------
+A :class:`Swarm` is the context every :class:`~trioaria.bt.peer_task.PeerTask` of one torrent
+shares.  It never owns a picker or a disk path of its own: blocks go to the download's
+:class:`~trioaria.storage.session.StorageSession` (``write_block``), claims come from its picker,
+uploads are read back through it (docs/design.md, "one picker, one disk layer").
+
+:meth:`Swarm.run` is started in the download's nursery and runs:
+
+* the **connector**: dials known addresses (trackers, ``x.pe``, peers' listen ports learned from
+  BEP 10 handshakes) while fewer than ``--bt-max-peers`` peers are connected; banned addresses and
+  our own are skipped;
+* the **choker** (:class:`~trioaria.bt.choker.Choker`): a round every 10 s, and at once when an
+  interested peer waits while an upload slot is free, so a new leecher does not wait 10 s;
+* the **HAVE broadcaster**: pieces the session verified since the last look are announced to
+  every peer (the session's hasher runs in a thread and has no callback, so the verified
+  bitfield is compared a few times a second; that also catches resumed pieces).
+
+A piece that fails its SHA-1 check blames the peers that wrote it (``on_piece_failed``): a sole
+writer is banned at once (address and peer id), a co-writer on its second strike.  Metadata for
+a magnet (BEP 9) is assembled here from every peer that offers it; the first verified copy wins.
+
+Rates: the download limits (``--max-download-limit``, ``--max-overall-download-limit``) are the
+same token buckets HTTP and FTP use; ``--max-upload-limit`` and ``--max-overall-upload-limit``
+govern uploads.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import trio
+
+from ..base.errors import TrioariaError
+from ..base.policy import SpeedLimit
+from ..base.speed import SpeedMeter
+from ..net.connect import ByteStream, open_stream
+from ..storage.bitfield import Bitfield as Pieces
+from .choker import ROUND_INTERVAL, ChokePeer, Choker
+from .errors import PeerProtocolError
+from .metainfo import Metainfo
+from .peer_task import PeerTask
+from .ut_metadata import MetadataAssembler, MetadataData
+
+__all__ = ["Swarm", "SwarmStats"]
+
+log = logging.getLogger("trioaria.bt.swarm")
+
+HAVE_POLL = 0.2
+UNCHOKE_SLOTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmStats:
+    """A snapshot of a swarm for the readout and the announce loop."""
+
+    connections: int
+    download_speed: int
+    upload_speed: int
+    downloaded: int
+    uploaded: int
+
+
+class Swarm:
+    """The peers of one torrent; see the module docstring.
+
+    Args:
+        info_hash: the torrent's info hash.
+        peer_id: our 20-byte peer id.
+        meta: the metainfo (``None`` while a magnet's metadata is being fetched).
+        session: the download's storage session (``None`` in the metadata phase).
+        max_peers: ``--bt-max-peers`` (0: unlimited).
+        peer_agent: ``--peer-agent`` (the extended handshake's ``v``).
+        connect_timeout: seconds allowed for a TCP connect.
+        download_limits: returns the download token buckets in force now.
+        upload_limits: returns the upload token buckets in force now.
+        rng: randomness for the choker's optimistic draw.
+    """
+
+    def __init__(
+        self,
+        info_hash: bytes,
+        peer_id: bytes,
+        *,
+        meta: Metainfo | None,
+        session: object | None = None,
+        max_peers: int = 55,
+        peer_agent: str = "trioaria",
+        connect_timeout: float = 30.0,
+        download_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
+        upload_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
+        rng: random.Random | None = None,
+    ) -> None:
+        from ..storage.session import StorageSession
+
+        self.info_hash = info_hash
+        self.peer_id = peer_id
+        self.meta = meta
+        self.session: StorageSession | None = (
+            session if isinstance(session, StorageSession) else None
+        )
+        self.max_peers = max_peers
+        self.peer_agent = peer_agent
+        self.listen_port = 0
+        self.connect_timeout = connect_timeout
+        self._download_limits = download_limits
+        self._upload_limits = upload_limits
+        self._rng = rng or random.Random()
+        self.choker = Choker(self._rng.choice)
+        self.peers: set[PeerTask] = set()
+        self._candidates: dict[tuple[str, int], None] = {}
+        self._connecting: set[tuple[str, int]] = set()
+        self._self_addrs: set[tuple[str, int]] = set()
+        self.banned_addrs: set[tuple[str, int]] = set()
+        self.banned_ids: set[bytes] = set()
+        self.violations: list[str] = []
+        self.complete = False
+        self.uploaded = 0
+        self.downloaded = 0
+        now = trio.current_time()
+        self.down_meter = SpeedMeter(now)
+        self.up_meter = SpeedMeter(now)
+        self._changed = trio.Event()
+        self._choke_now = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self.fatal: TrioariaError | None = None
+        self.fatal_event = trio.Event()
+        self._last_block: dict[int, float] = {}
+        # BEP 9 metadata (magnet phase)
+        self.metadata: bytes | None = None
+        self.metadata_event = trio.Event()
+        self._assembler: MetadataAssembler | None = None
+        self._seen: dict[tuple[str, int], None] = {}
+
+    # --- geometry ---------------------------------------------------------------------------
+
+    def block_request(self, block: int) -> tuple[int, int, int]:
+        """``(index, begin, length)`` of a storage block."""
+        assert self.session is not None
+        st = self.session.storage
+        start, end = st.block_span(block)
+        index = start // st.piece_length
+        return index, start - index * st.piece_length, end - start
+
+    def block_index(self, index: int, begin: int) -> int:
+        assert self.session is not None
+        st = self.session.storage
+        return (index * st.piece_length + begin) // st.block_length
+
+    def verified_bitfield(self) -> Pieces:
+        assert self.session is not None
+        return self.session.storage.verified
+
+    def have_piece(self, index: int) -> bool:
+        session = self.session
+        return session is not None and bool(session.storage.verified[index])
+
+    def wants_any(self, pieces: Iterable[int]) -> bool:
+        """Whether any of ``pieces`` is wanted and not written yet."""
+        session = self.session
+        if session is None or self.complete:
+            return False
+        st = session.storage
+        wanted = session.wanted
+        return any(wanted[p] and not st.pieces[p] for p in pieces)
+
+    def allowed_fast_for(self, peer: PeerTask) -> frozenset[int]:
+        return frozenset()
+
+    def read_block(self, index: int, begin: int, length: int) -> bytes:
+        assert self.session is not None
+        return self.session.read(index * self.session.storage.piece_length + begin, length)
+
+    # --- counters and limits -----------------------------------------------------------------
+
+    def count_upload(self, n: int, now: float) -> None:
+        self.uploaded += n
+        self.up_meter.add(n, now)
+
+    async def upload_allowance(self, n: int) -> None:
+        """Reserve ``n`` bytes of every upload bucket, then wait until they are due."""
+        await _throttle(self._upload_limits(), n)
+
+    async def download_throttle(self, n: int) -> None:
+        """``n`` bytes were received: take them from the download buckets, wait if in debt."""
+        await _throttle(self._download_limits(), n)
+
+    def statistics(self) -> SwarmStats:
+        now = trio.current_time()
+        return SwarmStats(
+            connections=sum(1 for p in self.peers if p.ready),
+            download_speed=self.down_meter.rate(now),
+            upload_speed=self.up_meter.rate(now),
+            downloaded=self.downloaded,
+            uploaded=self.uploaded,
+        )
+
+    # --- blocks and pieces -------------------------------------------------------------------
+
+    def block_arrived(
+        self, peer: PeerTask, index: int, begin: int, data: bytes | bytearray | memoryview,
+        now: float,
+    ) -> None:  # fmt: skip
+        session = self.session
+        if session is None or self.complete:
+            return
+        block = self.block_index(index, begin)
+        try:
+            outcome = session.write_block(peer, block, memoryview(data))
+        except TrioariaError as exc:  # a disk error ends the download, not just this peer
+            self.fail(exc)
+            return
+        n = len(data)
+        self.downloaded += n
+        self.down_meter.add(n, now)
+        self._last_block[id(peer)] = now
+        for other, other_block in outcome.cancels:
+            if isinstance(other, PeerTask) and other is not peer:
+                other.cancel_block(other_block)
+
+    def fail(self, exc: TrioariaError) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+            self.fatal_event.set()
+
+    def piece_failed(self, piece: int, blamed: frozenset[object]) -> None:
+        """``on_piece_failed`` of the session: blame and ban the peers that wrote ``piece``."""
+        peers = [p for p in blamed if isinstance(p, PeerTask)]
+        for peer in peers:
+            peer.strikes += 1
+            if len(peers) == 1 or peer.strikes >= 2:
+                log.warning("banning %r: piece %d failed its hash check", peer, piece)
+                self.ban(peer)
+
+    def ban(self, peer: PeerTask) -> None:
+        for addr in (peer.addr, peer.listen_addr):
+            if addr is not None:
+                self.banned_addrs.add(addr)
+        if peer.peer_id:
+            self.banned_ids.add(peer.peer_id)
+        peer.close()
+
+    def is_banned(self, peer: PeerTask, peer_id: bytes) -> bool:
+        return peer_id in self.banned_ids or peer.addr in self.banned_addrs
+
+    def note_violation(self, peer: PeerTask, reason: str) -> None:
+        self.violations.append(f"{peer.addr[0]}:{peer.addr[1]}: {reason}")
+        del self.violations[:-50]
+        for addr in (peer.addr, peer.listen_addr):
+            if addr is not None:
+                self.banned_addrs.add(addr)
+        if peer.peer_id:
+            self.banned_ids.add(peer.peer_id)
+
+    def note_self(self, peer: PeerTask) -> None:
+        self._self_addrs.add(peer.addr)
+
+    def set_complete(self) -> None:
+        """Every wanted piece is verified: stop requesting, drop other seeds."""
+        self.complete = True
+        for peer in list(self.peers):
+            peer.lose_interest()
+            if peer.state is not None and peer.state.seed:
+                peer.close()
+        self._choke_now.set()
+
+    # --- peers coming and going --------------------------------------------------------------
+
+    def add_peers(self, addrs: Iterable[tuple[str, int]]) -> None:
+        """Addresses to dial (trackers, magnet ``x.pe``, PEX)."""
+        added = False
+        for addr in addrs:
+            if self._dialable(addr):
+                self._candidates[addr] = None
+                added = True
+        if added:
+            self._wake()
+
+    def learn_address(self, addr: tuple[str, int]) -> None:
+        """An incoming peer's listen address (kept for a later reconnect; not dialled now)."""
+
+    def known_addresses(self) -> list[tuple[str, int]]:
+        """Listen addresses of the peers seen (the download phase of a magnet reuses them)."""
+        out = [p.listen_addr for p in self.peers if p.listen_addr is not None]
+        return [*dict.fromkeys([*out, *self._candidates, *self._seen])]
+
+    def _dialable(self, addr: tuple[str, int]) -> bool:
+        if addr in self.banned_addrs or addr in self._self_addrs or addr in self._connecting:
+            return False
+        if self.listen_port and addr[1] == self.listen_port and addr[0] in _LOOPBACK_SELF:
+            return False
+        return not any(p.listen_addr == addr or p.addr == addr for p in self.peers)
+
+    def _wake(self) -> None:
+        self._changed.set()
+
+    def peer_ready(self, peer: PeerTask) -> None:
+        if peer.listen_addr is not None:
+            self._seen[peer.listen_addr] = None
+
+    def peer_left(self, peer: PeerTask) -> None:
+        self.peers.discard(peer)
+        self._last_block.pop(id(peer), None)
+        self._wake()
+        self._choke_now.set()
+
+    def interest_changed(self, peer: PeerTask) -> None:
+        state = peer.state
+        if state is not None and state.peer_interested and state.am_choking:
+            unchoked = sum(1 for p in self.peers if p.state is not None and not p.state.am_choking)
+            if unchoked < UNCHOKE_SLOTS:
+                self._choke_now.set()
+
+    def accept(self, stream: ByteStream, addr: tuple[str, int], initial: bytes) -> bool:
+        """Take a connection the listener accepted (its handshake bytes already read)."""
+        if self._nursery is None or addr in self.banned_addrs:
+            return False
+        if self.max_peers and len(self.peers) >= self.max_peers:
+            return False
+        peer = PeerTask(self, stream, addr, outgoing=False, initial=initial)
+        self.peers.add(peer)
+        self._nursery.start_soon(peer.run)
+        return True
+
+    # --- running -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connector, choker and HAVE broadcaster; cancel the enclosing scope to stop."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._connector, nursery)
+            nursery.start_soon(self._choke_loop)
+            if self.session is not None:
+                nursery.start_soon(self._have_loop)
+            task_status.started()
+
+    async def _connector(self, nursery: trio.Nursery) -> None:
+        while True:
+            while self._candidates and (
+                not self.max_peers or len(self.peers) + len(self._connecting) < self.max_peers
+            ):
+                addr = next(iter(self._candidates))
+                del self._candidates[addr]
+                if not self._dialable(addr):
+                    continue
+                self._connecting.add(addr)
+                nursery.start_soon(self._dial, addr)
+            await self._changed.wait()
+            self._changed = trio.Event()
+
+    async def _dial(self, addr: tuple[str, int]) -> None:
+        try:
+            try:
+                stream = await open_stream(
+                    addr[0], addr[1], tls=None, connect_timeout=self.connect_timeout
+                )
+            except TrioariaError as exc:
+                log.debug("cannot connect to %s:%d: %s", addr[0], addr[1], exc)
+                return
+            peer = PeerTask(self, stream, addr, outgoing=True)
+            self.peers.add(peer)
+        finally:
+            self._connecting.discard(addr)
+        await peer.run()
+
+    async def _choke_loop(self) -> None:
+        while True:
+            with trio.move_on_after(ROUND_INTERVAL):
+                await self._choke_now.wait()
+            self._choke_now = trio.Event()
+            self._choke_round()
+            await trio.sleep(0.2)  # several triggers at once make one round
+
+    def _choke_round(self) -> None:
+        now = trio.current_time()
+        snapshot = []
+        for peer in self.peers:
+            state = peer.state
+            if state is None or peer.closed:
+                continue
+            snapshot.append(
+                ChokePeer(
+                    key=peer,
+                    interested=state.peer_interested,
+                    download_rate=state.download.rate(now),
+                    upload_rate=state.upload.rate(now),
+                    snubbed=state.snubbed,
+                    last_block=self._last_block.get(id(peer)),
+                    last_unchoked=peer.last_unchoked,
+                    uploading=bool(state.queued_uploads),
+                    am_choking=state.am_choking,
+                )
+            )
+        if not snapshot:
+            return
+        result = self.choker.run(snapshot, now, seeding=self.complete)
+        for item in snapshot:
+            key = item.key
+            assert isinstance(key, PeerTask)
+            key.set_choking(key not in result.unchoked, now)
+
+    async def _have_loop(self) -> None:
+        assert self.session is not None
+        storage = self.session.storage
+        last = storage.verified.to_bytes()
+        while True:
+            await trio.sleep(HAVE_POLL)
+            now_bits = storage.verified.to_bytes()
+            if now_bits == last:
+                continue
+            fresh = [
+                i * 8 + bit
+                for i, (a, b) in enumerate(zip(last, now_bits, strict=True))
+                if b & ~a
+                for bit in range(8)
+                if (b & ~a) & (0x80 >> bit)
+            ]
+            last = now_bits
+            for peer in list(self.peers):
+                for piece in fresh:
+                    peer.send_have(piece)
+
+    # --- BEP 9 metadata ----------------------------------------------------------------------
+
+    def metadata_offered(self, peer: PeerTask) -> None:
+        """A peer announced ``metadata_size``: ask it for every missing piece."""
+        size = peer.metadata_size
+        if self.metadata is not None or self.meta is not None or size is None:
+            return
+        if self._assembler is None:
+            try:
+                self._assembler = MetadataAssembler(self.info_hash, size)
+            except PeerProtocolError as exc:
+                log.info("%r: %s", peer, exc)
+                peer.close()
+                return
+        elif self._assembler.total_size != size:
+            return
+        for piece in self._assembler.missing():
+            peer.request_metadata(piece)
+
+    def metadata_piece(self, peer: PeerTask, message: MetadataData) -> None:
+        assembler = self._assembler
+        if assembler is None or self.metadata is not None:
+            return
+        try:
+            result = assembler.add(message)
+        except PeerProtocolError as exc:
+            log.info("%r: %s", peer, exc)
+            self.ban(peer)
+            return
+        if result is not None:
+            self.metadata = result
+            self.metadata_event.set()
+        elif assembler.failures and len(assembler.missing()) == assembler.num_pieces:
+            if assembler.failures > 5:
+                self.fail(TrioariaError("the metadata from peers never matched the info hash"))
+                return
+            for other in list(self.peers):
+                if other is not peer and other.metadata_size == assembler.total_size:
+                    self.metadata_offered(other)
+
+    def metadata_rejected(self, peer: PeerTask) -> None:
+        log.debug("%r rejected a metadata request", peer)
+
+
+_LOOPBACK_SELF = ("127.0.0.1", "::1", "localhost")
+
+
+async def _throttle(limits: tuple[SpeedLimit, ...], n: int) -> None:
+    if not limits:
+        return
+    now = trio.current_time()
+    delay = 0.0
+    for limit in limits:
+        if limit.limited:
+            limit.consume(n, now)
+            debt = -limit.tokens(now)
+            if debt > 0:
+                delay = max(delay, debt / limit.rate)
+    if delay:
+        await trio.sleep(delay)

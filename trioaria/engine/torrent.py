@@ -1,0 +1,684 @@
+"""One torrent (a ``.torrent`` file or URL, or a magnet link) as one download of the engine.
+
+Theory of operation
+-------------------
+:class:`TorrentGroup` is a :class:`~trioaria.engine.group.RequestGroup` whose ``_download`` speaks
+BitTorrent instead of probing a mirror, so the queue (``-j``), the lifecycle, the readout and the
+exit status treat it like any other download.  Inside its one cancel scope and nursery:
+
+1. **Metainfo.**  A local ``.torrent`` is parsed (exit 25/26 on bad input); a ``.torrent`` URL
+   is fetched into memory (``--follow-torrent=true`` also saves it under ``--dir``); a magnet
+   link runs a metadata swarm first (BEP 9 ``ut_metadata`` from peers found through its ``tr``
+   trackers and ``x.pe`` peers; ``--bt-save-metadata``, ``--bt-metadata-only``,
+   ``--bt-load-saved-metadata``).
+2. **Storage.**  The files become a :class:`~trioaria.storage.layout.FileLayout` under ``--dir``
+   (``--select-file`` marks the others unselected: never created unless a piece they share
+   with a selected file forces it; ``--index-out`` renames); one
+   :class:`~trioaria.storage.session.StorageSession` holds them with the torrent's SHA-1
+   piece hashes and its info hash (the control file's BitTorrent bit).  ``<dir>/<name>.aria2``
+   resumes as aria2's does; ``-V`` hashes every existing piece first.  Files that exist
+   without a control file are refused (exit 13) unless ``-V``, ``-c`` or ``--allow-overwrite``.
+3. **Swarm.**  A :class:`~trioaria.bt.listener.PeerListener` (``--listen-port``), the
+   :class:`~trioaria.bt.swarm.Swarm` and the :class:`~trioaria.bt.announce.Announcer` run until
+   every selected piece is verified; then ``completed`` is announced, the control file removed,
+   and the torrent is seeded until ``--seed-ratio`` or ``--seed-time`` is met (aria2's rules:
+   either ends seeding; ratio 0 and no time means forever; ``--seed-time=0`` means no seeding).
+   ``stopped`` is announced on the way out, bounded by a few seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from ..base import errors
+from ..base.policy import SpeedLimit
+from ..base.stats import DownloadStats, DownloadStatus, FileStats
+from ..bt.metainfo import Metainfo
+from .group import NOTICE, RequestGroup
+
+__all__ = ["TorrentGroup", "TorrentSource", "classify_uri", "split_torrent_uris"]
+
+log = logging.getLogger("trioaria.engine.torrent")
+
+COMPLETE_POLL = 0.1
+STOP_ANNOUNCE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentSource:
+    """Where a torrent comes from: ``kind`` is ``file``, ``url`` or ``magnet``."""
+
+    kind: str
+    value: str
+
+
+def classify_uri(uri: str, *, follow_torrent: str = "true") -> TorrentSource | None:
+    """The torrent a command-line URI names, or ``None`` for an ordinary download."""
+    low = uri.lower()
+    if low.startswith("magnet:"):
+        return TorrentSource("magnet", uri)
+    scheme = low.partition(":")[0]
+    if scheme in ("http", "https", "ftp", "ftps", "ftpes", "sftp") and "://" in low:
+        path = low.partition("?")[0].partition("#")[0]
+        if path.endswith(".torrent") and follow_torrent != "false" and scheme in ("http", "https"):
+            return TorrentSource("url", uri)
+        return None
+    if "://" in uri:
+        return None
+    if low.endswith(".torrent") or (os.path.isfile(uri) and _looks_like_torrent(uri)):
+        return TorrentSource("file", uri)
+    return None
+
+
+def _looks_like_torrent(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(11)
+    except OSError:
+        return False
+    return (head.startswith(b"d") and b"info" in head) or head.startswith(b"d8:announce")
+
+
+def split_torrent_uris(uris: Sequence[str], options: Any) -> tuple[list[TorrentSource], list[str]]:
+    """Separate the torrents (``-T`` first) from the ordinary URIs of one command line entry."""
+    follow = str(options.get("follow-torrent") or "true")
+    torrents: list[TorrentSource] = []
+    rest: list[str] = []
+    if options.get("torrent-file"):
+        torrents.append(TorrentSource("file", str(options.get("torrent-file"))))
+    for uri in uris:
+        source = classify_uri(uri, follow_torrent=follow)
+        if source is None:
+            rest.append(uri)
+        else:
+            torrents.append(source)
+    return torrents, rest
+
+
+def make_peer_id(prefix: str) -> bytes:
+    """``--peer-id-prefix`` plus random characters, 20 bytes."""
+    raw = prefix.encode("utf-8", "replace")[:20]
+    return raw + secrets.token_hex(10).encode()[: 20 - len(raw)]
+
+
+def _listen_ports(options: Any) -> list[int]:
+    value = options.get("listen-port")
+    if not value:
+        return [0]
+    if isinstance(value, int):
+        return [value]
+    ports: list[int] = []
+    for item in value:
+        ports.extend(item if isinstance(item, range) else [int(item)])
+    return ports
+
+
+def _selected_indexes(options: Any, count: int) -> set[int] | None:
+    value = options.get("select-file")
+    if not value:
+        return None
+    chosen: set[int] = set()
+    for item in value:
+        for index in item if isinstance(item, range) else [int(item)]:
+            if 1 <= index <= count:
+                chosen.add(index)
+    return chosen
+
+
+def _index_out(options: Any) -> dict[int, str]:
+    value = options.get("index-out")
+    out: dict[int, str] = {}
+    if not value:
+        return out
+    items = value if isinstance(value, tuple | list) else str(value).split("\n")
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2:
+            index, path = item
+        else:
+            index_text, _, path = str(item).partition("=")
+            if not index_text.strip().isdigit():
+                continue
+            index = int(index_text)
+        out[int(index)] = str(path)
+    return out
+
+
+def tracker_tiers(
+    base: Sequence[Sequence[str]], options: Any, *, private: bool = False
+) -> list[list[str]]:
+    """The announce tiers after ``--bt-exclude-tracker`` and ``--bt-tracker`` (aria2's order)."""
+    exclude = [u.strip() for u in str(options.get("bt-exclude-tracker") or "").split(",") if u]
+    tiers = [list(t) for t in base]
+    if "*" in exclude:
+        tiers = []
+    elif exclude:
+        tiers = [[u for u in t if u not in exclude] for t in tiers]
+    extra = [u.strip() for u in str(options.get("bt-tracker") or "").split(",") if u.strip()]
+    if not private:
+        for url in extra:
+            if not any(url in t for t in tiers):
+                tiers.append([url])
+    return [t for t in tiers if t]
+
+
+class TorrentGroup(RequestGroup):
+    """One torrent download; see the module docstring.
+
+    Args:
+        source: the torrent file, URL or magnet.
+        options: the download's options.
+        gid: aria2's GID, if given.
+    """
+
+    def __init__(self, source: TorrentSource, options: Any, *, gid: str | None = None) -> None:
+        super().__init__([source.value], options, gid=gid)
+        self.source = source
+        self.meta: Metainfo | None = None
+        self.swarm: Any = None
+        self.listener: Any = None
+        self.announcer: Any = None
+        self.seeding = False
+        self._seed_scope: trio.CancelScope | None = None
+        self.upload_limit = SpeedLimit(int(options.get("max-upload-limit") or 0))
+        # --max-overall-upload-limit: one bucket for every torrent of the process (the
+        # engine's download bucket has its upload twin here until RPC needs to change it)
+        self.overall_upload_limit: SpeedLimit | None = _overall_upload_limit(
+            int(options.get("max-overall-upload-limit") or 0)
+        )
+        self.peer_id = make_peer_id(str(options.get("peer-id-prefix") or "-TA0100-"))
+        self._selected_length: int | None = None
+
+    # --- engine hooks ---------------------------------------------------------------------
+
+    def cancel(self, event: str = "stop") -> None:
+        """A stop while seeding ends the seeding: the download stays complete (as aria2)."""
+        if self.seeding and self._seed_scope is not None and event == "stop":
+            self._seed_scope.cancel()
+            return
+        super().cancel(event)
+
+    def statistics(self) -> DownloadStats:
+        base = super().statistics()
+        session = self.session
+        swarm = self.swarm
+        sstats = swarm.statistics() if swarm is not None else None
+        files: tuple[FileStats, ...] = ()
+        completed = base.completed_length
+        total = base.total_length
+        if session is not None:
+            st = session.storage
+            verified = st.verified
+            entries = []
+            done_total = 0
+            sel_total = 0
+            for i, entry in enumerate(session.layout.files):
+                done = 0
+                if entry.length:
+                    first = entry.offset // st.piece_length
+                    last = (entry.end - 1) // st.piece_length
+                    for piece in range(first, last + 1):
+                        if verified[piece]:
+                            a = max(entry.offset, piece * st.piece_length)
+                            b = min(entry.end, (piece + 1) * st.piece_length)
+                            done += b - a
+                entries.append(
+                    FileStats(i + 1, session.paths[i], entry.length, done, selected=entry.selected)
+                )
+                if entry.selected:
+                    done_total += done
+                    sel_total += entry.length
+            files = tuple(entries)
+            completed = done_total
+            total = sel_total
+        active = self.state is DownloadStatus.ACTIVE
+        return DownloadStats(
+            gid=base.gid,
+            status=base.status,
+            total_length=total,
+            completed_length=completed,
+            download_speed=sstats.download_speed if sstats and active else 0,
+            upload_speed=sstats.upload_speed if sstats and active else 0,
+            connections=sstats.connections if sstats and active else 0,
+            path=self.path,
+            files=files,
+            sources=(),
+            piece_length=base.piece_length,
+            num_pieces=base.num_pieces,
+            bitfield=session.storage.verified.to_bytes() if session is not None else b"",
+            error_code=base.error_code,
+            error_message=base.error_message,
+            phase=base.phase,
+            phase_done=base.phase_done,
+            phase_total=base.phase_total,
+        )
+
+    # --- limits ------------------------------------------------------------------------------
+
+    def _upload_limits(self) -> tuple[SpeedLimit, ...]:
+        own, overall = self.upload_limit, self.overall_upload_limit
+        return tuple(x for x in (own, overall) if x is not None and x.rate > 0)
+
+    # --- the download ------------------------------------------------------------------------
+
+    async def _download(self) -> None:
+        try:
+            await self._download_torrent()
+        except BaseExceptionGroup as group:
+            # nurseries wrap errors; a group of trioaria errors is the download's first one
+            matched, rest = group.split(errors.TrioariaError)
+            if matched is None or rest is not None:
+                raise
+            first: BaseException = matched
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+
+    async def _download_torrent(self) -> None:
+        from ..bt.listener import PeerListener
+
+        self.listener = PeerListener(_listen_ports(self.options))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.listener.run)
+            meta = await self._metainfo()
+            if meta is not None:
+                self.meta = meta
+                await self._run_torrent(meta)
+            nursery.cancel_scope.cancel()
+
+    async def _metainfo(self) -> Metainfo | None:
+        from ..bt.metainfo import parse_torrent
+
+        kind, value = self.source.kind, self.source.value
+        if kind == "file":
+            try:
+                with open(value, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise errors.TrioariaError(
+                    f"cannot read the torrent file {value}: {exc.strerror}",
+                    exit_code=errors.ExitCode.FILE_OPEN_ERROR,
+                    retryable=False,
+                ) from None
+            return parse_torrent(data, default_name=value)
+        if kind == "url":
+            return await self._fetch_torrent(value)
+        return await self._magnet(value)
+
+    async def _fetch_torrent(self, url: str) -> Metainfo:
+        from ..bt.announce import http_get
+        from ..bt.metainfo import parse_torrent
+        from ..net.connect import TlsOptions
+
+        timeout = float(self.opt("timeout") or 60) + float(self.opt("connect-timeout") or 60)
+        data = await http_get(url, timeout=timeout, tls=TlsOptions.from_options(self.options))
+        name = url.partition("?")[0].rstrip("/").rpartition("/")[2] or "download.torrent"
+        meta = parse_torrent(data, default_name=name)
+        if str(self.opt("follow-torrent")) == "true":
+            directory = self._directory()
+            os.makedirs(directory, exist_ok=True)
+            path = os.path.join(directory, str(self.opt("out") or name))
+            with open(path, "wb") as f:
+                f.write(data)
+        return meta
+
+    def _directory(self) -> str:
+        return os.path.abspath(os.path.expanduser(str(self.opt("dir") or ".")))
+
+    async def _magnet(self, uri: str) -> Metainfo | None:
+        from ..bt.metainfo import parse_info, parse_magnet, parse_torrent, serialize_torrent
+        from ..bt.swarm import Swarm
+
+        magnet = parse_magnet(uri)
+        hexhash = magnet.info_hash_hex
+        saved = os.path.join(self._directory(), f"{hexhash}.torrent")
+        tiers = tracker_tiers([[t] for t in magnet.trackers], self.options)
+        if self.opt("bt-load-saved-metadata") and os.path.exists(saved):
+            with open(saved, "rb") as f:
+                meta = parse_torrent(f.read(), default_name=saved)
+            if meta.info_hash == magnet.info_hash:
+                log.log(NOTICE, "Loaded saved metadata %s", saved)
+                return meta
+        self.path = f"[METADATA]{magnet.display_name or hexhash}"
+        swarm = Swarm(
+            magnet.info_hash,
+            self.peer_id,
+            meta=None,
+            max_peers=int(self.opt("bt-max-peers") or 0),
+            peer_agent=str(self.opt("peer-agent") or "trioaria"),
+            connect_timeout=float(self.opt("connect-timeout") or 60),
+        )
+        self.swarm = swarm
+        await self._run_swarm_until(swarm, tiers, magnet.peers, swarm.metadata_event)
+        self.swarm = None
+        info = swarm.metadata
+        assert info is not None
+        meta = parse_info(
+            info,
+            default_name=magnet.display_name or hexhash,
+            announce_list=tiers,
+            url_list=magnet.web_seeds,
+        )
+        self._magnet_peers = swarm.known_addresses()
+        log.log(NOTICE, "Metadata of %s downloaded (%d bytes)", hexhash, len(info))
+        if self.opt("bt-save-metadata") or self.opt("bt-metadata-only"):
+            os.makedirs(self._directory(), exist_ok=True)
+            with open(saved, "wb") as f:
+                f.write(serialize_torrent(meta))
+            log.log(NOTICE, "Saved metadata as %s", saved)
+        if self.opt("bt-metadata-only"):
+            self.path = saved
+            return None
+        return meta
+
+    async def _run_swarm_until(
+        self,
+        swarm: Any,
+        tiers: list[list[str]],
+        peers: Sequence[tuple[str, int]],
+        done: trio.Event,
+    ) -> None:
+        """Run ``swarm`` with its announcer until ``done`` is set (or the swarm fails)."""
+        from ..bt.announce import Announcer
+
+        listener = self.listener
+        listener.register(swarm)
+        announcer = Announcer(
+            tiers,
+            info_hash=swarm.info_hash,
+            peer_id=self.peer_id,
+            port=listener.port,
+            counters=lambda: _counters(0, 0, 1),
+            on_peers=swarm.add_peers,
+            timeout=float(self.opt("bt-tracker-timeout") or 60),
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(swarm.run)
+                swarm.add_peers(peers)
+                nursery.start_soon(announcer.run)
+                async with trio.open_nursery() as waiter:
+
+                    async def wait(event: trio.Event) -> None:
+                        await event.wait()
+                        waiter.cancel_scope.cancel()
+
+                    waiter.start_soon(wait, done)
+                    waiter.start_soon(wait, swarm.fatal_event)
+                nursery.cancel_scope.cancel()
+            if swarm.fatal is not None and not done.is_set():
+                raise swarm.fatal
+        finally:
+            listener.unregister(swarm)
+            with trio.CancelScope(shield=True):
+                await announcer.stop(STOP_ANNOUNCE_TIMEOUT)
+
+    # --- storage -------------------------------------------------------------------------------
+
+    def _layout(self, meta: Metainfo, directory: str) -> Any:
+        from ..storage.layout import FileEntry, FileLayout, safe_relative_path
+
+        chosen = _selected_indexes(self.options, len(meta.files))
+        renames = _index_out(self.options)
+        entries = []
+        for i, f in enumerate(meta.files, start=1):
+            path = f.path
+            if i in renames:
+                path = safe_relative_path(renames[i].split("/"))
+            selected = (chosen is None or i in chosen) and not f.padding
+            entries.append(FileEntry(path, f.length, f.offset, selected))
+        if chosen is not None and not any(e.selected for e in entries):
+            raise errors.OptionError("--select-file selects none of the torrent's files")
+        return FileLayout(entries)
+
+    async def _run_torrent(self, meta: Metainfo) -> None:
+        from ..bt.swarm import Swarm
+        from ..storage.disk import remove_control_file
+        from ..storage.session import PieceHashes, StorageSession, check_capacity
+
+        directory = self._directory()
+        layout = self._layout(meta, directory)
+        self.total_length = meta.total_length
+        control_path = os.path.join(directory, meta.name + ".aria2")
+        files = [os.path.join(directory, e.path) for e in layout.files if e.selected]
+        self.path = os.path.join(directory, meta.name) if meta.multi_file else files[0]
+        if meta.piece_length % (16 * 1024):
+            raise errors.TrioariaError(
+                f"piece length {meta.piece_length} is not a multiple of 16 KiB",
+                exit_code=errors.ExitCode.BITTORRENT_PARSE_ERROR,
+                retryable=False,
+            )
+        has_control = os.path.exists(control_path)
+        existing = any(os.path.exists(p) for p in files)
+        check = bool(self.opt("check-integrity"))
+        if (
+            existing
+            and not has_control
+            and not (check or self.opt("continue") or self.opt("allow-overwrite"))
+        ):
+            raise errors.TrioariaError(
+                f"File {files[0]} exists, but a control file (*.aria2) does not exist. Download"
+                " was canceled in order to prevent your file from being truncated to 0. If you"
+                " are sure to download the file all over again, then delete it or add"
+                " --allow-overwrite=true option and restart aria2.",
+                exit_code=errors.ExitCode.FILE_ALREADY_EXISTS,
+                retryable=False,
+            )
+        selected_length = sum(e.length for e in layout.files if e.selected)
+        check_capacity(directory, selected_length, allocate=str(self.opt("file-allocation")))
+        digests = tuple(meta.piece_hash(i) for i in range(meta.num_pieces))
+        swarm_box: list[Swarm] = []
+        session = StorageSession(
+            directory,
+            layout,
+            piece_length=meta.piece_length,
+            control_path=control_path,
+            hashes=PieceHashes("sha-1", meta.piece_length, digests),
+            info_hash=meta.info_hash,
+            selector=str(self.opt("stream-piece-selector") or "default"),
+            file_allocation=str(self.opt("file-allocation")),
+            no_file_allocation_limit=int(self.opt("no-file-allocation-limit") or 0),
+            auto_save_interval=float(self.opt("auto-save-interval") or 0),
+            disk_cache=int(self.opt("disk-cache") or 0),
+            on_piece_failed=lambda piece, blamed: (
+                swarm_box[0].piece_failed(piece, blamed) if swarm_box else None
+            ),
+        )
+        self.session = session
+        resume = has_control or (existing and (check or bool(self.opt("continue"))))
+        if existing and not has_control and self.opt("allow-overwrite") and not check:
+            resume = False
+        try:
+            resumed = await session.open("resume" if resume else "new")
+            if check and existing:
+                await self._verify_existing_pieces(meta)
+            elif not resumed and not existing:
+                await session.allocate()
+            elif not resumed and existing and not check:
+                remove_control_file(control_path)  # continued from the files' contents
+            swarm = Swarm(
+                meta.info_hash,
+                self.peer_id,
+                meta=meta,
+                session=session,
+                max_peers=int(self.opt("bt-max-peers") or 0),
+                peer_agent=str(self.opt("peer-agent") or "trioaria"),
+                connect_timeout=float(self.opt("connect-timeout") or 60),
+                download_limits=self._limits,
+                upload_limits=self._upload_limits,
+            )
+            swarm_box.append(swarm)
+            self.swarm = swarm
+            await self._leech_and_seed(meta, session, swarm)
+        finally:
+            await session.close()
+
+    async def _verify_existing_pieces(self, meta: Metainfo) -> None:
+        """``-V``: hash every wanted piece of the files on disk; keep the ones that match."""
+        session = self.session
+        assert session is not None
+        session.restart_from_zero()
+        st = session.storage
+        wanted = [p for p in range(st.num_pieces) if session.wanted[p]]
+        self.phase, self.phase_done, self.phase_total = "Checksum", 0, len(wanted) * 1
+        layout, paths = session.layout, session.paths
+        good: list[int] = []
+        batch = 64
+        for start in range(0, len(wanted), batch):
+            chunk = wanted[start : start + batch]
+            jobs = [(p, p * meta.piece_length, st.piece_size(p), meta.piece_hash(p)) for p in chunk]
+            good.extend(await trio.to_thread.run_sync(_check_pieces, layout, paths, jobs))
+            self.phase_done = start + len(chunk)
+        for piece in good:
+            rng = st.piece_blocks(piece)
+            st.mark_blocks(rng.start, rng.stop)
+            st.mark_verified(piece)
+        session.picker.resync()
+        session.mark_dirty()
+        self.phase = ""
+        log.info("-V: %d of %d pieces are good", len(good), len(wanted))
+
+    def _left(self) -> int:
+        session = self.session
+        if session is None:
+            return 0
+        st = session.storage
+        missing = 0
+        for piece in range(st.num_pieces):
+            if session.wanted[piece] and not st.verified[piece]:
+                missing += st.piece_size(piece)
+        return missing
+
+    async def _leech_and_seed(self, meta: Metainfo, session: Any, swarm: Any) -> None:
+        from ..bt.announce import Announcer
+
+        tiers = tracker_tiers(meta.announce_list, self.options, private=meta.private)
+        listener = self.listener
+        listener.register(swarm)
+        announcer = Announcer(
+            tiers,
+            info_hash=meta.info_hash,
+            peer_id=self.peer_id,
+            port=listener.port,
+            counters=lambda: _counters(swarm.uploaded, swarm.downloaded, self._left()),
+            on_peers=swarm.add_peers,
+            interval_override=int(self.opt("bt-tracker-interval") or 0),
+            timeout=float(self.opt("bt-tracker-timeout") or 60),
+        )
+        self.announcer = announcer
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(swarm.run)
+                swarm.add_peers(getattr(self, "_magnet_peers", ()))
+                nursery.start_soon(announcer.run)
+                async with trio.open_nursery() as storage_nursery:
+                    await storage_nursery.start(session.run)
+                    while not session.is_complete():
+                        if swarm.fatal is not None:
+                            raise swarm.fatal
+                        self._sync_meter(swarm)
+                        with trio.move_on_after(COMPLETE_POLL):
+                            await swarm.fatal_event.wait()
+                    storage_nursery.cancel_scope.cancel()
+                swarm.set_complete()
+                await session.finish()
+                if swarm.downloaded:  # a download that started complete never "completed"
+                    announcer.completed()
+                log.info("GID#%s download complete, seeding: %s", self.gid, self.path)
+                await self._seed(session, swarm)
+                nursery.cancel_scope.cancel()
+        finally:
+            listener.unregister(swarm)
+            with trio.CancelScope(shield=True):
+                await announcer.stop(STOP_ANNOUNCE_TIMEOUT)
+
+    def _sync_meter(self, swarm: Any) -> None:
+        """The group's meter (average speed, results table) follows the swarm's payload."""
+        if self._meter is None:
+            return
+        delta = swarm.downloaded - self.bytes_fetched
+        if delta > 0:
+            self._meter.add(delta, trio.current_time())
+            self.bytes_fetched = swarm.downloaded
+
+    async def _seed(self, session: Any, swarm: Any) -> None:
+        seed_time = self.opt("seed-time")
+        ratio = float(self.opt("seed-ratio") or 0.0)
+        if seed_time is not None and float(seed_time) <= 0:
+            return
+        completed = max(1, sum(e.length for e in session.layout.files if e.selected))
+        deadline = trio.current_time() + float(seed_time) * 60 if seed_time is not None else None
+        self.seeding = True
+        log.info("seeding %s (ratio %.2f, time %s min)", self.path, ratio, seed_time)
+        try:
+            with trio.CancelScope() as scope:
+                self._seed_scope = scope
+                while True:
+                    if ratio > 0 and swarm.uploaded / completed >= ratio:
+                        break
+                    now = trio.current_time()
+                    if deadline is not None and now >= deadline:
+                        break
+                    wait = 0.5 if deadline is None else min(0.5, deadline - now)
+                    await trio.sleep(max(0.0, wait))
+        finally:
+            self.seeding = False
+            self._seed_scope = None
+
+
+_OVERALL_UPLOAD: list[SpeedLimit] = []
+
+
+def _overall_upload_limit(rate: int) -> SpeedLimit:
+    if not _OVERALL_UPLOAD:
+        _OVERALL_UPLOAD.append(SpeedLimit(rate))
+    elif rate and _OVERALL_UPLOAD[0].rate != rate:
+        _OVERALL_UPLOAD[0].rate = rate
+    return _OVERALL_UPLOAD[0]
+
+
+def _counters(uploaded: int, downloaded: int, left: int) -> Any:
+    from ..bt.announce import AnnounceCounters
+
+    return AnnounceCounters(uploaded, downloaded, left)
+
+
+def _check_pieces(
+    layout: Any, paths: list[str], jobs: list[tuple[int, int, int, bytes]]
+) -> list[int]:
+    """Worker thread: the pieces among ``jobs`` whose bytes on disk match their SHA-1."""
+    good = []
+    fds: dict[int, int | None] = {}
+    try:
+        for piece, start, length, digest in jobs:
+            hasher = hashlib.sha1()
+            ok = True
+            for index, file_offset, _buf, size in layout.locate(start, length):
+                if index not in fds:
+                    try:
+                        fds[index] = os.open(paths[index], os.O_RDONLY)
+                    except OSError:
+                        fds[index] = None
+                fd = fds[index]
+                if fd is None:
+                    ok = False
+                    break
+                data = os.pread(fd, size, file_offset)
+                if len(data) != size:
+                    ok = False
+                    break
+                hasher.update(data)
+            if ok and hasher.digest() == digest:
+                good.append(piece)
+    finally:
+        for fd in fds.values():
+            if fd is not None:
+                os.close(fd)
+    return good
