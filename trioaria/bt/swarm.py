@@ -233,7 +233,7 @@ class Swarm:
         peers = [p for p in blamed if isinstance(p, PeerTask)]
         for peer in peers:
             peer.strikes += 1
-            if len(peers) == 1 or peer.strikes >= 2:
+            if (len(peers) == 1 or peer.strikes >= 2) and not peer.closed:
                 log.warning("banning %r: piece %d failed its hash check", peer, piece)
                 self.ban(peer)
 
