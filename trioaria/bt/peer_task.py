@@ -365,6 +365,8 @@ class PeerTask:
             self.close()
             return
         self.peer_id = event.peer_id
+        log.debug("%r: handshake from %r (fast=%s, extensions=%s)", self, event.peer_id,
+                  self.conn.fast, self.conn.extensions)  # fmt: skip
         now = trio.current_time()
         meta = swarm.meta
         self.state = PeerState(meta.num_pieces if meta else None, now, fast=self.conn.fast)
@@ -405,6 +407,7 @@ class PeerTask:
         if event.listen_port and not self.outgoing:
             self.listen_addr = (self.addr[0], event.listen_port)
             self.swarm.learn_address(self.listen_addr)
+        log.debug("%r: extended handshake %r", self, event)
         if event.metadata_size is not None and "ut_metadata" in self.conn.remote_extensions:
             self.metadata_size = event.metadata_size
             self.swarm.metadata_offered(self)

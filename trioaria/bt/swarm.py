@@ -354,6 +354,7 @@ class Swarm:
             self._changed = trio.Event()
 
     async def _dial(self, addr: tuple[str, int]) -> None:
+        log.debug("connecting to peer %s:%d", addr[0], addr[1])
         try:
             try:
                 stream = await open_stream(
