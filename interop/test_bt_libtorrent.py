@@ -6,7 +6,7 @@
   trioaria's ``--listen-port``; trioaria stops by itself once it uploaded the whole size.
 
 libtorrent is configured for loopback only: no DHT, LSD, UPnP or NAT-PMP, several connections
-per IP allowed (every peer is 127.0.0.1).  v1-only torrents (PEERS.md: libtorrent 2 hybrids).
+per IP allowed (every peer is 127.0.0.1).  The torrents are v1-only (aria2c mishashes v1+v2 hybrids).
 """
 
 from __future__ import annotations
