@@ -320,6 +320,25 @@ def test_wanted_mask_with_range_sources_only() -> None:
     assert p.gaps() == [(8, 20), (24, 32)]
 
 
+@pytest.mark.parametrize("with_peer", [False, True], ids=["range-mode", "block-mode"])
+def test_restarts_from_zero_without_range_support(with_peer: bool) -> None:
+    """A server without ranges: each failure resets the storage and releases the segment."""
+    p = Picker(PieceStorage(2 * PL, PL), min_split_size=PL, allow_split=False)
+    if with_peer:
+        p.add_source("peer", bits(2, set()))
+    for _ in range(3):
+        seg = p.next_segment("s")
+        assert seg is not None and (seg.start, seg.end) == (0, 2 * PL)
+        assert p.advance(seg, PL + 100) == [0]
+        p.storage.reset()
+        p.release(seg)
+        assert not p.is_complete()
+    seg = p.next_segment("s")
+    assert seg is not None
+    p.advance(seg, seg.remaining)
+    assert p.is_complete()
+
+
 def test_head_tail_helpers() -> None:
     assert parse_prioritize_piece("head=2M,tail") == (2 << 20, 1 << 20)
     assert parse_prioritize_piece("tail=512K") == (None, 512 << 10)

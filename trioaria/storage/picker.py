@@ -560,7 +560,7 @@ class Picker:
             claimed_blocks=claimed,
             duplicate_claims=dups,
             free_blocks=self._total_free if self._blocks_on else None,
-            missing_pieces=self._missing_wanted,
+            missing_pieces=self._missing(),
             in_endgame=self.in_endgame,
         )
 
@@ -580,10 +580,15 @@ class Picker:
 
     def is_complete(self) -> bool:
         """Every wanted piece is written."""
+        return self._missing() == 0
+
+    def _missing(self) -> int:
+        """Wanted pieces not yet written."""
         if self._wanted_all and not self._blocks_on:
-            return self.storage.is_complete()  # range mode, everything wanted
+            # range mode, everything wanted: the storage knows (no count to keep per read)
+            return self.storage.num_pieces - self.storage.pieces.count()
         self._check_sync()
-        return self._missing_wanted == 0
+        return self._missing_wanted
 
     @property
     def in_endgame(self) -> bool:
@@ -1148,7 +1153,7 @@ class Picker:
         self._prune()
         self._check_sync()
         info = self._info(source)
-        if not self._missing_wanted:
+        if not self._missing():
             return None
         bits = info.have if have is None else _unpack(have)
         gaps = self._gaps_for(bits, info.sid)
