@@ -178,3 +178,53 @@ async def test_length_beyond_free_space_is_refused_when_preallocating(
     assert result.returncode == ExitCode.NOT_ENOUGH_DISK_SPACE, result
     assert "No space left on device" in result.stdout + result.stderr, result
     assert not (tmp_path / "o" / "fs.bin").exists()
+
+
+async def test_mirror_that_lies_about_ranges_is_retired_not_fatal(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Issue 15 part 1: a mirror answering ranges with a wrong Content-Range, or with 200 and
+    the whole body although it advertised Accept-Ranges, is retired; the honest mirror
+    finishes the file (exit 0), and the liar's statistics say why."""
+    data = _payload(8 * MiB, 5)
+    fault_server.add_file("r.bin", data)
+    for mode in ("liecr", "fullbody"):
+        out = tmp_path / mode
+        result = await run_cli(
+            "-x4",
+            "-s4",
+            "-k1M",
+            "--summary-interval=0",
+            "--download-result=full",
+            "-d",
+            out,
+            fault_server.url(f"/{mode}/r.bin"),
+            fault_server.url("/ok/r.bin"),
+            home=tmp_path,
+            timeout=60,
+        )
+        assert result.returncode == 0, result
+        assert (out / "r.bin").read_bytes() == data
+
+
+async def test_single_server_ignoring_later_ranges_still_completes(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """Issue 15 part 1, the measured case: one server, -x4 -s4; it advertises Accept-Ranges but
+    answers every ranged request with 200 and the whole body.  The first connection streams the
+    complete body, so the bad connections are dropped and that one finishes the file."""
+    data = _payload(8 * MiB, 6)
+    fault_server.add_file("s.bin", data)
+    result = await run_cli(
+        "-x4",
+        "-s4",
+        "-k1M",
+        "--summary-interval=0",
+        "-d",
+        tmp_path / "o",
+        fault_server.url("/fullbody/s.bin"),
+        home=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, result
+    assert (tmp_path / "o" / "s.bin").read_bytes() == data

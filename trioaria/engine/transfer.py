@@ -53,6 +53,8 @@ ENDGAME_MIN_ETA = 1.0
 STALL_SECONDS = 2.0
 # Idle connections look for work again at least this often (a stall produces no event).
 IDLE_RECHECK = 0.5
+# A body that runs on past its segment waits for the next segment's first byte this often.
+PENDING_POLL = 0.02
 # Closing a stream while cancelled is shielded, but never for longer than this.
 CLOSE_TIMEOUT = 5.0
 
@@ -187,7 +189,7 @@ class Transfers:
                     nxt = mirrors.pick(src, ask or "replacement")
                     if nxt is None or nxt is not src:
                         if src is not None:
-                            src.connections -= 1
+                            self._leave(src)
                             src = None
                         if nxt is None:
                             if all(s.dropped for s in mirrors.sources):
@@ -252,6 +254,13 @@ class Transfers:
                             threshold=BUFFER_SIZE,
                         )
                     drained = await self._pump(pumped, seg, mv, src, req_end)
+                    # the response goes on past this segment and the run after it is free:
+                    # keep reading the same body (a lying mirror's other connections were
+                    # retired, and this one still streams the whole file: issue 15)
+                    if prefetch is None:
+                        drained = await self._continue_stream(
+                            pumped, seg, mv, src, req_end, drained
+                        )
                     mirrors.read_ended(token)
                     done_stream, stream = stream, None
                     await done_stream.finish(drained=drained)
@@ -314,7 +323,46 @@ class Transfers:
                 picker.release(seg)
                 self.session.wake()
             if src is not None and src.connections > 0:
-                src.connections -= 1
+                self._leave(src)
+
+    def _leave(self, src: SourceState) -> None:
+        """A connection stops using ``src``; the last one of a dropped mirror unregisters it
+        from the picker (a blamed piece must not wait for a source that will never ask)."""
+        src.connections -= 1
+        if src.dropped and src.connections <= 0:
+            self.picker.remove_source(src.source)
+
+    async def _continue_stream(
+        self,
+        stream: RangeStream,
+        seg: Segment,
+        mv: memoryview,
+        src: SourceState,
+        req_end: int,
+        drained: bool,
+    ) -> bool:
+        """Keep reading a response that runs on past its segment, while the run after it is free.
+
+        The first request asks for the whole file; splits shorten its segment.  If the
+        connections that took the rest fail, this body still carries their bytes, so it goes on
+        (issue 15: a server that answers later ranges with 200 and the whole body, or with a
+        wrong Content-Range, is retired, and the first connection finishes the file).  While the
+        next segment's connection has not received a byte, wait for it to start or fail (bounded
+        by ``--connect-timeout``).  A source retired for another reason (the file changed) is
+        not read further.
+        """
+        picker = self.picker
+        deadline = trio.current_time() + float(self.ctx.opt("connect-timeout") or 60)
+        while not drained and not self.session.is_complete():
+            if src.dropped and not isinstance(src.last_exc, errors.UnreliableSourceError):
+                break
+            if picker.extend(seg, req_end):
+                drained = await self._pump(stream, seg, mv, src, req_end)
+                continue
+            if not picker.neighbour_pending(seg) or trio.current_time() >= deadline:
+                break
+            await trio.sleep(PENDING_POLL)
+        return drained
 
     def _ranges_ok(self) -> bool:
         return bool(self.picker.allow_split)

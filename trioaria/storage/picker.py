@@ -1392,6 +1392,62 @@ class Picker:
                 free[p] = f
                 self._reclass(p)
 
+    def extend(self, seg: Segment, limit: int) -> bool:
+        """Let a connection whose response runs on past ``seg.end`` keep reading it.
+
+        A response may cover more than its segment (the first request, made before the length
+        was known, asks for the whole file; a split then shortened its segment).  When ``seg``
+        is fully written and the free run of missing wanted blocks starts exactly at its end,
+        ``seg`` grows over that run, up to ``limit`` (the end of what the response carries), so
+        the connection goes on reading the same body instead of a new request.  aria2 does the
+        same with a segment's next free neighbour.  True if ``seg`` grew.
+        """
+        self._prune()
+        self._check_sync()
+        st = self.storage
+        limit = min(limit, st.total_length)
+        if (
+            seg.released
+            or seg.twin is not None
+            or seg.id not in self._segs
+            or seg.pos < seg.end
+            or seg.end >= limit
+            or seg.end % st.block_length
+        ):
+            return False
+        info = self._info(seg.source)
+        start = st.block_of(seg.end)
+        for a, b in self._gaps_for(info.have, info.sid):
+            if a > start:
+                break
+            if a != start:
+                continue
+            end = min(b * st.block_length, limit)
+            if end <= seg.end:
+                return False
+            if seg._owns and self._blocks_on:
+                last = st.block_ceil(end)
+                owner = self._owner
+                busy = self._busy
+                mark = -seg.id
+                for blk in range(start, last):
+                    if not busy[blk]:
+                        busy[blk] = 1
+                        owner[blk] = mark
+                self._recount(start, last)
+            seg.end = end
+            self._epoch += 1
+            return True
+        return False
+
+    def neighbour_pending(self, seg: Segment) -> bool:
+        """Whether the segment right after ``seg`` has not received a byte yet (its connection
+        is still asking); :meth:`extend` may succeed once that request fails and frees it."""
+        return any(
+            other is not seg and other.start == other.pos == seg.end and not other.finished
+            for other in self.active
+        )
+
     # --- range sources: progress ------------------------------------------------------------
 
     def advance(self, seg: Segment, nbytes: int) -> list[int]:
