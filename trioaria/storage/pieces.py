@@ -46,8 +46,8 @@ class BlockMap:
     def __getitem__(self, index: int) -> int:
         if index < 0:
             index += self.length
-        chunk = self._chunks.get(index // self.CHUNK)
-        return chunk[index % self.CHUNK] if chunk is not None else 0
+        chunk = self._chunks.get(index >> 16)
+        return chunk[index & 0xFFFF] if chunk is not None else 0
 
     def _spans(self, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
         """``(chunk, offset, end)`` pieces of ``[start, stop)``."""
@@ -75,6 +75,14 @@ class BlockMap:
     def count(self, value: int, start: int, stop: int) -> int:
         if stop <= start:
             return 0
+        c = self.CHUNK
+        key = start // c
+        if (stop - 1) // c == key:  # one chunk: the common case, no generators
+            chunk = self._chunks.get(key)
+            if chunk is None:
+                return 0 if value else stop - start
+            base = key * c
+            return chunk.count(value, start - base, stop - base)
         ones = sum(self._chunks[k].count(1, o, e) for k, o, e in self._written_spans(start, stop))
         return ones if value else (stop - start) - ones
 
@@ -97,6 +105,17 @@ class BlockMap:
 
     def fill(self, start: int, stop: int, value: int) -> None:
         byte = b"\x01" if value else b"\x00"
+        c = self.CHUNK
+        key = start // c
+        if stop > start and (stop - 1) // c == key:  # one chunk: the common case
+            chunk = self._chunks.get(key)
+            if chunk is None:
+                if not value:
+                    return
+                chunk = self._chunks[key] = bytearray(min(c, self.length - key * c))
+            base = key * c
+            chunk[start - base : stop - base] = byte * (stop - start)
+            return
         for key, off, end in self._spans(start, stop):
             chunk = self._chunks.get(key)
             if chunk is None:
