@@ -384,7 +384,7 @@ async def test_version_lists_enabled_features(tmp_path: Path) -> None:
     shown = line.removeprefix("Enabled Features: ").split(", ")
     assert shown == enabled_features()
     assert {"HTTPS", "Message Digest"} <= set(shown)
-    if not (REPO / "trioaria" / "bt" / "session.py").exists():
+    if not (REPO / "trioaria" / "bt" / "swarm.py").exists():
         assert "BitTorrent" not in shown
     if not (REPO / "trioaria" / "metalink").exists():
         assert "Metalink" not in shown

@@ -2,7 +2,7 @@
 drivers finding each other over multicast between two network namespaces.
 
 The namespace test builds ``trioaria-lpd-a-*`` and ``trioaria-lpd-b-*`` joined by a veth pair
-(10.77.14.1/24 and 10.77.14.2/24, ``multicast on``; ../shared/SPIKES.md §4) and runs one driver
+(10.77.14.1/24 and 10.77.14.2/24, ``multicast on``; see docs/testing.md) and runs one driver
 process in each with ``ip netns exec``: each announces the same torrent with its own port, keeps
 multicast loopback on so its own announce comes back (the cookie must drop it), and must learn
 the other's address and port.  The namespaces are deleted in a ``finally``; a failed set-up fails

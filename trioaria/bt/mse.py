@@ -14,7 +14,7 @@ after an anonymous Diffie-Hellman exchange.  A is the initiator, B the receiver:
     5 A->B: ENCRYPT2(Payload Stream)
 
 * DH over the 768-bit prime :data:`P` with generator 2; ``Y`` values are 96 bytes big-endian,
-  private exponents 160 bits (the spec's minimum; SPIKES.md §2: 0.5 ms per handshake).
+  private exponents 160 bits (the spec's minimum; docs/performance.md: about 0.5 ms per handshake).
   ``S`` is the shared secret as 96 bytes, ``SKEY`` the torrent's info hash, ``HASH`` SHA-1.
 * "RC4 ... keyA = HASH('keyA', S, SKEY) ... keyB = HASH('keyB', S, SKEY) ... the first 1024 bytes
   of the RC4 output are discarded": A encrypts with keyA and decrypts with keyB, B the reverse

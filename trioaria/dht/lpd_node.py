@@ -6,7 +6,7 @@ UDP driver because both are small datagram loops of the same shape (read until t
 deadline, feed the core, write what it returns); the BitTorrent layer starts it per
 ``--bt-enable-lpd`` and feeds :attr:`LpdNode.peers` into its swarms.
 
-Socket set-up (../shared/SPIKES.md §4, verified across network namespaces): bind port 6771 on
+Socket set-up (docs/design.md; verified across network namespaces): bind port 6771 on
 the wildcard address with ``SO_REUSEADDR`` (several clients on one host share the port), join
 the group on the interface given by ``--bt-lpd-interface`` (``IP_ADD_MEMBERSHIP`` with that
 interface's address, or ``IPV6_JOIN_GROUP`` with its index), send through the same interface
