@@ -239,3 +239,25 @@ async def test_disk_cache_holds_peer_blocks_and_the_control_file_never_claims_th
     await session.finish()
     await session.close()
     assert path.read_bytes() == data
+
+
+async def test_read_sees_blocks_still_in_the_disk_cache(tmp_path: Path) -> None:
+    """A peer uploading a piece that is verified but not flushed reads the cached bytes."""
+    data = _data(4 * PIECE)
+    session = _session(tmp_path, [("u.bin", len(data))], disk_cache=8 * PIECE)
+    await session.open("new")
+    peer = object()
+    session.picker.add_source(peer, None)
+    bl = session.storage.block_length
+    blocks = session.picker.claim_blocks(peer, 4)
+    for block in blocks:
+        session.write_block(peer, block, data[block * bl : (block + 1) * bl])
+    assert os.path.getsize(tmp_path / "d" / "u.bin") == 0  # nothing flushed yet
+    first = min(blocks)
+    got = session.read(first * bl + 100, 2 * bl)
+    want = bytearray(data[first * bl + 100 : first * bl + 100 + 2 * bl])
+    for i in range(len(want)):  # blocks not written read as zeros
+        if (first * bl + 100 + i) // bl not in blocks:
+            want[i] = 0
+    assert got == bytes(want)
+    await session.close()

@@ -623,9 +623,22 @@ class StorageSession:
                 await self.disk.aclose()
 
     def read(self, offset: int, length: int) -> bytes:
-        """Bytes at a global offset, for whole-file checksums (flush the cache first: the
-        reads may run in a worker thread, which must not touch the cache)."""
-        return self.disk.read(offset, length)
+        """Bytes at a global offset: the disk, with blocks still in the disk cache laid over
+        (uploads to peers read pieces that may not be flushed yet)."""
+        data = self.disk.read(offset, length)
+        if not self._cache:
+            return data
+        bl = self.storage.block_length
+        out = bytearray(data)
+        end = offset + length
+        for block in range(offset // bl, (end - 1) // bl + 1):
+            cached = self._cache.get(block)
+            if cached is None:
+                continue
+            start = block * bl
+            lo, hi = max(start, offset), min(start + len(cached), end)
+            out[lo - offset : hi - offset] = cached[lo - start : hi - start]
+        return bytes(out)
 
 
 # --- thread-side helpers ---------------------------------------------------------------------
