@@ -81,7 +81,10 @@ class Mirrors:
             str(options.get("uri-selector") or "feedback"), split=int(options.get("split") or 1)
         )
         # reads in flight: token -> (source, segment, start time, start position)
-        self._live: dict[int, tuple[SourceState, Segment, float, int]] = {}
+        # reads in flight: token -> [source, segment, start time, bytes this read delivered]
+        # (bytes counted by the reader, not from seg.pos: a racing twin or a peer may write
+        # inside the segment, and those bytes are not this source's)
+        self._live: dict[int, list[Any]] = {}
 
     def __iter__(self) -> Any:
         return iter(self.sources)
@@ -104,8 +107,8 @@ class Mirrors:
         server-stat record) and that record (or None)."""
         record = self.server_stats.find(st.stat_host, st.stat_protocol)
         rates = [
-            (seg.pos - p0) / (now - t0)
-            for s, seg, t0, p0 in self._live.values()
+            n / (now - t0)
+            for s, _seg, t0, n in self._live.values()
             if s is st and now - t0 >= 0.5
         ]
         if rates:
@@ -166,16 +169,22 @@ class Mirrors:
 
     def read_started(self, src: SourceState, seg: Segment) -> int:
         token = id(seg)
-        self._live[token] = (src, seg, trio.current_time(), seg.pos)
+        self._live[token] = [src, seg, trio.current_time(), 0]
         return token
+
+    def read_bytes(self, token: int, n: int) -> None:
+        """The read ``token`` delivered ``n`` more bytes of its own."""
+        entry = self._live.get(token)
+        if entry is not None:
+            entry[3] += n
 
     def read_ended(self, token: int) -> None:
         entry = self._live.pop(token, None)
         if entry is None:
             return
-        src, seg, t0, p0 = entry
-        if seg.pos > p0:
-            src.busy_bytes += seg.pos - p0
+        src, _seg, t0, n = entry
+        if n > 0:
+            src.busy_bytes += n
             src.busy_time += trio.current_time() - t0
 
     def report(self, gid: str, *, single_connection: bool) -> None:

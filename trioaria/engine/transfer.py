@@ -424,6 +424,7 @@ class Transfers:
                     break
                 n = min(n, seg.end - seg.pos)  # a split may have moved seg.end while we waited
                 session.write_segment(seg, mv[:n])
+                self.ctx.mirrors.read_bytes(id(seg), n)
                 twin = seg.twin
                 if twin is not None and twin.finished:
                     # this connection finished the bytes its racing twin was still reading:
