@@ -14,6 +14,8 @@ __all__ = ["IMPLEMENTED"]
 IMPLEMENTED: frozenset[str] = frozenset(
     {
         "no-file-allocation-limit",
+        "disk-cache",
+        "allow-piece-length-change",
         "socket-recv-buffer-size",
         "conditional-get",
         "content-disposition-default-utf8",
