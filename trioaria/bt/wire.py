@@ -15,7 +15,7 @@ advertised in its own handshake's ``m`` dictionary.
 ``send(event)`` returns the bytes to write.  It never does I/O and never reads a clock: keep-alive
 timers, request timeouts and snubbing live in the per-peer state and the driver.
 
-Payload blocks take the short road (STYLE "payload bytes"): a ``piece`` message that lies within
+Payload blocks take the short road (docs/performance.md "The body path"): a ``piece`` message that lies within
 one ``receive_data`` chunk is returned as a ``memoryview`` *of that chunk*, with no copy; only a
 message split across chunks is assembled, once, in a private ``bytearray`` that is never written
 to again after a view of it was handed out.  So ``Piece.data`` stays valid for as long as the

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 All protocol decisions live in :class:`~trioaria.dht.protocol.DhtProtocol`; this module only
-moves datagrams and time (STYLE "drivers are thin").  :meth:`DhtNode.run` binds the socket,
+moves datagrams and time (docs/design.md: drivers are thin).  :meth:`DhtNode.run` binds the socket,
 reports the port through ``task_status.started`` (so callers write
 ``port = await nursery.start(node.run)``) and then loops: wait for a datagram until the core's
 next deadline, hand it to the core (or call ``handle_timer``), write what the core wants sent,
