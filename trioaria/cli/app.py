@@ -487,7 +487,13 @@ async def _amain(
 
     def make_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
         # Each torrent, .torrent URL and magnet is a download of its own (aria2); the
-        # other URIs stay mirrors of one download.
+        # other URIs stay mirrors of one download.  Plain URLs skip importing BitTorrent
+        # (start-up time, issue 15).
+        if not entry_opts.get("torrent-file") and not any(
+            u.lower().startswith("magnet:") or ".torrent" in u.lower() or "://" not in u
+            for u in uris
+        ):
+            return [make_group(uris, entry_opts)]
         from ..engine.torrent import TorrentGroup, split_torrent_uris
 
         torrents, rest = split_torrent_uris(uris, entry_opts)
