@@ -261,3 +261,33 @@ async def test_read_sees_blocks_still_in_the_disk_cache(tmp_path: Path) -> None:
             want[i] = 0
     assert got == bytes(want)
     await session.close()
+
+
+async def test_verified_pieces_are_reported_and_can_be_marked_after_a_recheck(
+    tmp_path: Path,
+) -> None:
+    data = _data(3 * PIECE)
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    seen: list[int] = []
+    session = _session(
+        tmp_path,
+        [("v.bin", len(data))],
+        hashes=PieceHashes("sha-1", PIECE, digests),
+        on_piece_verified=seen.append,
+    )
+    await session.open("new")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        _fill(session, data, limit=PIECE)
+        with trio.fail_after(10):
+            while not seen:
+                await trio.sleep(0.01)
+        assert seen == [0]
+        # a -V style recheck found the other two pieces already good on disk
+        session.mark_verified_pieces([1, 2])
+        assert session.is_complete()
+        with trio.fail_after(1):
+            await session.wait_complete()
+        nursery.cancel_scope.cancel()
+    assert sorted(seen) == [0, 1, 2]
+    await session.close()

@@ -536,12 +536,7 @@ class TorrentGroup(RequestGroup):
             jobs = [(p, p * meta.piece_length, st.piece_size(p), meta.piece_hash(p)) for p in chunk]
             good.extend(await trio.to_thread.run_sync(_check_pieces, layout, paths, jobs))
             self.phase_done = start + len(chunk)
-        for piece in good:
-            rng = st.piece_blocks(piece)
-            st.mark_blocks(rng.start, rng.stop)
-            st.mark_verified(piece)
-        session.picker.resync()
-        session.mark_dirty()
+        session.mark_verified_pieces(good)
         self.phase = ""
         log.info("-V: %d of %d pieces are good", len(good), len(wanted))
 

@@ -50,7 +50,7 @@ from .bitfield import Bitfield
 from .checksum import canonical_algorithm, new_hasher
 from .disk import DiskAdaptor, load_control_file, remove_control_file, save_control_file
 from .layout import FileEntry, FileLayout
-from .picker import RangePicker, Segment
+from .picker import BlockOutcome, RangePicker, Segment
 from .pieces import PieceStorage
 
 __all__ = [
@@ -169,6 +169,7 @@ class StorageSession:
         auto_save_interval: ``--auto-save-interval`` seconds (0: only the final save).
         disk_cache: ``--disk-cache`` bytes for blocks from peers (0: write at once).
         on_piece_failed: called as ``(piece, blamed sources)`` after a hash mismatch.
+        on_piece_verified: called with each piece whose hash matched (BitTorrent sends HAVE).
     """
 
     def __init__(
@@ -189,6 +190,7 @@ class StorageSession:
         auto_save_interval: float = 60,
         disk_cache: int = 0,
         on_piece_failed: Callable[[int, frozenset[object]], None] | None = None,
+        on_piece_verified: Callable[[int], None] | None = None,
     ) -> None:
         self.layout = files if isinstance(files, FileLayout) else FileLayout(files)
         self.directory = directory
@@ -209,8 +211,7 @@ class StorageSession:
             selector=selector,
             allow_split=allow_split,
         )
-        if hasattr(self.picker, "set_wanted"):
-            self.picker.set_wanted(None if self.wanted.all() else self.wanted)
+        self.picker.set_wanted(None if self.wanted.all() else self.wanted)
         self.disk = DiskAdaptor(directory, self.layout)
         self._file_allocation = file_allocation
         self._no_allocation_limit = no_file_allocation_limit
@@ -220,6 +221,7 @@ class StorageSession:
         self._cache: dict[int, bytes] = {}  # block index -> payload, not yet on disk
         self._cache_bytes = 0
         self._on_piece_failed = on_piece_failed
+        self._on_piece_verified = on_piece_verified
         self._writers: dict[int, set[object]] = {}  # piece -> sources, until it is verified
         self._dirty = False
         self._changed = trio.Event()
@@ -400,6 +402,20 @@ class StorageSession:
             st.mark_verified(piece)
         self._check_complete()
 
+    def mark_verified_pieces(self, pieces: Iterable[int]) -> None:
+        """Pieces whose bytes on disk were checked against their hashes elsewhere (``-V`` on a
+        torrent): written and verified, the picker resynchronised, completion re-evaluated."""
+        st = self.storage
+        for piece in pieces:
+            rng = st.piece_blocks(piece)
+            st.mark_blocks(rng.start, rng.stop)
+            st.mark_verified(piece)
+            if self._on_piece_verified is not None:
+                self._on_piece_verified(piece)
+        self.picker.resync()
+        self._dirty = True
+        self._check_complete()
+
     def restart_from_zero(self) -> None:
         """Forget all progress (a source without Range support must start over)."""
         self.storage.reset()
@@ -422,7 +438,9 @@ class StorageSession:
         if pieces:
             self._pieces_written(pieces)
 
-    def write_block(self, source: object, block: int, data: bytes | memoryview) -> Any:
+    def write_block(
+        self, source: object, block: int, data: bytes | bytearray | memoryview
+    ) -> BlockOutcome:
         """A peer's block: cached (``--disk-cache``) or written, then marked.
 
         Returns the picker's outcome (completed pieces and the duplicate endgame claims to cancel).
@@ -500,22 +518,19 @@ class StorageSession:
             if digest == hashes.digests[piece]:
                 st.mark_verified(piece)
                 self._writers.pop(piece, None)
-                if hasattr(self.picker, "piece_verified"):
-                    self.picker.piece_verified(piece)
+                self.picker.piece_verified(piece)
                 self._dirty = True
+                if self._on_piece_verified is not None:
+                    self._on_piece_verified(piece)
                 self._check_complete()
             else:
                 self._piece_failed(piece)
 
     def _piece_failed(self, piece: int) -> None:
         self.hash_failures += 1
-        if hasattr(self.picker, "piece_failed"):
-            blamed = frozenset(self.picker.piece_failed(piece)) | frozenset(
-                self._writers.pop(piece, ())
-            )
-        else:
-            self.storage.clear_piece(piece)
-            blamed = frozenset(self._writers.pop(piece, ()))
+        blamed = frozenset(self.picker.piece_failed(piece)) | frozenset(
+            self._writers.pop(piece, ())
+        )
         bl = self.storage.block_length
         for block in self.storage.piece_blocks(piece):
             if self._cache.pop(block, None) is not None:
