@@ -14,9 +14,9 @@ uploads are read back through it (docs/design.md, "one picker, one disk layer").
   our own are skipped;
 * the **choker** (:class:`~trioaria.bt.choker.Choker`): a round every 10 s, and at once when an
   interested peer waits while an upload slot is free, so a new leecher does not wait 10 s;
-* the **HAVE broadcaster**: pieces the session verified since the last look are announced to
-  every peer (the session's hasher runs in a thread and has no callback, so the verified
-  bitfield is compared a few times a second; that also catches resumed pieces).
+* the **HAVE broadcaster**: each piece the session verifies is announced to every peer at once
+  (:meth:`Swarm.piece_verified`, the session's ``on_piece_verified`` hook); pieces verified
+  before a peer connected are in the bitfield it gets.
 
 A piece that fails its SHA-1 check blames the peers that wrote it (``on_piece_failed``): a sole
 writer is banned at once (address and peer id), a co-writer on its second strike.  Metadata for
@@ -51,7 +51,6 @@ __all__ = ["Swarm", "SwarmStats"]
 
 log = logging.getLogger("trioaria.bt.swarm")
 
-HAVE_POLL = 0.2
 UNCHOKE_SLOTS = 4
 
 
@@ -330,13 +329,11 @@ class Swarm:
     # --- running -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Connector, choker and HAVE broadcaster; cancel the enclosing scope to stop."""
+        """Connector and choker; cancel the enclosing scope to stop."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._connector, nursery)
             nursery.start_soon(self._choke_loop)
-            if self.session is not None:
-                nursery.start_soon(self._have_loop)
             task_status.started()
 
     async def _connector(self, nursery: trio.Nursery) -> None:
@@ -405,26 +402,10 @@ class Swarm:
             assert isinstance(key, PeerTask)
             key.set_choking(key not in result.unchoked, now)
 
-    async def _have_loop(self) -> None:
-        assert self.session is not None
-        storage = self.session.storage
-        last = storage.verified.to_bytes()
-        while True:
-            await trio.sleep(HAVE_POLL)
-            now_bits = storage.verified.to_bytes()
-            if now_bits == last:
-                continue
-            fresh = [
-                i * 8 + bit
-                for i, (a, b) in enumerate(zip(last, now_bits, strict=True))
-                if b & ~a
-                for bit in range(8)
-                if (b & ~a) & (0x80 >> bit)
-            ]
-            last = now_bits
-            for peer in list(self.peers):
-                for piece in fresh:
-                    peer.send_have(piece)
+    def piece_verified(self, piece: int) -> None:
+        """The session verified ``piece`` (its ``on_piece_verified`` hook): HAVE to every peer."""
+        for peer in list(self.peers):
+            peer.send_have(piece)
 
     # --- BEP 9 metadata ----------------------------------------------------------------------
 

@@ -516,6 +516,7 @@ class TorrentGroup(RequestGroup):
             )
             swarm_box.append(swarm)
             self.swarm = swarm
+            session.on_piece_verified = swarm.piece_verified
             await self._leech_and_seed(meta, session, swarm)
         finally:
             await session.close()

@@ -221,7 +221,7 @@ class StorageSession:
         self._cache: dict[int, bytes] = {}  # block index -> payload, not yet on disk
         self._cache_bytes = 0
         self._on_piece_failed = on_piece_failed
-        self._on_piece_verified = on_piece_verified
+        self.on_piece_verified = on_piece_verified
         self._writers: dict[int, set[object]] = {}  # piece -> sources, until it is verified
         self._dirty = False
         self._changed = trio.Event()
@@ -410,8 +410,8 @@ class StorageSession:
             rng = st.piece_blocks(piece)
             st.mark_blocks(rng.start, rng.stop)
             st.mark_verified(piece)
-            if self._on_piece_verified is not None:
-                self._on_piece_verified(piece)
+            if self.on_piece_verified is not None:
+                self.on_piece_verified(piece)
         self.picker.resync()
         self._dirty = True
         self._check_complete()
@@ -520,8 +520,8 @@ class StorageSession:
                 self._writers.pop(piece, None)
                 self.picker.piece_verified(piece)
                 self._dirty = True
-                if self._on_piece_verified is not None:
-                    self._on_piece_verified(piece)
+                if self.on_piece_verified is not None:
+                    self.on_piece_verified(piece)
                 self._check_complete()
             else:
                 self._piece_failed(piece)
