@@ -21,6 +21,7 @@ __all__ = [
     "FtpProtocolError",
     "HttpProtocolError",
     "LocalProtocolError",
+    "MetalinkError",
     "NameResolveError",
     "NetworkError",
     "NotFoundError",
@@ -285,3 +286,9 @@ class ChecksumError(TrioariaError):
     """The downloaded data does not match ``--checksum`` or a Digest header (exit 32)."""
 
     exit_code = ExitCode.CHECKSUM_ERROR
+
+
+class MetalinkError(TrioariaError):
+    """A Metalink document is malformed, hostile or unsafe (exit 20, nothing downloaded)."""
+
+    exit_code = ExitCode.METALINK_PARSE_ERROR
