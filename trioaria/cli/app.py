@@ -301,9 +301,12 @@ def _download_entries(
     """Turn positional URIs or ``-i`` entries into ``(mirror_uris, options)`` pairs."""
     input_file = opts.get("input-file")
     if not input_file:
+        if opts.get("metalink-file") and not uris:
+            _check_metalinks([([], opts)])
+            return [([], opts)]  # -M alone: the document is the download
         if opts.get("torrent-file") and not uris:
             return [([], opts)]  # -T alone: the torrent is the download
-        return _groups_for(uris, opts)
+        return _check_metalinks(_groups_for(uris, opts))
     from .input_file import parse_input_file
 
     if input_file == "-":
@@ -314,6 +317,31 @@ def _download_entries(
     entries: list[tuple[list[str], Options]] = []
     for entry in parse_input_file(text, on_unknown=_input_warning):
         entries.extend(_entry_groups(entry, input_opts))
+    return _check_metalinks(entries)
+
+
+def _is_metalink_arg(uri: str) -> bool:
+    """A local ``.meta4``/``.metalink`` path (trioaria.metalink.plan.is_metalink_path, inlined
+    so that plain URLs do not import the Metalink package)."""
+    return "://" not in uri and uri.lower().endswith((".meta4", ".metalink"))
+
+
+def _check_metalinks(
+    entries: list[tuple[list[str], Options]],
+) -> list[tuple[list[str], Options]]:
+    """Parse every Metalink document of ``entries`` before anything starts.
+
+    Raises:
+        MetalinkError: an unreadable or invalid document (exit 20, nothing downloaded).
+    """
+    for uris, entry_opts in entries:
+        paths = [u for u in uris if _is_metalink_arg(u)]
+        if entry_opts.get("metalink-file"):
+            paths.insert(0, str(entry_opts.get("metalink-file")))
+        if paths:
+            from ..metalink.plan import metalink_downloads
+
+            metalink_downloads(paths, entry_opts)
     return entries
 
 
@@ -485,7 +513,33 @@ async def _amain(
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
         return RequestGroup(uris, entry_opts, gid=gid, server_stats=server_stats)
 
+    def make_metalink_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
+        # Each file of each Metalink document is a download of its own, its urls the mirrors
+        # (trioaria.metalink.plan); the other URIs stay mirrors of one download.
+        from ..metalink.plan import metalink_downloads
+
+        paths = [u for u in uris if _is_metalink_arg(u)]
+        rest = [u for u in uris if not _is_metalink_arg(u)]
+        if entry_opts.get("metalink-file"):
+            paths.insert(0, str(entry_opts.get("metalink-file")))
+        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
+        groups: list[RequestGroup] = [
+            RequestGroup(
+                d.uris,
+                d.options,
+                gid=gid if i == 0 else None,
+                server_stats=server_stats,
+                piece_hashes=d.piece_hashes,
+            )
+            for i, d in enumerate(metalink_downloads(paths, entry_opts))
+        ]
+        if rest:
+            groups.append(make_group(rest, entry_opts))
+        return groups
+
     def make_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
+        if entry_opts.get("metalink-file") or any(_is_metalink_arg(u) for u in uris):
+            return make_metalink_groups(uris, entry_opts)
         # Each torrent, .torrent URL and magnet is a download of its own (aria2); the
         # other URIs stay mirrors of one download.  Plain URLs skip importing BitTorrent
         # (start-up time, issue 15).

@@ -34,6 +34,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "check-certificate",
         "check-integrity",
         "checksum",
+        "metalink-file",
         "conf-path",
         "connect-timeout",
         "console-log-level",
