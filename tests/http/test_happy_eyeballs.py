@@ -11,33 +11,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import trio
 
+from tests.resolver_util import StaticResolver
 from tests.servers.fault import FaultServer
 from trioaria.cli.options import Options
 from trioaria.http.source import HttpSource
 from trioaria.net.connect import HAPPY_EYEBALLS_DELAY
-
-
-class _Resolver(trio.abc.HostnameResolver):
-    def __init__(self, table: dict[str, list[tuple[Any, ...]]]) -> None:
-        self.table = table
-        self.asked: list[str] = []
-
-    async def getaddrinfo(
-        self, host: bytes | None, port: bytes | str | int | None, family: int = 0,
-        type: int = 0, proto: int = 0, flags: int = 0,  # noqa: A002 - trio.abc.HostnameResolver
-    ) -> list[tuple[Any, ...]]:  # fmt: skip
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        self.asked.append(name)
-        await trio.lowlevel.checkpoint()
-        return self.table[name]
-
-    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
-        raise NotImplementedError
 
 
 @pytest.fixture
@@ -78,7 +60,7 @@ async def test_falls_back_to_ipv4_after_the_delay(
     fault_server: FaultServer, black_hole_v6: int
 ) -> None:
     assert fault_server.port is not None
-    resolver = _Resolver(
+    resolver = StaticResolver(
         {
             "dual.test": [
                 (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", black_hole_v6, 0, 0)),

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import trio
 
+from tests.resolver_util import StaticResolver
 from tests.servers.ftp import FtpServer
 from tests.servers.sftp import SftpServer
 from trioaria.base.errors import ConnectError, ExitCode
@@ -30,24 +31,6 @@ from trioaria.net.connect import HAPPY_EYEBALLS_DELAY, Target, interleave, open_
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 DATA = bytes(range(256)) * 3000  # 768,000 bytes
-
-
-class _Resolver(trio.abc.HostnameResolver):
-    def __init__(self, table: dict[str, list[tuple[Any, ...]]]) -> None:
-        self.table = table
-        self.asked: list[str] = []
-
-    async def getaddrinfo(
-        self, host: bytes | None, port: bytes | str | int | None, family: int = 0,
-        type: int = 0, proto: int = 0, flags: int = 0,  # noqa: A002 - trio.abc.HostnameResolver
-    ) -> list[tuple[Any, ...]]:  # fmt: skip
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        self.asked.append(name)
-        await trio.lowlevel.checkpoint()
-        return [a for a in self.table[name] if family in (0, a[0])]
-
-    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
-        raise NotImplementedError
 
 
 def _v6(port: int) -> tuple[Any, ...]:
@@ -168,7 +151,7 @@ async def test_open_tcp_falls_back_after_the_delay(black_hole_v6: int) -> None:
         server.bind(("127.0.0.1", 0))
         server.listen(4)
         port = int(server.getsockname()[1])
-        resolver = _Resolver({"dual.test": [_v6(black_hole_v6), _v4(port)]})
+        resolver = StaticResolver({"dual.test": [_v6(black_hole_v6), _v4(port)]})
         trio.socket.set_custom_hostname_resolver(resolver)
         start = trio.current_time()
         with trio.fail_after(10):
@@ -186,7 +169,7 @@ async def test_ftp_falls_back_for_control_and_data(
     ftp_server: FtpServer, black_hole_v6: int, home: Path
 ) -> None:
     ftp_server.add_file("he.bin", DATA)
-    resolver = _Resolver({"dual.test": [_v6(black_hole_v6), _v4(ftp_server.port)]})
+    resolver = StaticResolver({"dual.test": [_v6(black_hole_v6), _v4(ftp_server.port)]})
     trio.socket.set_custom_hostname_resolver(resolver)
     url = f"ftp://test:secret@dual.test:{ftp_server.port}/he.bin"
     start = trio.current_time()
@@ -200,7 +183,7 @@ async def test_ftp_falls_back_for_control_and_data(
 
 async def test_sftp_falls_back(sftp_server: SftpServer, black_hole_v6: int, home: Path) -> None:
     sftp_server.add_file("he-sftp.bin", DATA)
-    resolver = _Resolver({"dual.test": [_v6(black_hole_v6), _v4(sftp_server.port)]})
+    resolver = StaticResolver({"dual.test": [_v6(black_hole_v6), _v4(sftp_server.port)]})
     trio.socket.set_custom_hostname_resolver(resolver)
     url = sftp_server.url("he-sftp.bin", host="dual.test")
     with trio.fail_after(30):
@@ -233,7 +216,9 @@ async def test_refused_names_the_os_cause(scheme: str, home: Path) -> None:
 async def test_refused_on_every_address_names_each() -> None:
     port4 = _closed_port()
     port6 = _closed_port(V6, "::1")
-    trio.socket.set_custom_hostname_resolver(_Resolver({"both.test": [_v6(port6), _v4(port4)]}))
+    trio.socket.set_custom_hostname_resolver(
+        StaticResolver({"both.test": [_v6(port6), _v4(port4)]})
+    )
     with pytest.raises(ConnectError) as info:
         await open_tcp("both.test", port4)
     message = str(info.value)
