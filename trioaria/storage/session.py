@@ -222,7 +222,6 @@ class StorageSession:
         self._cache_bytes = 0
         self._on_piece_failed = on_piece_failed
         self.on_piece_verified = on_piece_verified
-        self._writers: dict[int, set[object]] = {}  # piece -> sources, until it is verified
         self._dirty = False
         self._changed = trio.Event()
         self._complete = trio.Event()
@@ -353,9 +352,6 @@ class StorageSession:
                     "%s has preallocated holes; -c cannot trust its length, starting over",
                     self.paths[0],
                 )
-        if self.hashes is None:
-            for piece in self.storage.pieces.iter_set():
-                self._writers.pop(piece, None)
         self._check_complete()
         return resumed
 
@@ -419,7 +415,6 @@ class StorageSession:
     def restart_from_zero(self) -> None:
         """Forget all progress (a source without Range support must start over)."""
         self.storage.reset()
-        self._writers.clear()
         self._dirty = True
         self._complete = trio.Event()
 
@@ -428,12 +423,7 @@ class StorageSession:
     def write_segment(self, seg: Segment, data: memoryview) -> None:
         """A range source's bytes at ``seg.pos``: written inline, then marked (never before)."""
         self.disk.write(seg.pos, data)
-        pieces = self.picker.advance(seg, len(data))
-        if self.hashes is not None:
-            st = self.storage
-            first = seg.pos - len(data)
-            for piece in range(first // st.piece_length, (seg.pos - 1) // st.piece_length + 1):
-                self._writers.setdefault(piece, set()).add(seg.source)
+        pieces = self.picker.advance(seg, len(data))  # the picker records the writers (blame)
         self._dirty = True
         if pieces:
             self._pieces_written(pieces)
@@ -455,7 +445,6 @@ class StorageSession:
         else:
             self.disk.write(offset, data)
         outcome = self.picker.block_written(source, block)
-        self._writers.setdefault(block // st.blocks_per_piece, set()).add(source)
         self._dirty = True
         if outcome.pieces:
             self._pieces_written(list(outcome.pieces))
@@ -487,7 +476,7 @@ class StorageSession:
     def _pieces_written(self, pieces: Iterable[int]) -> None:
         if self.hashes is None:
             for piece in pieces:
-                self._writers.pop(piece, None)
+                self.picker.piece_verified(piece)  # nothing to check: forget who wrote it
             self._check_complete()
             return
         for piece in pieces:
@@ -517,7 +506,6 @@ class StorageSession:
                 continue  # reset meanwhile (a restart from zero)
             if digest == hashes.digests[piece]:
                 st.mark_verified(piece)
-                self._writers.pop(piece, None)
                 self.picker.piece_verified(piece)
                 self._dirty = True
                 if self.on_piece_verified is not None:
@@ -528,9 +516,7 @@ class StorageSession:
 
     def _piece_failed(self, piece: int) -> None:
         self.hash_failures += 1
-        blamed = frozenset(self.picker.piece_failed(piece)) | frozenset(
-            self._writers.pop(piece, ())
-        )
+        blamed = self.picker.piece_failed(piece)
         bl = self.storage.block_length
         for block in self.storage.piece_blocks(piece):
             if self._cache.pop(block, None) is not None:
