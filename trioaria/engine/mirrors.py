@@ -188,7 +188,13 @@ class Mirrors:
             src.busy_time += trio.current_time() - t0
 
     def report(self, gid: str, *, single_connection: bool) -> None:
-        """End of the download: one log line per source, server-stat records updated."""
+        """End of the download: one log line per source, server-stat records updated.
+
+        Reads still in flight count up to now: a slow mirror's long reads are its speed, and
+        leaving them out would rate it by the short bursts it finished (a rate-limited server
+        sends the first second's worth of every response at once)."""
+        for token in list(self._live):
+            self.read_ended(token)
         total = sum(st.meter.total for st in self.sources)
         for st in self.sources:
             share = 100 * st.meter.total / total if total else 0.0
