@@ -35,6 +35,10 @@ there; add more with :meth:`FaultServer.add_file`)::
                           ignored; ``&cut=N`` leaves out the stream's last N bytes
     /auth/<file>          401 with ``WWW-Authenticate: Basic`` unless ``Authorization:
                           Basic dXNlcjpwYXNz`` (user:pass) was sent; then honest
+    /cookie/<file>        403 unless the request has the cookie ``session=ok``; then honest
+    /setcookie/<file>     302 to /cookie/<file>, setting ``session=ok`` (Path=/)
+    /digest/<file>?alg=A  RFC 7616 Digest (qop=auth, algorithm A: MD5 or SHA-256) for
+                          user:pass: 401 with the challenge until a valid answer; then honest
 
 Use the ``fault_server`` fixture (function-scoped, runs in the test's nursery), or
 :func:`run_fault_server_in_thread` when the client is another process (the CLI).
@@ -226,6 +230,43 @@ class FaultServer:
                 )
                 return True
             return await self._entity(stream, method, headers, data)
+        if mode == "cookie":
+            cookies = [c.strip() for c in headers.get("cookie", "").split(";")]
+            if "session=ok" not in cookies:
+                body = b"no cookie, no file\n"
+                await send(_head(403, [("Content-Length", str(len(body)))]) + body)
+                return True
+            return await self._entity(stream, method, headers, data)
+        if mode == "setcookie":
+            await send(
+                _head(
+                    302,
+                    [
+                        ("Set-Cookie", "session=ok; Path=/; HttpOnly"),
+                        ("Location", f"/cookie/{rest}"),
+                        ("Content-Length", "0"),
+                    ],
+                )
+            )
+            return True
+        if mode == "digest":
+            alg = query.get("alg", "MD5")
+            if not _digest_ok(headers.get("authorization", ""), method, alg):
+                body = b"who are you?\n"
+                challenge = (
+                    f'Digest realm="test@trioaria", qop="auth", algorithm={alg},'
+                    ' nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",'
+                    ' opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+                )
+                await send(
+                    _head(
+                        401,
+                        [("WWW-Authenticate", challenge), ("Content-Length", str(len(body)))],
+                    )
+                    + body
+                )
+                return True
+            return await self._entity(stream, method, headers, data)
         if mode == "norange":
             return await self._entity(stream, method, {}, data, accept_ranges=False)
         if mode == "corrupt":
@@ -330,6 +371,31 @@ class FaultServer:
         if cut == "rst":
             stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         raise _Close
+
+
+def _digest_ok(authorization: str, method: str, alg: str) -> bool:
+    """Check an RFC 7616 §3.4.1 ``Authorization: Digest`` answer for user:pass (qop=auth).
+
+    Written independently of trioaria's client code: parameters are split by regex."""
+    import re
+
+    if not authorization.startswith("Digest "):
+        return False
+    p = {
+        m[0].lower(): m[1] if m[1] else m[2]
+        for m in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', authorization)
+    }
+    h = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}[alg]
+
+    def hx(text: str) -> str:
+        return h(text.encode()).hexdigest()
+
+    if p.get("username") != "user" or p.get("algorithm", "MD5") != alg or p.get("qop") != "auth":
+        return False
+    ha1 = hx(f"user:{p.get('realm')}:pass")
+    ha2 = hx(f"{method}:{p.get('uri')}")
+    expected = hx(f"{ha1}:{p.get('nonce')}:{p.get('nc')}:{p.get('cnonce')}:auth:{ha2}")
+    return p.get("response") == expected
 
 
 _REASONS = {

@@ -191,6 +191,8 @@ class AuthError(HttpProtocolError):
 
     exit_code = ExitCode.HTTP_AUTH_FAILED
     retryable = False
+    #: the ``WWW-Authenticate`` values of a 401 (Digest needs the challenge; RFC 7616 §3.3)
+    challenges: tuple[str, ...] = ()
 
 
 class NotFoundError(TrioariaError):

@@ -213,6 +213,11 @@ class DownloadEngine:
         every download's, started with ``nursery.start`` on first use (``net.services``).
         """
         self._keep_running = keep_running
+        cookies = self.options.get("load-cookies") or self.options.get("save-cookies")
+        if cookies:  # the run's cookie jar (trioaria.http.cookie_files), loaded up front
+            from ..http.cookie_files import run_jar
+
+            run_jar(self.options)
         async with open_services(), trio.open_nursery() as nursery:
             self._nursery = nursery
             while True:
@@ -229,6 +234,10 @@ class DownloadEngine:
                 self._wakeup = trio.Event()
                 await self._wakeup.wait()
         self._nursery = None
+        if self.options.get("save-cookies"):
+            from ..http.cookie_files import save_run_cookies
+
+            save_run_cookies(self.options)
 
     async def _run_group(self, group: RequestGroup) -> None:
         group.overall_limit = self.download_limit

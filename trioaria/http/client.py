@@ -36,6 +36,7 @@ consumes no bytes, and the connection is then simply not :attr:`~HttpConnection.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ from ..base.errors import (
 )
 from ..net.connect import ByteStream, TlsOptions, open_stream, read_deadline
 from .chunked import ChunkedDecoder
+from .cookies import CookieJar
 from .proto import (
     MAX_REDIRECTS,
     BodyFraming,
@@ -604,6 +606,40 @@ class ConnectionPool:
         await trio.lowlevel.checkpoint()
 
 
+def with_cookies(req: HttpRequest, jar: CookieJar | None) -> HttpRequest:
+    """*req* with the ``Cookie`` header the jar holds for its URL (RFC 6265 §5.4).
+
+    A ``Cookie`` given with ``--header`` is kept and the jar's cookies follow it in the same
+    header: §5.4 allows one ``Cookie`` header only.  A jar cookie header of an earlier hop
+    of a redirect chain is replaced.
+    """
+    if jar is None:
+        return req
+    url = parse_url(req.url)
+    value = jar.header_for(url.host, url.target, secure=url.scheme == "https", now=time.time())
+    headers = [(k, v) for k, v in req.headers if k != _JAR_COOKIE]
+    if value is not None:
+        headers.append((_JAR_COOKIE, value))
+    return dataclasses.replace(req, headers=tuple(headers))
+
+
+def take_cookies(jar: CookieJar | None, url: str, info: ResponseInfo) -> None:
+    """Store the ``Set-Cookie`` headers of a response to *url* in the jar."""
+    if jar is None:
+        return
+    parsed = None
+    for name, value in info.headers:
+        if name == "set-cookie":
+            parsed = parsed or parse_url(url)
+            jar.receive(value, parsed.host, parsed.target, time.time())
+
+
+#: The header name the jar's cookies travel under: ``Cookie``, spelled so that it is told
+#: apart from a ``--header "Cookie: ..."`` of the user (header names are case-insensitive on
+#: the wire; :func:`~trioaria.http.proto.build_request` merges both into one header).
+_JAR_COOKIE = "cookie"
+
+
 async def open_response(
     pool: ConnectionPool,
     req: HttpRequest,
@@ -615,6 +651,7 @@ async def open_response(
     disable_ipv6: bool = False,
     now: float | None = None,
     pipelined: HttpConnection | None = None,
+    cookies: CookieJar | None = None,
 ) -> tuple[HttpConnection, ResponseInfo, str]:
     """Send *req*, follow redirects, and return the connection positioned at the body.
 
@@ -630,6 +667,10 @@ async def open_response(
     *pipelined*: a connection on which *req* was already sent with
     :meth:`HttpConnection.pipeline` (its previous body read to the end); only its answer is
     read.  If that connection closed before answering, *req* is sent again on a fresh one.
+
+    *cookies*: the run's jar (RFC 6265).  Every request of the chain, redirects included,
+    carries the ``Cookie`` header for its own URL (:func:`with_cookies`), and every
+    response's ``Set-Cookie`` headers are stored before the next hop is sent.
 
     Returns:
         ``(connection, info, final_url)``.  Read the body with ``connection.read_into``,
@@ -649,6 +690,7 @@ async def open_response(
         if pipelined is not None:
             conn, pipelined = pipelined, None
         else:
+            req = with_cookies(req, cookies)
             conn = await pool.acquire(
                 req.url, tls=tls, connect_timeout=connect_timeout, disable_ipv6=disable_ipv6
             )
@@ -671,6 +713,7 @@ async def open_response(
                 )
                 with read_deadline(read_timeout, f"waiting for the response from {req.url}"):
                     info = await conn.request(req, now=now)
+            take_cookies(cookies, req.url, info)
             if is_redirect(info):
                 if info.location is None:
                     raise HttpProtocolError(f"HTTP {info.status} redirect without Location")

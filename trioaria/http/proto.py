@@ -229,7 +229,11 @@ def _request_headers(req: HttpRequest, url: ParsedUrl) -> list[tuple[str, str]]:
         out.append(basic_auth_header(urllib.parse.unquote(user), urllib.parse.unquote(password)))
     if not req.keep_alive:
         out.append(("Connection", "close"))
-    out.extend(req.headers)
+    cookies = [value for name, value in req.headers if name.lower() == "cookie"]
+    out.extend((name, value) for name, value in req.headers if name.lower() != "cookie")
+    if cookies:
+        # RFC 6265 §5.4: "the user agent MUST NOT attach more than one Cookie header field"
+        out.append(("Cookie", "; ".join(cookies)))
     return out
 
 
@@ -615,7 +619,9 @@ def classify_status(info: ResponseInfo) -> None:
     text = f"HTTP {status} {info.reason}".rstrip()
     err: TrioariaError
     if status in (401, 407):
-        err = AuthError(f"authorization failed: {text}")
+        auth = AuthError(f"authorization failed: {text}")
+        auth.challenges = tuple(v for k, v in info.headers if k == "www-authenticate")
+        err = auth
     elif status == 404:
         err = NotFoundError(f"resource not found: {text}")
     elif status in (502, 503, 504):

@@ -43,14 +43,19 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
+import secrets
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
+from ..ftp.auth import load_netrc
 from ..net.connect import TlsOptions, recv_buffer_size
 from ..storage.naming import control_file_path, name_from_url
-from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response
+from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response, with_cookies
+from .cookie_files import run_jar
+from .digest_auth import DigestAuth, parse_challenges, pick_digest
 from .gzip import ContentDecoder, content_encoding
 from .proto import (
     HttpRequest,
@@ -101,6 +106,7 @@ class _HttpStream(RangeStream):
         req = self._source._request("GET", start, end - 1, probe=False)
         if parse_url(req.url).origin != conn.origin:
             return None  # redirected elsewhere since this connection was opened
+        req = with_cookies(req, run_jar(self._source._options))
         await conn.pipeline(req)
         log.debug("pipelined GET %s bytes=%d-%d", req.url, start, end - 1)
         self._next = _PipelinedStream(self._source, conn, req, start, end)
@@ -226,6 +232,8 @@ class HttpSource(RangeSource):
         # --http-auth-challenge: credentials only after the server asked for them (aria2
         # AuthConfigFactory::activateBasicCred on a 401)
         self._auth_active = not options.get("http-auth-challenge")
+        self._digest: DigestAuth | None = None  # set by the first Digest challenge
+        self._digest_tries = 0
 
     # --- request building ---------------------------------------------------------------
 
@@ -235,10 +243,12 @@ class HttpSource(RangeSource):
         referer = o.get("referer")
         if referer:
             headers.append(("Referer", self.uri if referer == "*" else referer))
-        user = o.get("http-user")
-        # credentials in the URI are always sent and win over --http-user (aria2)
-        if user and self._auth_active and parse_url(self._url).userinfo is None:
-            headers.append(basic_auth_header(str(user), str(o.get("http-passwd") or "")))
+        # credentials in the URI are always sent and win over --http-user and .netrc (aria2);
+        # after a Digest challenge, every request answers it instead (RFC 7616)
+        if self._digest is None:
+            creds = self._option_credentials()
+            if creds is not None and self._auth_active and parse_url(self._url).userinfo is None:
+                headers.append(basic_auth_header(*creds))
         if probe and o.get("http-accept-gzip"):
             headers.append(("Accept-Encoding", "deflate, gzip"))
         if o.get("http-no-cache"):
@@ -252,8 +262,51 @@ class HttpSource(RangeSource):
         for line in o.get("header") or ():
             name, sep, value = str(line).partition(":")
             if sep and name.strip():
-                headers.append((name.strip(), value.strip()))
+                name = name.strip()
+                if name.lower() == "cookie":
+                    name = "Cookie"  # told apart from the jar's "cookie" (client.with_cookies)
+                headers.append((name, value.strip()))
         return tuple(headers)
+
+    def _option_credentials(self) -> tuple[str, str] | None:
+        """``--http-user``/``--http-passwd``, else the ``.netrc`` entry for the host (its
+        ``default`` entry is not used for HTTP, as aria2's ``HttpAuthResolver``)."""
+        o = self._options
+        user = o.get("http-user")
+        if user:
+            return str(user), str(o.get("http-passwd") or "")
+        netrc = load_netrc(o)
+        entry = netrc.find(parse_url(self._url).host, ignore_default=True) if netrc else None
+        if entry is not None and entry.login:
+            return entry.login, entry.password
+        return None
+
+    def _credentials(self) -> tuple[str, str] | None:
+        """The user and password for a Digest answer: the URI's, else the options'."""
+        userinfo = parse_url(self._url).userinfo
+        if userinfo is not None:
+            user, _, password = userinfo.partition(":")
+            return urllib.parse.unquote(user), urllib.parse.unquote(password)
+        return self._option_credentials()
+
+    def _answer_challenge(self, exc: errors.AuthError) -> bool:
+        """After a 401: answer a Digest challenge (RFC 7616 §3.3) if we have credentials and
+        have not yet answered this nonce (a ``stale=true`` challenge renews it).  Whether
+        the request should be sent again."""
+        challenge = pick_digest(parse_challenges(exc.challenges))
+        creds = self._credentials()
+        if challenge is None or creds is None:
+            return False
+        old = self._digest
+        if old is not None and old.nonce == challenge.params["nonce"]:
+            return False  # this nonce was answered and refused: wrong credentials
+        if old is not None and challenge.params.get("stale", "").lower() != "true":
+            self._digest_tries += 1
+            if self._digest_tries > 1:
+                return False
+        self._digest = DigestAuth(challenge, *creds)
+        log.debug("answering the Digest challenge of realm %r", self._digest.realm)
+        return True
 
     def _local_target(self) -> str:
         """The path ``--conditional-get`` compares against: ``-d`` plus ``-o`` or the URI name
@@ -282,12 +335,16 @@ class HttpSource(RangeSource):
         self, method: str, start: int | None, end: int | None, *, probe: bool
     ) -> HttpRequest:
         """The request for bytes ``start..end`` (``end`` inclusive)."""
+        headers = self._headers(probe=probe)
+        if self._digest is not None:
+            target = parse_url(self._url).target
+            headers += (self._digest.header(method, target, secrets.token_hex(16)),)
         return HttpRequest(
             method=method,
             url=self._url,
             range_start=start,
             range_end=end,
-            headers=self._headers(probe=probe),
+            headers=headers,
             if_range=None if probe or start is None else self._validator,
         )
 
@@ -320,9 +377,12 @@ class HttpSource(RangeSource):
                     read_timeout=o.get("timeout"),
                     disable_ipv6=bool(o.get("disable-ipv6")),
                     pipelined=conn_ahead,
+                    cookies=run_jar(o),
                 )
             except errors.AuthError as exc:
-                if exc.status == 401 and not self._auth_active and o.get("http-user"):
+                if exc.status == 401 and self._answer_challenge(exc):
+                    continue
+                if exc.status == 401 and not self._auth_active and self._option_credentials():
                     self._auth_active = True  # "Try again with HTTP authentication" (aria2)
                     continue
                 raise
