@@ -59,6 +59,8 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "help",
         "http-passwd",
         "http-user",
+        "load-cookies",
+        "save-cookies",
         "human-readable",
         "input-file",
         "log",
