@@ -29,6 +29,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -104,6 +105,8 @@ class RequestGroup:
         # (DownloadEngine sets it); both are mutable for RPC changeOption/changeGlobalOption.
         self.speed_limit = SpeedLimit(int(options.get("max-download-limit") or 0))
         self.overall_limit: SpeedLimit | None = None
+        # events only the engine's hooks hear (``bt-complete``); DownloadEngine sets it
+        self.notify: Callable[[str], None] = lambda event: None
 
     # --- public -----------------------------------------------------------------------
 

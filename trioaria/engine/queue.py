@@ -25,6 +25,7 @@ from ..base.policy import SpeedLimit
 from ..base.stats import DownloadStatus, EngineStats
 from ..net.services import open_services
 from .group import RequestGroup
+from .hooks import HookRunner
 from .lifecycle import transition
 
 __all__ = ["DownloadEngine"]
@@ -54,6 +55,8 @@ class DownloadEngine:
         self._after: dict[int, str] = {}
         self.stopped_total = 0
         self._keep_running = False
+        # --on-download-*: hook processes, started in the run's hook nursery (engine.hooks)
+        self.hooks: HookRunner | None = None
 
     # --- queue ------------------------------------------------------------------------
 
@@ -162,6 +165,8 @@ class DownloadEngine:
         self.stopped.clear()
 
     def _notify(self, event: str, group: RequestGroup) -> None:
+        if self.hooks is not None:
+            self.hooks.fire(event, group)
         for listener in list(self.listeners):
             try:
                 listener(event, group)
@@ -193,6 +198,8 @@ class DownloadEngine:
             return
         self.stopped.append(group)
         self.stopped_total += 1
+        if group.state in (DownloadStatus.WAITING, DownloadStatus.ACTIVE) and self.hooks:
+            self.hooks.fire("stop", group)  # unfinished at shutdown (aria2 executeStopHook)
         event = {
             DownloadStatus.COMPLETE: "complete",
             DownloadStatus.ERROR: "error",
@@ -218,7 +225,12 @@ class DownloadEngine:
             from ..http.cookie_files import run_jar
 
             run_jar(self.options)
-        async with open_services(), trio.open_nursery() as nursery:
+        async with (
+            open_services(),
+            trio.open_nursery() as hook_nursery,
+            trio.open_nursery() as nursery,
+        ):
+            self.hooks = HookRunner(hook_nursery)
             self._nursery = nursery
             while True:
                 limit = max(1, self.options.get("max-concurrent-downloads"))
@@ -233,7 +245,10 @@ class DownloadEngine:
                     break
                 self._wakeup = trio.Event()
                 await self._wakeup.wait()
+            # hooks still running are left to finish on their own (aria2 never waits)
+            hook_nursery.cancel_scope.cancel()
         self._nursery = None
+        self.hooks = None
         if self.options.get("save-cookies"):
             from ..http.cookie_files import save_run_cookies
 
@@ -247,12 +262,22 @@ class DownloadEngine:
             self._wakeup.set()
             return
         self._notify("start", group)
+        group.notify = self._hook_only(group)
         try:
             await group.run()
         finally:
             self.active.remove(group)
             self._finished(group)
             self._wakeup.set()
+
+    def _hook_only(self, group: RequestGroup) -> Callable[[str], None]:
+        """What a group calls for events only hooks know (``bt-complete``)."""
+
+        def notify(event: str) -> None:
+            if self.hooks is not None:
+                self.hooks.fire(event, group)
+
+        return notify
 
     def shutdown(self, *, force: bool = False) -> None:
         """Stop everything; progress is saved (first Ctrl-C graceful, then forced)."""

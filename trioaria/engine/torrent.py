@@ -587,6 +587,8 @@ class TorrentGroup(RequestGroup):
                 await session.finish()
                 if swarm.downloaded:  # a download that started complete never "completed"
                     announcer.completed()
+                if swarm.downloaded or self.opt("bt-enable-hook-after-hash-check"):
+                    self.notify("bt-complete")  # --on-bt-download-complete, before seeding
                 log.info("GID#%s download complete, seeding: %s", self.gid, self.path)
                 await self._seed(session, swarm)
                 nursery.cancel_scope.cancel()
