@@ -452,7 +452,7 @@ def _setup_logging(opts: Options) -> _ConsoleHandler:
     if log_path:
         handler: logging.Handler
         handler = (
-            logging.StreamHandler(sys.stdout)
+            logging.StreamHandler(sys.stderr if opts.get("out") == "-" else sys.stdout)
             if log_path == "-"
             else logging.FileHandler(log_path, encoding="utf-8")
         )
@@ -571,7 +571,8 @@ async def _amain(
             engine.add(group)
 
     quiet = bool(opts.get("quiet"))
-    out = sys.stdout
+    # -o -: the payload owns stdout; the readout and results go to stderr
+    out = sys.stderr if opts.get("out") == "-" else sys.stdout
     input_error: list[int] = []
     # Signals after the receiver closes (downloads stopped, results being printed) are
     # ignored: the receiver restores SIG_IGN, redelivers pending signals into it, and CPython

@@ -304,6 +304,9 @@ class RequestGroup:
             self._streamed = probe.total_length or 0
             log.info("%s is up to date (304 Not Modified); nothing to download", self.path)
             return
+        if self.opt("out") == "-" and not self.opt("dry-run"):
+            await self._download_to_stdout(first, probe, directory)
+            return
         if self.opt("remote-time"):
             self._remote_mtime = probe.last_modified
         decision = decide_output(
@@ -384,6 +387,73 @@ class RequestGroup:
             await session.finish()
         finally:
             await session.close()
+
+    async def _download_to_stdout(
+        self, first: SourceState, probe: ProbeResult, directory: str
+    ) -> None:
+        """``-o -``: the file goes to standard output in order (:mod:`trioaria.storage.stdout`);
+        a scratch file under ``--dir`` holds at most a window of it, no control file."""
+        import shutil
+        import tempfile
+
+        from ..storage.session import StorageSession
+        from ..storage.stdout import StdoutPump, close_stdout, copy_stream, open_stdout
+
+        self.path = "-"
+        out = open_stdout()
+        try:
+            if probe.total_length is None:
+                stream, self._unused_stream = self._unused_stream, None
+                assert stream is not None
+                first.connections = 1
+                try:
+                    self._streamed = await copy_stream(stream, out, self._note_streamed)
+                finally:
+                    first.connections = 0
+                self.total_length = self._streamed
+                return
+            total = probe.total_length
+            for st in self._sources:
+                st.source.expect_length(total)
+            os.makedirs(directory, exist_ok=True)
+            scratch = tempfile.mkdtemp(prefix=".trioaria-stdout-", dir=directory)
+            try:
+                session = StorageSession(
+                    scratch,
+                    [("stream", total)],
+                    piece_length=self.opt("piece-length"),
+                    control_path="",
+                    min_split_size=self.opt("min-split-size"),
+                    selector="inorder",
+                    allow_split=probe.supports_ranges,
+                    hashes=self._piece_hashes,
+                    file_allocation="none",
+                    auto_save_interval=0,
+                    on_piece_failed=self._piece_failed,
+                )
+                self.session = session
+                try:
+                    await session.open("new")
+                    await session.allocate()  # file-allocation none: creates the file
+                    keep = bool(self.opt("checksum"))  # hashed whole at the end
+                    release = None if keep else os.path.join(scratch, "stream")
+                    pump = StdoutPump(session, out, release=release)
+                    async with trio.open_nursery() as nursery:
+                        await nursery.start(session.run)
+                        nursery.start_soon(pump.run)
+                        await self._run_transfers(first, probe)
+                        if not session.is_complete():
+                            raise self._final_error()
+                        await pump.wait_delivered()
+                        nursery.cancel_scope.cancel()
+                    await self._verify_checksum(total)
+                finally:
+                    await session.close()
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            with trio.CancelScope(shield=True):
+                await close_stdout(out)
 
     async def _run_transfers(self, first: SourceState, probe: ProbeResult) -> None:
         assert self.session is not None and self.mirrors is not None and self._meter is not None
