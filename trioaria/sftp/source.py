@@ -16,8 +16,11 @@ asyncssh running on its own asyncio thread (:mod:`trioaria.sftp.bridge`; docs/de
 * **Credentials** follow aria2 (``trioaria.net.netrc.resolve_credentials``): ``user:pass@`` in the
   URL, ``--ftp-user``/``--ftp-passwd``, then ``.netrc``; with none of them the local login name
   is used (as ssh does) instead of aria2's ``anonymous``.  Keys: ``--ssh-private-key=FILE``, else
-  asyncssh's defaults (``~/.ssh/id_*`` without a passphrase, and an ssh-agent when
-  ``SSH_AUTH_SOCK`` is set).  ``~/.ssh/config`` is not read.
+  the ``IdentityFile`` lines of ``~/.ssh/config`` for the host, else asyncssh's defaults
+  (``~/.ssh/id_*`` without a passphrase); an ssh-agent (``SSH_AUTH_SOCK``) is offered too.
+* **``~/.ssh/config``** (:mod:`trioaria.sftp.ssh_config`): the URL's host is looked up as ssh
+  does, and ``HostName``, ``Port`` (unless the URL has one), ``User`` (when neither the URL,
+  ``--ftp-user`` nor ``.netrc`` names one) and ``IdentityFile`` are used.
 * **Host keys** (:mod:`trioaria.sftp.hostkey`): ``--ssh-host-key-md`` pins are checked during the
   key exchange, before any credential is sent; otherwise ``~/.ssh/known_hosts`` is honoured and
   an unknown host is accepted with a warning.
@@ -47,7 +50,7 @@ import trio
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..net.connect import connect_deadline, open_tcp
-from . import hostkey
+from . import hostkey, ssh_config
 from .bridge import AioBridge, acquire
 
 __all__ = ["SftpSource", "SftpTarget", "map_error", "parse_sftp_url"]
@@ -175,6 +178,8 @@ class _ConnectSpec:
     key_file: str | None
     pin: hostkey.HostKeyPin | None
     known_hosts: str | None
+    #: ``IdentityFile`` paths from ``~/.ssh/config`` (used when ``key_file`` is not set)
+    identity_files: tuple[str, ...] = ()
     #: the TCP connection made on the trio side (:func:`trioaria.net.connect.open_tcp`)
     sock: socket.socket | None = None
 
@@ -207,9 +212,17 @@ async def _aio_connect(spec: _ConnectSpec, decisions: list[hostkey.Decision]) ->
         decisions.append(decision)
         return decision.accept
 
-    client_keys: Any = ()
+    client_keys: Any = ()  # asyncssh's defaults: ~/.ssh/id_* (and the agent in any case)
     if spec.key_file:
         client_keys = [asyncssh.read_private_key(spec.key_file)]
+    elif spec.identity_files:
+        loaded = []
+        for path in spec.identity_files:
+            try:
+                loaded.append(asyncssh.read_private_key(path))
+            except (OSError, asyncssh.KeyImportError) as exc:
+                log.debug("skipping IdentityFile %s: %s", path, exc)
+        client_keys = loaded or ()
     ssh = await asyncssh.connect(
         spec.host,
         spec.port,
@@ -270,7 +283,20 @@ def _netrc(options: Any) -> Any:
     return parse_netrc(text)
 
 
-def _credentials(target: SftpTarget, options: Any) -> tuple[str, str | None]:
+def _ssh_config(host: str) -> ssh_config.HostConfig:
+    """``~/.ssh/config``'s settings for *host* (empty when the file is missing)."""
+    path = os.path.expanduser("~/.ssh/config")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return ssh_config.HostConfig()
+    return ssh_config.lookup(text, host)
+
+
+def _credentials(
+    target: SftpTarget, options: Any, config_user: str | None = None
+) -> tuple[str, str | None]:
     from ..net.netrc import DEFAULT_USER, resolve_credentials
 
     user, password = resolve_credentials(
@@ -282,9 +308,9 @@ def _credentials(target: SftpTarget, options: Any) -> tuple[str, str | None]:
         netrc=_netrc(options),
     )
     if user == DEFAULT_USER and not (target.user or options.get("ftp-user")):
-        # Nothing named a user: ssh's rule (the local login name, keys or agent) is more
-        # useful on SSH than FTP's anonymous login.
-        return getpass.getuser(), None
+        # Nothing named a user: ssh's rule (~/.ssh/config's User, else the local login
+        # name, with keys or the agent) is more useful on SSH than FTP's anonymous login.
+        return config_user or getpass.getuser(), None
     return user, password or None
 
 
@@ -382,6 +408,13 @@ class SftpSource(RangeSource):
         self.uri = uri
         self._target = parse_sftp_url(uri)
         self.host_key = self._target.host_key
+        self._config = _ssh_config(self._target.host)
+        explicit_port = urllib.parse.urlsplit(uri).port
+        #: where the TCP connection goes: ``HostName``/``Port`` of ~/.ssh/config apply
+        self._address = (
+            self._config.hostname or self._target.host,
+            explicit_port or self._config.port or DEFAULT_PORT,
+        )
         self._options = options
         self._bridge: AioBridge | None = None
         self._idle: list[_Conn] = []
@@ -407,35 +440,41 @@ class SftpSource(RangeSource):
         return self._bridge
 
     def _spec(self) -> _ConnectSpec:
-        user, password = _credentials(self._target, self._options)
+        user, password = _credentials(self._target, self._options, self._config.user)
         key_file = _option(self._options, "ssh-private-key")
         if key_file:
             key_file = os.path.expanduser(str(key_file))
             if not os.path.isfile(key_file):
                 raise errors.TrioariaError(f"--ssh-private-key: no such file: {key_file}")
         known_hosts = os.path.expanduser("~/.ssh/known_hosts")
+        identities = tuple(
+            p
+            for p in (os.path.expanduser(f.replace("%%", "%")) for f in self._config.identity_files)
+            if os.path.isfile(p)
+        )
         return _ConnectSpec(
-            host=self._target.host,
-            port=self._target.port,
+            host=self._address[0],
+            port=self._address[1],
             path=self._target.path,
             user=user,
             password=password,
             key_file=key_file or None,
             pin=self._pin,
             known_hosts=known_hosts if os.path.isfile(known_hosts) else None,
+            identity_files=identities,
         )
 
     async def _open_socket(self) -> socket.socket:
         """The TCP connection for one SSH session, made by the connect every driver uses
         (Happy Eyeballs over the resolved addresses, ``--disable-ipv6``,
         ``--connect-timeout``), handed to asyncssh as a plain socket."""
-        target = self._target
+        host, port = self._address
         timeout = float(_option(self._options, "connect-timeout") or 60)
         try:
-            with connect_deadline(timeout, f"connecting to {target.host_key}"):
+            with connect_deadline(timeout, f"connecting to {host}:{port}"):
                 tcp = await open_tcp(
-                    target.host,
-                    target.port,
+                    host,
+                    port,
                     disable_ipv6=bool(_option(self._options, "disable-ipv6")),
                 )
         except errors.TrioariaError as exc:

@@ -1,0 +1,160 @@
+"""SFTP public-key login without passwords (OpenSSH sshd refuses them here): an ssh-agent,
+``~/.ssh/config`` (Host/HostName/Port/User/IdentityFile), and the config parser itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.cli_util import run_process
+from tests.servers.sftp import SshdServer, SshKeys
+from trioaria.base.errors import ExitCode
+from trioaria.sftp.ssh_config import HostConfig, lookup
+
+CONFIG = """\
+# global defaults come first only if nothing more specific was set before
+Host files
+    HostName 127.0.0.1
+    Port 2222
+    User alice
+    IdentityFile ~/.ssh/files_key
+    IdentityFile ~/.ssh/second
+
+Host *.example.org !bad.example.org
+  hostname=%h.internal
+  user = bob
+
+Host "quoted"
+    HostName q.example
+
+Match host files
+    User mallory
+
+Host *
+    Port 22
+    User fallback
+    IdentityFile ~/.ssh/id_default
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "files",
+            HostConfig(
+                "127.0.0.1",
+                2222,
+                "alice",
+                ("~/.ssh/files_key", "~/.ssh/second", "~/.ssh/id_default"),
+            ),
+        ),
+        (
+            "FILES",
+            HostConfig(
+                "127.0.0.1",
+                2222,
+                "alice",
+                ("~/.ssh/files_key", "~/.ssh/second", "~/.ssh/id_default"),
+            ),
+        ),
+        ("a.example.org", HostConfig("a.example.org.internal", 22, "bob", ("~/.ssh/id_default",))),
+        ("bad.example.org", HostConfig(None, 22, "fallback", ("~/.ssh/id_default",))),
+        ("other", HostConfig(None, 22, "fallback", ("~/.ssh/id_default",))),
+    ],
+)
+def test_lookup(name: str, expected: HostConfig) -> None:
+    assert lookup(CONFIG, name) == expected
+
+
+def test_lookup_edge_cases() -> None:
+    assert lookup("", "x") == HostConfig()
+    assert lookup("Port 99999\nPort 80\n", "x").port is None  # first value wins, even bad
+    assert lookup("HostName a%%b\n", "x").hostname == "a%b"
+    assert lookup("Host x\nUser\n", "x").user is None
+
+
+def _sftp_url(
+    sshd: SshdServer, name: str, *, host: str, user: bool = True, port: bool = True
+) -> str:
+    netloc = (f"{sshd.user}@" if user else "") + host + (f":{sshd.port}" if port else "")
+    return f"sftp://{netloc}{sshd.root / name}"
+
+
+async def test_ssh_agent_login(sshd: SshdServer, ssh_keys: SshKeys, tmp_path: Path) -> None:
+    """No key file anywhere in HOME: the agent holds the only key the server accepts."""
+    name = f"agent-{os.urandom(4).hex()}.bin"
+    data = os.urandom(300_000)
+    sshd.add_file(name, data)
+    sock = tmp_path / "agent.sock"
+    agent = await trio.lowlevel.open_process(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with trio.fail_after(10):
+            while not sock.exists():  # bounded by fail_after
+                await trio.sleep(0.02)
+        env = {"SSH_AUTH_SOCK": str(sock)}
+        with trio.fail_after(10):
+            add = await trio.run_process(
+                ["ssh-add", str(ssh_keys.client_key)],
+                env={**os.environ, **env},
+                capture_stderr=True,
+                check=False,
+            )
+        assert add.returncode == 0, add.stderr
+        home = tmp_path / "h"
+        url = _sftp_url(sshd, name, host="127.0.0.1")
+        cli = [sys.executable, "-m", "trioaria", "-d"]
+        res = await run_process([*cli, str(tmp_path / "out"), url], home=home, env=env)
+        assert res.returncode == ExitCode.FINISHED, res
+        assert (tmp_path / "out" / name).read_bytes() == data
+        # the same run without the agent: no key, password login refused -> exit 1
+        res = await run_process(
+            [*cli, str(tmp_path / "out2"), url], home=home, env={"SSH_AUTH_SOCK": ""}
+        )
+        assert res.returncode == 1, res
+        assert not (tmp_path / "out2" / name).exists()
+    finally:
+        agent.terminate()
+        with trio.move_on_after(10):
+            await agent.wait()
+
+
+async def test_ssh_config_host_alias(sshd: SshdServer, ssh_keys: SshKeys, tmp_path: Path) -> None:
+    """``sftp://myserver/...`` with no user and no port: HostName, Port, User and
+    IdentityFile come from ~/.ssh/config."""
+    name = f"config-{os.urandom(4).hex()}.bin"
+    data = os.urandom(200_000)
+    sshd.add_file(name, data)
+    home = tmp_path / "h"
+    (home / ".ssh").mkdir(parents=True)
+    (home / "keys").mkdir()
+    key = home / "keys" / "work"
+    key.write_bytes(ssh_keys.client_key.read_bytes())
+    key.chmod(0o600)
+    (home / ".ssh" / "config").write_text(
+        f"Host myserver\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.user}\n"
+        "  IdentityFile ~/keys/work\n"
+    )
+    url = _sftp_url(sshd, name, host="myserver", user=False, port=False)
+    res = await run_process(
+        [sys.executable, "-m", "trioaria", "-d", str(tmp_path / "out"), url],
+        home=home, env={"SSH_AUTH_SOCK": ""},
+    )  # fmt: skip
+    assert res.returncode == ExitCode.FINISHED, res
+    assert (tmp_path / "out" / name).read_bytes() == data
+    # without the IdentityFile line the key is not found: refused (password login is off)
+    (home / ".ssh" / "config").write_text(
+        f"Host myserver\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.user}\n"
+    )
+    res = await run_process(
+        [sys.executable, "-m", "trioaria", "-d", str(tmp_path / "out2"), url],
+        home=home, env={"SSH_AUTH_SOCK": ""},
+    )  # fmt: skip
+    assert res.returncode == 1, res
