@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests.bt.swarm_helpers import make_torrent
 from tests.cli_util import run_cli
@@ -139,3 +140,29 @@ async def test_bt_complete_hook_after_hash_check(tmp_path: Path) -> None:
 )
 def test_which_hook(event: str, options: dict[str, str], expected: str | None) -> None:
     assert hook_for(event, options.get) == expected
+
+
+async def test_pause_hook_in_process(fault_server: FaultServer, tmp_path: Path) -> None:
+    """Pausing an active download (what RPC aria2.pause does) runs --on-download-pause."""
+    from trioaria.base.stats import DownloadStatus
+    from trioaria.cli.options import Options
+    from trioaria.engine.group import RequestGroup
+    from trioaria.engine.queue import DownloadEngine
+
+    pause, log = _hook(tmp_path, "pause")
+    opts = Options.defaults().with_overrides(
+        {"dir": str(tmp_path / "d"), "on-download-pause": str(pause), "gid": GID}
+    )
+    engine = DownloadEngine(opts)
+    group = RequestGroup([fault_server.url("/stall/data.bin?after=1000")], opts, gid=GID)
+    engine.add(group)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        with trio.fail_after(30):
+            while not (group.state is DownloadStatus.ACTIVE and group.path):
+                await trio.sleep(0.01)  # bounded poll: the group has no "probed" event
+        assert engine.pause(group)
+    with trio.fail_after(30):
+        while not _lines(log):
+            await trio.sleep(0.02)  # the hook is another process: poll its log, bounded
+    assert _lines(log) == [f"pause {GID} 1 {tmp_path / 'd' / 'data.bin'}"]
