@@ -166,3 +166,31 @@ async def test_pause_hook_in_process(fault_server: FaultServer, tmp_path: Path) 
         while not _lines(log):
             await trio.sleep(0.02)  # the hook is another process: poll its log, bounded
     assert _lines(log) == [f"pause {GID} 1 {tmp_path / 'd' / 'data.bin'}"]
+
+
+async def test_stop_hook_at_shutdown(fault_server: FaultServer, tmp_path: Path) -> None:
+    """A download left unfinished by a shutdown runs --on-download-stop (aria2's
+    executeStopHook for IN_PROGRESS), not --on-download-error."""
+    from trioaria.base.stats import DownloadStatus
+    from trioaria.cli.options import Options
+    from trioaria.engine.group import RequestGroup
+    from trioaria.engine.queue import DownloadEngine
+
+    stop, log = _hook(tmp_path, "stop")
+    err, _ = _hook(tmp_path, "error")
+    opts = Options.defaults().with_overrides(
+        {"dir": str(tmp_path / "d"), "on-download-stop": str(stop), "on-download-error": str(err)}
+    )
+    engine = DownloadEngine(opts)
+    group = RequestGroup([fault_server.url("/stall/data.bin?after=1000")], opts, gid=GID)
+    engine.add(group)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        with trio.fail_after(30):
+            while not (group.state is DownloadStatus.ACTIVE and group.path):
+                await trio.sleep(0.01)  # bounded poll: the group has no "probed" event
+        engine.shutdown()
+    with trio.fail_after(30):
+        while not _lines(log):
+            await trio.sleep(0.02)  # the hook is another process: poll its log, bounded
+    assert _lines(log) == [f"stop {GID} 1 {tmp_path / 'd' / 'data.bin'}"]
