@@ -196,9 +196,11 @@ def parse_set_cookie(header: str, host: str, request_path: str, now: float) -> C
         if key == "expires":
             expires = parse_cookie_date(val)
         elif key == "max-age":
-            if re.fullmatch(r"-?\d+", val):  # "If the first character ... is not a DIGIT or a
-                seconds = int(val)  # "-" character, ignore the cookie-av"
-                max_age = now + seconds if seconds > 0 else -float("inf")
+            # §5.2.2: a value that is not an optional "-" and digits is ignored; delta <= 0
+            # means "the earliest representable date and time"
+            if re.fullmatch(r"-?\d+", val):
+                seconds = int(val)
+                max_age = now + seconds if seconds > 0 else 0.0
         elif key == "domain":
             if val:
                 domain = val.removeprefix(".").lower()
