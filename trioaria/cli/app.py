@@ -516,6 +516,7 @@ async def _amain(
     def make_metalink_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
         # Each file of each Metalink document is a download of its own, its urls the mirrors
         # (trioaria.metalink.plan); the other URIs stay mirrors of one download.
+        from ..metalink.groups import build_groups
         from ..metalink.plan import metalink_downloads
 
         paths = [u for u in uris if _is_metalink_arg(u)]
@@ -523,16 +524,9 @@ async def _amain(
         if entry_opts.get("metalink-file"):
             paths.insert(0, str(entry_opts.get("metalink-file")))
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        groups: list[RequestGroup] = [
-            RequestGroup(
-                d.uris,
-                d.options,
-                gid=gid if i == 0 else None,
-                server_stats=server_stats,
-                piece_hashes=d.piece_hashes,
-            )
-            for i, d in enumerate(metalink_downloads(paths, entry_opts))
-        ]
+        groups = build_groups(
+            metalink_downloads(paths, entry_opts), gid=gid, server_stats=server_stats
+        )
         if rest:
             groups.append(make_group(rest, entry_opts))
         return groups
