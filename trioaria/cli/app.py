@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._version import __version__
@@ -501,6 +501,7 @@ async def _amain(
     from ..engine.group import RequestGroup
 
     log = logging.getLogger("trioaria.cli.app")
+    order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
 
     import time
 
@@ -509,8 +510,18 @@ async def _amain(
     # --server-stat-if: one table of server speeds shared by every download of the run
     server_stats = server_stat.table_from_options(opts, time.time())
 
+    def spawn(groups: Sequence[RequestGroup]) -> None:
+        # downloads a followed Metalink describes (trioaria.metalink.follow)
+        for group in groups:
+            order[id(group)] = len(order)
+            engine.add(group)
+
     def make_group(uris: list[str], entry_opts: Options) -> RequestGroup:
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
+        if str(entry_opts.get("follow-metalink") or "false") != "false":
+            from ..metalink.follow import FollowingGroup
+
+            return FollowingGroup(uris, entry_opts, gid=gid, server_stats=server_stats, spawn=spawn)
         return RequestGroup(uris, entry_opts, gid=gid, server_stats=server_stats)
 
     def make_metalink_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
@@ -549,8 +560,7 @@ async def _amain(
             return [make_group(uris, entry_opts)]
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
         groups: list[RequestGroup] = [
-            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None)
-            for i, t in enumerate(torrents)
+            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None) for i, t in enumerate(torrents)
         ]
         if rest and entry_opts.get("torrent-file"):
             log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))
@@ -558,7 +568,6 @@ async def _amain(
             groups.append(make_group(rest, entry_opts))
         return groups
 
-    order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
     for uris, entry_opts in entries:
         for group in make_groups(uris, entry_opts):
             order[id(group)] = len(order)
