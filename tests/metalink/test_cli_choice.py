@@ -77,27 +77,31 @@ async def test_location_then_protocol_pick_the_first_mirror(
     assert not log_lines(nginx, "/" + names[0]) and not log_lines(nginx, "/" + names[1])
 
 
-async def test_unique_protocol_drops_the_hosts_other_urls(
+async def test_unique_protocol_drops_the_hosts_other_protocols(
     nginx: NginxServer, tmp_path: Path
 ) -> None:
     data = os.urandom(3 * 1024 * 1024)
-    a, b = unique_name("mlua"), unique_name("mlub")
-    nginx.add_file(a, data)
-    nginx.add_file(b, data)
-    # the same host twice (as a mirror offering http and ftp would be): with unique protocol
-    # only the url that answered first is used, even with connections to spare
+    a, b, c = unique_name("mlua"), unique_name("mlub"), unique_name("mluc")
+    for n in (a, b, c):
+        nginx.add_file(n, data)
+    # one host offering the file over http and https (as a mirror with http and ftp urls
+    # would), plus another http path on it: with unique protocol the https url is dropped
+    # once the http one answered; the other http path is not another protocol and stays
     doc = _doc(
         tmp_path,
         f'<file name="u.bin"><url priority="1">{nginx.url("/" + a)}</url>'
-        f'<url priority="2">{nginx.url("/" + b)}</url></file>',
+        f'<url priority="2">{nginx.https_url("/" + b)}</url>'
+        f'<url priority="3">{nginx.url("/" + c)}</url></file>',
     )
-    common = ("-M", doc, "-s", "4", "-x", "4", "-k", "1M", "--uri-selector=inorder")
+    common = (
+        "-M", doc, "-s", "6", "-x", "3", "-k", "1M", f"--ca-certificate={nginx.ca_cert}",
+    )  # fmt: skip
     res = await run_cli(*common, "-d", tmp_path / "u", home=tmp_path)
     assert res.returncode == 0, res
     assert (tmp_path / "u" / "u.bin").read_bytes() == data
-    assert not log_lines(nginx, "/" + b)
-    assert len(log_lines(nginx, "/" + a)) >= 2, "segmented over the one url"
-    # without it the other url serves connections too
+    assert not log_lines(nginx, "/" + b), "the https url of the host was not used"
+    assert log_lines(nginx, "/" + a)
+    # without it the https url serves connections too
     res = await run_cli(
         *common, "-d", tmp_path / "v", "--metalink-enable-unique-protocol=false", home=tmp_path
     )

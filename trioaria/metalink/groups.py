@@ -5,9 +5,12 @@ the engine queues:
 
 * a file with mirrors becomes a :class:`MetalinkGroup`, a
   :class:`~trioaria.engine.group.RequestGroup` that also
-  - with ``--metalink-enable-unique-protocol`` (aria2 ``FileEntry::removeURIWhoseHostnameIs``):
-    once one url of a host answered, drops the host's other urls, so a mirror offering the
-    same file over HTTP and FTP is used over one protocol only;
+  - with ``--metalink-enable-unique-protocol`` ("if several protocols are available for a
+    mirror, use one of them"): once one url of a host answered, the host's urls of other
+    protocols are dropped, so a mirror offering the file over HTTP and FTP is used over one
+    protocol only.  aria2 (``FileEntry::removeURIWhoseHostnameIs``) drops every other url of
+    the host, same protocol included; trioaria keeps those, since they are other paths, not
+    other protocols;
   - after a complete download writes the file's signature (RFC 5854 §4.2.14) to
     ``<file>.sig`` unless that file exists (aria2 ``RequestGroupMan``: "Signature file was not
     saved because it exists");
@@ -31,6 +34,10 @@ from .plan import MetalinkDownload, host_of
 __all__ = ["MetalinkGroup", "build_groups", "save_signature"]
 
 log = logging.getLogger("trioaria.metalink")
+
+
+def _scheme(uri: str) -> str:
+    return uri.partition(":")[0].lower()
 
 
 def save_signature(path: str, signature: Signature) -> bool:
@@ -70,8 +77,10 @@ class MetalinkGroup(RequestGroup):
     async def _download_probed(self, first: SourceState, probe: ProbeResult) -> None:
         if self.unique_protocol and self.mirrors is not None:
             host = host_of(first.source.uri)
+            scheme = _scheme(first.source.uri)
             for st in self.mirrors.sources:
-                if st is not first and host and host_of(st.source.uri) == host:
+                other = st.source.uri
+                if host and host_of(other) == host and _scheme(other) != scheme:
                     st.dropped = True
                     log.debug("unique protocol: %s is not used", st.source.uri)
         await super()._download_probed(first, probe)

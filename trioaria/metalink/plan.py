@@ -15,7 +15,7 @@ its own control file):
   ``--metalink-preferred-protocol``, moves ahead by 999999 (aria2 ``setLocationPriority`` /
   ``setProtocolPriority``; both together stack);
 * with ``--metalink-enable-unique-protocol`` (the default) the download remembers it: once one
-  url of a host answered, the host's other urls (other protocols) are not used
+  url of a host answered, the host's urls of other protocols are not used
   (:mod:`trioaria.metalink.groups`);
 * Metalink 3 ``maxconnections`` of the file caps ``--split`` (1 turns segmenting off);
 * its strongest whole-file hash (§4.2.4) becomes ``--checksum`` (exit 32 on mismatch) unless
