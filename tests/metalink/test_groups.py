@@ -48,3 +48,22 @@ def test_build_groups_hands_torrents_to_bittorrent() -> None:
     assert isinstance(a, MetalinkGroup) and a.gid == "0123456789abcdef" and a.unique_protocol
     assert isinstance(t, TorrentGroup) and t.source.value == "http://h/t.torrent"
     assert t.source.kind == "url"
+
+
+async def test_show_files_matches_aria2c(tmp_path: Path) -> None:
+    from tests.cli_util import run_aria2c, run_cli
+
+    doc = tmp_path / "t.meta4"
+    doc.write_text(
+        '<?xml version="1.0"?>\n<metalink xmlns="urn:ietf:params:xml:ns:metalink">'
+        '<file name="a/one.bin"><size>12345</size><url>http://127.0.0.1:1/x</url></file>'
+        '<file name="two.bin"><url>http://127.0.0.1:1/y</url></file>'
+        '<file name="big.iso"><size>4294967296</size><url>http://127.0.0.1:1/z</url></file>'
+        "</metalink>"
+    )
+    for args in (("-S", "-M", doc), ("-S", doc)):
+        ours = await run_cli(*args, home=tmp_path)
+        theirs = await run_aria2c(*args, home=tmp_path)
+        assert ours.returncode == theirs.returncode == 0, (ours, theirs)
+        assert ours.stdout == theirs.stdout, (ours.stdout, theirs.stdout)
+    assert not list(tmp_path.glob("*.bin")), "nothing downloaded"

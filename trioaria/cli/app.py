@@ -737,9 +737,12 @@ def _show_files(opts: Options, uris: list[str]) -> int:
     from ..bt.metainfo import parse_torrent
     from .show_files import format_torrent_info
 
+    code = 0
+    if opts.get("metalink-file") or any(_is_metalink_arg(u) for u in uris):
+        code = _show_metalinks(opts, uris)
+        uris = [u for u in uris if not _is_metalink_arg(u)]
     paths = [str(opts.get("torrent-file"))] if opts.get("torrent-file") else []
     paths += [u for u in uris if "://" not in u and not u.lower().startswith("magnet:")]
-    code = 0
     for path in paths:
         try:
             with open(path, "rb") as f:
@@ -753,6 +756,26 @@ def _show_files(opts: Options, uris: list[str]) -> int:
             code = int(exc.exit_code)
             continue
         sys.stdout.write(format_torrent_info(meta, path))
+    return code
+
+
+def _show_metalinks(opts: Options, uris: list[str]) -> int:
+    """``-S`` for ``-M`` and positional Metalink documents (aria2c's ``Files:`` table)."""
+    from ..base.errors import TrioariaError
+    from ..metalink.plan import load_metalink
+    from ..metalink.show import format_metalink_files
+
+    given = [(str(opts.get("metalink-file")), False)] if opts.get("metalink-file") else []
+    given += [(u, True) for u in uris if _is_metalink_arg(u)]
+    code = 0
+    for path, banner in given:
+        try:
+            doc = load_metalink(path, base_uri=opts.get("metalink-base-uri") or None)
+        except TrioariaError as exc:
+            sys.stderr.write(f"Exception: {exc}\n")
+            code = int(exc.exit_code)
+            continue
+        sys.stdout.write(format_metalink_files(doc, path, banner=banner))
     return code
 
 
