@@ -167,3 +167,45 @@ async def test_want_digest_and_accept_headers(ml_nginx: MetalinkNginx, tmp_path:
         home=tmp_path,
     )  # fmt: skip
     assert (tmp_path / "d" / "echo-accept").read_text() == "[*/*]"
+
+
+async def test_served_v3_document_with_a_corrupting_mirror(
+    ml_nginx: MetalinkNginx, tmp_path: Path
+) -> None:
+    good = ml_nginx.good
+    piece = 1024 * 1024
+    hashes = "".join(
+        f'<hash piece="{i}">{hashlib.sha1(good[o : o + piece]).hexdigest()}</hash>'
+        for i, o in enumerate(range(0, len(good), piece))
+    )
+    bad_url, good_url = ml_nginx.url("/bad/payload.bin"), ml_nginx.url("/good/payload.bin")
+    ml_nginx.add_file(
+        "f/v3/release.metalink",  # served as application/metalink+xml
+        (
+            '<?xml version="1.0"?><metalink version="3.0" xmlns="http://www.metalinker.org/">'
+            f'<files><file name="v3.bin"><size>{len(good)}</size><verification>'
+            f'<hash type="sha256">{hashlib.sha256(good).hexdigest()}</hash>'
+            f'<pieces type="sha1" length="{piece}">{hashes}</pieces></verification>'
+            f'<resources><url type="http" preference="100">{bad_url}</url>'
+            f'<url type="http" preference="50">{good_url}</url></resources>'
+            "</file></files></metalink>"
+        ).encode(),
+    )
+    log = tmp_path / "t.log"
+    res = await run_cli(
+        ml_nginx.url("/f/v3/release.metalink"), "--follow-metalink=mem", "-d", tmp_path / "o",
+        "-s", "4", "-k", "1M", "-m", "1", "-l", log, "--log-level=info", home=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res
+    assert (tmp_path / "o" / "v3.bin").read_bytes() == good
+    assert ml_nginx.requests("/bad/payload.bin"), "the corrupting mirror was asked first"
+    assert "failed its sha-1 check" in res.stdout, res.stdout
+    assert f"dropping source {bad_url}" in log.read_text(), "the log names it"
+    assert not (tmp_path / "o" / "release.metalink").exists()
+    # aria2c reads the same served document
+    res = await run_aria2c(
+        ml_nginx.url("/f/v3/release.metalink"), "--follow-metalink=mem", "-d", tmp_path / "a",
+        home=tmp_path,
+    )  # fmt: skip
+    assert "Invalid checksum" in res.stdout or res.returncode == 0, res.stdout[-2000:]
+    assert res.returncode != 20, res
