@@ -105,7 +105,7 @@ class FollowingGroup(RequestGroup):
         assert self.mirrors is not None
         base = first.source.uri
         for uri in metalink_links(probe.links, base=base)[:1]:
-            await self._described_by(uri, name)
+            await self._described_by(uri, name, probe.total_length)
         for mirror in mirror_links(probe.links, locations=self._locations(), base=base):
             if self.mirrors.add(mirror.uri) is not None:
                 log.info("GID#%s Adding URI=%s (Link rel=duplicate)", self.gid, mirror.uri)
@@ -118,7 +118,7 @@ class FollowingGroup(RequestGroup):
                 )
         self.expect_digest()
 
-    async def _described_by(self, uri: str, name: str) -> None:
+    async def _described_by(self, uri: str, name: str, length: int | None) -> None:
         """RFC 6249 §3.3: the full Metalink document of this file."""
         from ..engine.source_factory import make_source
         from .parse import MAX_DOCUMENT_SIZE, parse_metalink
@@ -150,6 +150,12 @@ class FollowingGroup(RequestGroup):
             log.warning("GID#%s the Metalink %s does not describe %s", self.gid, uri, name)
             return
         file = files[0]
+        if file.size is not None and length is not None and file.size != length:
+            log.warning(
+                "GID#%s the Metalink %s gives %s %d bytes, the server %d: not used",
+                self.gid, uri, name, file.size, length,
+            )  # fmt: skip
+            return
         log.log(NOTICE, "GID#%s Metalink %s describes %s", self.gid, uri, name)
         for url in mirror_urls(file, self.options):
             if self.mirrors.add(url) is not None:
