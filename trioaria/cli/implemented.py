@@ -42,6 +42,8 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "metalink-os",
         "metalink-preferred-protocol",
         "metalink-version",
+        "follow-metalink",
+        "no-want-digest-header",
         "realtime-chunk-checksum",
         "conf-path",
         "connect-timeout",
