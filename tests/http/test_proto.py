@@ -312,7 +312,7 @@ def test_check_range_response_200() -> None:
     ("status", "error", "code"),
     [
         (401, AuthError, ExitCode.HTTP_AUTH_FAILED),
-        (407, AuthError, ExitCode.HTTP_AUTH_FAILED),
+        (407, HttpProtocolError, ExitCode.HTTP_PROTOCOL_ERROR),
         (404, NotFoundError, ExitCode.RESOURCE_NOT_FOUND),
         (410, HttpProtocolError, ExitCode.HTTP_PROTOCOL_ERROR),
         (503, ServiceUnavailableError, ExitCode.HTTP_SERVICE_UNAVAILABLE),

@@ -429,32 +429,10 @@ _ROWS: tuple[OptionSpec, ...] = (
 # fmt: on
 
 
-_PROXY_REASON = "proxies are not implemented yet, and trioaria would connect directly"
-
 # Options not implemented yet whose silent omission would send traffic somewhere the user did
 # not choose (issue 15): setting one is an error (exit 28) naming it, with the reason below.
-# An empty proxy address ("--all-proxy=") means "no proxy", which is what happens, so it passes.
 # Harmless ones (BitTorrent, RPC, hooks, ...) stay warnings.  Remove a name when it lands.
 REFUSED: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "http-proxy",
-            "https-proxy",
-            "ftp-proxy",
-            "all-proxy",
-            "no-proxy",
-            "proxy-method",
-            "http-proxy-user",
-            "http-proxy-passwd",
-            "https-proxy-user",
-            "https-proxy-passwd",
-            "ftp-proxy-user",
-            "ftp-proxy-passwd",
-            "all-proxy-user",
-            "all-proxy-passwd",
-        ),
-        _PROXY_REASON,
-    ),
     "interface": "binding to an interface is not implemented yet, and trioaria would use the"
     " default route",
     "multiple-interface": "binding to interfaces is not implemented yet, and trioaria would use"

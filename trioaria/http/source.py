@@ -49,6 +49,7 @@ from typing import Any
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..net.connect import TlsOptions, recv_buffer_size
+from ..net.proxy import ProxySettings
 from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response
 from .gzip import ContentDecoder, content_encoding
@@ -217,7 +218,8 @@ class HttpSource(RangeSource):
         self._options = options
         self._url = uri
         self._pool = ConnectionPool(
-            rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0))
+            rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0)),
+            proxies=ProxySettings.from_options(options.get),
         )
         self._tls = TlsOptions.from_options(options)
         self._validator: str | None = None
