@@ -136,10 +136,9 @@ def _open_dir(directory: Path) -> None:
 
 def start_tinyproxy(directory: Path, *, auth: bool = True) -> ProxyServer:
     program = _require("tinyproxy")
-    _open_dir(directory)
-    log = directory / "tinyproxy.log"
-    log.touch()
-    log.chmod(0o666)
+    # no LogFile: in the foreground (-d) tinyproxy logs to its stderr, which is a file opened
+    # before it drops to nobody (pytest's temporary directories are closed to other users)
+    log = directory / "tinyproxy.out"
 
     def argv(port: int) -> list[str]:
         conf = directory / "tinyproxy.conf"
@@ -147,7 +146,6 @@ def start_tinyproxy(directory: Path, *, auth: bool = True) -> ProxyServer:
             f"Port {port}",
             "Listen 127.0.0.1",
             "Timeout 30",
-            f'LogFile "{log}"',
             "LogLevel Info",
             "MaxClients 50",
             "Allow 127.0.0.1",
