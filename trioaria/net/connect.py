@@ -66,10 +66,12 @@ __all__ = [
     "map_exceptions",
     "open_stream",
     "open_tcp",
+    "open_transport",
     "os_cause",
     "read_deadline",
     "recv_buffer_size",
     "resolve",
+    "transport_socket",
 ]
 
 #: Delay before racing the next address (RFC 8305 recommends 250 ms; trio's default too).
@@ -564,35 +566,74 @@ async def open_stream(
     host = host.strip("[]")
     ctx = make_ssl_context(tls) if tls is not None else None
     with connect_deadline(connect_timeout, f"connecting to {host}:{port}"):
-        if proxy is None:
-            tcp = await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
-        else:
-            tcp = await open_tcp(proxy.host, proxy.port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
-        transport: trio.SocketStream | TlsStream = tcp
+        transport = await open_transport(
+            host,
+            port,
+            disable_ipv6=disable_ipv6,
+            rcvbuf=rcvbuf,
+            proxy=proxy,
+            proxy_tls=proxy_tls,
+            user_agent=user_agent,
+        )
+        if ctx is None:
+            return ByteStream(transport)
+        tls_stream = TlsStream(transport, ctx, server_hostname=server_hostname or host)
         try:
-            if proxy is not None:
-                if proxy.tls:
-                    proxy_ctx = make_ssl_context(proxy_tls or TlsOptions())
-                    transport = TlsStream(tcp, proxy_ctx, server_hostname=proxy.host)
-                    with map_exceptions():
-                        await transport.do_handshake()
-                destination = host
-                if proxy.scheme in ("socks5", "socks4") and not _is_literal(host):
-                    v4_only = disable_ipv6 or proxy.scheme == "socks4"
-                    destination = (await resolve(host, port, disable_ipv6=v4_only))[0].sockaddr[0]
-                with map_exceptions():
-                    await establish_tunnel(
-                        transport, proxy, destination, port, user_agent=user_agent
-                    )
-            if ctx is None:
-                return ByteStream(transport)
-            tls_stream = TlsStream(transport, ctx, server_hostname=server_hostname or host)
             with map_exceptions():
                 await tls_stream.do_handshake()
         except BaseException:
-            tcp.socket.close()
+            transport_socket(transport).close()
             raise
         return ByteStream(tls_stream)
+
+
+def transport_socket(transport: trio.SocketStream | TlsStream) -> trio.socket.SocketType:
+    """The TCP socket under *transport* (under every TLS layer)."""
+    inner: object = transport
+    while isinstance(inner, TlsStream):
+        inner = inner.transport_stream
+    assert isinstance(inner, trio.SocketStream)
+    return inner.socket
+
+
+async def open_transport(
+    host: str,
+    port: int,
+    *,
+    disable_ipv6: bool = False,
+    rcvbuf: int = 0,
+    proxy: Proxy | None = None,
+    proxy_tls: TlsOptions | None = None,
+    user_agent: str | None = None,
+) -> trio.SocketStream | TlsStream:
+    """A byte stream to *host*:*port*: a TCP connection (Happy Eyeballs), or, with *proxy*,
+    a tunnel to it through the proxy (see :func:`open_stream`).  No deadline here: wrap the
+    call in :func:`connect_deadline`.  The socket is closed if anything fails.
+
+    Raises:
+        NameResolveError, ConnectError, NetworkError, ProxyError: as :func:`open_stream`.
+    """
+    host = host.strip("[]")
+    if proxy is None:
+        return await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+    tcp = await open_tcp(proxy.host, proxy.port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+    transport: trio.SocketStream | TlsStream = tcp
+    try:
+        if proxy.tls:
+            proxy_ctx = make_ssl_context(proxy_tls or TlsOptions())
+            transport = TlsStream(tcp, proxy_ctx, server_hostname=proxy.host)
+            with map_exceptions():
+                await transport.do_handshake()
+        destination = host
+        if proxy.scheme in ("socks5", "socks4") and not _is_literal(host):
+            v4_only = disable_ipv6 or proxy.scheme == "socks4"
+            destination = (await resolve(host, port, disable_ipv6=v4_only))[0].sockaddr[0]
+        with map_exceptions():
+            await establish_tunnel(transport, proxy, destination, port, user_agent=user_agent)
+    except BaseException:
+        tcp.socket.close()
+        raise
+    return transport
 
 
 def _is_literal(host: str) -> bool:
