@@ -24,6 +24,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -283,12 +284,21 @@ def start_squid(directory: Path) -> ProxyServer:
 
 
 def _session(factory: object, tmp: pytest.TempPathFactory, name: str) -> Iterator[ProxyServer]:
+    """Run ``factory(directory)`` for the session.  The directory is a fresh one under the
+    system's temporary directory, not pytest's: pytest's are closed to other users, and
+    squid and tinyproxy drop root for ``proxy``/``nobody`` before opening their files."""
     assert callable(factory)
-    server: ProxyServer = factory(tmp.mktemp(name))
+    del tmp  # kept in the signature so every fixture asks for a temporary directory
+    directory = Path(tempfile.mkdtemp(prefix=f"trioaria-{name}-"))
+    _open_dir(directory)
+    server: ProxyServer | None = None
     try:
+        server = factory(directory)
         yield server
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

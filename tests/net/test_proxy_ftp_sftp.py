@@ -1,0 +1,139 @@
+"""FTP and SFTP through real proxies, end to end through the CLI (issue 14 parts 2-3).
+
+* ``ftp://`` through an HTTP proxy with the default ``--proxy-method=get``: squid fetches the
+  file over FTP for us (an absolute-form ``GET ftp://...`` in its access log).
+* ``--proxy-method=tunnel``: the control connection and every passive data connection are
+  ``CONNECT`` tunnels (tinyproxy logs one ``CONNECT`` per connection).
+* SOCKS5 (microsocks with user/password, dante without), ``socks5h`` and SOCKS4 (dante) for
+  FTP control and data connections.
+* SFTP always tunnels (aria2): through tinyproxy's ``CONNECT`` and through SOCKS5; the tunnel
+  socket is handed to asyncssh.
+Each run checks the bytes, and that the proxy really carried the connections.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli_util import CliResult, run_process
+from tests.servers.ftp import FtpServer
+from tests.servers.proxies import PASSWORD, SOCKS_PASSWORD, SOCKS_USER, USER, ProxyServer
+from tests.servers.sftp import SftpServer
+
+CLI = [sys.executable, "-m", "trioaria"]
+
+
+async def trioaria(home: Path, *args: str) -> CliResult:
+    return await run_process([*CLI, "--no-conf", "-d", str(home / "dl"), *args], home=home)
+
+
+def payload(size: int = 1_500_000) -> bytes:
+    return bytes(range(256)) * (size // 256) + b"end"
+
+
+async def test_ftp_through_squid_with_get(
+    tmp_path: Path, ftp_server: FtpServer, squid: ProxyServer
+) -> None:
+    data = payload()
+    ftp_server.add_file("viasquid.bin", data)
+    url = ftp_server.url("viasquid.bin")
+    res = await trioaria(tmp_path, f"--ftp-proxy={squid.uri(user=USER, password=PASSWORD)}", url)
+    assert res.returncode == 0, res
+    assert (tmp_path / "dl" / "viasquid.bin").read_bytes() == data
+    assert f"GET {url}" in squid.log_text(), squid.log_text()
+    assert ftp_server.commands("RETR"), "squid never fetched the file over FTP"
+
+
+async def test_ftp_tunnelled_through_connect(
+    tmp_path: Path, ftp_server: FtpServer, tinyproxy_open: ProxyServer
+) -> None:
+    data = payload(3_000_000)
+    ftp_server.add_file("tunnel.bin", data)
+    before = tinyproxy_open.log_text().count(f"CONNECT 127.0.0.1:")
+    res = await trioaria(
+        tmp_path,
+        f"--all-proxy={tinyproxy_open.uri()}",
+        "--proxy-method=tunnel",
+        "-x2",
+        "-s2",
+        "-k1M",
+        ftp_server.url("tunnel.bin", userinfo="test:secret"),
+    )
+    assert res.returncode == 0, res
+    assert (tmp_path / "dl" / "tunnel.bin").read_bytes() == data
+    log = tinyproxy_open.log_text()
+    control = log.count(f"CONNECT 127.0.0.1:{ftp_server.port} ")
+    connects = log.count("CONNECT 127.0.0.1:") - before
+    retrs = len(ftp_server.commands("RETR"))
+    assert control >= 1 and retrs >= 1
+    assert connects >= control + retrs, log  # every data connection was a tunnel too
+
+
+@pytest.mark.parametrize("kind", ["microsocks", "dante-socks5h", "dante-socks4"])
+async def test_ftp_through_socks(
+    tmp_path: Path,
+    ftp_server: FtpServer,
+    microsocks: ProxyServer,
+    dante: ProxyServer,
+    kind: str,
+) -> None:
+    data = payload(2_000_000)
+    ftp_server.add_file("socks.bin", data)
+    if kind == "microsocks":
+        proxy, host = microsocks.uri(user=SOCKS_USER, password=SOCKS_PASSWORD), "127.0.0.1"
+    elif kind == "dante-socks5h":
+        proxy, host = f"socks5h://127.0.0.1:{dante.port}", "localhost"
+    else:
+        proxy, host = f"socks4://127.0.0.1:{dante.port}", "localhost"  # resolved by us
+    url = f"ftp://test:secret@{host}:{ftp_server.port}/socks.bin"
+    res = await trioaria(tmp_path, f"--all-proxy={proxy}", "-x2", "-s2", "-k1M", url)
+    assert res.returncode == 0, res
+    assert (tmp_path / "dl" / "socks.bin").read_bytes() == data
+    if kind != "microsocks":  # dante logs each SOCKS session it passed
+        passed = re.findall(r"pass\(1\): tcp/connect", dante.log_text())
+        assert passed, dante.log_text()[-2000:]
+
+
+async def test_socks_refusing_auth_is_a_clear_error(
+    tmp_path: Path, ftp_server: FtpServer, microsocks: ProxyServer
+) -> None:
+    ftp_server.add_file("refused.bin", payload(10_000))
+    for proxy, words in [
+        (microsocks.uri(), "wants a user name and password"),
+        (microsocks.uri(user=SOCKS_USER, password="bad"), "user name or password rejected"),
+    ]:
+        res = await trioaria(
+            tmp_path, f"--all-proxy={proxy}", "--max-tries=3", ftp_server.url("refused.bin")
+        )
+        assert res.returncode == 1, res
+        assert words in res.stdout + res.stderr, res
+        assert "bad" not in res.stdout.replace("refused.bin", "") + res.stderr
+        assert not (tmp_path / "dl" / "refused.bin").exists()
+    assert not ftp_server.commands("RETR")
+
+
+@pytest.mark.parametrize("kind", ["connect", "socks5"])
+async def test_sftp_tunnelled(
+    tmp_path: Path,
+    sftp_server: SftpServer,
+    tinyproxy_open: ProxyServer,
+    microsocks: ProxyServer,
+    kind: str,
+) -> None:
+    data = payload(1_000_000)
+    name = f"sftp-proxy-{kind}.bin"
+    sftp_server.add_file(name, data)
+    proxy = (
+        tinyproxy_open.uri()
+        if kind == "connect"
+        else microsocks.uri(user=SOCKS_USER, password=SOCKS_PASSWORD)
+    )
+    res = await trioaria(tmp_path, f"--ftp-proxy={proxy}", "-x2", "-s2", sftp_server.url(name))
+    assert res.returncode == 0, res
+    assert (tmp_path / "dl" / name).read_bytes() == data
+    if kind == "connect":
+        assert f"CONNECT 127.0.0.1:{sftp_server.port}" in tinyproxy_open.log_text()
