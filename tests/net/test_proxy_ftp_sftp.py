@@ -53,7 +53,7 @@ async def test_ftp_tunnelled_through_connect(
 ) -> None:
     data = payload(3_000_000)
     ftp_server.add_file("tunnel.bin", data)
-    before = tinyproxy_open.log_text().count(f"CONNECT 127.0.0.1:")
+    before = tinyproxy_open.log_text().count("CONNECT 127.0.0.1:")
     res = await trioaria(
         tmp_path,
         f"--all-proxy={tinyproxy_open.uri()}",
