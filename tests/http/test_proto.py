@@ -416,7 +416,8 @@ def test_parse_url(url: str, expected: tuple[object, ...], host_header: str) -> 
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://h/x", "http://", "http://h:99999/", "http://h:abc/", "/relative", "mailto:x@y"]
+    "url",
+    ["gopher://h/x", "http://", "http://h:99999/", "http://h:abc/", "/relative", "mailto:x@y"],
 )
 def test_parse_url_rejects(url: str) -> None:
     with pytest.raises(HttpProtocolError):
