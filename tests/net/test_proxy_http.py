@@ -262,3 +262,30 @@ async def test_environment_variables_and_option_precedence(
     assert res.returncode == 0, res
     assert "https_proxy is ignored" in res.stderr, res
     assert tinyproxy.log_text().count(f"GET http://127.0.0.1:{nginx.port}/{name}") == 2
+
+
+@pytest.mark.parametrize("kind", ["get", "tunnel", "socks5"])
+async def test_tracker_and_torrent_fetches_use_the_proxy(
+    nginx: NginxServer, tinyproxy: ProxyServer, microsocks: ProxyServer, kind: str
+) -> None:
+    """HTTP trackers and ``.torrent`` URLs go through the proxy too (aria2 fetches them as
+    HTTP downloads); ``bt.announce.http_get`` is their one GET."""
+    from tests.servers.proxies import SOCKS_PASSWORD, SOCKS_USER
+    from trioaria.bt.announce import http_get
+    from trioaria.net.proxy import ProxySettings, parse_proxy
+
+    name = unique_name(f"tracker-{kind}")
+    data = serve_copy(nginx, name, 50_000)
+    if kind == "socks5":
+        proxy = parse_proxy(microsocks.uri(user=SOCKS_USER, password=SOCKS_PASSWORD))
+    else:
+        proxy = parse_proxy(tinyproxy.uri(user=USER, password=PASSWORD))
+    settings = ProxySettings(http=proxy, method="tunnel" if kind == "tunnel" else "get")
+    body = await http_get(nginx.url(f"/{name}?info_hash=x"), timeout=10, proxies=settings)
+    assert body == data
+    seen = tinyproxy.log_text()
+    if kind == "get":
+        assert f"GET http://127.0.0.1:{nginx.port}/{name}?info_hash=x" in seen
+    elif kind == "tunnel":
+        assert seen.count(f"CONNECT 127.0.0.1:{nginx.port}") >= 1
+    assert log_lines(nginx, f"/{name}?info_hash=x")
