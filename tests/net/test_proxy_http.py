@@ -233,6 +233,7 @@ async def test_no_proxy_bypasses_and_dead_proxy_is_named(
     )  # fmt: skip
     assert res.returncode == 1, res
     assert "Connection refused" in res.stdout + res.stderr, res
+    assert f"cannot reach the proxy {dead}" in res.stdout + res.stderr, res
 
 
 async def test_environment_variables_and_option_precedence(

@@ -150,6 +150,8 @@ NO_PROXY_CASES = [
     ("10.0.0.1", ["10.0.0.0/x"], False),
     ("name", ["10.0.0.0/8"], False),  # CIDR compares the host as written, no resolving
     ("h", ["", " ", "h"], True),
+    ("anything.example", ["x", "*"], True),  # beyond aria2: curl's and wget's "everything"
+    ("10.0.0.1", ["*"], True),
 ]
 
 

@@ -90,12 +90,16 @@ async def http_get(
     with read_deadline(timeout, f"announcing to {host}"):
         if route is not None and not route.tunnel:
             proxy = route.proxy
-            stream = await open_stream(
-                proxy.host,
-                proxy.port,
-                tls=(tls or TlsOptions()) if proxy.tls else None,
-                connect_timeout=timeout,
-            )
+            try:
+                stream = await open_stream(
+                    proxy.host,
+                    proxy.port,
+                    tls=(tls or TlsOptions()) if proxy.tls else None,
+                    connect_timeout=timeout,
+                )
+            except NetworkError as exc:
+                exc.message = f"cannot reach the proxy {proxy.label}: {exc.message}"
+                raise
             target = parts._replace(fragment="").geturl()  # absolute form, RFC 9112 §3.2.2
             authorization = proxy.authorization()
             if authorization is not None:

@@ -178,14 +178,18 @@ class HttpConnection:
         parsed = parse_url(url)
         if route is not None and not route.tunnel:
             proxy = route.proxy
-            stream = await open_stream(
-                proxy.host,
-                proxy.port,
-                tls=tls if proxy.tls else None,
-                connect_timeout=connect_timeout,
-                disable_ipv6=disable_ipv6,
-                rcvbuf=rcvbuf,
-            )
+            try:
+                stream = await open_stream(
+                    proxy.host,
+                    proxy.port,
+                    tls=tls if proxy.tls else None,
+                    connect_timeout=connect_timeout,
+                    disable_ipv6=disable_ipv6,
+                    rcvbuf=rcvbuf,
+                )
+            except NetworkError as exc:
+                exc.message = f"cannot reach the proxy {proxy.label}: {exc.message}"
+                raise
             return cls(stream, parsed.origin, forward=proxy)
         if parsed.scheme not in ("http", "https"):
             raise HttpProtocolError(f"unsupported URL scheme in {url!r} (want http or https)")

@@ -616,7 +616,11 @@ async def open_transport(
     host = host.strip("[]")
     if proxy is None:
         return await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
-    tcp = await open_tcp(proxy.host, proxy.port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+    try:
+        tcp = await open_tcp(proxy.host, proxy.port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+    except NetworkError as exc:  # say that it is the proxy that cannot be reached
+        exc.message = f"cannot reach the proxy {proxy.label}: {exc.message}"
+        raise
     transport: trio.SocketStream | TlsStream = tcp
     try:
         if proxy.tls:

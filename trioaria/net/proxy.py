@@ -188,7 +188,8 @@ def no_proxy_match(host: str, entries: tuple[str, ...] | list[str]) -> bool:
     it starts with a dot, as a suffix (``.example.org`` matches ``a.example.org`` but not
     ``example.org``) unless the host is an IP literal; ``ADDRESS/BITS`` matches an IP literal
     in that network (bits above the address size mean the whole address).  Comparisons of
-    names ignore case (DNS names are case-insensitive, RFC 4343).
+    names ignore case (DNS names are case-insensitive, RFC 4343).  Beyond aria2, ``*``
+    matches every host, as ``no_proxy=*`` does for curl, wget and Python.
     """
     name = host.strip("[]").lower().rstrip(".")
     address = _ip(name)
@@ -196,6 +197,8 @@ def no_proxy_match(host: str, entries: tuple[str, ...] | list[str]) -> bool:
         entry = raw.strip().lower()
         if not entry:
             continue
+        if entry == "*":  # curl, wget and Python's urllib: every host (aria2 has no "*")
+            return True
         if "/" not in entry:
             if entry.startswith(".") and address is None:
                 if name.endswith(entry):
