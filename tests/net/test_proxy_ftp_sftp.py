@@ -46,6 +46,19 @@ async def test_ftp_through_squid_with_get(
     assert (tmp_path / "dl" / "viasquid.bin").read_bytes() == data
     assert f"GET {url}" in squid.log_text(), squid.log_text()
     assert ftp_server.commands("RETR"), "squid never fetched the file over FTP"
+    assert ftp_server.commands("USER") == ["anonymous"]
+    # FTP credentials (in the URI or --ftp-user) reach the FTP server through squid
+    res = await trioaria(
+        tmp_path / "user",
+        f"--ftp-proxy={squid.uri(user=USER, password=PASSWORD)}",
+        "--ftp-user=test",
+        "--ftp-passwd=secret",
+        url,
+    )
+    assert res.returncode == 0, res
+    assert (tmp_path / "user" / "dl" / "viasquid.bin").read_bytes() == data
+    assert ftp_server.commands("USER") == ["anonymous", "test"]
+    assert "secret" not in squid.log_text()
 
 
 async def test_ftp_tunnelled_through_connect(

@@ -237,10 +237,13 @@ class HttpSource(RangeSource):
         referer = o.get("referer")
         if referer:
             headers.append(("Referer", self.uri if referer == "*" else referer))
-        user = o.get("http-user")
+        # an ftp:// URI fetched by a forwarding proxy logs in with --ftp-user (squid takes
+        # the FTP login from Authorization)
+        prefix = "ftp" if self._url.lower().startswith("ftp:") else "http"
+        user = o.get(f"{prefix}-user")
         # credentials in the URI are always sent and win over --http-user (aria2)
         if user and self._auth_active and parse_url(self._url).userinfo is None:
-            headers.append(basic_auth_header(str(user), str(o.get("http-passwd") or "")))
+            headers.append(basic_auth_header(str(user), str(o.get(f"{prefix}-passwd") or "")))
         if probe and o.get("http-accept-gzip"):
             headers.append(("Accept-Encoding", "deflate, gzip"))
         if o.get("http-no-cache"):
