@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_util import CliResult, log_lines, run_process, serve_copy, unique_name
+from tests.cli_util import CliResult, log_lines, run_aria2c, run_process, serve_copy, unique_name
 from tests.servers.nginx import NginxServer
 from tests.servers.proxies import PASSWORD, USER, ProxyServer
 
@@ -131,7 +131,7 @@ async def test_tls_to_an_https_proxy(
 @pytest.mark.parametrize(
     ("method", "password", "code", "words"),
     [
-        # aria2c 1.36 measured against the same tinyproxy: no credentials get a 407 (GET:
+        # as aria2c 1.36 (run below against the same tinyproxy): no credentials get a 407 (GET:
         # exit 22, CONNECT: exit 1); a wrong password gets tinyproxy's 401 (GET: 24; CONNECT: 1)
         ("get", None, 22, "proxy authentication failed"),
         ("tunnel", None, 1, "proxy authentication failed"),
@@ -163,6 +163,18 @@ async def test_refused_credentials_are_clear_errors_and_write_nothing(
     assert "wrong" not in res.stdout + res.stderr  # the password is never shown
     assert not downloaded(tmp_path, name).exists()
     assert not log_lines(nginx, f"/{name}")
+    # the same refusal, the same exit status from the real aria2c
+    theirs = await run_aria2c(
+        "-d",
+        str(tmp_path / "aria2c"),
+        f"--all-proxy={tinyproxy.uri(user=user, password=password)}",
+        f"--proxy-method={method}",
+        "--max-tries=3",
+        "--retry-wait=0",
+        nginx.url(f"/{name}"),
+        home=tmp_path / "aria2c-home",
+    )
+    assert theirs.returncode == code, theirs
 
 
 @pytest.fixture
