@@ -150,3 +150,40 @@ async def test_sftp_tunnelled(
     assert (tmp_path / "dl" / name).read_bytes() == data
     if kind == "connect":
         assert f"CONNECT 127.0.0.1:{sftp_server.port}" in tinyproxy_open.log_text()
+
+
+async def test_ftpes_through_connect_and_socks(
+    tmp_path: Path,
+    ftps_server: FtpServer,
+    tinyproxy_open: ProxyServer,
+    microsocks: ProxyServer,
+) -> None:
+    """``ftpes://`` always tunnels: TLS on the control connection and on each data tunnel
+    (resuming the control connection's TLS session) runs end to end through the proxy."""
+    data = payload(2_500_000)
+    ftps_server.add_file("tls-proxy.bin", data)
+    url = ftps_server.url("tls-proxy.bin", scheme="ftpes", userinfo="test:secret")
+    ca = ftps_server.extra["ca"]
+    for label, proxy in [
+        ("connect", tinyproxy_open.uri()),
+        ("socks", microsocks.uri(user=SOCKS_USER, password=SOCKS_PASSWORD)),
+    ]:
+        res = await trioaria(
+            tmp_path / label, f"--ftp-proxy={proxy}", f"--ca-certificate={ca}", "-x2", "-s2",
+            "-k1M", url,
+        )  # fmt: skip
+        assert res.returncode == 0, res
+        assert (tmp_path / label / "dl" / "tls-proxy.bin").read_bytes() == data
+    assert f"CONNECT 127.0.0.1:{ftps_server.port} " in tinyproxy_open.log_text()
+
+
+async def test_sftp_through_an_https_proxy_is_refused_clearly(
+    tmp_path: Path, sftp_server: SftpServer, stunnel_proxy: ProxyServer
+) -> None:
+    sftp_server.add_file("no-tls-proxy.bin", payload(1000))
+    res = await trioaria(
+        tmp_path, f"--ftp-proxy={stunnel_proxy.uri()}", sftp_server.url("no-tls-proxy.bin")
+    )
+    assert res.returncode == 1, res
+    assert "SFTP through an https:// proxy" in res.stdout + res.stderr, res
+    assert not (tmp_path / "dl" / "no-tls-proxy.bin").exists()
