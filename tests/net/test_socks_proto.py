@@ -285,3 +285,21 @@ def test_connect_error_mapping() -> None:
     assert "proxy authentication failed" in str(auth)
     other = connect_error(ProxyStatus(502, "Bad Gateway"), "p", "h:1")
     assert other is not None and other.retryable and "Proxy connection failed" in str(other)
+
+
+@given(st.binary(max_size=200), st.binary(max_size=50))
+def test_connect_reply_any_bytes_are_a_status_or_a_proxy_error(head: bytes, tail: bytes) -> None:
+    """Whatever the proxy sends, the parser ends with a status or a ProxyError, and never
+    takes a byte past the first blank line."""
+    reply = ConnectReply()
+    data = memoryview(head + tail)
+    try:
+        while reply.result is None and data:
+            used = reply.receive_data(data[: reply.wanted()])
+            data = data[used:]
+    except ProxyError:
+        return
+    if reply.result is not None:
+        taken = len(head) + len(tail) - len(data)
+        assert (head + tail)[:taken].endswith(b"\r\n\r\n")
+        assert (head + tail)[:taken].count(b"\r\n\r\n") == 1
