@@ -257,6 +257,9 @@ def _warn_unsupported(names: Iterable[str]) -> None:
 
 def _proxy_environment(*, quiet: bool) -> dict[str, str]:
     """``http_proxy`` and friends as option values; an unusable one is reported and skipped."""
+    names = {"http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy"}
+    if not any(name.lower() in names for name in os.environ):
+        return {}  # the common case costs no import (start-up time, issue 15)
     from .unsupported import proxy_environment_options
 
     values, warnings = proxy_environment_options(os.environ)
