@@ -66,9 +66,8 @@ async def test_http_through_socks5(
     assert (tmp_path / "dl" / name).read_bytes() == data
     assert log_lines(nginx, f"/{name}")
     if kind.startswith("dante"):
-        assert f"127.0.0.1.{nginx.port if scheme == 'http' else nginx.https_port}" in (
-            dante.log_text()
-        )
+        port = nginx.port if scheme == "http" else nginx.https_port
+        assert await dante.wait_log(f"127.0.0.1.{port}\n"), dante.log_text()[-2000:]
 
 
 class Socks4aRelay:

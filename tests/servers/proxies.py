@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests.servers.nginx import NginxServer, make_test_pki
 from tests.servers.process import stop_process
@@ -74,6 +75,15 @@ class ProxyServer:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    async def wait_log(self, text: str, *, count: int = 1, timeout: float = 10) -> bool:
+        """Wait (bounded) until *text* appears *count* times in the log: squid writes a
+        request's line when the transaction ends, which may be just after the client is done."""
+        with trio.move_on_after(timeout):
+            while self.log_text().count(text) < count:
+                await trio.sleep(0.02)
+            return True
+        return False
 
     def stop(self) -> None:
         stop_process(self.process, grace=5)
