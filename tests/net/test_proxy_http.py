@@ -302,3 +302,33 @@ async def test_tracker_and_torrent_fetches_use_the_proxy(
     elif kind == "tunnel":
         assert seen.count(f"CONNECT 127.0.0.1:{nginx.port}") >= 1
     assert log_lines(nginx, f"/{name}?info_hash=x")
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_squid_with_basic_auth(
+    tmp_path: Path, nginx: NginxServer, squid: ProxyServer, scheme: str
+) -> None:
+    """squid: absolute-form GETs (two connections at once) and CONNECT to the TLS nginx; its
+    access log names the authenticated user."""
+    name = unique_name(f"squid-{scheme}")
+    data = serve_copy(nginx, name, 2_000_000)
+    url = nginx.url(f"/{name}") if scheme == "http" else nginx.https_url(f"/{name}")
+    res = await trioaria(
+        tmp_path,
+        f"--all-proxy={squid.uri()}",
+        f"--all-proxy-user={USER}",
+        f"--all-proxy-passwd={PASSWORD}",
+        f"--ca-certificate={nginx.ca_cert}",
+        "-x2",
+        "-s2",
+        "-k1M",
+        url,
+    )
+    assert res.returncode == 0, res
+    assert downloaded(tmp_path, name).read_bytes() == data
+    if scheme == "http":
+        assert await squid.wait_log(f"GET {url} {USER}"), squid.log_text()
+    else:
+        assert await squid.wait_log(f"CONNECT 127.0.0.1:{nginx.https_port} {USER}"), (
+            squid.log_text()
+        )
