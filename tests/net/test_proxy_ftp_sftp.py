@@ -107,7 +107,10 @@ async def test_ftp_through_socks(
     res = await trioaria(tmp_path, f"--all-proxy={proxy}", "-x2", "-s2", "-k1M", url)
     assert res.returncode == 0, res
     assert (tmp_path / "dl" / "socks.bin").read_bytes() == data
-    if kind != "microsocks":  # dante logs each SOCKS session it passed
+    if kind == "microsocks":  # "client[N] IP: connected to HOST:PORT", control connection
+        text = f"connected to 127.0.0.1:{ftp_server.port}"
+        assert await microsocks.wait_log(text), microsocks.log_text()[-2000:]
+    else:  # dante logs each SOCKS session it passed
         # dante logs each session it passed: the control connection to the FTP port, and at
         # least one data connection besides
         control = f"127.0.0.1.{ftp_server.port}\n"
@@ -154,6 +157,9 @@ async def test_sftp_tunnelled(
     assert (tmp_path / "dl" / name).read_bytes() == data
     if kind == "connect":
         assert f"CONNECT 127.0.0.1:{sftp_server.port}" in tinyproxy_open.log_text()
+    else:
+        text = f"connected to 127.0.0.1:{sftp_server.port}"
+        assert await microsocks.wait_log(text), microsocks.log_text()[-2000:]
 
 
 async def test_ftpes_through_connect_and_socks(

@@ -65,8 +65,10 @@ async def test_http_through_socks5(
     assert res.returncode == 0, res
     assert (tmp_path / "dl" / name).read_bytes() == data
     assert log_lines(nginx, f"/{name}")
+    port = nginx.port if scheme == "http" else nginx.https_port
+    if kind == "microsocks":  # microsocks logs "client[N] IP: connected to HOST:PORT"
+        assert await microsocks.wait_log(f"connected to 127.0.0.1:{port}"), microsocks.log_text()
     if kind.startswith("dante"):
-        port = nginx.port if scheme == "http" else nginx.https_port
         assert await dante.wait_log(f"127.0.0.1.{port}\n"), dante.log_text()[-2000:]
 
 
