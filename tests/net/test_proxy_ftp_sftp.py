@@ -110,9 +110,8 @@ async def test_ftp_through_socks(
     if kind == "microsocks":  # "client[N] IP: connected to HOST:PORT", control connection
         text = f"connected to 127.0.0.1:{ftp_server.port}"
         assert await microsocks.wait_log(text), microsocks.log_text()[-2000:]
-    else:  # dante logs each SOCKS session it passed
-        # dante logs each session it passed: the control connection to the FTP port, and at
-        # least one data connection besides
+    else:  # dante logs each session it passed: the control connection to the FTP port, and
+        # at least one data connection besides
         control = f"127.0.0.1.{ftp_server.port}\n"
         assert await dante.wait_log(control), dante.log_text()[-2000:]
         assert dante.log_text().count("tcp/connect [:") >= connects_before + 2
