@@ -107,7 +107,9 @@ class Mirrors:
         server-stat record) and that record (or None)."""
         record = self.server_stats.find(st.stat_host, st.stat_protocol)
         rates = [
-            n / (now - t0) for s, _seg, t0, n in self._live.values() if s is st and now - t0 >= 0.5
+            n / (now - t0)
+            for s, _seg, t0, n in self._live.values()
+            if s is st and now - t0 >= 0.5
         ]
         if rates:
             return int(sum(rates) / len(rates)), record
