@@ -562,7 +562,8 @@ async def _amain(
             return [make_group(uris, entry_opts)]
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
         groups: list[RequestGroup] = [
-            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None) for i, t in enumerate(torrents)
+            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None)
+            for i, t in enumerate(torrents)
         ]
         if rest and entry_opts.get("torrent-file"):
             log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))
