@@ -196,3 +196,24 @@ async def test_sftp_through_an_https_proxy_is_refused_clearly(
     assert res.returncode == 1, res
     assert "SFTP through an https:// proxy" in res.stdout + res.stderr, res
     assert not (tmp_path / "dl" / "no-tls-proxy.bin").exists()
+
+
+async def test_ftp_tunnelled_through_an_https_proxy(
+    tmp_path: Path, ftp_server: FtpServer, stunnel_proxy: ProxyServer, tinyproxy: ProxyServer
+) -> None:
+    """TLS to the proxy (stunnel in front of tinyproxy), then CONNECT tunnels for the FTP
+    control connection and each data connection inside TLS connections."""
+    data = payload(1_200_000)
+    ftp_server.add_file("tls-to-proxy.bin", data)
+    ca = stunnel_proxy.ca
+    assert ca is not None
+    res = await trioaria(
+        tmp_path,
+        f"--ftp-proxy={stunnel_proxy.uri(user=USER, password=PASSWORD)}",
+        "--proxy-method=tunnel",
+        f"--ca-certificate={ca}",
+        ftp_server.url("tls-to-proxy.bin", userinfo="test:secret"),
+    )
+    assert res.returncode == 0, res
+    assert (tmp_path / "dl" / "tls-to-proxy.bin").read_bytes() == data
+    assert f"CONNECT 127.0.0.1:{ftp_server.port} " in tinyproxy.log_text()
