@@ -224,13 +224,14 @@ def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
     help_only = "help" in argv_opts or "version" in argv_opts
     home = os.path.expanduser("~")
     conf_path, conf_opts = _read_conf(argv_opts, home)
+    # aria2: the proxy variables override the conf file; the command line overrides both
+    conf_opts = {**conf_opts, **_proxy_environment(quiet=help_only)}
     base = dynamic_defaults(os.environ, cwd=os.getcwd(), exists=os.path.exists)
     opts = build_options(argv_opts, conf_opts, base=base, home=home)
     if not help_only:  # --help and --version download nothing, so nothing is refused
         check_refused(conf_opts, where=conf_path)
         check_refused(argv_opts, where="the command line")
         _warn_unsupported(opts.explicit_names())
-        _report_proxy_environment()
     if not opts.get("input-file"):
         return opts, opts, uris
 
@@ -254,12 +255,18 @@ def _warn_unsupported(names: Iterable[str]) -> None:
             _warn(unsupported_warning(name))
 
 
-def _report_proxy_environment() -> None:
-    """``http_proxy`` and friends are not used yet: say so instead of ignoring them silently."""
-    from .unsupported import proxy_environment_notices
+def _proxy_environment(*, quiet: bool) -> dict[str, str]:
+    """``http_proxy`` and friends as option values; an unusable one is reported and skipped."""
+    names = {"http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy"}
+    if not any(name.lower() in names for name in os.environ):
+        return {}  # the common case costs no import (start-up time, issue 15)
+    from .unsupported import proxy_environment_options
 
-    for notice in proxy_environment_notices(os.environ):
-        _warn(notice)
+    values, warnings = proxy_environment_options(os.environ)
+    if not quiet:
+        for warning in warnings:
+            _warn(warning)
+    return values
 
 
 # --- which URIs become which downloads ----------------------------------------------------

@@ -49,6 +49,7 @@ from typing import Any
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..net.connect import TlsOptions, recv_buffer_size
+from ..net.proxy import ProxySettings
 from ..storage.checksum import WANT_DIGEST, parse_digest_header
 from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response
@@ -231,7 +232,8 @@ class HttpSource(RangeSource):
         self._options = options
         self._url = uri
         self._pool = ConnectionPool(
-            rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0))
+            rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0)),
+            proxies=ProxySettings.from_options(options.get),
         )
         self._tls = TlsOptions.from_options(options)
         self._validator: str | None = None
@@ -250,10 +252,13 @@ class HttpSource(RangeSource):
         referer = o.get("referer")
         if referer:
             headers.append(("Referer", self.uri if referer == "*" else referer))
-        user = o.get("http-user")
+        # an ftp:// URI fetched by a forwarding proxy logs in with --ftp-user (squid takes
+        # the FTP login from Authorization)
+        prefix = "ftp" if self._url.lower().startswith("ftp:") else "http"
+        user = o.get(f"{prefix}-user")
         # credentials in the URI are always sent and win over --http-user (aria2)
         if user and self._auth_active and parse_url(self._url).userinfo is None:
-            headers.append(basic_auth_header(str(user), str(o.get("http-passwd") or "")))
+            headers.append(basic_auth_header(str(user), str(o.get(f"{prefix}-passwd") or "")))
         if (
             probe
             and str(o.get("follow-metalink") or "false") != "false"
