@@ -498,71 +498,17 @@ async def _amain(
 
     import trio
 
-    from ..engine.group import RequestGroup
-
     log = logging.getLogger("trioaria.cli.app")
 
     import time
 
     from ..engine import server_stat
+    from ..engine.factory import GroupFactory
 
     # --server-stat-if: one table of server speeds shared by every download of the run
     server_stats = server_stat.table_from_options(opts, time.time())
-
-    def make_group(uris: list[str], entry_opts: Options) -> RequestGroup:
-        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        return RequestGroup(uris, entry_opts, gid=gid, server_stats=server_stats)
-
-    def make_metalink_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
-        # Each file of each Metalink document is a download of its own, its urls the mirrors
-        # (trioaria.metalink.plan); the other URIs stay mirrors of one download.
-        from ..metalink.plan import metalink_downloads
-
-        paths = [u for u in uris if _is_metalink_arg(u)]
-        rest = [u for u in uris if not _is_metalink_arg(u)]
-        if entry_opts.get("metalink-file"):
-            paths.insert(0, str(entry_opts.get("metalink-file")))
-        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        groups: list[RequestGroup] = [
-            RequestGroup(
-                d.uris,
-                d.options,
-                gid=gid if i == 0 else None,
-                server_stats=server_stats,
-                piece_hashes=d.piece_hashes,
-            )
-            for i, d in enumerate(metalink_downloads(paths, entry_opts))
-        ]
-        if rest:
-            groups.append(make_group(rest, entry_opts))
-        return groups
-
-    def make_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
-        if entry_opts.get("metalink-file") or any(_is_metalink_arg(u) for u in uris):
-            return make_metalink_groups(uris, entry_opts)
-        # Each torrent, .torrent URL and magnet is a download of its own (aria2); the
-        # other URIs stay mirrors of one download.  Plain URLs skip importing BitTorrent
-        # (start-up time, issue 15).
-        if not entry_opts.get("torrent-file") and not any(
-            u.lower().startswith("magnet:") or ".torrent" in u.lower() or "://" not in u
-            for u in uris
-        ):
-            return [make_group(uris, entry_opts)]
-        from ..engine.torrent import TorrentGroup, split_torrent_uris
-
-        torrents, rest = split_torrent_uris(uris, entry_opts)
-        if not torrents:
-            return [make_group(uris, entry_opts)]
-        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        groups: list[RequestGroup] = [
-            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None)
-            for i, t in enumerate(torrents)
-        ]
-        if rest and entry_opts.get("torrent-file"):
-            log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))
-        elif rest:
-            groups.append(make_group(rest, entry_opts))
-        return groups
+    factory = GroupFactory(server_stats)
+    make_groups = factory.make_groups
 
     order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
     for uris, entry_opts in entries:
@@ -638,7 +584,7 @@ async def _amain(
             if opts.get("enable-rpc"):  # the daemon: serve until aria2.shutdown or a signal
                 from ..rpc.server import open_rpc
 
-                rpc = open_rpc(engine, make_group=make_group, features=enabled_features())
+                rpc = open_rpc(engine, factory=factory, features=enabled_features())
                 try:
                     await nursery.start(rpc.serve)
                 except OSError as exc:

@@ -33,9 +33,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 import trio
@@ -58,6 +57,9 @@ from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 from . import jsonrpc, xmlrpc
 from .messages import INVALID_REQUEST, RpcResponse, error_response
 from .methods import Backend, dispatch
+
+if TYPE_CHECKING:
+    from ..engine.factory import GroupFactory
 
 __all__ = ["IDLE_TIMEOUT", "NOTIFICATION_METHODS", "RpcConfig", "RpcServer", "open_rpc"]
 
@@ -464,7 +466,7 @@ def _keep_alive(request: h11.Request) -> bool:
 def open_rpc(
     engine: Any,
     *,
-    make_group: Callable[[list[str], Any], Any] | None = None,
+    factory: GroupFactory | None = None,
     config: RpcConfig | None = None,
     features: list[str] | None = None,
 ) -> RpcServer:
@@ -474,7 +476,7 @@ def open_rpc(
 
     opts = engine.options
     backend = EngineBackend(
-        engine, make_group=make_group, secret=opts.get("rpc-secret"), features=features or ()
+        engine, factory=factory, secret=opts.get("rpc-secret"), features=features or ()
     )
     server = RpcServer(backend, config or RpcConfig.from_options(opts))
     engine.listeners.append(server.on_engine_event)
