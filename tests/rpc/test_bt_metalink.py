@@ -122,12 +122,23 @@ async def test_magnet_through_add_uri(tmp_path: Path) -> None:
     try:
         async with running_daemon(dl) as d:
             opts = {"listen-port": str(free_port()), "seed-time": "0", "pause": "true"}
+            opts["pause-metadata"] = "true"
             gid = await d.result("aria2.addUri", [magnet], opts)
             status = await d.result("aria2.tellStatus", gid)
             assert status["status"] == "paused"
             assert status["infoHash"] == meta.info_hash_hex
             assert status["bittorrent"] == {"announceList": [["http://127.0.0.1:9/announce"]]}
             assert await d.result("aria2.getUris", gid) == []  # a torrent has no mirrors
+            await d.result("aria2.unpause", gid)
+            # --pause-metadata: paused again once the metadata is there, nothing written yet
+            for _ in range(1200):
+                status = await d.result("aria2.tellStatus", gid)
+                if status["status"] == "paused" and "info" in status["bittorrent"]:
+                    break
+                assert status["status"] in ("active", "paused"), status
+                await trio.sleep(0.05)
+            assert status["bittorrent"]["info"] == {"name": "m.bin"}, status
+            assert not (dl / "m.bin").exists()
             await d.result("aria2.unpause", gid)
             done = await d.wait_status(gid, "complete", "error", limit=1200)
             assert done["status"] == "complete", done

@@ -312,8 +312,13 @@ def _download_entries(
     if input_file == "-":
         text = sys.stdin.read()
     else:
-        with open(input_file, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+        with open(input_file, "rb") as fb:
+            raw = fb.read()
+        if raw[:2] == b"\x1f\x8b":  # aria2: "Input files can use gzip compression"
+            import gzip
+
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8", errors="replace")
     entries: list[tuple[list[str], Options]] = []
     for entry in parse_input_file(text, on_unknown=_input_warning):
         entries.extend(_entry_groups(entry, input_opts))
@@ -511,10 +516,16 @@ async def _amain(
     make_groups = factory.make_groups
 
     order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
+    daemon = bool(opts.get("enable-rpc"))
     for uris, entry_opts in entries:
         for group in make_groups(uris, entry_opts):
             order[id(group)] = len(order)
+            if daemon and entry_opts.get("pause"):
+                # --pause, or " pause=true" of a -i entry (a saved session): aria2 honours
+                # it only with --enable-rpc, where aria2.unpause can start the download
+                group.cancel("pause")
             engine.add(group)
+    session_path = str(opts.get("save-session") or "")
 
     quiet = bool(opts.get("quiet"))
     out = sys.stdout
@@ -591,11 +602,23 @@ async def _amain(
                     log.error("Failed to setup RPC server: %s", exc)
                     input_error.append(1)
                     engine.shutdown()
+            interval = int(opts.get("save-session-interval") or 0)
+            if session_path and interval > 0:
+                from ..rpc.session_file import run_session_saver
+
+                nursery.start_soon(run_session_saver, engine, session_path, float(interval))
             if deferred is None:
                 await engine.run(keep_running=bool(opts.get("enable-rpc")))
             else:
                 await _run_deferred(engine, opts, deferred, input_error, nursery, order)
             nursery.cancel_scope.cancel()
+    if session_path:  # aria2 writes the session at every exit, graceful or forced
+        from ..rpc.session_file import save_session_file
+
+        try:
+            save_session_file(engine, session_path)
+        except OSError as exc:
+            log.error("Failed to serialize session to '%s': %s", session_path, exc)
     code: int = engine.exit_code()
     if opts.get("server-stat-of"):
         server_stat.save_file(str(opts.get("server-stat-of")), server_stats)

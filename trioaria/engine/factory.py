@@ -71,9 +71,14 @@ class GroupFactory:
         torrents, rest = split_torrent_uris(uris, options)
         if not torrents:
             return [self.make_group(uris, options)]
+        kind: type[TorrentGroup] = TorrentGroup
+        if options.get("pause-metadata") and any(t.kind != "file" for t in torrents):
+            from .metadata_pause import MetadataPausingTorrent
+
+            kind = MetadataPausingTorrent
         gid = _gid(options)
         groups: list[RequestGroup] = [
-            TorrentGroup(t, options, gid=gid if i == 0 else None) for i, t in enumerate(torrents)
+            kind(t, options, gid=gid if i == 0 else None) for i, t in enumerate(torrents)
         ]
         if rest and options.get("torrent-file"):
             log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))

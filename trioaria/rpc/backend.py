@@ -40,7 +40,7 @@ from ..engine.group import RequestGroup, new_gid
 from ..engine.queue import DownloadEngine
 from . import options as rpc_options
 from .messages import RpcMethodError
-from .session import session_text
+from .session_file import save_session_file, write_atomic
 from .status import BtView, DownloadView, PeerView
 from .torrents import torrent_bt_view, torrent_peers, uploaded_torrent_group
 
@@ -324,50 +324,5 @@ def _save_upload(opts: Any, data: bytes, suffix: str) -> str:
     directory = os.path.abspath(os.path.expanduser(str(opts.get("dir") or ".")))
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, hashlib.sha1(data).hexdigest() + suffix)
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return path
-
-
-def save_session_file(engine: DownloadEngine, path: str) -> None:
-    """Write ``--save-session`` for ``engine`` now (atomically; gzipped for ``.gz``).
-
-    Raises:
-        OSError: the file cannot be written.
-    """
-    groups = [
-        g
-        for g in (*engine.active, *engine.waiting, *engine.stopped)
-        if getattr(g, "save_in_session", True)
-    ]
-    text = session_text(
-        (g.uris, g.gid, g.state, g.options.as_strings(), g.options.explicit_names(), _not_found(g))
-        for g in groups
-    )
-    _write_atomic(path, text.encode("utf-8"))
-    log.log(25, "Serialized session to '%s' successfully.", path)
-
-
-def _not_found(group: RequestGroup) -> bool:
-    """Whether the download failed because the resource was not found (``--save-not-found``)."""
-    from ..base.errors import ExitCode
-
-    error = group.error
-    return (
-        group.state is DownloadStatus.ERROR
-        and error is not None
-        and int(error.exit_code) == int(ExitCode.RESOURCE_NOT_FOUND)
-    )
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write a small file through a temporary name and a rename (``.gz`` is gzipped)."""
-    if path.endswith(".gz"):
-        import gzip
-
-        data = gzip.compress(data)
-    tmp = f"{path}.__temp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -43,6 +43,9 @@ def _metainfo(group: Any) -> Metainfo | None:
     """The torrent's metainfo: the running group's, else the file's (read once)."""
     if group.meta is not None:
         return group.meta  # type: ignore[no-any-return]
+    fetched = getattr(group, "_fetched", None)  # paused by --pause-metadata
+    if fetched is not None:
+        return fetched  # type: ignore[no-any-return]
     source = group.source
     if source.kind != "file":
         return None
