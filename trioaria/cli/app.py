@@ -106,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if opts.get("show-files"):
         return _show_files(opts, uris)
+    if opts.get("daemon"):
+        opts, input_opts, uris = (
+            _absolute_paths(opts),
+            _absolute_paths(input_opts),
+            [_absolute_uri(u) for u in uris],
+        )
+        _daemonize()
     deferred: _DeferredInput | None = None
     try:
         if opts.get("input-file") and opts.get("deferred-input"):
@@ -137,6 +144,65 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if deferred is not None:
             deferred.close()
+
+
+# Options naming local files: made absolute before -D changes the directory to "/".
+_PATH_OPTIONS = (
+    "dir",
+    "log",
+    "input-file",
+    "save-session",
+    "server-stat-if",
+    "server-stat-of",
+    "torrent-file",
+    "metalink-file",
+    "rpc-certificate",
+    "rpc-private-key",
+    "load-cookies",
+    "save-cookies",
+    "netrc-path",
+    "ca-certificate",
+    "certificate",
+    "private-key",
+    "dht-file-path",
+    "dht-file-path6",
+)
+
+
+def _absolute_paths(opts: Options) -> Options:
+    """``opts`` with every relative path option made absolute (for ``-D``)."""
+    changes: dict[str, str] = {}
+    for name in _PATH_OPTIONS:
+        value = opts.get(name)
+        if isinstance(value, str) and value and value != "-" and not os.path.isabs(value):
+            changes[name] = os.path.abspath(value)
+    return opts.with_overrides(changes, explicit=True) if changes else opts
+
+
+def _absolute_uri(uri: str) -> str:
+    """A local path among the URIs (a torrent, a Metalink) made absolute (for ``-D``)."""
+    if "://" in uri or uri.lower().startswith("magnet:") or os.path.isabs(uri):
+        return uri
+    return os.path.abspath(uri)
+
+
+def _daemonize() -> None:
+    """``-D``: detach as aria2 does with ``daemon(0, 0)``: a double fork (the parent exits 0,
+    the grandchild leads no terminal), the working directory becomes ``/`` and stdin, stdout
+    and stderr point to ``/dev/null``; messages go to ``--log`` only."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
 
 def _warn(message: str) -> None:
@@ -464,7 +530,9 @@ def _setup_logging(opts: Options) -> _ConsoleHandler:
         handler.setLevel(_LEVELS.get(opts.get("log-level"), 10))
         handler.setFormatter(_log_formatter())
         root.addHandler(handler)
-        root.info("trioaria %s, Python %s", __version__, sys.version.split()[0])
+        root.info(
+            "trioaria %s, Python %s, pid %d", __version__, sys.version.split()[0], os.getpid()
+        )
         root.info("Logging started.")
     return routed
 
@@ -593,12 +661,13 @@ async def _amain(
             if entries:
                 log.log(25, "Downloading %d item(s)", len(entries))
             if opts.get("enable-rpc"):  # the daemon: serve until aria2.shutdown or a signal
+                from ..base.errors import TrioariaError
                 from ..rpc.server import open_rpc
 
-                rpc = open_rpc(engine, factory=factory, features=enabled_features())
                 try:
+                    rpc = open_rpc(engine, factory=factory, features=enabled_features())
                     await nursery.start(rpc.serve)
-                except OSError as exc:
+                except (OSError, TrioariaError) as exc:
                     log.error("Failed to setup RPC server: %s", exc)
                     input_error.append(1)
                     engine.shutdown()

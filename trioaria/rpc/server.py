@@ -24,6 +24,12 @@ JSON-RPC error (aria2 silently closes the connection); a WebSocket message large
 closes the WebSocket with status 1009.  Idle connections are closed after
 :data:`IDLE_TIMEOUT` seconds.
 
+``--rpc-secure`` wraps every listener in TLS (``trio.SSLListener`` with ``--rpc-certificate`` and
+``--rpc-private-key``): the same routes over https and wss.  ``--rpc-user``/``--rpc-passwd``
+(deprecated in aria2, still accepted) require RFC 7617 Basic credentials on every request,
+WebSocket upgrades included; a request without them gets 401 and a ``WWW-Authenticate``
+challenge.
+
 Each WebSocket client has a bounded queue of outgoing frames fed by responses and
 notifications; a client that stops reading and lets its queue fill up is disconnected rather
 than allowed to hold the engine back.
@@ -31,8 +37,12 @@ than allowed to hold the engine back.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
+import hmac
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +64,7 @@ from wsproto.events import (
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
+from ..base.errors import TrioariaError
 from . import jsonrpc, xmlrpc
 from .messages import INVALID_REQUEST, RpcResponse, error_response
 from .methods import Backend, dispatch
@@ -89,16 +100,59 @@ class RpcConfig:
     allow_origin_all: bool = False
     max_request_size: int = 2 << 20
     unauthorized_delay: float = 1.0
+    ssl_context: ssl.SSLContext | None = None
+    basic_auth: tuple[str, str] | None = None
 
     @classmethod
     def from_options(cls, opts: Any) -> RpcConfig:
-        """Build from an :class:`~trioaria.cli.options.Options`."""
+        """Build from an :class:`~trioaria.cli.options.Options`.
+
+        Raises:
+            TrioariaError: ``--rpc-secure`` without a usable certificate and key.
+        """
+        user, passwd = opts.get("rpc-user"), opts.get("rpc-passwd")
         return cls(
             port=int(opts.get("rpc-listen-port") or 6800),
             listen_all=bool(opts.get("rpc-listen-all")),
             allow_origin_all=bool(opts.get("rpc-allow-origin-all")),
             max_request_size=int(opts.get("rpc-max-request-size") or (2 << 20)),
+            ssl_context=_tls_context(opts) if opts.get("rpc-secure") else None,
+            basic_auth=(str(user), str(passwd or "")) if user else None,
         )
+
+
+def _tls_context(opts: Any) -> ssl.SSLContext:
+    """``--rpc-secure``: a server context from ``--rpc-certificate``/``--rpc-private-key``."""
+    cert, key = opts.get("rpc-certificate"), opts.get("rpc-private-key")
+    if not cert or not key:
+        raise TrioariaError(
+            "Specify --rpc-certificate and --rpc-private-key options in order to use secure RPC."
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise TrioariaError(
+            f"cannot load the RPC certificate {cert} and key {key}: {exc}"
+        ) from None
+    return context
+
+
+def _basic_ok(request: h11.Request, expected: tuple[str, str]) -> bool:
+    """RFC 7617 Basic credentials of ``request`` match ``--rpc-user``/``--rpc-passwd``."""
+    for name, value in request.headers:
+        if name != b"authorization":
+            continue
+        scheme, _, token = value.partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        wanted = f"{expected[0]}:{expected[1]}".encode()
+        return hmac.compare_digest(given, wanted)
+    return False
 
 
 @dataclass(slots=True)
@@ -172,11 +226,16 @@ class RpcServer:
         self.ports = [int(ln.socket.getsockname()[1]) for ln in listeners]
         for port in sorted(set(self.ports)):
             log.log(25, "RPC: listening on TCP port %d", port)
+        served: list[trio.abc.Listener[Any]] = list(listeners)
+        if cfg.ssl_context is not None:  # --rpc-secure: https and wss on the same port
+            served = [
+                trio.SSLListener(ln, cfg.ssl_context, https_compatible=True) for ln in listeners
+            ]
         async with trio.open_nursery() as nursery:
             task_status.started(self.port)
-            await trio.serve_listeners(self._connection, listeners, handler_nursery=nursery)
+            await trio.serve_listeners(self._connection, served, handler_nursery=nursery)
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def _connection(self, stream: trio.abc.Stream) -> None:
         try:
             await self._http(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -188,7 +247,7 @@ class RpcServer:
                 scope.shield = True
                 await stream.aclose()
 
-    async def _next(self, stream: trio.SocketStream, conn: h11.Connection) -> Any:
+    async def _next(self, stream: trio.abc.Stream, conn: h11.Connection) -> Any:
         """The next h11 event, reading as needed; None when idle too long or the peer left."""
         while True:
             event = conn.next_event()
@@ -196,11 +255,11 @@ class RpcServer:
                 return event
             with trio.move_on_after(IDLE_TIMEOUT):
                 data = await stream.receive_some(_READ)
-                conn.receive_data(data)
+                conn.receive_data(bytes(data))
                 continue
             return None
 
-    async def _http(self, stream: trio.SocketStream) -> None:
+    async def _http(self, stream: trio.abc.Stream) -> None:
         cfg = self.config
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
         while True:
@@ -212,6 +271,12 @@ class RpcServer:
             if event is None or isinstance(event, h11.ConnectionClosed):
                 return
             if not isinstance(event, h11.Request):
+                return
+            if cfg.basic_auth is not None and not _basic_ok(event, cfg.basic_auth):
+                # --rpc-user/--rpc-passwd (aria2's deprecated HTTP Basic authentication)
+                challenge = (("WWW-Authenticate", 'Basic realm="aria2"'),)
+                answer = _Answer(401, b"", "", extra=challenge)
+                await self._send(stream, conn, answer, close=True)
                 return
             if self._is_websocket(event):
                 await self._websocket(stream, event, conn.trailing_data[0])
@@ -241,7 +306,7 @@ class RpcServer:
                 return
 
     async def _body(
-        self, stream: trio.SocketStream, conn: h11.Connection, request: h11.Request
+        self, stream: trio.abc.Stream, conn: h11.Connection, request: h11.Request
     ) -> bytes | None:
         limit = self.config.max_request_size
         for name, value in request.headers:
@@ -279,7 +344,7 @@ class RpcServer:
         return headers
 
     async def _send(
-        self, stream: trio.SocketStream, conn: h11.Connection, answer: _Answer, *, close: bool
+        self, stream: trio.abc.Stream, conn: h11.Connection, answer: _Answer, *, close: bool
     ) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
@@ -366,7 +431,7 @@ class RpcServer:
         )
 
     async def _websocket(
-        self, stream: trio.SocketStream, request: h11.Request, trailing: bytes
+        self, stream: trio.abc.Stream, request: h11.Request, trailing: bytes
     ) -> None:
         handshake = H11Handshake(ConnectionType.SERVER)
         try:
@@ -394,7 +459,7 @@ class RpcServer:
 
     async def _ws_writer(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         receive: trio.MemoryReceiveChannel[bytes],
         scope: trio.CancelScope,
     ) -> None:
@@ -407,7 +472,7 @@ class RpcServer:
 
     async def _ws_reader(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         ws: WsConnection,
         send: trio.MemorySendChannel[bytes],
         trailing: bytes,
@@ -441,7 +506,7 @@ class RpcServer:
                 data = await stream.receive_some(_READ)
                 if not data:
                     return
-                ws.receive_data(data)
+                ws.receive_data(bytes(data))
                 continue
             return  # idle for ten minutes
 
