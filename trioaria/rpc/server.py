@@ -79,6 +79,7 @@ log = logging.getLogger("trioaria.rpc.server")
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit idle (aria2: 30)
 _READ = 65536
 _WS_QUEUE = 1024  # outgoing frames a WebSocket client may have pending
+_WS_FLUSH = 5.0  # seconds a closing WebSocket may take to send its last frames
 
 #: engine lifecycle event -> aria2 notification method
 NOTIFICATION_METHODS = {
@@ -453,7 +454,10 @@ class RpcServer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ws_writer, stream, receive, nursery.cancel_scope)
                 await self._ws_reader(stream, ws, send, trailing)
-                nursery.cancel_scope.cancel()
+                # let the writer flush what is queued (a close frame) before the connection
+                # ends; it cancels the scope itself once the closed channel is drained
+                self._drop(send)
+                nursery.cancel_scope.deadline = trio.current_time() + _WS_FLUSH
         finally:
             self._drop(send)
 

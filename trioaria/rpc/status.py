@@ -108,7 +108,7 @@ class DownloadView:
 
 
 def _s(n: int | None) -> str:
-    return str(int(n or 0))
+    return str(n) if n else "0"
 
 
 def _bool(flag: bool) -> str:
@@ -209,10 +209,6 @@ def _bittorrent_struct(bt: BtView) -> dict[str, Any]:
     return out
 
 
-def _wanted(keys: Sequence[str], key: str) -> bool:
-    return not keys or key in keys
-
-
 def status_struct(view: DownloadView, keys: Sequence[str] = ()) -> dict[str, Any]:
     """``tellStatus``: the status struct, restricted to ``keys`` when given."""
     stats = view.stats
@@ -248,10 +244,13 @@ def status_struct(view: DownloadView, keys: Sequence[str] = ()) -> dict[str, Any
             code = 0
         values["errorCode"] = str(code)
         values["errorMessage"] = stats.error_message
-    out = {k: v for k, v in values.items() if _wanted(keys, k)}
-    if _wanted(keys, "files"):
-        out["files"] = file_entries(view)
-    return out
+    if keys:  # a set once per struct: tellWaiting(0, 1000) builds a thousand of these
+        wanted = set(keys)
+        values = {k: v for k, v in values.items() if k in wanted}
+        if "files" not in wanted:
+            return values
+    values["files"] = file_entries(view)
+    return values
 
 
 def global_stat(engine: EngineStats, *, num_stopped_total: int) -> dict[str, str]:
