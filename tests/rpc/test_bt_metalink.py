@@ -18,7 +18,7 @@ import trio
 
 from tests.bt.swarm_helpers import make_torrent, start_aria2c, stop_process
 from tests.bt.tracker_server import Tracker
-from tests.rpc.rpc_util import Daemon, running_daemon
+from tests.rpc.rpc_util import Daemon, WsClient, running_daemon
 from tests.servers.nginx import NginxServer, free_port
 from trioaria.bt.metainfo import parse_torrent
 
@@ -53,7 +53,7 @@ async def test_add_torrent_peers_and_bittorrent_status(tmp_path: Path, tracker: 
     meta = parse_torrent(data)
     aria2c, _ = start_aria2c_file(tmp_path, data, seed)
     try:
-        async with running_daemon(dl) as d:
+        async with running_daemon(dl) as d, WsClient.connect(d.port) as ws:
             opts = {
                 "listen-port": str(free_port()),
                 "seed-time": "0",
@@ -92,6 +92,11 @@ async def test_add_torrent_peers_and_bittorrent_status(tmp_path: Path, tracker: 
             done = await d.wait_status(gid, "complete", "error", limit=1200)
             assert done["status"] == "complete", done
             assert done["seeder"] == "true" and done["infoHash"] == meta.info_hash_hex
+            await ws.notification("aria2.onBtDownloadComplete", gid)
+            await ws.notification("aria2.onDownloadComplete", gid)
+            methods = [m.get("method") for m in ws.messages]
+            bt_first = methods.index("aria2.onBtDownloadComplete")
+            assert bt_first < methods.index("aria2.onDownloadComplete")
             assert (dl / "a.bin").read_bytes() == payload
             files = await d.result("aria2.getFiles", gid)
             assert files[0]["path"] == str(dl / "a.bin")
@@ -120,8 +125,8 @@ async def test_magnet_through_add_uri(tmp_path: Path) -> None:
         f"&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce&x.pe=127.0.0.1:{port}"
     )
     try:
-        async with running_daemon(dl) as d:
-            opts = {"listen-port": str(free_port()), "seed-time": "0", "pause": "true"}
+        async with running_daemon(dl) as d, WsClient.connect(d.port) as ws:
+            opts = {"listen-port": str(free_port()), "seed-time": "10", "pause": "true"}
             opts["pause-metadata"] = "true"
             gid = await d.result("aria2.addUri", [magnet], opts)
             status = await d.result("aria2.tellStatus", gid)
@@ -140,10 +145,14 @@ async def test_magnet_through_add_uri(tmp_path: Path) -> None:
             assert status["bittorrent"]["info"] == {"name": "m.bin"}, status
             assert not (dl / "m.bin").exists()
             await d.result("aria2.unpause", gid)
-            done = await d.wait_status(gid, "complete", "error", limit=1200)
-            assert done["status"] == "complete", done
-            assert done["bittorrent"]["info"] == {"name": "m.bin"}
+            # seeding (--seed-time=10 minutes): onBtDownloadComplete while still active
+            await ws.notification("aria2.onBtDownloadComplete", gid)
+            seeding = await d.result("aria2.tellStatus", gid, ["status", "seeder"])
+            assert seeding == {"status": "active", "seeder": "true"}
             assert (dl / "m.bin").read_bytes() == payload
+            await d.result("aria2.remove", gid)
+            done = await d.wait_status(gid, "complete", "removed", "error", limit=1200)
+            assert done["bittorrent"]["info"] == {"name": "m.bin"}
     finally:
         stop_process(aria2c)
 

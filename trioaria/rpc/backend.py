@@ -212,6 +212,10 @@ class EngineBackend:
                 group.save_in_session = False  # type: ignore[attr-defined]
         return self._queue(groups, opts, position)
 
+    def seeding_gids(self) -> list[str]:
+        """Running torrents that have every selected piece and seed now."""
+        return [g.gid for g in self.engine.active if getattr(g, "seeding", False)]
+
     def peers(self, gid: str) -> list[PeerView]:
         return torrent_peers(self._group(gid))
 

@@ -72,13 +72,21 @@ from .methods import Backend, dispatch
 if TYPE_CHECKING:
     from ..engine.factory import GroupFactory
 
-__all__ = ["IDLE_TIMEOUT", "NOTIFICATION_METHODS", "RpcConfig", "RpcServer", "open_rpc"]
+__all__ = [
+    "IDLE_TIMEOUT",
+    "NOTIFICATION_METHODS",
+    "SEEDING_POLL",
+    "RpcConfig",
+    "RpcServer",
+    "open_rpc",
+]
 
 log = logging.getLogger("trioaria.rpc.server")
 
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit idle (aria2: 30)
 _READ = 65536
 _WS_QUEUE = 1024  # outgoing frames a WebSocket client may have pending
+SEEDING_POLL = 0.5  # seconds between looks for torrents that began seeding
 _WS_FLUSH = 5.0  # seconds a closing WebSocket may take to send its last frames
 
 #: engine lifecycle event -> aria2 notification method
@@ -178,6 +186,7 @@ class RpcServer:
         self.ports: list[int] = []
         self._clients: set[trio.MemorySendChannel[bytes]] = set()
         self._ws_conns: dict[trio.MemorySendChannel[bytes], WsConnection] = {}
+        self._bt_done: set[str] = set()  # torrents whose onBtDownloadComplete was sent
 
     @property
     def port(self) -> int:
@@ -199,10 +208,31 @@ class RpcServer:
                 self._drop(channel)
 
     def on_engine_event(self, event: str, group: Any) -> None:
-        """A :class:`~trioaria.engine.queue.DownloadEngine` listener: events to notifications."""
+        """A :class:`~trioaria.engine.queue.DownloadEngine` listener: events to notifications.
+
+        A torrent that completes also gets ``aria2.onBtDownloadComplete`` first, unless it was
+        sent when its seeding began (aria2 sends it when the payload is complete).
+        """
+        gid = str(group.gid)
+        if event == "complete" and hasattr(group, "seeding") and gid not in self._bt_done:
+            self.notify(NOTIFICATION_METHODS["bt-complete"], gid)
+        if event in ("complete", "error", "stop"):
+            self._bt_done.discard(gid)
         method = NOTIFICATION_METHODS.get(event)
         if method is not None:
-            self.notify(method, str(group.gid))
+            self.notify(method, gid)
+
+    async def _watch_seeding(self) -> None:
+        """``aria2.onBtDownloadComplete`` when a torrent starts seeding (checked each tick)."""
+        seeding: Any = getattr(self.backend, "seeding_gids", None)
+        if seeding is None:
+            return
+        while True:
+            for gid in seeding():
+                if gid not in self._bt_done:
+                    self._bt_done.add(gid)
+                    self.notify(NOTIFICATION_METHODS["bt-complete"], gid)
+            await trio.sleep(SEEDING_POLL)
 
     def _drop(self, channel: trio.MemorySendChannel[bytes]) -> None:
         self._clients.discard(channel)
@@ -233,6 +263,7 @@ class RpcServer:
                 trio.SSLListener(ln, cfg.ssl_context, https_compatible=True) for ln in listeners
             ]
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_seeding)
             task_status.started(self.port)
             await trio.serve_listeners(self._connection, served, handler_nursery=nursery)
 
