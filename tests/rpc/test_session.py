@@ -100,7 +100,8 @@ async def test_kill_9_then_restore_every_saved_download(nginx: NginxServer, tmp_
             await c.wait(gid, "complete")
         await c.wait(missing, "error")
         running = [await c.result("aria2.addUri", [slow], {"out": f"run{i}.bin"}) for i in range(2)]
-        queued = [await c.result("aria2.addUri", [slow], {"out": f"q{i}.bin"}) for i in range(3)]
+        # 21 downloads in all, as the issue asks for 20 in mixed states
+        queued = [await c.result("aria2.addUri", [slow], {"out": f"q{i}.bin"}) for i in range(13)]
         paused = [
             await c.result("aria2.addUri", [slow], {"out": f"p{i}.bin", "pause": "true"})
             for i in range(2)
