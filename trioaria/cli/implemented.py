@@ -105,6 +105,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "rpc-private-key",
         "rpc-user",
         "rpc-passwd",
+        "rpc-web-ui",
         "max-download-result",
         "show-console-readout",
         "split",

@@ -24,6 +24,9 @@ JSON-RPC error (aria2 silently closes the connection); a WebSocket message large
 closes the WebSocket with status 1009.  Idle connections are closed after
 :data:`IDLE_TIMEOUT` seconds.
 
+``--rpc-web-ui`` adds ``GET /`` and ``GET /webui.js``: the small web page of
+:mod:`trioaria.rpc.webui`, itself a JSON-RPC client of this server.
+
 ``--rpc-secure`` wraps every listener in TLS (``trio.SSLListener`` with ``--rpc-certificate`` and
 ``--rpc-private-key``): the same routes over https and wss.  ``--rpc-user``/``--rpc-passwd``
 (deprecated in aria2, still accepted) require RFC 7617 Basic credentials on every request,
@@ -65,7 +68,7 @@ from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from ..base.errors import TrioariaError
-from . import jsonrpc, xmlrpc
+from . import jsonrpc, webui, xmlrpc
 from .messages import INVALID_REQUEST, RpcResponse, error_response
 from .methods import Backend, dispatch
 
@@ -111,6 +114,7 @@ class RpcConfig:
     unauthorized_delay: float = 1.0
     ssl_context: ssl.SSLContext | None = None
     basic_auth: tuple[str, str] | None = None
+    web_ui: bool = False
 
     @classmethod
     def from_options(cls, opts: Any) -> RpcConfig:
@@ -127,6 +131,7 @@ class RpcConfig:
             max_request_size=int(opts.get("rpc-max-request-size") or (2 << 20)),
             ssl_context=_tls_context(opts) if opts.get("rpc-secure") else None,
             basic_auth=(str(user), str(passwd or "")) if user else None,
+            web_ui=bool(opts.get("rpc-web-ui")),
         )
 
 
@@ -401,6 +406,13 @@ class RpcServer:
             return self._json(jsonrpc.decode_get(query))
         if path == "/rpc" and method == b"POST":
             return self._xml(body)
+        if self.config.web_ui and method == b"GET" and path in ("/", "/index.html", "/webui.js"):
+            csp = (("Content-Security-Policy", webui.CSP), ("X-Content-Type-Options", "nosniff"))
+            if path == "/webui.js":
+                return _Answer(
+                    200, webui.SCRIPT.encode(), "text/javascript; charset=utf-8", extra=csp
+                )
+            return _Answer(200, webui.PAGE.encode(), "text/html; charset=utf-8", extra=csp)
         return _Answer(404, b"", "")
 
     def _preflight(self, request: h11.Request) -> _Answer:
