@@ -320,3 +320,26 @@ async def test_garbage_never_breaks_the_server(tmp_path: Path) -> None:
             code, _, data = await http_request(d.port, "POST", "/rpc", body)
             assert code == 400 and data == b""
         assert (await d.result("aria2.getGlobalStat"))["numActive"] == "0"
+
+
+async def test_remove_with_files(nginx: NginxServer, tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        assert (
+            "trioaria.removeWithFiles" in (await d.call("system.listMethods", token=None))["result"]
+        )
+        gid = await d.result("aria2.addUri", [nginx.url("/slow/file5m.bin")], {"out": "gone.bin"})
+        for _ in range(600):  # bounded: until bytes are on disk and the control file exists
+            status = await d.result("aria2.tellStatus", gid, ["completedLength"])
+            if int(status["completedLength"]) > 0 and (tmp_path / "gone.bin.aria2").exists():
+                break
+            await trio.sleep(0.05)
+        assert (tmp_path / "gone.bin").exists()
+        assert await d.result("trioaria.removeWithFiles", gid) == gid
+        await d.wait_status(gid, "removed")
+        assert not (tmp_path / "gone.bin").exists()
+        assert not (tmp_path / "gone.bin.aria2").exists()
+        # a queued download is dropped at once (nothing on disk to delete)
+        queued = await d.result("aria2.addUri", [nginx.url("/file1m.bin")], {"pause": "true"})
+        assert await d.result("trioaria.removeWithFiles", queued[:6]) == queued
+        missing = await d.call("trioaria.removeWithFiles", "0123456789abcdef")
+        assert missing["error"]["message"] == "GID 0123456789abcdef is not found"

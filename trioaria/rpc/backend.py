@@ -73,6 +73,8 @@ class EngineBackend:
         self._features = list(features)
         self.version = __version__
         self.session_id = secrets.token_hex(20)  # aria2: random per process, hex of 20 bytes
+        self._delete_files: set[str] = set()  # trioaria.removeWithFiles waiting for the stop
+        engine.listeners.append(self._on_engine_event)
 
     # --- identity -----------------------------------------------------------------------
 
@@ -264,6 +266,21 @@ class EngineBackend:
     def remove(self, gid: str, *, force: bool) -> bool:
         return self.engine.remove(self._group(gid))
 
+    def remove_with_files(self, gid: str) -> bool:
+        """``trioaria.removeWithFiles``: remove, then delete the files and the control file
+        once the download stopped (its files are closed by then)."""
+        group = self._group(gid)
+        self._delete_files.add(group.gid)
+        if not self.engine.remove(group):
+            self._delete_files.discard(group.gid)
+            return False
+        return True
+
+    def _on_engine_event(self, event: str, group: RequestGroup) -> None:
+        if event == "stop" and group.gid in self._delete_files:
+            self._delete_files.discard(group.gid)
+            _delete_download_files(group)
+
     def change_position(self, gid: str, pos: int, how: str) -> int | None:
         return self.engine.change_position(self._group(gid), pos, how)
 
@@ -321,6 +338,25 @@ class EngineBackend:
         except (OSError, TrioariaError) as exc:
             raise RpcMethodError(f"Failed to serialize session to '{path}'.") from exc
         return str(path)
+
+
+def _delete_download_files(group: RequestGroup) -> None:
+    """Delete a stopped download's files and control files (never a directory)."""
+    stats = group.statistics()
+    paths = {f.path for f in stats.files if f.path}
+    if stats.path and not os.path.isdir(stats.path):
+        paths.add(stats.path)
+    controls = {f"{p}.aria2" for p in paths}
+    if stats.path:
+        controls.add(f"{stats.path}.aria2")  # a multi-file torrent's, next to its directory
+    for path in sorted(paths | controls):
+        try:
+            os.remove(path)
+            log.log(25, "Deleted %s (trioaria.removeWithFiles)", path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot delete %s: %s", path, exc)
 
 
 def _save_upload(opts: Any, data: bytes, suffix: str) -> str:

@@ -123,6 +123,9 @@ class Backend(Protocol):
     def remove(self, gid: str, *, force: bool) -> bool:
         """Remove an active or queued download; False if it is not there."""
 
+    def remove_with_files(self, gid: str) -> bool:
+        """Remove like ``remove``, then delete the download's files once it stopped."""
+
     def change_position(self, gid: str, pos: int, how: str) -> int | None:
         """Move a queued download; its new position, or None if it is not queued."""
 
@@ -269,6 +272,13 @@ def _remove(force: bool) -> Method:
         return gid
 
     return method
+
+
+def _remove_with_files(b: Backend, p: list[Any]) -> Any:
+    gid = _gid(b, p)
+    if not b.remove_with_files(gid):
+        raise RpcMethodError(f"Active Download not found for GID#{gid}")
+    return gid
 
 
 def _pause(force: bool) -> Method:
@@ -481,6 +491,8 @@ METHODS: dict[str, Method] = {
     "aria2.forceShutdown": _shutdown(True),
     "aria2.getGlobalStat": _get_global_stat,
     "aria2.saveSession": _save_session,
+    # beyond aria2 (issue 728 there): remove and delete the files
+    "trioaria.removeWithFiles": _remove_with_files,
 }
 
 #: What ``system.listMethods`` names, in aria2's order (``RpcMethodFactory.cc``).
