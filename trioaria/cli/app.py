@@ -593,6 +593,10 @@ async def _amain(
                 # it only with --enable-rpc, where aria2.unpause can start the download
                 group.cancel("pause")
             engine.add(group)
+    if opts.get("pause"):
+        # aria2 removes --pause from the global options once the initial downloads got it:
+        # downloads added later over RPC start unless their own options say pause=true
+        engine.options = engine.options.with_overrides({"pause": "false"}, explicit=False)
     session_path = str(opts.get("save-session") or "")
 
     quiet = bool(opts.get("quiet"))

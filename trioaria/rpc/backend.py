@@ -42,7 +42,7 @@ from . import options as rpc_options
 from .messages import RpcMethodError
 from .session_file import save_session_file, write_atomic
 from .status import BtView, DownloadView, PeerView
-from .torrents import torrent_bt_view, torrent_peers, uploaded_torrent_group
+from .torrents import static_stats, torrent_bt_view, torrent_peers, uploaded_torrent_group
 
 __all__ = ["EngineBackend"]
 
@@ -94,6 +94,8 @@ class EngineBackend:
         directory = str(opts.get("dir") or ".")
         stats = group.statistics()
         bt: BtView | None = torrent_bt_view(group, stats)
+        if bt is not None:
+            stats = static_stats(group, stats)
         return DownloadView(
             stats=stats,
             dir=directory,

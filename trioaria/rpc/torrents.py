@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..bt.metainfo import Metainfo
     from ..engine.group import RequestGroup
 
-__all__ = ["torrent_bt_view", "torrent_peers", "uploaded_torrent_group"]
+__all__ = ["static_stats", "torrent_bt_view", "torrent_peers", "uploaded_torrent_group"]
 
 _TORRENT_MODULE = "trioaria.engine.torrent"
 
@@ -101,6 +101,55 @@ def torrent_bt_view(group: RequestGroup, stats: DownloadStats | None) -> BtView 
             num_seeders=seeders,
         )
     return None  # a .torrent URL not fetched yet is an ordinary download to aria2 too
+
+
+def static_stats(group: RequestGroup, stats: DownloadStats) -> DownloadStats:
+    """A queued torrent's snapshot completed from its metainfo (aria2 knows the files and the
+    pieces as soon as a torrent is added; the group learns them when it runs)."""
+    if not _is_torrent(group) or stats.num_pieces:
+        return stats
+    meta = _metainfo(group)
+    if meta is None:
+        return stats
+    import dataclasses
+    import os
+
+    from ..base.stats import FileStats
+
+    directory = os.path.abspath(os.path.expanduser(str(group.options.get("dir") or ".")))
+    chosen = _selected(group.options, len(meta.files))
+    files = tuple(
+        FileStats(
+            i + 1,
+            os.path.join(directory, f.path),
+            f.length,
+            0,
+            selected=chosen is None or i + 1 in chosen,
+        )
+        for i, f in enumerate(meta.files)
+        if not f.padding
+    )
+    # as aria2: totalLength and the bitfield stay unknown until the download starts
+    return dataclasses.replace(
+        stats,
+        files=files,
+        path=os.path.join(directory, meta.name),
+        piece_length=meta.piece_length,
+        num_pieces=meta.num_pieces,
+    )
+
+
+def _selected(options: Any, count: int) -> set[int] | None:
+    """``--select-file`` as 1-based indexes (None: every file)."""
+    value = options.get("select-file")
+    if not value:
+        return None
+    chosen: set[int] = set()
+    for item in value:
+        for index in item if isinstance(item, range) else [int(item)]:
+            if 1 <= index <= count:
+                chosen.add(index)
+    return chosen
 
 
 def torrent_peers(group: RequestGroup) -> list[PeerView]:
