@@ -343,3 +343,23 @@ async def test_remove_with_files(nginx: NginxServer, tmp_path: Path) -> None:
         assert await d.result("trioaria.removeWithFiles", queued[:6]) == queued
         missing = await d.call("trioaria.removeWithFiles", "0123456789abcdef")
         assert missing["error"]["message"] == "GID 0123456789abcdef is not found"
+
+
+async def test_answers_are_gzipped_when_the_client_accepts_it(tmp_path: Path) -> None:
+    import gzip
+
+    async with running_daemon(tmp_path) as d:
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "aria2.getVersion", "params": [f"token:{SECRET}"]}
+        ).encode()
+        for accept in ("gzip, deflate", "br;q=1, gzip;q=0.5"):
+            code, headers, data = await http_request(
+                d.port, "POST", "/jsonrpc", body, {"Accept-Encoding": accept}
+            )
+            assert code == 200 and headers["content-encoding"] == "gzip"
+            assert "version" in json.loads(gzip.decompress(data))["result"]
+        for accept in ("identity", "gzip;q=0"):
+            code, headers, data = await http_request(
+                d.port, "POST", "/jsonrpc", body, {"Accept-Encoding": accept}
+            )
+            assert "content-encoding" not in headers and json.loads(data)["id"] == 1

@@ -21,7 +21,8 @@ aria2, an answer that is not authorized (wrong ``token:``) is held back for
 ``unauthorized_delay`` seconds to slow down guessing, and an error answer closes the HTTP
 connection.  A body larger than ``--rpc-max-request-size`` is refused with HTTP 413 and a
 JSON-RPC error (aria2 silently closes the connection); a WebSocket message larger than that
-closes the WebSocket with status 1009.  Idle connections are closed after
+closes the WebSocket with status 1009.  An HTTP answer is gzipped when the request's
+``Accept-Encoding`` allows it (as aria2 does).  Idle connections are closed after
 :data:`IDLE_TIMEOUT` seconds.
 
 ``--rpc-web-ui`` adds ``GET /`` and ``GET /webui.js``: the small web page of
@@ -43,6 +44,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import gzip
 import hmac
 import logging
 import ssl
@@ -331,6 +333,10 @@ class RpcServer:
             if body is None:
                 return
             answer = self._route(event, body)
+            if answer.body and _accepts_gzip(event):
+                # aria2 compresses every answer for a client that accepts gzip
+                answer.body = gzip.compress(answer.body, compresslevel=6)
+                answer.extra = (*answer.extra, ("Content-Encoding", "gzip"))
             if not answer.authorized and cfg.unauthorized_delay > 0:
                 await trio.sleep(cfg.unauthorized_delay)
             close = answer.status != 200 or not _keep_alive(event)
@@ -566,6 +572,23 @@ class RpcServer:
             await trio.sleep(self.config.unauthorized_delay)
         if ws.state is ConnectionState.OPEN:
             await send.send(ws.send(TextMessage(data=body.decode("utf-8"))))
+
+
+def _accepts_gzip(request: h11.Request) -> bool:
+    """``Accept-Encoding`` names gzip with a non-zero quality (RFC 9110 §12.5.3)."""
+    for name, value in request.headers:
+        if name != b"accept-encoding":
+            continue
+        for item in value.lower().split(b","):
+            coding, _, params = item.strip().partition(b";")
+            if coding.strip() in (b"gzip", b"x-gzip") and params.replace(b" ", b"") not in (
+                b"q=0",
+                b"q=0.0",
+                b"q=0.00",
+                b"q=0.000",
+            ):
+                return True
+    return False
 
 
 def _keep_alive(request: h11.Request) -> bool:
