@@ -9,7 +9,9 @@ every download that was in the file comes back with its GID and its state.  The 
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import signal
 from pathlib import Path
@@ -17,9 +19,11 @@ from typing import Any
 
 import trio
 
+from tests.bt.swarm_helpers import make_torrent
 from tests.e2e_util import ChildRun, start_trioaria
 from tests.rpc.rpc_util import http_request
 from tests.servers.nginx import NginxServer, free_port
+from trioaria.bt.metainfo import parse_torrent
 
 SECRET = "s3cret"
 
@@ -106,6 +110,18 @@ async def test_kill_9_then_restore_every_saved_download(nginx: NginxServer, tmp_
             await c.result("aria2.addUri", [slow], {"out": f"p{i}.bin", "pause": "true"})
             for i in range(2)
         ]
+        seed = tmp_path / "seed"
+        seed.mkdir()
+        torrent = make_torrent(seed, [("t.bin", b"t" * 70_000)], name="t.bin")
+        info_hash = parse_torrent(torrent).info_hash_hex
+        paused.append(
+            await c.result(
+                "aria2.addTorrent",
+                base64.b64encode(torrent).decode(),
+                [],
+                {"pause": "true", "listen-port": str(free_port())},
+            )
+        )
         removed = await c.result("aria2.addUri", [slow], {"out": "removed.bin"})
         await c.result("aria2.remove", removed)
         for gid in running:
@@ -117,7 +133,8 @@ async def test_kill_9_then_restore_every_saved_download(nginx: NginxServer, tmp_
                 break
             await trio.sleep(0.05)
         assert set(_gids(text)) == kept, text
-        assert text.count(" pause=true") == 2 and " force-save=true" in text
+        assert text.count(" pause=true") == 3 and " force-save=true" in text
+        assert f"{hashlib.sha1(torrent).hexdigest()}.torrent" in text  # the saved upload
     finally:
         child.kill()
     assert done not in text and removed not in text  # finished and removed are not kept
@@ -132,6 +149,9 @@ async def test_kill_9_then_restore_every_saved_download(nginx: NginxServer, tmp_
         assert await c.status(done) == "gone" and await c.status(removed) == "gone"
         assert await c.status(forced) in ("active", "waiting", "complete")
         assert await c.status(missing) in ("active", "waiting", "error")
+        restored = await c.result("aria2.tellStatus", paused[-1], ["infoHash", "bittorrent"])
+        assert restored["infoHash"] == info_hash
+        assert restored["bittorrent"]["info"] == {"name": "t.bin"}
         options = await c.result("aria2.getOption", paused[0])
         assert options["out"] == "p0.bin"
         await c.result("aria2.unpause", paused[0])
