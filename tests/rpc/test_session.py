@@ -188,3 +188,30 @@ async def test_graceful_exit_writes_a_gzipped_session(nginx: NginxServer, tmp_pa
         assert await c.status(gid) == "paused"
     finally:
         child.kill()
+
+
+async def test_deferred_input_daemon_keeps_running(nginx: NginxServer, tmp_path: Path) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    torrent = tmp_path / "d.torrent"
+    torrent.write_bytes(make_torrent(seed, [("d.bin", b"d" * 50_000)], name="d.bin"))
+    entries = tmp_path / "input.txt"
+    entries.write_text(
+        f"{nginx.url('/text.txt')}\n gid={'1' * 16}\n out=t.txt\n"
+        f"{nginx.url('/file1m.bin')}\n gid={'2' * 16}\n pause=true\n"
+        f"{torrent}\n gid={'3' * 16}\n pause=true\n listen-port={free_port()}\n"
+    )
+    child, c = _daemon(tmp_path, "deferred", f"--input-file={entries}", "--deferred-input")
+    try:
+        await c.ready()
+        await c.wait("1" * 16, "complete")
+        await c.wait("3" * 16, "paused")
+        assert await c.status("2" * 16) == "paused"
+        status = await c.result("aria2.tellStatus", "3" * 16, ["infoHash"])
+        assert len(status["infoHash"]) == 40  # a torrent entry is a BitTorrent download
+        await c.result("aria2.unpause", "2" * 16)
+        await c.wait("2" * 16, "complete")
+        # the input is read and nothing runs: a daemon keeps serving
+        assert child.poll() is None and await c.status("1" * 16) == "complete"
+    finally:
+        child.kill()

@@ -683,7 +683,7 @@ async def _amain(
             if deferred is None:
                 await engine.run(keep_running=bool(opts.get("enable-rpc")))
             else:
-                await _run_deferred(engine, opts, deferred, input_error, nursery, order)
+                await _run_deferred(engine, opts, deferred, input_error, nursery, order, factory)
             nursery.cancel_scope.cancel()
     if session_path:  # aria2 writes the session at every exit, graceful or forced
         from ..rpc.session_file import save_session_file
@@ -709,62 +709,73 @@ async def _run_deferred(
     input_error: list[int],
     nursery: Any,
     order: dict[int, int],
+    factory: Any,
 ) -> None:
-    """Run the engine while feeding it input-file entries only as it needs work."""
+    """Run the engine while feeding it input-file entries only as it needs work.
+
+    An entry is read when fewer than ``-j`` of the fed downloads are waiting or running (a
+    paused one does not count).  Entries become downloads through the run's group factory, so
+    torrents, magnets and Metalinks in the file are what they are on the command line.  Without
+    ``--enable-rpc`` the run ends once the file is read and its downloads stopped.
+    """
     import logging
 
     import trio
 
     from ..base.errors import TrioariaError
-    from ..engine.group import RequestGroup
+    from ..base.stats import DownloadStatus
 
     log = logging.getLogger("trioaria.cli.app")
     limit = max(1, opts.get("max-concurrent-downloads"))
-    outstanding = 0
+    daemon = bool(opts.get("enable-rpc"))
+    fed: list[Any] = []
     changed = trio.Event()
+    live = (DownloadStatus.WAITING, DownloadStatus.ACTIVE)
 
-    class FedGroup(RequestGroup):
-        """A download from the input file: tells the feeder when it stopped."""
+    def busy() -> int:
+        fed[:] = [g for g in fed if g.state in (*live, DownloadStatus.PAUSED)]
+        return sum(1 for g in fed if g.state in live)
 
-        async def run(self) -> None:
-            nonlocal outstanding
-            try:
-                await super().run()
-            finally:
-                outstanding -= 1
-                changed.set()
+    def on_event(event: str, group: Any) -> None:
+        changed.set()
+
+    engine.listeners.append(on_event)
+
+    async def wait_change() -> None:
+        nonlocal changed
+        changed = trio.Event()
+        await changed.wait()
 
     async def feed() -> None:
-        nonlocal outstanding, changed
         try:
             while not engine.is_shutting_down:
-                if outstanding >= limit:
-                    changed = trio.Event()
-                    await changed.wait()
+                if busy() >= limit:
+                    await wait_change()
                     continue
                 try:
                     item = await deferred.next_group()
+                    groups = [] if item is None else factory.make_groups(*item)
                 except TrioariaError as exc:
                     log.error("%s", exc)
                     input_error.append(int(exc.exit_code))
-                    item = None
+                    break
                 except OSError as exc:
                     log.error("cannot read the input file: %s", exc)
                     input_error.append(1)
-                    item = None
+                    break
                 if item is None:
                     break
-                uris, entry_opts = item
-                gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-                outstanding += 1
-                group = FedGroup(uris, entry_opts, gid=gid)
-                order[id(group)] = len(order)
-                engine.add(group)
-            while outstanding and not engine.is_shutting_down:
-                changed = trio.Event()
-                await changed.wait()
+                for group in groups:
+                    if daemon and item[1].get("pause"):
+                        group.cancel("pause")
+                    order[id(group)] = len(order)
+                    fed.append(group)
+                    engine.add(group)
+            while busy() and not engine.is_shutting_down:
+                await wait_change()
         finally:
-            engine.shutdown()  # nothing left to feed: let the engine end once idle
+            if not daemon:
+                engine.shutdown()  # nothing left to feed: let the engine end once idle
 
     nursery.start_soon(feed)
     await engine.run(keep_running=True)
