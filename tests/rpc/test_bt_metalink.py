@@ -211,3 +211,32 @@ async def test_change_uri_on_a_paused_download(nginx: NginxServer, tmp_path: Pat
         await d.result("aria2.unpause", gid)
         done = await d.wait_status(gid, "complete", "error")
         assert done["status"] == "complete", done
+
+
+async def test_upload_kept_in_memory_and_xmlrpc_base64(tmp_path: Path) -> None:
+    import xmlrpc.client
+
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    data = make_torrent(seed, [("u.bin", b"u" * 40_000)], name="u.bin")
+    session = tmp_path / "session.txt"
+    async with running_daemon(tmp_path / "dl", **{"save-session": str(session)}) as d:
+        opts = {"pause": "true", "rpc-save-upload-metadata": "false"}
+        gid = await d.result("aria2.addTorrent", _b64(data), [], opts)
+        assert not list((tmp_path / "dl").glob("*.torrent"))  # nothing written
+        status = await d.result("aria2.tellStatus", gid, ["bittorrent", "infoHash"])
+        assert status["bittorrent"]["info"] == {"name": "u.bin"}
+        # XML-RPC carries the torrent as <base64>
+        proxy = f"http://127.0.0.1:{d.port}/rpc"
+
+        def add_over_xmlrpc() -> str:
+            client = xmlrpc.client.ServerProxy(proxy)
+            torrent = xmlrpc.client.Binary(data)
+            return str(client.aria2.addTorrent("token:s3cret", torrent, [], {"pause": "true"}))
+
+        other = await trio.to_thread.run_sync(add_over_xmlrpc)
+        status = await d.result("aria2.tellStatus", other, ["infoHash", "status"])
+        assert status == {"infoHash": parse_torrent(data).info_hash_hex, "status": "paused"}
+        assert await d.result("aria2.saveSession") == "OK"
+        text = session.read_text()
+        assert other in text and gid not in text  # aria2: in-memory uploads are not saved

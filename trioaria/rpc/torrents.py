@@ -43,7 +43,7 @@ def _metainfo(group: Any) -> Metainfo | None:
     """The torrent's metainfo: the running group's, else the file's (read once)."""
     if group.meta is not None:
         return group.meta  # type: ignore[no-any-return]
-    fetched = getattr(group, "_fetched", None)  # paused by --pause-metadata
+    fetched = getattr(group, "_fetched", None)  # --pause-metadata, or kept in memory
     if fetched is not None:
         return fetched  # type: ignore[no-any-return]
     source = group.source
@@ -191,6 +191,7 @@ def uploaded_torrent_group(meta: Metainfo, options: Any) -> RequestGroup:
 
     class UploadedTorrent(TorrentGroup):
         save_in_session = False
+        _fetched = meta  # what tellStatus reads before the download runs
 
         async def _metainfo(self) -> Metainfo | None:
             return meta
