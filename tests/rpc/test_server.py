@@ -363,3 +363,26 @@ async def test_answers_are_gzipped_when_the_client_accepts_it(tmp_path: Path) ->
                 d.port, "POST", "/jsonrpc", body, {"Accept-Encoding": accept}
             )
             assert "content-encoding" not in headers and json.loads(data)["id"] == 1
+
+
+async def test_max_download_result_keeps_unfinished_ones(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    for keep, expected in (("true", ["e1", "e2"]), ("false", ["o2"])):
+        extra = {"max-download-result": "1", "keep-unfinished-download-result": keep}
+        async with running_daemon(tmp_path / keep, **extra) as d:
+            names: dict[str, str] = {}
+            for name, path in (
+                ("e1", "/nope1"),
+                ("o1", "/text.txt"),
+                ("e2", "/nope2"),
+                ("o2", "/text.txt"),
+            ):
+                gid = await d.result("aria2.addUri", [nginx.url(path)], {"out": name})
+                names[gid] = name
+                for _ in range(600):  # bounded: until it left the queue (its result may go)
+                    if not any(g.gid == gid for g in (*d.engine.active, *d.engine.waiting)):
+                        break
+                    await trio.sleep(0.02)
+            stopped = await d.result("aria2.tellStopped", 0, 10, ["gid"])
+            assert [names[s["gid"]] for s in stopped] == expected, keep

@@ -106,6 +106,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "rpc-user",
         "rpc-passwd",
         "rpc-web-ui",
+        "keep-unfinished-download-result",
         "max-download-result",
         "show-console-readout",
         "split",
