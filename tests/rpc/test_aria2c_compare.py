@@ -310,3 +310,53 @@ async def test_torrent_metalink_and_change_uri_like_aria2c(
     finally:
         for child in children.values():
             child.kill()
+
+
+async def test_websocket_notifications_like_aria2c(nginx: NginxServer, tmp_path: Path) -> None:
+    from tests.rpc.rpc_util import WsClient
+
+    ports = {"aria2c": free_port(), "trioaria": free_port()}
+    common = ["--enable-rpc", f"--rpc-secret={SECRET}", "--summary-interval=0"]
+    children = {
+        "aria2c": start_aria2c(
+            [*common, f"--rpc-listen-port={ports['aria2c']}", f"--dir={tmp_path / 'a'}"],
+            tmp_path / "a",
+            "aria2c",
+        ),
+        "trioaria": start_trioaria(
+            [
+                *common,
+                "--no-conf",
+                f"--rpc-listen-port={ports['trioaria']}",
+                f"--dir={tmp_path / 't'}",
+            ],
+            tmp_path / "t",
+            "trioaria",
+        ),
+    }
+    try:
+        seen: dict[str, list[Any]] = {}
+        for name, port in ports.items():
+            await _ready(port, children[name])
+            async with WsClient.connect(port) as ws:
+                answer = await ws.call("aria2.addUri", [nginx.url("/text.txt")], {"pause": "true"})
+                gid = answer["result"]
+                await ws.call("aria2.unpause", gid, request_id="u")
+                await ws.notification("aria2.onDownloadComplete", gid)
+                removed = await ws.call("aria2.addUri", [nginx.url("/slow/file5m.bin")])
+                await ws.notification("aria2.onDownloadStart", removed["result"])
+                await ws.call("aria2.forceRemove", removed["result"], request_id="r")
+                await ws.notification("aria2.onDownloadStop", removed["result"])
+                bad = await ws.call("aria2.tellStatus", "0123456789abcdef", request_id="b")
+                ids = {gid: "G", removed["result"]: "R"}
+                seen[name] = [
+                    (m["method"], [{"gid": ids[p["gid"]]} for p in m["params"]], m["jsonrpc"])
+                    for m in ws.messages
+                    if "method" in m
+                ]
+                seen[name].append(("answer", _shape(answer), _shape(bad), bad["error"]))
+            await _post(port, _req("aria2.forceShutdown"))
+        assert seen["trioaria"] == seen["aria2c"]
+    finally:
+        for child in children.values():
+            child.kill()
