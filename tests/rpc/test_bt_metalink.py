@@ -240,3 +240,17 @@ async def test_upload_kept_in_memory_and_xmlrpc_base64(tmp_path: Path) -> None:
         assert await d.result("aria2.saveSession") == "OK"
         text = session.read_text()
         assert other in text and gid not in text  # aria2: in-memory uploads are not saved
+
+
+async def test_change_uri_on_a_running_download(nginx: NginxServer, tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d, WsClient.connect(d.port) as ws:
+        slow = nginx.url("/slow/file5m.bin")
+        gid = await d.result("aria2.addUri", [slow], {"out": "run.bin", "split": "1"})
+        await ws.notification("aria2.onDownloadStart", gid)
+        fast = nginx.url("/file5m.bin")
+        assert await d.result("aria2.changeUri", gid, 1, [slow], [fast]) == [1, 1]
+        # the download restarts with the new mirror (progress kept) and finishes from it
+        done = await d.wait_status(gid, "complete", "error")
+        assert done["status"] == "complete", done
+        assert (tmp_path / "run.bin").read_bytes() == (nginx.root / "file5m.bin").read_bytes()
+        assert [u["uri"] for u in done["files"][0]["uris"]] == [fast]
