@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..base.errors import TrioariaError
-from ..net.connect import ByteStream, read_deadline
+from ..net.connect import read_deadline
 from . import ut_metadata
 from .errors import PeerProtocolError
 from .messages import (
@@ -70,6 +70,7 @@ from .peer import (
 from .wire import PeerConnection
 
 if TYPE_CHECKING:
+    from .crypto_stream import PeerStream
     from .swarm import Swarm
 
 __all__ = ["UT_METADATA_ID", "PeerTask"]
@@ -97,7 +98,7 @@ class PeerTask:
     def __init__(
         self,
         swarm: Swarm,
-        stream: ByteStream,
+        stream: PeerStream,
         addr: tuple[str, int],
         *,
         outgoing: bool,

@@ -39,11 +39,12 @@ import trio
 from ..base.errors import TrioariaError
 from ..base.policy import SpeedLimit
 from ..base.speed import SpeedMeter
-from ..net.connect import ByteStream, open_stream
 from ..storage.bitfield import Bitfield as Pieces
 from .choker import ROUND_INTERVAL, ChokePeer, Choker
+from .crypto_stream import PeerStream, open_peer_stream
 from .errors import PeerProtocolError
 from .metainfo import Metainfo
+from .mse import CryptoPolicy
 from .peer_task import PeerTask
 from .ut_metadata import MetadataAssembler, MetadataData
 
@@ -79,6 +80,7 @@ class Swarm:
         download_limits: returns the download token buckets in force now.
         upload_limits: returns the upload token buckets in force now.
         rng: randomness for the choker's optimistic draw.
+        crypto: MSE/PE policy (``--bt-require-crypto``, ``--bt-min-crypto-level``).
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Swarm:
         download_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
         upload_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
         rng: random.Random | None = None,
+        crypto: CryptoPolicy | None = None,
     ) -> None:
         from ..storage.session import StorageSession
 
@@ -107,6 +110,7 @@ class Swarm:
         self.peer_agent = peer_agent
         self.listen_port = 0
         self.connect_timeout = connect_timeout
+        self.crypto = crypto or CryptoPolicy()
         self._download_limits = download_limits
         self._upload_limits = upload_limits
         self._rng = rng or random.Random()
@@ -315,7 +319,7 @@ class Swarm:
             if unchoked < UNCHOKE_SLOTS:
                 self._choke_now.set()
 
-    def accept(self, stream: ByteStream, addr: tuple[str, int], initial: bytes) -> bool:
+    def accept(self, stream: PeerStream, addr: tuple[str, int], initial: bytes) -> bool:
         """Take a connection the listener accepted (its handshake bytes already read)."""
         if self._nursery is None or addr in self.banned_addrs:
             return False
@@ -354,9 +358,10 @@ class Swarm:
         log.debug("connecting to peer %s:%d", addr[0], addr[1])
         try:
             try:
-                stream = await open_stream(
-                    addr[0], addr[1], tls=None, connect_timeout=self.connect_timeout
-                )
+                stream = await open_peer_stream(
+                    addr[0], addr[1], self.info_hash, self.crypto,
+                    connect_timeout=self.connect_timeout,
+                )  # fmt: skip
             except TrioariaError as exc:
                 log.debug("cannot connect to %s:%d: %s", addr[0], addr[1], exc)
                 return

@@ -126,6 +126,9 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "bt-save-metadata",
         "bt-metadata-only",
         "bt-load-saved-metadata",
+        "bt-require-crypto",
+        "bt-min-crypto-level",
+        "bt-force-encryption",
         "version",
     }
 )

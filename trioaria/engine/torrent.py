@@ -334,6 +334,7 @@ class TorrentGroup(RequestGroup):
 
     async def _magnet(self, uri: str) -> Metainfo | None:
         from ..bt.metainfo import parse_info, parse_magnet, parse_torrent, serialize_torrent
+        from ..bt.mse import CryptoPolicy
         from ..bt.swarm import Swarm
 
         magnet = parse_magnet(uri)
@@ -354,6 +355,7 @@ class TorrentGroup(RequestGroup):
             max_peers=int(self.opt("bt-max-peers") or 0),
             peer_agent=str(self.opt("peer-agent") or "trioaria"),
             connect_timeout=float(self.opt("connect-timeout") or 60),
+            crypto=CryptoPolicy.from_options(self.opt),
         )
         self.swarm = swarm
         await self._run_swarm_until(swarm, tiers, magnet.peers, swarm.metadata_event)
@@ -439,6 +441,7 @@ class TorrentGroup(RequestGroup):
         return FileLayout(entries)
 
     async def _run_torrent(self, meta: Metainfo) -> None:
+        from ..bt.mse import CryptoPolicy
         from ..bt.swarm import Swarm
         from ..storage.disk import remove_control_file
         from ..storage.session import PieceHashes, StorageSession, check_capacity
@@ -513,6 +516,7 @@ class TorrentGroup(RequestGroup):
                 connect_timeout=float(self.opt("connect-timeout") or 60),
                 download_limits=self._limits,
                 upload_limits=self._upload_limits,
+                crypto=CryptoPolicy.from_options(self.opt),
             )
             swarm_box.append(swarm)
             self.swarm = swarm
