@@ -129,6 +129,17 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "bt-require-crypto",
         "bt-min-crypto-level",
         "bt-force-encryption",
+        "enable-dht",
+        "enable-dht6",
+        "dht-listen-port",
+        "dht-listen-addr",
+        "dht-listen-addr6",
+        "dht-entry-point",
+        "dht-entry-point6",
+        "dht-file-path",
+        "dht-file-path6",
+        "dht-message-timeout",
+        "dht-default-bootstrap",
         "version",
     }
 )

@@ -185,6 +185,7 @@ class TorrentGroup(RequestGroup):
         self.swarm: Any = None
         self.listener: Any = None
         self.announcer: Any = None
+        self.discovery: Any = None
         self.seeding = False
         self._seed_scope: trio.CancelScope | None = None
         self.upload_limit = SpeedLimit(int(options.get("max-upload-limit") or 0))
@@ -282,11 +283,14 @@ class TorrentGroup(RequestGroup):
             raise first from None
 
     async def _download_torrent(self) -> None:
+        from ..bt.discovery import Discovery
         from ..bt.listener import PeerListener
 
         self.listener = PeerListener(_listen_ports(self.options))
+        self.discovery = Discovery(self.opt)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.listener.run)
+            await nursery.start(self.discovery.run)
             meta = await self._metainfo()
             if meta is not None:
                 self.meta = meta
@@ -406,6 +410,7 @@ class TorrentGroup(RequestGroup):
                 await nursery.start(swarm.run)
                 swarm.add_peers(peers)
                 nursery.start_soon(announcer.run)
+                nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port)
                 async with trio.open_nursery() as waiter:
 
                     async def wait(event: trio.Event) -> None:
@@ -578,6 +583,7 @@ class TorrentGroup(RequestGroup):
                 await nursery.start(swarm.run)
                 swarm.add_peers(getattr(self, "_magnet_peers", ()))
                 nursery.start_soon(announcer.run)
+                nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port, meta.private)
                 async with trio.open_nursery() as storage_nursery:
                     await storage_nursery.start(session.run)
                     while not session.is_complete():

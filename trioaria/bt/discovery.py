@@ -1,0 +1,291 @@
+"""Finding peers beyond the trackers: the DHT (BEP 5, BEP 32) for one torrent download.
+
+Theory of operation
+-------------------
+:class:`Discovery` belongs to one :class:`~trioaria.engine.torrent.TorrentGroup` and runs in
+its nursery (``await nursery.start(discovery.run)``):
+
+* **Nodes.**  ``--enable-dht`` starts an IPv4 :class:`~trioaria.dht.node.DhtNode` on the first
+  free port of ``--dht-listen-port`` (bound to ``--dht-listen-addr``, default all addresses);
+  ``--enable-dht6`` an IPv6 one on the same port (``--dht-listen-addr6``, default ``::``); both
+  are linked for BEP 32 ``want``.  Each loads its routing table from ``--dht-file-path`` /
+  ``--dht-file-path6`` (aria2's ``dht.dat`` layout, :mod:`trioaria.dht.persist`) and saves it
+  there when the download ends.  ``--dht-message-timeout`` is the query timeout.
+* **Bootstrap.**  ``--dht-entry-point`` / ``--dht-entry-point6`` are pinged and our own id is
+  looked up.  When no entry point is given and the loaded table is empty, the built-in list
+  :data:`DEFAULT_BOOTSTRAP` is used instead (docs/decisions.md), unless
+  ``--dht-default-bootstrap=false`` or ``TRIOARIA_NO_DEFAULT_BOOTSTRAP=1``.
+* **Peers.**  :meth:`Discovery.serve_swarm` runs next to a swarm (the magnet's metadata swarm,
+  then the download's): a ``get_peers`` lookup that ends with ``announce_peer`` of our
+  ``--listen-port`` to the closest nodes, repeated every 15 minutes as aria2 does (sooner, with
+  backoff, while nothing was found).  The peers found go to ``Swarm.add_peers``.  A private
+  torrent (BEP 27) never uses the DHT.
+
+Answering other nodes (``ping``, ``find_node``, ``get_peers`` from the peer store,
+``announce_peer`` with tokens) and the per-IP rate limit of incoming queries are the core's
+(:class:`~trioaria.dht.protocol.DhtProtocol`).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
+
+import trio
+
+from ..base.errors import TrioariaError
+from ..dht.node import DhtNode
+from ..dht.node_id import Address, NodeId
+from ..dht.persist import DhtFileError, DhtState, parse_dht_file, serialize_dht_file
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "REANNOUNCE_INTERVAL",
+    "Discovery",
+    "PeerSink",
+    "default_bootstrap_allowed",
+]
+
+log = logging.getLogger("trioaria.bt.discovery")
+
+DEFAULT_BOOTSTRAP: tuple[tuple[str, int], ...] = (
+    ("router.bittorrent.com", 6881),
+    ("dht.transmissionbt.com", 6881),
+    ("router.utorrent.com", 6881),
+    ("dht.libtorrent.org", 25401),
+)
+"""Well-known public bootstrap nodes, used only with an empty table and no entry point."""
+
+REANNOUNCE_INTERVAL = 15 * 60.0
+"""Seconds between two announces of one torrent once peers were found (aria2: 15 minutes)."""
+
+FIRST_RETRY = 2.0
+MAX_RETRY = 120.0
+LOOKUP_BOUND = 120.0
+
+Resolver = Callable[[str, int, int], Awaitable[Address | None]]
+"""``(host, port, family) -> (ip, port)`` or None: how entry points are resolved."""
+
+
+class PeerSink(Protocol):
+    """What :meth:`Discovery.serve_swarm` needs of a swarm."""
+
+    info_hash: bytes
+
+    def add_peers(self, addrs: Iterable[tuple[str, int]]) -> None: ...
+
+
+def default_bootstrap_allowed(get: Callable[[str], object]) -> bool:
+    """docs/decisions.md: the built-in list is off with ``TRIOARIA_NO_DEFAULT_BOOTSTRAP=1`` or
+    ``--dht-default-bootstrap=false``."""
+    if os.environ.get("TRIOARIA_NO_DEFAULT_BOOTSTRAP", "") not in ("", "0"):
+        return False
+    return str(get("dht-default-bootstrap")).lower() != "false"
+
+
+async def resolve_udp(host: str, port: int, family: int) -> Address | None:
+    """The first ``family`` address of ``host`` (None when it has none)."""
+    af = socket.AF_INET6 if family == 6 else socket.AF_INET
+    try:
+        infos = await trio.socket.getaddrinfo(host.strip("[]"), port, af, socket.SOCK_DGRAM)
+    except OSError:
+        return None
+    for info in infos:
+        sockaddr = info[4]
+        return str(sockaddr[0]), int(sockaddr[1])
+    return None
+
+
+def _ports(value: object) -> list[int]:
+    if not value:
+        return [0]
+    if isinstance(value, int):
+        return [value]
+    out: list[int] = []
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        for item in value:
+            out.extend(item if isinstance(item, range) else [int(item)])
+    else:
+        out.append(int(str(value)))
+    return out or [0]
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+class Discovery:
+    """The DHT side of one torrent download; see the module docstring.
+
+    Args:
+        get: the download's option lookup (``RequestGroup.opt``).
+        resolve: how entry points and bootstrap names become addresses (tests inject one).
+        bootstrap_nodes: the built-in list (tests inject loopback addresses).
+    """
+
+    def __init__(
+        self,
+        get: Callable[[str], object],
+        *,
+        resolve: Resolver = resolve_udp,
+        bootstrap_nodes: Sequence[tuple[str, int]] = DEFAULT_BOOTSTRAP,
+    ) -> None:
+        self._get = get
+        self._resolve = resolve
+        self._bootstrap_nodes = tuple(bootstrap_nodes)
+        self.enabled4 = _truthy(get("enable-dht"))
+        self.enabled6 = _truthy(get("enable-dht6"))
+        self.nodes: dict[int, DhtNode] = {}
+        self.port = 0
+        self.ready = trio.Event()
+        self.used_default_bootstrap = False
+        self._loaded: dict[int, int] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.enabled4 or self.enabled6
+
+    # --- dht.dat ------------------------------------------------------------------------------
+
+    def _path(self, family: int) -> str | None:
+        value = self._get("dht-file-path6" if family == 6 else "dht-file-path")
+        return os.path.expanduser(str(value)) if value else None
+
+    def _load(self, family: int) -> DhtState | None:
+        path = self._path(family)
+        if not path or not os.path.exists(path):
+            return None
+        try:
+            with open(path, "rb") as f:
+                return parse_dht_file(f.read(), family)
+        except (OSError, DhtFileError) as exc:
+            log.warning("ignoring the DHT routing table %s: %s", path, exc)
+            return None
+
+    def save(self) -> None:
+        """Write each node's table to its ``dht.dat`` (a temp file renamed into place)."""
+        for family, node in self.nodes.items():
+            path = self._path(family)
+            if not path:
+                continue
+            data = serialize_dht_file(node.save_state(int(time.time())), family)
+            try:
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                tmp = path + ".tmp"
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except OSError as exc:
+                log.warning("cannot save the DHT routing table %s: %s", path, exc)
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Bind, report the port, bootstrap; serve until cancelled, then save the tables."""
+        if not self.enabled:
+            task_status.started(0)
+            return
+        timeout = float(str(self._get("dht-message-timeout") or 10))
+        try:
+            async with trio.open_nursery() as nursery:
+                await self._bind(nursery, timeout)
+                task_status.started(self.port)
+                async with trio.open_nursery() as boot:
+                    for family in self.nodes:
+                        boot.start_soon(self._bootstrap, family)
+                self.ready.set()
+        finally:
+            self.ready.set()
+            self.save()
+
+    async def _bind(self, nursery: trio.Nursery, timeout: float) -> None:
+        ports = _ports(self._get("dht-listen-port"))
+        last: OSError | None = None
+        first_family = 4 if self.enabled4 else 6
+        for port in ports:
+            node = self._node(first_family, port, timeout)
+            try:
+                self.port = await nursery.start(node.run)
+            except OSError as exc:
+                last = exc
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise TrioariaError(f"cannot bind the DHT socket: {exc.strerror}") from None
+            self.nodes[first_family] = node
+            break
+        else:
+            raise TrioariaError(f"no free UDP port in --dht-listen-port ({last})")
+        if self.enabled4 and self.enabled6:
+            node6 = self._node(6, self.port, timeout)
+            try:
+                await nursery.start(node6.run)
+            except OSError as exc:  # no IPv6 here: the IPv4 DHT still works
+                log.warning("IPv6 DHT disabled: %s", exc)
+            else:
+                self.nodes[6] = node6
+                self.nodes[4].link(node6)
+        log.info("DHT listening on UDP port %d (%s)", self.port,
+                 ", ".join(f"IPv{f}" for f in self.nodes))  # fmt: skip
+
+    def _node(self, family: int, port: int, timeout: float) -> DhtNode:
+        key = "dht-listen-addr6" if family == 6 else "dht-listen-addr"
+        host = str(self._get(key) or ("::" if family == 6 else "0.0.0.0"))
+        state = self._load(family)
+        self._loaded[family] = len(state.nodes) if state is not None else 0  # pinged by run()
+        other = self.nodes.get(4 if family == 6 else 6)
+        node_id: NodeId | None = other.node_id if other is not None else None
+        return DhtNode(host, port, node_id=node_id, state=state, query_timeout=timeout)
+
+    async def _bootstrap(self, family: int) -> None:
+        node = self.nodes[family]
+        entry = self._get("dht-entry-point6" if family == 6 else "dht-entry-point")
+        targets: list[tuple[str, int]] = []
+        if isinstance(entry, tuple) and len(entry) == 2:
+            targets = [(str(entry[0]), int(entry[1]))]
+        elif not self._loaded.get(family) and default_bootstrap_allowed(self._get):
+            targets = list(self._bootstrap_nodes)
+            self.used_default_bootstrap = True
+        addresses = []
+        for host, port in targets:
+            address = await self._resolve(host, port, family)
+            if address is not None:
+                addresses.append(address)
+        if not addresses:
+            return
+        with trio.move_on_after(LOOKUP_BOUND):
+            count = await node.bootstrap(addresses)
+            log.info("DHT (IPv%d) bootstrapped: %d nodes", family, count)
+
+    async def serve_swarm(self, swarm: PeerSink, port: int, private: bool = False) -> None:
+        """Find peers for ``swarm`` and announce ``port`` until cancelled (never for private)."""
+        if private or not self.enabled:
+            return
+        await self.ready.wait()
+        nodes = list(self.nodes.values())
+        if not nodes:
+            return
+        info_hash = NodeId(swarm.info_hash)
+        retry = FIRST_RETRY
+        while True:
+            found: list[Address] = []
+
+            async def one(node: DhtNode, found: list[Address] = found) -> None:
+                with trio.move_on_after(LOOKUP_BOUND):
+                    found.extend(await node.announce(info_hash, port))
+
+            async with trio.open_nursery() as lookups:
+                for node in nodes:
+                    lookups.start_soon(one, node)
+            if found:
+                log.info("DHT: %d peers for %s", len(found), info_hash.hex())
+                swarm.add_peers((str(ip), int(p)) for ip, p in found)
+                await trio.sleep(REANNOUNCE_INTERVAL)
+                retry = FIRST_RETRY
+            else:
+                await trio.sleep(retry)
+                retry = min(retry * 2, MAX_RETRY)
