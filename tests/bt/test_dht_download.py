@@ -63,8 +63,10 @@ def wait(predicate: Any, what: str, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def lt_seed(ses: Any, raw: bytes, directory: Path) -> Any:
+def lt_seed(ses: Any, raw: bytes, directory: Path, *, pex: bool = True) -> Any:
     params = lt.add_torrent_params()
+    if not pex:
+        params.flags |= lt.torrent_flags.disable_pex
     params.ti = lt.torrent_info(lt.bdecode(raw))
     params.save_path = str(directory)
     params.flags |= lt.torrent_flags.seed_mode

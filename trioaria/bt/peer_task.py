@@ -373,6 +373,8 @@ class PeerTask:
         self.state = PeerState(meta.num_pieces if meta else None, now, fast=self.conn.fast)
         if self.conn.extensions:
             m = {"ut_metadata": UT_METADATA_ID}
+            if swarm.pex is not None:
+                m["ut_pex"] = UT_PEX_ID
             self.send(
                 ExtendedHandshake(
                     m=m,
@@ -414,8 +416,12 @@ class PeerTask:
             self.swarm.metadata_offered(self)
 
     def _on_extended(self, event: Extended) -> None:
+        if event.name == "ut_pex":
+            if self.swarm.pex is not None:
+                self.swarm.pex.received(self.swarm, self, bytes(event.payload))
+            return
         if event.name != "ut_metadata":
-            return  # ut_pex and others are not used yet
+            return
         try:
             message = ut_metadata.decode_message(event.payload)
         except TrioariaError as exc:

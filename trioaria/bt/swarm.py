@@ -46,6 +46,7 @@ from .errors import PeerProtocolError
 from .metainfo import Metainfo
 from .mse import CryptoPolicy
 from .peer_task import PeerTask
+from .pex_exchange import PexExchange
 from .ut_metadata import MetadataAssembler, MetadataData
 
 __all__ = ["Swarm", "SwarmStats"]
@@ -111,6 +112,8 @@ class Swarm:
         self.listen_port = 0
         self.connect_timeout = connect_timeout
         self.crypto = crypto or CryptoPolicy()
+        #: BEP 11 peer exchange (None: off, e.g. a private torrent)
+        self.pex: PexExchange | None = None
         self._download_limits = download_limits
         self._upload_limits = upload_limits
         self._rng = rng or random.Random()
@@ -338,6 +341,8 @@ class Swarm:
             self._nursery = nursery
             nursery.start_soon(self._connector, nursery)
             nursery.start_soon(self._choke_loop)
+            if self.pex is not None:
+                nursery.start_soon(self.pex.run, self)
             task_status.started()
 
     async def _connector(self, nursery: trio.Nursery) -> None:

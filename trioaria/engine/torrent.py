@@ -339,6 +339,7 @@ class TorrentGroup(RequestGroup):
     async def _magnet(self, uri: str) -> Metainfo | None:
         from ..bt.metainfo import parse_info, parse_magnet, parse_torrent, serialize_torrent
         from ..bt.mse import CryptoPolicy
+        from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
 
         magnet = parse_magnet(uri)
@@ -361,6 +362,8 @@ class TorrentGroup(RequestGroup):
             connect_timeout=float(self.opt("connect-timeout") or 60),
             crypto=CryptoPolicy.from_options(self.opt),
         )
+        if self.opt("enable-peer-exchange"):
+            swarm.pex = PexExchange()
         self.swarm = swarm
         await self._run_swarm_until(swarm, tiers, magnet.peers, swarm.metadata_event)
         self.swarm = None
@@ -447,6 +450,7 @@ class TorrentGroup(RequestGroup):
 
     async def _run_torrent(self, meta: Metainfo) -> None:
         from ..bt.mse import CryptoPolicy
+        from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
         from ..storage.disk import remove_control_file
         from ..storage.session import PieceHashes, StorageSession, check_capacity
@@ -523,6 +527,8 @@ class TorrentGroup(RequestGroup):
                 upload_limits=self._upload_limits,
                 crypto=CryptoPolicy.from_options(self.opt),
             )
+            if self.opt("enable-peer-exchange") and not meta.private:
+                swarm.pex = PexExchange()
             swarm_box.append(swarm)
             self.swarm = swarm
             session.on_piece_verified = swarm.piece_verified
