@@ -1,4 +1,4 @@
-"""Finding peers beyond the trackers: the DHT (BEP 5, BEP 32) for one torrent download.
+"""Finding peers beyond the trackers: the DHT (BEP 5, BEP 32) and LPD (BEP 14) for one download.
 
 Theory of operation
 -------------------
@@ -21,6 +21,12 @@ its nursery (``await nursery.start(discovery.run)``):
   backoff, while nothing was found).  The peers found go to ``Swarm.add_peers``.  A private
   torrent (BEP 27) never uses the DHT.
 
+**LPD.**  With ``--bt-enable-lpd`` (never for a private torrent) :meth:`Discovery.serve_lpd`
+runs an :class:`~trioaria.dht.lpd_node.LpdNode` for the swarm: it joins 239.192.152.143:6771 on
+``--bt-lpd-interface`` (an interface name or its IPv4 address; default: the kernel's choice),
+announces the torrent with our ``--listen-port`` and hands every neighbour that announces the
+same torrent to ``Swarm.add_peers``.
+
 Answering other nodes (``ping``, ``find_node``, ``get_peers`` from the peer store,
 ``announce_peer`` with tokens) and the per-IP rate limit of incoming queries are the core's
 (:class:`~trioaria.dht.protocol.DhtProtocol`).
@@ -29,9 +35,12 @@ Answering other nodes (``ping``, ``find_node``, ``get_peers`` from the peer stor
 from __future__ import annotations
 
 import errno
+import fcntl
+import ipaddress
 import logging
 import os
 import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
@@ -39,6 +48,7 @@ from typing import Protocol
 import trio
 
 from ..base.errors import TrioariaError
+from ..dht.lpd_node import LpdNode
 from ..dht.node import DhtNode
 from ..dht.node_id import Address, NodeId
 from ..dht.persist import DhtFileError, DhtState, parse_dht_file, serialize_dht_file
@@ -67,6 +77,8 @@ REANNOUNCE_INTERVAL = 15 * 60.0
 FIRST_RETRY = 2.0
 MAX_RETRY = 120.0
 LOOKUP_BOUND = 120.0
+LPD_POLL = 1.0
+_SIOCGIFADDR = 0x8915
 
 Resolver = Callable[[str, int, int], Awaitable[Address | None]]
 """``(host, port, family) -> (ip, port)`` or None: how entry points are resolved."""
@@ -99,6 +111,25 @@ async def resolve_udp(host: str, port: int, family: int) -> Address | None:
         sockaddr = info[4]
         return str(sockaddr[0]), int(sockaddr[1])
     return None
+
+
+def lpd_interface_address(value: object) -> str:
+    """``--bt-lpd-interface`` as an IPv4 address: an address as given, a name looked up
+    (``SIOCGIFADDR``), unset as ``0.0.0.0`` (the kernel picks the interface).
+
+    Raises:
+        OSError: no such interface, or it has no IPv4 address.
+    """
+    text = str(value or "").strip()
+    if not text:
+        return "0.0.0.0"
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        packed = fcntl.ioctl(sock.fileno(), _SIOCGIFADDR, struct.pack("256s", text[:15].encode()))
+    return socket.inet_ntoa(packed[20:24])
 
 
 def _ports(value: object) -> list[int]:
@@ -289,3 +320,30 @@ class Discovery:
             else:
                 await trio.sleep(retry)
                 retry = min(retry * 2, MAX_RETRY)
+
+    async def serve_lpd(self, swarm: PeerSink, port: int, private: bool = False) -> None:
+        """BEP 14 for ``swarm`` until cancelled (``--bt-enable-lpd``; never for private)."""
+        if private or not _truthy(self._get("bt-enable-lpd")):
+            return
+        try:
+            interface = lpd_interface_address(self._get("bt-lpd-interface"))
+        except OSError as exc:
+            log.warning("LPD disabled: --bt-lpd-interface: %s", exc)
+            return
+        node = LpdNode(port, interface)
+        async with trio.open_nursery() as nursery:
+            try:
+                await nursery.start(node.run)
+            except OSError as exc:
+                log.warning("LPD disabled: %s", exc)
+                return
+            node.add_torrent(swarm.info_hash)
+            log.info("LPD: announcing on %s", interface)
+            seen = 0
+            while True:
+                await node.wait_peer()
+                if len(node.peers) > seen:
+                    fresh = node.peers[seen:]
+                    seen = len(node.peers)
+                    swarm.add_peers(p.address for p in fresh if p.info_hash == swarm.info_hash)
+                await trio.sleep(LPD_POLL)

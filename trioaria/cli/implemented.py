@@ -140,6 +140,9 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "dht-file-path6",
         "dht-message-timeout",
         "dht-default-bootstrap",
+        "enable-peer-exchange",
+        "bt-enable-lpd",
+        "bt-lpd-interface",
         "version",
     }
 )

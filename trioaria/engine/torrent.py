@@ -414,6 +414,7 @@ class TorrentGroup(RequestGroup):
                 swarm.add_peers(peers)
                 nursery.start_soon(announcer.run)
                 nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port)
+                nursery.start_soon(self.discovery.serve_lpd, swarm, listener.port)
                 async with trio.open_nursery() as waiter:
 
                     async def wait(event: trio.Event) -> None:
@@ -590,6 +591,7 @@ class TorrentGroup(RequestGroup):
                 swarm.add_peers(getattr(self, "_magnet_peers", ()))
                 nursery.start_soon(announcer.run)
                 nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port, meta.private)
+                nursery.start_soon(self.discovery.serve_lpd, swarm, listener.port, meta.private)
                 async with trio.open_nursery() as storage_nursery:
                     await storage_nursery.start(session.run)
                     while not session.is_complete():
