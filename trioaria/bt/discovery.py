@@ -58,6 +58,7 @@ __all__ = [
     "REANNOUNCE_INTERVAL",
     "Discovery",
     "PeerSink",
+    "SharedUdp",
     "default_bootstrap_allowed",
 ]
 
@@ -150,6 +151,53 @@ def _truthy(value: object) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+_Route = tuple[trio.MemorySendChannel[bytes], trio.MemoryReceiveChannel[bytes]]
+
+
+class SharedUdp:
+    """UDP tracker traffic on a DHT node's socket (docs/decisions.md: as aria2 does).
+
+    :meth:`open` registers interest in one tracker address and returns a receive channel for its
+    datagrams (the node's :attr:`~trioaria.dht.node.DhtNode.foreign` hook dispatches them by
+    source address); :meth:`send` writes from the node's socket.
+    """
+
+    def __init__(self, node: DhtNode) -> None:
+        self.node = node
+        self._routes: dict[Address, list[_Route]] = {}
+        node.foreign = self._dispatch
+
+    @property
+    def port(self) -> int:
+        return self.node.port
+
+    def _dispatch(self, data: bytes, address: Address) -> None:
+        for send, _receive in self._routes.get((address[0], address[1]), ()):
+            try:
+                send.send_nowait(data)
+            except trio.WouldBlock:
+                pass  # a slow announce: UDP may drop, the client retransmits
+
+    def open(self, address: Address) -> trio.MemoryReceiveChannel[bytes]:
+        """Datagrams from ``address`` from now on (:meth:`close` to stop)."""
+        send, receive = trio.open_memory_channel[bytes](16)
+        self._routes.setdefault(address, []).append((send, receive))
+        return receive
+
+    def close(self, address: Address, receive: trio.MemoryReceiveChannel[bytes]) -> None:
+        """Forget the route :meth:`open` made."""
+        routes = self._routes.get(address, [])
+        for route in [r for r in routes if r[1] is receive]:
+            routes.remove(route)
+            route[0].close()
+            route[1].close()
+        if not routes:
+            self._routes.pop(address, None)
+
+    async def send(self, data: bytes, address: Address) -> None:
+        await self.node.send_foreign(data, address)
+
+
 class Discovery:
     """The DHT side of one torrent download; see the module docstring.
 
@@ -176,10 +224,21 @@ class Discovery:
         self.ready = trio.Event()
         self.used_default_bootstrap = False
         self._loaded: dict[int, int] = {}
+        self._shared: dict[int, SharedUdp] = {}
 
     @property
     def enabled(self) -> bool:
         return self.enabled4 or self.enabled6
+
+    def udp_for(self, family: int) -> SharedUdp | None:
+        """The DHT socket of ``family`` (4 or 6) for UDP trackers, or None (no such node)."""
+        node = self.nodes.get(family)
+        if node is None:
+            return None
+        shared = self._shared.get(family)
+        if shared is None:
+            shared = self._shared[family] = SharedUdp(node)
+        return shared
 
     # --- dht.dat ------------------------------------------------------------------------------
 

@@ -407,6 +407,7 @@ class TorrentGroup(RequestGroup):
             counters=lambda: _counters(0, 0, 1),
             on_peers=swarm.add_peers,
             timeout=float(self.opt("bt-tracker-timeout") or 60),
+            udp_shared=self.discovery.udp_for,
         )
         try:
             async with trio.open_nursery() as nursery:
@@ -583,6 +584,7 @@ class TorrentGroup(RequestGroup):
             on_peers=swarm.add_peers,
             interval_override=int(self.opt("bt-tracker-interval") or 0),
             timeout=float(self.opt("bt-tracker-timeout") or 60),
+            udp_shared=self.discovery.udp_for,
         )
         self.announcer = announcer
         try:
