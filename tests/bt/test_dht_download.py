@@ -5,7 +5,9 @@ a seeder that bootstrapped from it and announced the torrent.  trioaria gets onl
 info hash and ``--dht-entry-point``: it must find the seeder through ``get_peers``, fetch the
 metadata over BEP 9 and the pieces, announce itself (``announce_peer``; the bare node then hands
 out trioaria's port, checked with our own :class:`~trioaria.dht.node.DhtNode`), and leave its
-routing table in ``--dht-file-path`` in aria2's ``dht.dat`` layout.
+routing table in ``--dht-file-path`` in aria2's ``dht.dat`` layout.  The IPv6 case runs the DHT
+on ::1 only (``--enable-dht6``, ``--dht-entry-point6``): our own nodes there name an aria2c
+seeder, which trioaria must find through ``nodes6``/``values`` and dial over IPv6.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from typing import Any
 import pytest
 import trio
 
-from tests.bt.swarm_helpers import free_port, make_torrent, run_trioaria
+from tests.bt.swarm_helpers import (
+    REPO,
+    free_port,
+    make_torrent,
+    run_trioaria,
+    start_aria2c,
+    stop_process,
+    trioaria_args,
+)
 from trioaria.bt.metainfo import parse_torrent
 from trioaria.dht.node import DhtNode
 from trioaria.dht.node_id import NodeId
@@ -126,3 +136,40 @@ def test_magnet_without_tracker_completes_through_libtorrent_dht(tmp_path: Path)
     assert ("127.0.0.1", entry[1]) in [(n.ip, n.port) for n in state.nodes]
     seeder.pause()
     bare.pause()
+
+
+async def test_magnet_over_the_ipv6_dht(tmp_path: Path) -> None:
+    """``--enable-dht6`` alone, on ::1: the peer (an aria2c seeder) is found through nodes6."""
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    payload = os.urandom(300_000)
+    torrent = tmp_path / "six.torrent"
+    torrent.write_bytes(make_torrent(seed, [("six.bin", payload)], name="six.bin"))
+    meta = parse_torrent(torrent.read_bytes())
+    aria2c, aria2c_port = start_aria2c(torrent, seed)
+    try:
+        boot, helper = DhtNode("::1", 0), DhtNode("::1", 0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(boot.run)
+            await nursery.start(helper.run)
+            with trio.fail_after(20):
+                await helper.bootstrap([("::1", boot.port)])
+                await helper.announce(NodeId(meta.info_hash), aria2c_port)  # aria2c's port
+            res = await trio.run_process(
+                trioaria_args(
+                    f"--dir={dl}", "--seed-time=0", "--enable-dht6=true",
+                    "--dht-listen-addr6=::1", f"--dht-listen-port={free_port()}",
+                    f"--dht-entry-point6=[::1]:{boot.port}",
+                    f"--dht-file-path6={tmp_path / 'dht6.dat'}",
+                    f"magnet:?xt=urn:btih:{meta.info_hash_hex}",
+                ),
+                capture_stdout=True, capture_stderr=True, check=False,
+                env=dict(os.environ, PYTHONPATH=str(REPO)),
+            )  # fmt: skip
+            nursery.cancel_scope.cancel()
+    finally:
+        stop_process(aria2c)
+    assert res.returncode == 0, (res.stdout + res.stderr).decode(errors="replace")
+    assert (dl / "six.bin").read_bytes() == payload
+    state = parse_dht_file((tmp_path / "dht6.dat").read_bytes(), 6)
+    assert ("::1", boot.port) in [(n.ip, n.port) for n in state.nodes]
