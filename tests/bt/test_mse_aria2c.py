@@ -141,14 +141,21 @@ def test_listener_rules_when_rc4_is_forced(tmp_path: Path) -> None:
     ours = _start_seeder(torrent, seed, port, "--bt-force-encryption=true", "--seed-time=2")
     try:
         wait_listening(port, ours, "trioaria")
+        # the listener is up before -V registered the torrent: retry until RC4 gets an answer,
+        # so that the refusals below are about the policy, not an unknown torrent
+        deadline = time.monotonic() + 30
+        while not (events := _connect_mse(port, meta.info_hash, CryptoMethod.RC4)):
+            assert time.monotonic() < deadline and ours.poll() is None, "no MSE answer"
+            time.sleep(0.1)
+        assert isinstance(events[0], Handshake) and events[0].peer_id.startswith(PEER_ID)
+        bitfield = next(e for e in events if isinstance(e, Bitfield))
+        assert bitfield.bits == b"\xf0"  # all 4 pieces
         with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
             plain = PeerConnection(info_hash=meta.info_hash)
             sock.sendall(plain.send(Handshake(meta.info_hash, b"-XX0000-plainplainpl")))
             assert sock.recv(100) == b""  # crypto required: the plain handshake is refused
         assert _connect_mse(port, meta.info_hash, CryptoMethod.PLAINTEXT) == []  # no RC4: refused
         events = _connect_mse(port, meta.info_hash, CryptoMethod.RC4 | CryptoMethod.PLAINTEXT)
-        assert isinstance(events[0], Handshake) and events[0].peer_id.startswith(PEER_ID)
-        bitfield = next(e for e in events if isinstance(e, Bitfield))
-        assert bitfield.bits == b"\xf0"  # all 4 pieces
+        assert isinstance(events[0], Handshake)  # and both offered: RC4 chosen
     finally:
         stop_process(ours)

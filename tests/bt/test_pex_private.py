@@ -10,6 +10,7 @@ import hashlib
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,16 @@ from trioaria.bt.metainfo import parse_torrent
 from trioaria.bt.wire import PeerConnection
 
 
-def _extensions(port: int, info_hash: bytes) -> dict[str, int]:
+def _extensions(port: int, info_hash: bytes) -> dict[str, int] | None:
+    """trioaria's BEP 10 ``m``; None when it hung up (the torrent is not registered yet)."""
     conn = PeerConnection(info_hash=info_hash)
     hello = conn.send(Handshake(info_hash, b"-XX0000-pexprobe0000", make_reserved(fast=False)))
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
         sock.sendall(hello)
         for _ in range(100):
             data = sock.recv(65536)
-            assert data, "trioaria closed the connection"
+            if not data:
+                return None
             conn.receive_data(data)
             while (event := conn.next_event()) is not None:
                 if isinstance(event, ExtendedHandshake):
@@ -61,7 +64,10 @@ def test_ut_pex_is_offered_only_for_public_torrents(tmp_path: Path, private: boo
     ours = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_listening(port, ours, "trioaria")
-        m = _extensions(port, meta.info_hash)
+        deadline = time.monotonic() + 30  # the listener is up before -V registers the torrent
+        while (m := _extensions(port, meta.info_hash)) is None:
+            assert time.monotonic() < deadline and ours.poll() is None, "no answer"
+            time.sleep(0.1)
     finally:
         stop_process(ours)
     assert "ut_metadata" in m

@@ -43,7 +43,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
@@ -225,10 +225,36 @@ class Discovery:
         self.used_default_bootstrap = False
         self._loaded: dict[int, int] = {}
         self._shared: dict[int, SharedUdp] = {}
+        self._new_nodes_in, self._new_nodes_out = trio.open_memory_channel[Address](64)
 
     @property
     def enabled(self) -> bool:
         return self.enabled4 or self.enabled6
+
+    def attach(self, swarm: Any, private: bool) -> None:
+        """Let ``swarm`` advertise our DHT port (BEP 5 PORT) and feed peers' nodes to us."""
+        if private or not self.nodes:
+            return
+        swarm.dht_port = self.port
+        swarm.on_dht_node = self.add_node
+
+    def add_node(self, address: Address) -> None:
+        """A node learned from a peer's PORT message: pinged, and kept if it answers."""
+        try:
+            self._new_nodes_in.send_nowait(address)
+        except trio.WouldBlock:
+            pass  # a burst of peers: the table fills from lookups anyway
+
+    async def _ping_new_nodes(self) -> None:
+        async for address in self._new_nodes_out:
+            node = self.nodes.get(6 if ":" in address[0] else 4)
+            if node is None:
+                continue
+            with trio.move_on_after(LOOKUP_BOUND):
+                try:
+                    await node.ping(address)
+                except TrioariaError:
+                    pass
 
     def udp_for(self, family: int) -> SharedUdp | None:
         """The DHT socket of ``family`` (4 or 6) for UDP trackers, or None (no such node)."""
@@ -285,6 +311,7 @@ class Discovery:
             async with trio.open_nursery() as nursery:
                 await self._bind(nursery, timeout)
                 task_status.started(self.port)
+                nursery.start_soon(self._ping_new_nodes)
                 async with trio.open_nursery() as boot:
                     for family in self.nodes:
                         boot.start_soon(self._bootstrap, family)

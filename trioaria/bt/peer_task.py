@@ -52,9 +52,11 @@ from .messages import (
     HaveNone,
     Interested,
     NotInterested,
+    Port,
     RejectRequest,
     Request,
     Unchoke,
+    make_reserved,
 )
 from .peer import (
     BlockArrived,
@@ -232,7 +234,8 @@ class PeerTask:
 
     def _send_handshake(self) -> None:
         swarm = self.swarm
-        self.queue(self.conn.send(Handshake(swarm.info_hash, swarm.peer_id)))
+        reserved = make_reserved(dht=bool(swarm.dht_port))  # BEP 5: we run a DHT node
+        self.queue(self.conn.send(Handshake(swarm.info_hash, swarm.peer_id, reserved)))
 
     async def _writer(self) -> None:
         stream = self.stream
@@ -339,7 +342,9 @@ class PeerTask:
         if state is None:
             raise PeerProtocolError(f"{type(event).__name__} before the handshake")
         now = trio.current_time()
-        if isinstance(event, ExtendedHandshake):
+        if isinstance(event, Port):
+            self.swarm.dht_node_seen((self.addr[0], event.port))
+        elif isinstance(event, ExtendedHandshake):
             self._on_extended_handshake(event)
         elif isinstance(event, Extended):
             self._on_extended(event)
@@ -384,6 +389,8 @@ class PeerTask:
                     metadata_size=len(meta.info_bytes) if meta is not None else None,
                 )
             )
+        if swarm.dht_port and event.supports_dht:
+            self.send(Port(swarm.dht_port))  # BEP 5: tell a DHT peer where our node listens
         session = swarm.session
         if session is not None and meta is not None:
             have = swarm.verified_bitfield()

@@ -114,6 +114,9 @@ class Swarm:
         self.crypto = crypto or CryptoPolicy()
         #: BEP 11 peer exchange (None: off, e.g. a private torrent)
         self.pex: PexExchange | None = None
+        #: BEP 5: our DHT port (0: none) and where peers' PORT messages go
+        self.dht_port = 0
+        self.on_dht_node: Callable[[tuple[str, int]], None] | None = None
         self._download_limits = download_limits
         self._upload_limits = upload_limits
         self._rng = rng or random.Random()
@@ -286,6 +289,11 @@ class Swarm:
                 added = True
         if added:
             self._wake()
+
+    def dht_node_seen(self, address: tuple[str, int]) -> None:
+        """A peer's PORT message (BEP 5): its DHT node, for our routing table."""
+        if self.on_dht_node is not None and 0 < address[1] < 65536:
+            self.on_dht_node(address)
 
     def learn_address(self, addr: tuple[str, int]) -> None:
         """An incoming peer's listen address (kept for a later reconnect; not dialled now)."""

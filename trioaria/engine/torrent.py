@@ -364,6 +364,7 @@ class TorrentGroup(RequestGroup):
         )
         if self.opt("enable-peer-exchange"):
             swarm.pex = PexExchange()
+        self.discovery.attach(swarm, False)
         self.swarm = swarm
         await self._run_swarm_until(swarm, tiers, magnet.peers, swarm.metadata_event)
         self.swarm = None
@@ -531,6 +532,7 @@ class TorrentGroup(RequestGroup):
             )
             if self.opt("enable-peer-exchange") and not meta.private:
                 swarm.pex = PexExchange()
+            self.discovery.attach(swarm, meta.private)
             swarm_box.append(swarm)
             self.swarm = swarm
             session.on_piece_verified = swarm.piece_verified
