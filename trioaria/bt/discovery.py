@@ -1,16 +1,18 @@
-"""Finding peers beyond the trackers: the DHT (BEP 5, BEP 32) and LPD (BEP 14) for one download.
+"""Finding peers beyond the trackers: the DHT (BEP 5, BEP 32) and LPD (BEP 14) for torrents.
 
 Theory of operation
 -------------------
-:class:`Discovery` belongs to one :class:`~trioaria.engine.torrent.TorrentGroup` and runs in
-its nursery (``await nursery.start(discovery.run)``):
+:class:`Discovery` holds the DHT of the whole run, as in aria2: :func:`open_discovery` starts it
+in the engine's services nursery (:mod:`trioaria.net.services`) for the first torrent download
+that wants it, and each download uses it through a :class:`DownloadDiscovery`, which applies the
+download's own options (without a services nursery a download runs a DHT of its own):
 
 * **Nodes.**  ``--enable-dht`` starts an IPv4 :class:`~trioaria.dht.node.DhtNode` on the first
   free port of ``--dht-listen-port`` (bound to ``--dht-listen-addr``, default all addresses);
   ``--enable-dht6`` an IPv6 one on the same port (``--dht-listen-addr6``, default ``::``); both
   are linked for BEP 32 ``want``.  Each loads its routing table from ``--dht-file-path`` /
   ``--dht-file-path6`` (aria2's ``dht.dat`` layout, :mod:`trioaria.dht.persist`) and saves it
-  there when the download ends.  ``--dht-message-timeout`` is the query timeout.
+  there when the run ends.  ``--dht-message-timeout`` is the query timeout.
 * **Bootstrap.**  ``--dht-entry-point`` / ``--dht-entry-point6`` are pinged and our own id is
   looked up.  When no entry point is given and the loaded table is empty, the built-in list
   :data:`DEFAULT_BOOTSTRAP` is used instead (docs/decisions.md), unless
@@ -43,6 +45,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import trio
@@ -52,6 +55,7 @@ from ..dht.lpd_node import LpdNode
 from ..dht.node import DhtNode
 from ..dht.node_id import Address, NodeId
 from ..dht.persist import DhtFileError, DhtState, parse_dht_file, serialize_dht_file
+from ..net.services import start_service
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
@@ -60,6 +64,8 @@ __all__ = [
     "PeerSink",
     "SharedUdp",
     "default_bootstrap_allowed",
+    "open_discovery",
+    "serve_lpd",
 ]
 
 log = logging.getLogger("trioaria.bt.discovery")
@@ -79,6 +85,7 @@ FIRST_RETRY = 2.0
 MAX_RETRY = 120.0
 LOOKUP_BOUND = 120.0
 LPD_POLL = 1.0
+SERVICE_KEY = "trioaria.bt.discovery"
 _SIOCGIFADDR = 0x8915
 
 Resolver = Callable[[str, int, int], Awaitable[Address | None]]
@@ -407,29 +414,95 @@ class Discovery:
                 await trio.sleep(retry)
                 retry = min(retry * 2, MAX_RETRY)
 
-    async def serve_lpd(self, swarm: PeerSink, port: int, private: bool = False) -> None:
-        """BEP 14 for ``swarm`` until cancelled (``--bt-enable-lpd``; never for private)."""
-        if private or not _truthy(self._get("bt-enable-lpd")):
-            return
+
+async def serve_lpd(
+    get: Callable[[str], object], swarm: PeerSink, port: int, private: bool = False
+) -> None:
+    """BEP 14 for ``swarm`` until cancelled (``--bt-enable-lpd``; never for private)."""
+    if private or not _truthy(get("bt-enable-lpd")):
+        return
+    try:
+        interface = lpd_interface_address(get("bt-lpd-interface"))
+    except OSError as exc:
+        log.warning("LPD disabled: --bt-lpd-interface: %s", exc)
+        return
+    node = LpdNode(port, interface)
+    async with trio.open_nursery() as nursery:
         try:
-            interface = lpd_interface_address(self._get("bt-lpd-interface"))
+            await nursery.start(node.run)
         except OSError as exc:
-            log.warning("LPD disabled: --bt-lpd-interface: %s", exc)
+            log.warning("LPD disabled: %s", exc)
             return
-        node = LpdNode(port, interface)
-        async with trio.open_nursery() as nursery:
-            try:
-                await nursery.start(node.run)
-            except OSError as exc:
-                log.warning("LPD disabled: %s", exc)
-                return
-            node.add_torrent(swarm.info_hash)
-            log.info("LPD: announcing on %s", interface)
-            seen = 0
-            while True:
-                await node.wait_peer()
-                if len(node.peers) > seen:
-                    fresh = node.peers[seen:]
-                    seen = len(node.peers)
-                    swarm.add_peers(p.address for p in fresh if p.info_hash == swarm.info_hash)
-                await trio.sleep(LPD_POLL)
+        node.add_torrent(swarm.info_hash)
+        log.info("LPD: announcing on %s", interface)
+        seen = 0
+        while True:
+            await node.wait_peer()
+            if len(node.peers) > seen:
+                fresh = node.peers[seen:]
+                seen = len(node.peers)
+                swarm.add_peers(p.address for p in fresh if p.info_hash == swarm.info_hash)
+            await trio.sleep(LPD_POLL)
+
+
+class DownloadDiscovery:
+    """One download's view of the run's :class:`Discovery`: its own options decide.
+
+    ``--enable-dht``/``--enable-dht6`` of the download choose whether it uses the (shared) DHT
+    at all; ``--bt-enable-lpd`` and ``--bt-lpd-interface`` are per download (one LPD socket
+    per swarm).
+    """
+
+    def __init__(self, shared: Discovery | None, get: Callable[[str], object]) -> None:
+        self.shared = shared
+        self._get = get
+        self.dht = shared is not None and (
+            _truthy(get("enable-dht")) or _truthy(get("enable-dht6"))
+        )
+
+    @property
+    def port(self) -> int:
+        return self.shared.port if self.shared is not None and self.dht else 0
+
+    async def serve_swarm(self, swarm: PeerSink, port: int, private: bool = False) -> None:
+        """DHT peers for ``swarm`` (see :meth:`Discovery.serve_swarm`)."""
+        if self.shared is not None and self.dht:
+            await self.shared.serve_swarm(swarm, port, private)
+
+    async def serve_lpd(self, swarm: PeerSink, port: int, private: bool = False) -> None:
+        """LPD for ``swarm`` (see :func:`serve_lpd`)."""
+        await serve_lpd(self._get, swarm, port, private)
+
+    def attach(self, swarm: Any, private: bool) -> None:
+        if self.shared is not None and self.dht:
+            self.shared.attach(swarm, private)
+
+    def udp_for(self, family: int) -> SharedUdp | None:
+        if self.shared is None or not self.dht:
+            return None
+        return self.shared.udp_for(family)
+
+
+async def _serve_shared(
+    get: Callable[[str], object],
+    *,
+    task_status: trio.TaskStatus[Discovery] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    discovery = Discovery(get)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(discovery.run)
+        task_status.started(discovery)
+
+
+async def open_discovery(get: Callable[[str], object], nursery: trio.Nursery) -> DownloadDiscovery:
+    """The download's discovery: the run-wide DHT (one node, one ``dht.dat`` writer for every
+    torrent, as aria2), started by the first download that wants it in the engine's services
+    nursery; without that nursery, a DHT of the download's own in ``nursery``."""
+    if not (_truthy(get("enable-dht")) or _truthy(get("enable-dht6"))):
+        return DownloadDiscovery(None, get)
+    shared = await start_service(SERVICE_KEY, partial(_serve_shared, get))
+    if isinstance(shared, Discovery):
+        return DownloadDiscovery(shared, get)
+    own = Discovery(get)
+    await nursery.start(own.run)
+    return DownloadDiscovery(own, get)

@@ -283,14 +283,13 @@ class TorrentGroup(RequestGroup):
             raise first from None
 
     async def _download_torrent(self) -> None:
-        from ..bt.discovery import Discovery
+        from ..bt.discovery import open_discovery
         from ..bt.listener import PeerListener
 
         self.listener = PeerListener(_listen_ports(self.options))
-        self.discovery = Discovery(self.opt)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.listener.run)
-            await nursery.start(self.discovery.run)
+            self.discovery = await open_discovery(self.opt, nursery)
             meta = await self._metainfo()
             if meta is not None:
                 self.meta = meta
