@@ -25,6 +25,7 @@ pytest_plugins = [
         "tests.servers.fault",
         "tests.servers.ftp",
         "tests.servers.sftp",
+        "tests.servers.proxies",
     )
     if importlib.util.find_spec(name) is not None
 ]

@@ -50,8 +50,10 @@ def test_page_renders_every_visible_option_with_its_status() -> None:
         if spec.hidden:
             continue
         assert re.search(rf"^\s+(-\w, )?{re.escape(flag)}\b", text, re.M), flag
-    block = text[text.index("--all-proxy=PROXY") :].split("\n\n", 1)[0]
+    block = text[text.index("--interface=INTERFACE") :].split("\n\n", 1)[0]
     assert "(not implemented) Refused" in block
+    proxy = text[text.index("--all-proxy=PROXY") :].split("\n\n", 1)[0]
+    assert "not implemented" not in proxy
     split = text[text.index("-s, --split=N") :].split("\n\n", 1)[0]
     assert "not implemented" not in split and "Default: 5" in split
     assert "EXIT STATUS" in text and re.search(r"^\s+28\s+An option was unknown", text, re.M)

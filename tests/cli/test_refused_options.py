@@ -2,8 +2,9 @@
 
 Each case runs the real CLI against a loopback listener that only counts connections: a refused
 option must end with exit 28 naming the option *before* any byte leaves, wherever it was set
-(command line, ``aria2.conf``, an ``-i`` entry).  ``--all-proxy=`` (empty: "no proxy") is what
-trioaria does anyway and still downloads; proxy environment variables are reported, not obeyed.
+(command line, ``aria2.conf``, an ``-i`` entry).  The proxy options used to be refused this way;
+they are implemented now (tests/net/test_proxy_*.py), so here they must *not* be refused, and an
+empty proxy option overrides the environment's proxy (aria2's precedence).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import trio
 from tests.cli_util import CliResult, run_cli, run_process
 from trioaria.base.errors import ExitCode, OptionError
 from trioaria.cli.option_table import OPTIONS, REFUSED
-from trioaria.cli.unsupported import check_refused, proxy_environment_notices
+from trioaria.cli.unsupported import check_refused, proxy_environment_options
 from trioaria.demo import serve_bytes
 
 __all__: list[str] = []
@@ -66,14 +67,8 @@ PROXY = "http://127.0.0.1:9"  # nothing listens there; it must not matter
 @pytest.mark.parametrize(
     "option",
     [
-        f"--all-proxy={PROXY}",
-        f"--http-proxy={PROXY}",
-        f"--https-proxy={PROXY}",
-        f"--ftp-proxy={PROXY}",
-        "--no-proxy=localhost",
-        "--proxy-method=tunnel",
-        "--all-proxy-user=u",
         "--interface=lo",
+        "--multiple-interface=lo",
         "--async-dns-server=127.0.0.1",
     ],
 )
@@ -91,20 +86,20 @@ async def test_refused_on_the_command_line(option: str, tmp_path: Path) -> None:
 async def test_refused_in_the_conf_file_and_in_an_input_entry(tmp_path: Path) -> None:
     conf = tmp_path / "h1" / "aria2.conf"
     conf.parent.mkdir()
-    conf.write_text(f"split=2\nall-proxy={PROXY}\n")
+    conf.write_text("split=2\ninterface=lo\n")
     from_conf, conf_connections = await _run_against_counter(
         [f"--conf-path={conf}", "URL"], tmp_path / "h1"
     )
     assert from_conf.returncode == ExitCode.OPTION_ERROR, from_conf
     assert conf_connections == 0
-    assert f"option '--all-proxy' (set in {conf})" in from_conf.stderr, from_conf
+    assert f"option '--interface' (set in {conf})" in from_conf.stderr, from_conf
 
     listing = tmp_path / "list.txt"
     counter = CountingListener()
     async with trio.open_nursery() as nursery:
         await nursery.start(counter.serve)
         url = f"http://127.0.0.1:{counter.port}/file.bin"
-        listing.write_text(f"{url}\n  out=x.bin\n  http-proxy={PROXY}\n")
+        listing.write_text(f"{url}\n  out=x.bin\n  hash-check-only=true\n")
         plain, deferred = (
             await run_cli("-i", listing, home=tmp_path / "h2"),
             await run_cli("-i", listing, "--deferred-input", home=tmp_path / "h3"),
@@ -113,44 +108,50 @@ async def test_refused_in_the_conf_file_and_in_an_input_entry(tmp_path: Path) ->
     assert counter.accepted == 0, (plain, deferred)
     for res in (plain, deferred):
         assert res.returncode == ExitCode.OPTION_ERROR, res
-        assert f"option '--http-proxy' (set in the input file, entry {url})" in (
+        assert f"option '--hash-check-only' (set in the input file, entry {url})" in (
             res.stderr + res.stdout
         ), res
 
 
-async def test_empty_proxy_and_environment_variables_download_directly(tmp_path: Path) -> None:
+async def test_empty_proxy_options_override_the_environment(tmp_path: Path) -> None:
+    """aria2: the command line wins over ``http_proxy``; ``--http-proxy=`` (and
+    ``--all-proxy=``) mean "no proxy", so the download goes directly."""
     port = serve_bytes(PAYLOAD)
     url = f"http://127.0.0.1:{port}/p.bin"
-    env = {"http_proxy": PROXY, "HTTPS_PROXY": PROXY, "no_proxy": "localhost"}
+    env = {"http_proxy": PROXY, "ALL_PROXY": PROXY, "no_proxy": "example.org"}
     res = await run_process(
-        _trioaria("--all-proxy=", "-d", "dl", url),
+        _trioaria("--all-proxy=", "--http-proxy=", "-d", "dl", url),
         home=tmp_path,
         env=env,
     )
     assert res.returncode == 0, res
     digest = hashlib.sha256((tmp_path / "dl" / "p.bin").read_bytes()).hexdigest()
     assert digest == hashlib.sha256(PAYLOAD).hexdigest()
-    warnings = [line for line in res.stderr.splitlines() if "environment variable" in line]
-    assert len(warnings) == 3, res
-    assert any("http_proxy" in w and "directly" in w for w in warnings), res
-    assert any("HTTPS_PROXY" in w for w in warnings) and any("no_proxy" in w for w in warnings)
-    # --help and --version download nothing: nothing is refused, nothing reported
+    assert "environment variable" not in res.stderr, res
+    # without the override the environment's (dead) proxy is used: no silent direct route
+    res = await run_process(
+        _trioaria("--max-tries=1", "-d", "dl2", url), home=tmp_path / "h", env=env
+    )
+    assert res.returncode == 1, res
+    assert "127.0.0.1:9" in res.stdout + res.stderr, res
+    assert not (tmp_path / "h" / "dl2" / "p.bin").exists()
+    # --help and --version download nothing and report nothing
     helped = await run_process(
         _trioaria(f"--all-proxy={PROXY}", "-h", "proxy"),
-        home=tmp_path / "h",
-        env=env,
+        home=tmp_path / "h3",
+        env={**env, "https_proxy": "gopher://x"},
     )
     assert helped.returncode == 0 and "environment variable" not in helped.stderr, helped
 
 
 def test_refusal_rules() -> None:
-    # every refused option is a known, unimplemented one; all proxy options are refused
+    # every refused option is a known, unimplemented one; no proxy option is refused any more
     assert all(not OPTIONS[name].implemented and OPTIONS[name].refused for name in REFUSED)
-    assert {n for n in OPTIONS if "proxy" in n} <= REFUSED.keys()
-    check_refused({"all-proxy": "", "http-proxy": " ", "split": "4"}, where="x")  # "no proxy"
-    with pytest.raises(OptionError, match="--no-proxy"):
-        check_refused({"no-proxy": ""}, where="x")  # only an empty *address* cancels
-    assert proxy_environment_notices({"HTTP_PROXY": "", "ftp_proxy": "h:1", "PATH": "/"}) == [
-        "the environment variable ftp_proxy is set, but trioaria does not use proxies yet, so"
-        " connections go directly to the servers, not through it."
-    ]
+    assert not {n for n in OPTIONS if "proxy" in n} & REFUSED.keys()
+    check_refused({"all-proxy": PROXY, "no-proxy": "", "split": "4"}, where="x")
+    with pytest.raises(OptionError, match="--interface"):
+        check_refused({"interface": "lo"}, where="x")
+    assert proxy_environment_options({"HTTP_PROXY": "", "ftp_proxy": "h:1", "PATH": "/"}) == (
+        {"ftp-proxy": "h:1"},
+        [],
+    )

@@ -312,7 +312,7 @@ def test_check_range_response_200() -> None:
     ("status", "error", "code"),
     [
         (401, AuthError, ExitCode.HTTP_AUTH_FAILED),
-        (407, AuthError, ExitCode.HTTP_AUTH_FAILED),
+        (407, HttpProtocolError, ExitCode.HTTP_PROTOCOL_ERROR),
         (404, NotFoundError, ExitCode.RESOURCE_NOT_FOUND),
         (410, HttpProtocolError, ExitCode.HTTP_PROTOCOL_ERROR),
         (503, ServiceUnavailableError, ExitCode.HTTP_SERVICE_UNAVAILABLE),
@@ -416,7 +416,8 @@ def test_parse_url(url: str, expected: tuple[object, ...], host_header: str) -> 
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://h/x", "http://", "http://h:99999/", "http://h:abc/", "/relative", "mailto:x@y"]
+    "url",
+    ["gopher://h/x", "http://", "http://h:99999/", "http://h:abc/", "/relative", "mailto:x@y"],
 )
 def test_parse_url_rejects(url: str) -> None:
     with pytest.raises(HttpProtocolError):

@@ -65,9 +65,10 @@ def test_options_respected(tmp_path: Path) -> None:
 
 def test_file_without_usable_url(tmp_path: Path) -> None:
     doc = _write(
-        tmp_path, '<file name="t"><metaurl mediatype="torrent">http://h/t.torrent</metaurl></file>'
+        tmp_path,
+        '<file name="t"><metaurl mediatype="application/x-foo">http://h/t.foo</metaurl></file>',
     )
-    with pytest.raises(MetalinkError, match="torrent metaurls are not followed yet"):
+    with pytest.raises(MetalinkError, match="no usable URL"):
         metalink_downloads([doc], Options.defaults())
     doc = _write(tmp_path, '<file name="r"><url>relative</url></file>', "r.meta4")
     with pytest.raises(MetalinkError, match="no usable URL"):
@@ -95,3 +96,102 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
 )
 def test_is_metalink_path(arg: str, expected: bool) -> None:
     assert is_metalink_path(arg) is expected
+
+
+def _files(tmp_path: Path) -> str:
+    return _write(
+        tmp_path,
+        '<file name="en-linux"><version>1.0</version><language>en</language><os>linux</os>'
+        "<url>http://h/1</url></file>"
+        '<file name="de-linux"><version>1.0</version><language>de</language><os>linux</os>'
+        "<url>http://h/2</url></file>"
+        '<file name="en-win"><version>2.0</version><language>en</language><os>windows</os>'
+        "<url>http://h/3</url></file>",
+        "f.meta4",
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        ({}, ["en-linux", "de-linux", "en-win"]),
+        ({"metalink-language": "en"}, ["en-linux", "en-win"]),
+        ({"metalink-os": "linux"}, ["en-linux", "de-linux"]),
+        ({"metalink-version": "2.0"}, ["en-win"]),
+        ({"metalink-language": "en", "metalink-os": "linux"}, ["en-linux"]),
+        ({"metalink-language": "fr"}, []),
+        # --select-file indexes the files left after the filters (aria2's order)
+        ({"metalink-language": "en", "select-file": "2"}, ["en-win"]),
+    ],
+)
+def test_language_os_version_filters(
+    tmp_path: Path, given: dict[str, str], names: list[str]
+) -> None:
+    opts = Options.defaults().with_overrides(given)
+    assert [d.name for d in metalink_downloads([_files(tmp_path)], opts)] == names
+
+
+def test_location_and_preferred_protocol_order_the_mirrors(tmp_path: Path) -> None:
+    doc = _write(
+        tmp_path,
+        '<file name="a"><url priority="1" location="us">http://us/a</url>'
+        '<url priority="2" location="de">ftp://de/a</url>'
+        '<url priority="3" location="JP">http://jp/a</url>'
+        '<url priority="4">https://any/a</url></file>',
+        "loc.meta4",
+    )
+
+    def order(**given: str) -> list[str]:
+        opts = Options.defaults().with_overrides({k.replace("_", "-"): v for k, v in given.items()})
+        (d,) = metalink_downloads([doc], opts)
+        return d.uris
+
+    assert order() == ["http://us/a", "ftp://de/a", "http://jp/a", "https://any/a"]
+    assert order(metalink_location="jp,de") == [
+        "ftp://de/a", "http://jp/a", "http://us/a", "https://any/a"
+    ]  # fmt: skip
+    assert order(metalink_preferred_protocol="https")[0] == "https://any/a"
+    assert order(metalink_preferred_protocol="ftp") == [
+        "ftp://de/a", "http://us/a", "http://jp/a", "https://any/a"
+    ]  # fmt: skip
+    # both preferences stack: a jp http url beats a plain ftp one when ftp is preferred
+    assert order(metalink_location="jp", metalink_preferred_protocol="http")[0] == "http://jp/a"
+
+
+def test_v3_maxconnections_caps_split_and_signature_kept(tmp_path: Path) -> None:
+    path = tmp_path / "m.metalink"
+    path.write_text(
+        '<metalink version="3.0" xmlns="http://www.metalinker.org/"><files>'
+        '<file name="one"><verification><signature type="pgp">SIG</signature></verification>'
+        '<resources maxconnections="1"><url type="http">http://h/one</url></resources></file>'
+        '<file name="two"><resources maxconnections="3"><url type="http">http://h/two</url>'
+        "</resources></file>"
+        '<file name="three"><resources><url type="http">http://h/3</url></resources></file>'
+        "</files></metalink>"
+    )
+    opts = Options.defaults().with_overrides({"split": "5"})
+    one, two, three = metalink_downloads([str(path)], opts)
+    assert one.options.get("split") == 1  # segmented download off for this file
+    assert two.options.get("split") == 3
+    assert three.options.get("split") == 5
+    assert one.signature is not None and one.signature.body == "SIG"
+    assert two.signature is None
+    assert one.unique_protocol and not Options.defaults().with_overrides(
+        {"metalink-enable-unique-protocol": "false"}
+    ).get("metalink-enable-unique-protocol")
+
+
+def test_torrent_metaurl_is_handed_to_bittorrent(tmp_path: Path) -> None:
+    doc = _write(
+        tmp_path,
+        '<file name="t"><metaurl mediatype="torrent" priority="2">http://h/b.torrent</metaurl>'
+        '<metaurl mediatype="torrent" priority="1">http://h/a.torrent</metaurl>'
+        '<metaurl mediatype="application/x-foo">http://h/x</metaurl></file>'
+        '<file name="both"><metaurl mediatype="torrent">http://h/c.torrent</metaurl>'
+        "<url>http://h/both</url></file>",
+        "t.meta4",
+    )
+    t, both = metalink_downloads([doc], Options.defaults())
+    assert t.torrent == "http://h/a.torrent" and t.uris == []
+    assert t.options.get("follow-torrent") == "mem"
+    assert both.torrent is None and both.uris == ["http://h/both"]

@@ -81,6 +81,7 @@ async def running_daemon(
         allow_origin_all=config.allow_origin_all,
         max_request_size=config.max_request_size,
         unauthorized_delay=0.05,
+        web_ui=config.web_ui,
     )
     server = open_rpc(engine, config=config, features=["HTTPS"])
     async with trio.open_nursery() as nursery:

@@ -216,3 +216,147 @@ async def test_same_answers_as_aria2c(nginx: NginxServer, tmp_path: Path) -> Non
     finally:
         for child in children.values():
             child.kill()
+
+
+async def test_torrent_metalink_and_change_uri_like_aria2c(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    from tests.bt.swarm_helpers import make_torrent
+
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    torrent = make_torrent(
+        seed,
+        [("d/a.bin", b"a" * 40000), ("d/b.bin", b"b" * 30000)],
+        name="multi",
+        announce="http://127.0.0.1:9/announce",
+    )
+    metalink = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<metalink xmlns="urn:ietf:params:xml:ns:metalink">'
+        f'<file name="m1.bin"><url>{nginx.url("/file1m.bin")}</url></file>'
+        f'<file name="m2.bin"><url>{nginx.url("/text.txt")}</url></file></metalink>'
+    ).encode()
+    ports = {"aria2c": free_port(), "trioaria": free_port()}
+    common = ["--enable-rpc", f"--rpc-secret={SECRET}", "--summary-interval=0"]
+    children = {
+        "aria2c": start_aria2c(
+            [
+                *common,
+                f"--rpc-listen-port={ports['aria2c']}",
+                f"--dir={tmp_path / 'a'}",
+                f"--listen-port={free_port()}",
+            ],
+            tmp_path / "a",
+            "aria2c",
+        ),
+        "trioaria": start_trioaria(
+            [
+                *common,
+                "--no-conf",
+                f"--rpc-listen-port={ports['trioaria']}",
+                f"--dir={tmp_path / 't'}",
+                f"--listen-port={free_port()}",
+            ],
+            tmp_path / "t",
+            "trioaria",
+        ),
+    }
+    b64 = base64.b64encode
+    paused = {"pause": "true"}
+    try:
+        got: dict[str, dict[str, Any]] = {name: {} for name in ports}
+        for name, port in ports.items():
+            await _ready(port, children[name])
+            out = got[name]
+            _, answer = await _post(
+                port, _req("aria2.addTorrent", b64(torrent).decode(), [], paused)
+            )
+            gid = answer["result"]
+            _, out["status"] = await _post(port, _req("aria2.tellStatus", gid))
+            _, out["files"] = await _post(port, _req("aria2.getFiles", gid))
+            _, out["peers"] = await _post(port, _req("aria2.getPeers", gid))
+            _, out["metalink"] = await _post(
+                port, _req("aria2.addMetalink", b64(metalink).decode(), paused)
+            )
+            first = out["metalink"]["result"][0]
+            _, out["ml_status"] = await _post(port, _req("aria2.tellStatus", first, ["status"]))
+            _, out["change"] = await _post(
+                port,
+                _req("aria2.changeUri", first, 1, [nginx.url("/file1m.bin")], ["http://x/y", "z"]),
+            )
+            _, out["uris"] = await _post(port, _req("aria2.getUris", first))
+            _, out["bad_index"] = await _post(port, _req("aria2.changeUri", first, 5, [], []))
+            _, out["bad_torrent"] = await _post(
+                port, _req("aria2.addTorrent", b64(b"d4:infoi3ee").decode())
+            )
+            _, out["shutdown"] = await _post(port, _req("aria2.forceShutdown"))
+        a, t = got["aria2c"], got["trioaria"]
+        for key in ("status", "files", "peers", "metalink", "ml_status", "change", "uris"):
+            if _shape(t[key]) != _shape(a[key]):
+                print("DIFF", key, json.dumps(a[key]), "\nTRIO", json.dumps(t[key]))
+            assert _shape(t[key]) == _shape(a[key]), key
+        bt_a, bt_t = a["status"]["result"], t["status"]["result"]
+        for key in ("infoHash", "numSeeders", "seeder", "bittorrent", "totalLength", "numPieces"):
+            assert bt_t[key] == bt_a[key], key
+        assert t["change"] == a["change"] and t["uris"] == a["uris"]
+        assert [f["path"].rpartition("/multi/")[2] for f in t["files"]["result"]] == [
+            f["path"].rpartition("/multi/")[2] for f in a["files"]["result"]
+        ]
+        assert "error" in t["bad_index"] and "error" in a["bad_index"]
+        assert "error" in t["bad_torrent"] and "error" in a["bad_torrent"]
+        for child in children.values():
+            child.wait(30)
+    finally:
+        for child in children.values():
+            child.kill()
+
+
+async def test_websocket_notifications_like_aria2c(nginx: NginxServer, tmp_path: Path) -> None:
+    from tests.rpc.rpc_util import WsClient
+
+    ports = {"aria2c": free_port(), "trioaria": free_port()}
+    common = ["--enable-rpc", f"--rpc-secret={SECRET}", "--summary-interval=0"]
+    children = {
+        "aria2c": start_aria2c(
+            [*common, f"--rpc-listen-port={ports['aria2c']}", f"--dir={tmp_path / 'a'}"],
+            tmp_path / "a",
+            "aria2c",
+        ),
+        "trioaria": start_trioaria(
+            [
+                *common,
+                "--no-conf",
+                f"--rpc-listen-port={ports['trioaria']}",
+                f"--dir={tmp_path / 't'}",
+            ],
+            tmp_path / "t",
+            "trioaria",
+        ),
+    }
+    try:
+        seen: dict[str, list[Any]] = {}
+        for name, port in ports.items():
+            await _ready(port, children[name])
+            async with WsClient.connect(port) as ws:
+                answer = await ws.call("aria2.addUri", [nginx.url("/text.txt")], {"pause": "true"})
+                gid = answer["result"]
+                await ws.call("aria2.unpause", gid, request_id="u")
+                await ws.notification("aria2.onDownloadComplete", gid)
+                removed = await ws.call("aria2.addUri", [nginx.url("/slow/file5m.bin")])
+                await ws.notification("aria2.onDownloadStart", removed["result"])
+                await ws.call("aria2.forceRemove", removed["result"], request_id="r")
+                await ws.notification("aria2.onDownloadStop", removed["result"])
+                bad = await ws.call("aria2.tellStatus", "0123456789abcdef", request_id="b")
+                ids = {gid: "G", removed["result"]: "R"}
+                seen[name] = [
+                    (m["method"], [{"gid": ids[p["gid"]]} for p in m["params"]], m["jsonrpc"])
+                    for m in ws.messages
+                    if "method" in m
+                ]
+                seen[name].append(("answer", _shape(answer), _shape(bad), bad["error"]))
+            await _post(port, _req("aria2.forceShutdown"))
+        assert seen["trioaria"] == seen["aria2c"]
+    finally:
+        for child in children.values():
+            child.kill()

@@ -386,12 +386,37 @@ def test_session_text() -> None:
                 DownloadStatus.PAUSED,
                 {"split": "2", "dir": "/d"},
                 ["split"],
+                False,
             ),
-            (["http://c/g"], "2" * 16, DownloadStatus.COMPLETE, {}, []),
-            (["http://e/g"], "3" * 16, DownloadStatus.REMOVED, {}, []),
+            (["http://c/g"], "2" * 16, DownloadStatus.COMPLETE, {}, [], False),
+            (["http://e/g"], "3" * 16, DownloadStatus.REMOVED, {}, [], False),
         ]
     )
     assert text == f"http://a/f\thttp://b/f\n gid={'1' * 16}\n pause=true\n split=2\n"
+
+
+def test_session_text_force_save_and_not_found() -> None:
+    forced = {"force-save": "true"}
+    text = session_text(
+        [
+            (["http://c/g"], "2" * 16, DownloadStatus.COMPLETE, forced, ["force-save"], False),
+            (["http://e/g"], "3" * 16, DownloadStatus.REMOVED, forced, ["force-save"], False),
+            (["http://n/1"], "4" * 16, DownloadStatus.ERROR, {}, [], True),
+            (["http://n/2"], "5" * 16, DownloadStatus.ERROR, {"save-not-found": "false"}, [], True),
+            (
+                ["http://n/3"],
+                "6" * 16,
+                DownloadStatus.ERROR,
+                {"save-not-found": "false"},
+                [],
+                False,
+            ),
+        ]
+    )
+    uris = [line for line in text.splitlines() if not line.startswith(" ")]
+    assert uris == ["http://c/g", "http://e/g", "http://n/1", "http://n/3"]
+    assert f" gid={'5' * 16}" not in text
+    assert text.count(" force-save=true") == 2
 
 
 # --- dispatch rules with a stub backend ------------------------------------------------------

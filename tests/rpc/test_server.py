@@ -320,3 +320,69 @@ async def test_garbage_never_breaks_the_server(tmp_path: Path) -> None:
             code, _, data = await http_request(d.port, "POST", "/rpc", body)
             assert code == 400 and data == b""
         assert (await d.result("aria2.getGlobalStat"))["numActive"] == "0"
+
+
+async def test_remove_with_files(nginx: NginxServer, tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        assert (
+            "trioaria.removeWithFiles" in (await d.call("system.listMethods", token=None))["result"]
+        )
+        gid = await d.result("aria2.addUri", [nginx.url("/slow/file5m.bin")], {"out": "gone.bin"})
+        for _ in range(600):  # bounded: until bytes are on disk and the control file exists
+            status = await d.result("aria2.tellStatus", gid, ["completedLength"])
+            if int(status["completedLength"]) > 0 and (tmp_path / "gone.bin.aria2").exists():
+                break
+            await trio.sleep(0.05)
+        assert (tmp_path / "gone.bin").exists()
+        assert await d.result("trioaria.removeWithFiles", gid) == gid
+        await d.wait_status(gid, "removed")
+        assert not (tmp_path / "gone.bin").exists()
+        assert not (tmp_path / "gone.bin.aria2").exists()
+        # a queued download is dropped at once (nothing on disk to delete)
+        queued = await d.result("aria2.addUri", [nginx.url("/file1m.bin")], {"pause": "true"})
+        assert await d.result("trioaria.removeWithFiles", queued[:6]) == queued
+        missing = await d.call("trioaria.removeWithFiles", "0123456789abcdef")
+        assert missing["error"]["message"] == "GID 0123456789abcdef is not found"
+
+
+async def test_answers_are_gzipped_when_the_client_accepts_it(tmp_path: Path) -> None:
+    import gzip
+
+    async with running_daemon(tmp_path) as d:
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "aria2.getVersion", "params": [f"token:{SECRET}"]}
+        ).encode()
+        for accept in ("gzip, deflate", "br;q=1, gzip;q=0.5"):
+            code, headers, data = await http_request(
+                d.port, "POST", "/jsonrpc", body, {"Accept-Encoding": accept}
+            )
+            assert code == 200 and headers["content-encoding"] == "gzip"
+            assert "version" in json.loads(gzip.decompress(data))["result"]
+        for accept in ("identity", "gzip;q=0"):
+            code, headers, data = await http_request(
+                d.port, "POST", "/jsonrpc", body, {"Accept-Encoding": accept}
+            )
+            assert "content-encoding" not in headers and json.loads(data)["id"] == 1
+
+
+async def test_max_download_result_keeps_unfinished_ones(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    for keep, expected in (("true", ["e1", "e2"]), ("false", ["o2"])):
+        extra = {"max-download-result": "1", "keep-unfinished-download-result": keep}
+        async with running_daemon(tmp_path / keep, **extra) as d:
+            names: dict[str, str] = {}
+            for name, path in (
+                ("e1", "/nope1"),
+                ("o1", "/text.txt"),
+                ("e2", "/nope2"),
+                ("o2", "/text.txt"),
+            ):
+                gid = await d.result("aria2.addUri", [nginx.url(path)], {"out": name})
+                names[gid] = name
+                for _ in range(600):  # bounded: until it left the queue (its result may go)
+                    if not any(g.gid == gid for g in (*d.engine.active, *d.engine.waiting)):
+                        break
+                    await trio.sleep(0.02)
+            stopped = await d.result("aria2.tellStopped", 0, 10, ["gid"])
+            assert [names[s["gid"]] for s in stopped] == expected, keep

@@ -49,6 +49,11 @@ class ProbeResult:
     # --conditional-get answered "304 Not Modified": the local file ``filename`` (in --dir) is
     # up to date; total_length is its size and nothing is downloaded (aria2: exit 0)
     not_modified: bool = False
+    # Metalink (docs/design.md §5): the response's Content-Type (``--follow-metalink``), its
+    # RFC 8288 ``Link`` header values and its RFC 3230 ``Digest`` value (RFC 6249)
+    content_type: str | None = None
+    links: tuple[str, ...] = ()
+    digest: str | None = None
 
 
 class RangeSource(abc.ABC):
@@ -68,6 +73,10 @@ class RangeSource(abc.ABC):
 
     def expect_length(self, total_length: int) -> None:  # noqa: B027 - optional hook
         """The download's length is known: a mirror serving another length must fail (exit 8)."""
+
+    def expect_digest(self, algorithm: str, digest: bytes) -> None:  # noqa: B027 - optional hook
+        """The file's digest is known: a response whose RFC 3230 ``Digest`` of ``algorithm``
+        differs must fail, not retryable (RFC 6249 §6; aria2 drops the mirror)."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release pooled connections."""

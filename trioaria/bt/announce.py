@@ -32,6 +32,7 @@ import trio
 
 from ..base.errors import NetworkError, TrioariaError
 from ..net.connect import TlsOptions, open_stream, read_deadline
+from ..net.proxy import ProxySettings
 from .errors import TrackerError
 from .tracker import (
     AnnounceEvent,
@@ -61,8 +62,18 @@ class AnnounceCounters:
     left: int
 
 
-async def http_get(url: str, *, timeout: float, tls: TlsOptions | None = None) -> bytes:
+async def http_get(
+    url: str,
+    *,
+    timeout: float,
+    tls: TlsOptions | None = None,
+    proxies: ProxySettings | None = None,
+) -> bytes:
     """GET ``url`` and return the body of a 200 answer (at most 4 MiB).
+
+    With *proxies* the request goes through the proxy its scheme and host get (aria2 fetches
+    trackers and ``.torrent`` URLs like any HTTP download): an absolute-form GET to a
+    forwarding proxy, or a tunnel (``CONNECT``, SOCKS).
 
     Raises:
         TrackerError: a status other than 200, or a body too large.
@@ -75,10 +86,34 @@ async def http_get(url: str, *, timeout: float, tls: TlsOptions | None = None) -
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
+    route = proxies.route(parts.scheme, host) if proxies is not None else None
+    extra: list[tuple[str, str]] = []
     with read_deadline(timeout, f"announcing to {host}"):
-        stream = await open_stream(
-            host, port, tls=(tls or TlsOptions()) if secure else None, connect_timeout=timeout
-        )
+        if route is not None and not route.tunnel:
+            proxy = route.proxy
+            try:
+                stream = await open_stream(
+                    proxy.host,
+                    proxy.port,
+                    tls=(tls or TlsOptions()) if proxy.tls else None,
+                    connect_timeout=timeout,
+                )
+            except NetworkError as exc:
+                exc.message = f"cannot reach the proxy {proxy.label}: {exc.message}"
+                raise
+            target = parts._replace(fragment="").geturl()  # absolute form, RFC 9112 §3.2.2
+            authorization = proxy.authorization()
+            if authorization is not None:
+                extra.append(("Proxy-Authorization", authorization))
+        else:
+            stream = await open_stream(
+                host,
+                port,
+                tls=(tls or TlsOptions()) if secure else None,
+                connect_timeout=timeout,
+                proxy=route.proxy if route is not None else None,
+                proxy_tls=tls,
+            )
         try:
             conn = h11.Connection(h11.CLIENT)
             host_header = host if ":" not in host else f"[{host}]"
@@ -92,6 +127,7 @@ async def http_get(url: str, *, timeout: float, tls: TlsOptions | None = None) -
                     ("User-Agent", "trioaria"),
                     ("Accept-Encoding", "identity"),
                     ("Connection", "close"),
+                    *extra,
                 ],
             )
             await stream.send_all(conn.send(request) + (conn.send(h11.EndOfMessage()) or b""))
@@ -224,6 +260,7 @@ class Announcer:
         interval_override: ``--bt-tracker-interval`` (0: the tracker's).
         timeout: ``--bt-tracker-timeout`` seconds per announce.
         tls: TLS settings for ``https`` trackers.
+        proxies: the proxies HTTP(S) announces go through (UDP announces never use one).
         udp_shared: ``family -> SharedUdp | None``: UDP trackers use the DHT's socket when it
             runs (``trioaria.bt.discovery``).
     """
@@ -241,6 +278,7 @@ class Announcer:
         timeout: float = 60.0,
         tls: TlsOptions | None = None,
         numwant: int = 50,
+        proxies: ProxySettings | None = None,
         udp_shared: Callable[[int], Any] | None = None,
     ) -> None:
         self.tiers = [list(t) for t in tiers if t]
@@ -252,6 +290,7 @@ class Announcer:
         self._interval_override = interval_override
         self.timeout = timeout
         self._tls = tls
+        self._proxies = proxies
         self._numwant = numwant
         self._udp_shared = udp_shared
         self._key = secrets.randbits(32)
@@ -353,7 +392,10 @@ class Announcer:
 
                 request = replace(request, tracker_id=tracker_id)
             body = await http_get(
-                build_announce_url(url, request), timeout=self.timeout, tls=self._tls
+                build_announce_url(url, request),
+                timeout=self.timeout,
+                tls=self._tls,
+                proxies=self._proxies,
             )
             response = parse_announce_response(body)
             if response.tracker_id is not None:

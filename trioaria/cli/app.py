@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._version import __version__
@@ -37,6 +37,7 @@ from .._version import __version__
 if TYPE_CHECKING:
     import logging
 
+    from ..engine.group import RequestGroup
     from .input_file import InputEntry
     from .options import Options
 
@@ -106,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if opts.get("show-files"):
         return _show_files(opts, uris)
+    if opts.get("daemon"):
+        opts, input_opts, uris = (
+            _absolute_paths(opts),
+            _absolute_paths(input_opts),
+            [_absolute_uri(u) for u in uris],
+        )
+        _daemonize()
     deferred: _DeferredInput | None = None
     try:
         if opts.get("input-file") and opts.get("deferred-input"):
@@ -137,6 +145,65 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if deferred is not None:
             deferred.close()
+
+
+# Options naming local files: made absolute before -D changes the directory to "/".
+_PATH_OPTIONS = (
+    "dir",
+    "log",
+    "input-file",
+    "save-session",
+    "server-stat-if",
+    "server-stat-of",
+    "torrent-file",
+    "metalink-file",
+    "rpc-certificate",
+    "rpc-private-key",
+    "load-cookies",
+    "save-cookies",
+    "netrc-path",
+    "ca-certificate",
+    "certificate",
+    "private-key",
+    "dht-file-path",
+    "dht-file-path6",
+)
+
+
+def _absolute_paths(opts: Options) -> Options:
+    """``opts`` with every relative path option made absolute (for ``-D``)."""
+    changes: dict[str, str] = {}
+    for name in _PATH_OPTIONS:
+        value = opts.get(name)
+        if isinstance(value, str) and value and value != "-" and not os.path.isabs(value):
+            changes[name] = os.path.abspath(value)
+    return opts.with_overrides(changes, explicit=True) if changes else opts
+
+
+def _absolute_uri(uri: str) -> str:
+    """A local path among the URIs (a torrent, a Metalink) made absolute (for ``-D``)."""
+    if "://" in uri or uri.lower().startswith("magnet:") or os.path.isabs(uri):
+        return uri
+    return os.path.abspath(uri)
+
+
+def _daemonize() -> None:
+    """``-D``: detach as aria2 does with ``daemon(0, 0)``: a double fork (the parent exits 0,
+    the grandchild leads no terminal), the working directory becomes ``/`` and stdin, stdout
+    and stderr point to ``/dev/null``; messages go to ``--log`` only."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
 
 def _warn(message: str) -> None:
@@ -224,13 +291,14 @@ def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
     help_only = "help" in argv_opts or "version" in argv_opts
     home = os.path.expanduser("~")
     conf_path, conf_opts = _read_conf(argv_opts, home)
+    # aria2: the proxy variables override the conf file; the command line overrides both
+    conf_opts = {**conf_opts, **_proxy_environment(quiet=help_only)}
     base = dynamic_defaults(os.environ, cwd=os.getcwd(), exists=os.path.exists)
     opts = build_options(argv_opts, conf_opts, base=base, home=home)
     if not help_only:  # --help and --version download nothing, so nothing is refused
         check_refused(conf_opts, where=conf_path)
         check_refused(argv_opts, where="the command line")
         _warn_unsupported(opts.explicit_names())
-        _report_proxy_environment()
     if not opts.get("input-file"):
         return opts, opts, uris
 
@@ -254,12 +322,18 @@ def _warn_unsupported(names: Iterable[str]) -> None:
             _warn(unsupported_warning(name))
 
 
-def _report_proxy_environment() -> None:
-    """``http_proxy`` and friends are not used yet: say so instead of ignoring them silently."""
-    from .unsupported import proxy_environment_notices
+def _proxy_environment(*, quiet: bool) -> dict[str, str]:
+    """``http_proxy`` and friends as option values; an unusable one is reported and skipped."""
+    names = {"http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy"}
+    if not any(name.lower() in names for name in os.environ):
+        return {}  # the common case costs no import (start-up time, issue 15)
+    from .unsupported import proxy_environment_options
 
-    for notice in proxy_environment_notices(os.environ):
-        _warn(notice)
+    values, warnings = proxy_environment_options(os.environ)
+    if not quiet:
+        for warning in warnings:
+            _warn(warning)
+    return values
 
 
 # --- which URIs become which downloads ----------------------------------------------------
@@ -312,8 +386,13 @@ def _download_entries(
     if input_file == "-":
         text = sys.stdin.read()
     else:
-        with open(input_file, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+        with open(input_file, "rb") as fb:
+            raw = fb.read()
+        if raw[:2] == b"\x1f\x8b":  # aria2: "Input files can use gzip compression"
+            import gzip
+
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8", errors="replace")
     entries: list[tuple[list[str], Options]] = []
     for entry in parse_input_file(text, on_unknown=_input_warning):
         entries.extend(_entry_groups(entry, input_opts))
@@ -459,7 +538,9 @@ def _setup_logging(opts: Options) -> _ConsoleHandler:
         handler.setLevel(_LEVELS.get(opts.get("log-level"), 10))
         handler.setFormatter(_log_formatter())
         root.addHandler(handler)
-        root.info("trioaria %s, Python %s", __version__, sys.version.split()[0])
+        root.info(
+            "trioaria %s, Python %s, pid %d", __version__, sys.version.split()[0], os.getpid()
+        )
         root.info("Logging started.")
     return routed
 
@@ -498,77 +579,40 @@ async def _amain(
 
     import trio
 
-    from ..engine.group import RequestGroup
-
     log = logging.getLogger("trioaria.cli.app")
+    order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
 
     import time
 
     from ..engine import server_stat
+    from ..engine.factory import GroupFactory
 
     # --server-stat-if: one table of server speeds shared by every download of the run
     server_stats = server_stat.table_from_options(opts, time.time())
 
-    def make_group(uris: list[str], entry_opts: Options) -> RequestGroup:
-        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        return RequestGroup(uris, entry_opts, gid=gid, server_stats=server_stats)
+    def spawn(groups: Sequence[RequestGroup]) -> None:
+        # downloads a followed Metalink describes (trioaria.metalink.follow)
+        for group in groups:
+            order[id(group)] = len(order)
+            engine.add(group)
 
-    def make_metalink_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
-        # Each file of each Metalink document is a download of its own, its urls the mirrors
-        # (trioaria.metalink.plan); the other URIs stay mirrors of one download.
-        from ..metalink.plan import metalink_downloads
+    factory = GroupFactory(server_stats, spawn=spawn)
+    make_groups = factory.make_groups
 
-        paths = [u for u in uris if _is_metalink_arg(u)]
-        rest = [u for u in uris if not _is_metalink_arg(u)]
-        if entry_opts.get("metalink-file"):
-            paths.insert(0, str(entry_opts.get("metalink-file")))
-        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        groups: list[RequestGroup] = [
-            RequestGroup(
-                d.uris,
-                d.options,
-                gid=gid if i == 0 else None,
-                server_stats=server_stats,
-                piece_hashes=d.piece_hashes,
-            )
-            for i, d in enumerate(metalink_downloads(paths, entry_opts))
-        ]
-        if rest:
-            groups.append(make_group(rest, entry_opts))
-        return groups
-
-    def make_groups(uris: list[str], entry_opts: Options) -> list[RequestGroup]:
-        if entry_opts.get("metalink-file") or any(_is_metalink_arg(u) for u in uris):
-            return make_metalink_groups(uris, entry_opts)
-        # Each torrent, .torrent URL and magnet is a download of its own (aria2); the
-        # other URIs stay mirrors of one download.  Plain URLs skip importing BitTorrent
-        # (start-up time, issue 15).
-        if not entry_opts.get("torrent-file") and not any(
-            u.lower().startswith("magnet:") or ".torrent" in u.lower() or "://" not in u
-            for u in uris
-        ):
-            return [make_group(uris, entry_opts)]
-        from ..engine.torrent import TorrentGroup, split_torrent_uris
-
-        torrents, rest = split_torrent_uris(uris, entry_opts)
-        if not torrents:
-            return [make_group(uris, entry_opts)]
-        gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-        groups: list[RequestGroup] = [
-            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None)
-            for i, t in enumerate(torrents)
-        ]
-        if rest and entry_opts.get("torrent-file"):
-            log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))
-        elif rest:
-            groups.append(make_group(rest, entry_opts))
-        return groups
-
-    order: dict[int, int] = {}  # id(group) -> position in the input: the results follow it
+    daemon = bool(opts.get("enable-rpc"))
     for uris, entry_opts in entries:
         for group in make_groups(uris, entry_opts):
             order[id(group)] = len(order)
+            if daemon and entry_opts.get("pause"):
+                # --pause, or " pause=true" of a -i entry (a saved session): aria2 honours
+                # it only with --enable-rpc, where aria2.unpause can start the download
+                group.cancel("pause")
             engine.add(group)
+    if opts.get("pause"):
+        # aria2 removes --pause from the global options once the initial downloads got it:
+        # downloads added later over RPC start unless their own options say pause=true
+        engine.options = engine.options.with_overrides({"pause": "false"}, explicit=False)
+    session_path = str(opts.get("save-session") or "")
 
     quiet = bool(opts.get("quiet"))
     out = sys.stdout
@@ -636,20 +680,33 @@ async def _amain(
             if entries:
                 log.log(25, "Downloading %d item(s)", len(entries))
             if opts.get("enable-rpc"):  # the daemon: serve until aria2.shutdown or a signal
+                from ..base.errors import TrioariaError
                 from ..rpc.server import open_rpc
 
-                rpc = open_rpc(engine, make_group=make_group, features=enabled_features())
                 try:
+                    rpc = open_rpc(engine, factory=factory, features=enabled_features())
                     await nursery.start(rpc.serve)
-                except OSError as exc:
+                except (OSError, TrioariaError) as exc:
                     log.error("Failed to setup RPC server: %s", exc)
                     input_error.append(1)
                     engine.shutdown()
+            interval = int(opts.get("save-session-interval") or 0)
+            if session_path and interval > 0:
+                from ..rpc.session_file import run_session_saver
+
+                nursery.start_soon(run_session_saver, engine, session_path, float(interval))
             if deferred is None:
                 await engine.run(keep_running=bool(opts.get("enable-rpc")))
             else:
-                await _run_deferred(engine, opts, deferred, input_error, nursery, order)
+                await _run_deferred(engine, opts, deferred, input_error, nursery, order, factory)
             nursery.cancel_scope.cancel()
+    if session_path:  # aria2 writes the session at every exit, graceful or forced
+        from ..rpc.session_file import save_session_file
+
+        try:
+            save_session_file(engine, session_path)
+        except OSError as exc:
+            log.error("Failed to serialize session to '%s': %s", session_path, exc)
     code: int = engine.exit_code()
     if opts.get("server-stat-of"):
         server_stat.save_file(str(opts.get("server-stat-of")), server_stats)
@@ -667,62 +724,73 @@ async def _run_deferred(
     input_error: list[int],
     nursery: Any,
     order: dict[int, int],
+    factory: Any,
 ) -> None:
-    """Run the engine while feeding it input-file entries only as it needs work."""
+    """Run the engine while feeding it input-file entries only as it needs work.
+
+    An entry is read when fewer than ``-j`` of the fed downloads are waiting or running (a
+    paused one does not count).  Entries become downloads through the run's group factory, so
+    torrents, magnets and Metalinks in the file are what they are on the command line.  Without
+    ``--enable-rpc`` the run ends once the file is read and its downloads stopped.
+    """
     import logging
 
     import trio
 
     from ..base.errors import TrioariaError
-    from ..engine.group import RequestGroup
+    from ..base.stats import DownloadStatus
 
     log = logging.getLogger("trioaria.cli.app")
     limit = max(1, opts.get("max-concurrent-downloads"))
-    outstanding = 0
+    daemon = bool(opts.get("enable-rpc"))
+    fed: list[Any] = []
     changed = trio.Event()
+    live = (DownloadStatus.WAITING, DownloadStatus.ACTIVE)
 
-    class FedGroup(RequestGroup):
-        """A download from the input file: tells the feeder when it stopped."""
+    def busy() -> int:
+        fed[:] = [g for g in fed if g.state in (*live, DownloadStatus.PAUSED)]
+        return sum(1 for g in fed if g.state in live)
 
-        async def run(self) -> None:
-            nonlocal outstanding
-            try:
-                await super().run()
-            finally:
-                outstanding -= 1
-                changed.set()
+    def on_event(event: str, group: Any) -> None:
+        changed.set()
+
+    engine.listeners.append(on_event)
+
+    async def wait_change() -> None:
+        nonlocal changed
+        changed = trio.Event()
+        await changed.wait()
 
     async def feed() -> None:
-        nonlocal outstanding, changed
         try:
             while not engine.is_shutting_down:
-                if outstanding >= limit:
-                    changed = trio.Event()
-                    await changed.wait()
+                if busy() >= limit:
+                    await wait_change()
                     continue
                 try:
                     item = await deferred.next_group()
+                    groups = [] if item is None else factory.make_groups(*item)
                 except TrioariaError as exc:
                     log.error("%s", exc)
                     input_error.append(int(exc.exit_code))
-                    item = None
+                    break
                 except OSError as exc:
                     log.error("cannot read the input file: %s", exc)
                     input_error.append(1)
-                    item = None
+                    break
                 if item is None:
                     break
-                uris, entry_opts = item
-                gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
-                outstanding += 1
-                group = FedGroup(uris, entry_opts, gid=gid)
-                order[id(group)] = len(order)
-                engine.add(group)
-            while outstanding and not engine.is_shutting_down:
-                changed = trio.Event()
-                await changed.wait()
+                for group in groups:
+                    if daemon and item[1].get("pause"):
+                        group.cancel("pause")
+                    order[id(group)] = len(order)
+                    fed.append(group)
+                    engine.add(group)
+            while busy() and not engine.is_shutting_down:
+                await wait_change()
         finally:
-            engine.shutdown()  # nothing left to feed: let the engine end once idle
+            if not daemon:
+                engine.shutdown()  # nothing left to feed: let the engine end once idle
 
     nursery.start_soon(feed)
     await engine.run(keep_running=True)
@@ -734,9 +802,12 @@ def _show_files(opts: Options, uris: list[str]) -> int:
     from ..bt.metainfo import parse_torrent
     from .show_files import format_torrent_info
 
+    code = 0
+    if opts.get("metalink-file") or any(_is_metalink_arg(u) for u in uris):
+        code = _show_metalinks(opts, uris)
+        uris = [u for u in uris if not _is_metalink_arg(u)]
     paths = [str(opts.get("torrent-file"))] if opts.get("torrent-file") else []
     paths += [u for u in uris if "://" not in u and not u.lower().startswith("magnet:")]
-    code = 0
     for path in paths:
         try:
             with open(path, "rb") as f:
@@ -750,6 +821,26 @@ def _show_files(opts: Options, uris: list[str]) -> int:
             code = int(exc.exit_code)
             continue
         sys.stdout.write(format_torrent_info(meta, path))
+    return code
+
+
+def _show_metalinks(opts: Options, uris: list[str]) -> int:
+    """``-S`` for ``-M`` and positional Metalink documents (aria2c's ``Files:`` table)."""
+    from ..base.errors import TrioariaError
+    from ..metalink.plan import load_metalink
+    from ..metalink.show import format_metalink_files
+
+    given = [(str(opts.get("metalink-file")), False)] if opts.get("metalink-file") else []
+    given += [(u, True) for u in uris if _is_metalink_arg(u)]
+    code = 0
+    for path, banner in given:
+        try:
+            doc = load_metalink(path, base_uri=opts.get("metalink-base-uri") or None)
+        except TrioariaError as exc:
+            sys.stderr.write(f"Exception: {exc}\n")
+            code = int(exc.exit_code)
+            continue
+        sys.stdout.write(format_metalink_files(doc, path, banner=banner))
     return code
 
 

@@ -276,6 +276,7 @@ _ROWS: tuple[OptionSpec, ...] = (
     _row('rpc-certificate', None, T.PATH, None, tags=('#rpc',), metavar='=FILE', possible='/path/to/file', flags='E', help='PEM certificate for the RPC server (see --rpc-secure).'),
     _row('rpc-private-key', None, T.PATH, None, tags=('#rpc',), metavar='=FILE', possible='/path/to/file', flags='E', help='Unencrypted PEM private key for the RPC server (see --rpc-secure).'),
     _row('rpc-secure', None, T.BOOL, 'false', tags=('#rpc',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', help='Serve RPC over TLS (https/wss). Needs --rpc-certificate and --rpc-private-key.'),
+    _row('rpc-web-ui', None, T.BOOL, 'false', tags=('#rpc',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', help='Serve a small web page at / of the RPC port to list, add, pause and remove downloads (a trioaria extension; open /#token=SECRET).'),
     _row('rpc-save-upload-metadata', None, T.BOOL, 'true', tags=('#rpc',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DG', help='Save torrents and Metalinks added over RPC into --dir, named by their SHA-1, so sessions can restore them.'),
     _row('dry-run', None, T.BOOL, 'false', tags=('#http', '#ftp'), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DG', help='Only check that the remote file is available; download nothing. BitTorrent downloads are cancelled.'),
     _row('reuse-uri', None, T.BOOL, 'true', tags=('#http', '#ftp'), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DWG', help='Use already-tried URIs again when no fresh ones remain.'),
@@ -350,12 +351,12 @@ _ROWS: tuple[OptionSpec, ...] = (
     _row('http-accept-gzip', None, T.BOOL, 'false', tags=('#http',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DWG', help='Ask for gzip/deflate content encoding and decode it.'),
     _row('content-disposition-default-utf8', None, T.BOOL, 'false', tags=('#advanced', '#http'), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DWG', help='Decode quoted Content-Disposition values as UTF-8 instead of ISO-8859-1.'),
     _row('no-want-digest-header', None, T.BOOL, 'false', tags=('#http',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DWG', help='Do not send the Want-Digest request header.'),
-    _row('http-proxy', None, T.PROXY, None, tags=('#http',), metavar='=PROXY', possible='[http://][USER:PASSWORD@]HOST[:PORT]', flags='DWG', help='Proxy for HTTP. An empty value cancels an earlier setting. See --all-proxy.'),
-    _row('https-proxy', None, T.PROXY, None, tags=('#http', '#https'), metavar='=PROXY', possible='[http://][USER:PASSWORD@]HOST[:PORT]', flags='DWG', help='Proxy for HTTPS. An empty value cancels an earlier setting. See --all-proxy.'),
-    _row('ftp-proxy', None, T.PROXY, None, tags=('#ftp',), metavar='=PROXY', possible='[http://][USER:PASSWORD@]HOST[:PORT]', flags='DWG', help='Proxy for FTP. An empty value cancels an earlier setting. See --all-proxy.'),
-    _row('all-proxy', None, T.PROXY, None, tags=('#http', '#https', '#ftp'), metavar='=PROXY', possible='[http://][USER:PASSWORD@]HOST[:PORT]', flags='DWG', help='Proxy for every protocol; --http-proxy, --https-proxy and --ftp-proxy override it.'),
+    _row('http-proxy', None, T.PROXY, None, tags=('#http',), metavar='=PROXY', possible='[SCHEME://][USER:PASSWORD@]HOST[:PORT], SCHEME: http, https, socks5, socks5h, socks4, socks4a', flags='DWG', help='Proxy for HTTP. An empty value cancels an earlier setting. See --all-proxy.'),
+    _row('https-proxy', None, T.PROXY, None, tags=('#http', '#https'), metavar='=PROXY', possible='[SCHEME://][USER:PASSWORD@]HOST[:PORT], SCHEME: http, https, socks5, socks5h, socks4, socks4a', flags='DWG', help='Proxy for HTTPS. An empty value cancels an earlier setting. See --all-proxy.'),
+    _row('ftp-proxy', None, T.PROXY, None, tags=('#ftp',), metavar='=PROXY', possible='[SCHEME://][USER:PASSWORD@]HOST[:PORT], SCHEME: http, https, socks5, socks5h, socks4, socks4a', flags='DWG', help='Proxy for FTP, FTPS and SFTP. An empty value cancels an earlier setting (--all-proxy then applies). See --all-proxy.'),
+    _row('all-proxy', None, T.PROXY, None, tags=('#http', '#https', '#ftp'), metavar='=PROXY', possible='[SCHEME://][USER:PASSWORD@]HOST[:PORT], SCHEME: http, https, socks5, socks5h, socks4, socks4a', flags='DWG', help='Proxy for every protocol; --http-proxy, --https-proxy and --ftp-proxy override it. https:// means TLS to the proxy; socks5h:// and socks4a:// let the proxy resolve names.'),
     _row('no-proxy', None, T.STRING, None, tags=('#http', '#https', '#ftp'), metavar='=DOMAINS', possible='HOSTNAME,DOMAIN,NETWORK/CIDR', flags='DWG', help='Comma-separated host names, domains and networks (CIDR allowed) reached without a proxy.'),
-    _row('proxy-method', None, T.ENUM, 'get', choices=('get', 'tunnel'), tags=('#http', '#ftp'), metavar='=METHOD', flags='DWG', help="How to use the proxy: 'get' (plain request) or 'tunnel' (CONNECT)."),
+    _row('proxy-method', None, T.ENUM, 'get', choices=('get', 'tunnel'), tags=('#http', '#ftp'), metavar='=METHOD', flags='DWG', help="How to use an HTTP proxy for http:// and ftp://: 'get' (plain request) or 'tunnel' (CONNECT). https://, FTPS, SFTP and SOCKS always tunnel."),
     _row('http-proxy-user', None, T.STRING, None, tags=('#http',), metavar='=USER', flags='DWGS', help='User name for --http-proxy.'),
     _row('http-proxy-passwd', None, T.STRING, None, tags=('#http',), metavar='=PASSWD', flags='DWGS', help='Password for --http-proxy.'),
     _row('https-proxy-user', None, T.STRING, None, tags=('#http', '#https'), metavar='=USER', flags='DWGS', help='User name for --https-proxy.'),
@@ -430,32 +431,10 @@ _ROWS: tuple[OptionSpec, ...] = (
 # fmt: on
 
 
-_PROXY_REASON = "proxies are not implemented yet, and trioaria would connect directly"
-
 # Options not implemented yet whose silent omission would send traffic somewhere the user did
 # not choose (issue 15): setting one is an error (exit 28) naming it, with the reason below.
-# An empty proxy address ("--all-proxy=") means "no proxy", which is what happens, so it passes.
 # Harmless ones (BitTorrent, RPC, hooks, ...) stay warnings.  Remove a name when it lands.
 REFUSED: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "http-proxy",
-            "https-proxy",
-            "ftp-proxy",
-            "all-proxy",
-            "no-proxy",
-            "proxy-method",
-            "http-proxy-user",
-            "http-proxy-passwd",
-            "https-proxy-user",
-            "https-proxy-passwd",
-            "ftp-proxy-user",
-            "ftp-proxy-passwd",
-            "all-proxy-user",
-            "all-proxy-passwd",
-        ),
-        _PROXY_REASON,
-    ),
     "interface": "binding to an interface is not implemented yet, and trioaria would use the"
     " default route",
     "multiple-interface": "binding to interfaces is not implemented yet, and trioaria would use"

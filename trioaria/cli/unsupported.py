@@ -3,17 +3,14 @@
 Every aria2 option name is accepted so that existing ``aria2.conf`` files and ``-i`` lists keep
 working (docs/decisions.md).  An option the engine does not implement yet is, by default,
 warned about once and otherwise ignored.  That is wrong for an option whose silent omission
-changes where traffic goes: ``--all-proxy`` ignored means connecting *directly*, past the proxy
-the user relies on (issue 15).  Those options are listed in
-:data:`~trioaria.cli.option_table.REFUSED`, and setting one anywhere (command line,
-``aria2.conf``, an ``-i`` entry) is an option error, exit 28, naming it, until it is
-implemented.  An empty proxy address (``--all-proxy=``) cancels a proxy in aria2 and means
-"connect directly", which is what happens, so it passes.
+changes where traffic goes (``--interface`` ignored means using the default route; issue 15).
+Those options are listed in :data:`~trioaria.cli.option_table.REFUSED`, and setting one
+anywhere (command line, ``aria2.conf``, an ``-i`` entry) is an option error, exit 28, naming
+it, until it is implemented.  The proxy options are implemented (:mod:`trioaria.net.proxy`).
 
 aria2 also takes ``http_proxy``, ``https_proxy``, ``ftp_proxy``, ``all_proxy`` and ``no_proxy``
-from the environment (``src/option_processing.cc``, lower case only).  trioaria does not use them
-yet; :func:`proxy_environment_notices` reports each one that is set (either case), so the user
-knows the traffic does not go through it.
+from the environment (``src/option_processing.cc``); :func:`proxy_environment_options` turns
+them into option values that sit between the conf file and the command line, as in aria2.
 """
 
 from __future__ import annotations
@@ -22,25 +19,22 @@ from collections.abc import Iterable, Mapping
 
 from trioaria.base.errors import OptionError
 from trioaria.cli.option_table import OPTIONS, REFUSED, OptType
+from trioaria.cli.values import parse_value
+from trioaria.net.proxy import PROXY_VARIABLES as _VARIABLES
+from trioaria.net.proxy import proxy_variables
 
 __all__ = [
     "PROXY_VARIABLES",
     "RefusedOptionError",
     "check_refused",
-    "proxy_environment_notices",
+    "proxy_environment_options",
     "status_note",
     "unimplemented_names",
     "unsupported_warning",
 ]
 
-#: The environment variables aria2 reads proxies from (it reads the lower-case ones only).
-PROXY_VARIABLES: tuple[str, ...] = (
-    "http_proxy",
-    "https_proxy",
-    "ftp_proxy",
-    "all_proxy",
-    "no_proxy",
-)
+#: The environment variables aria2 reads proxies from.
+PROXY_VARIABLES: tuple[str, ...] = tuple(_VARIABLES)
 
 
 class RefusedOptionError(OptionError):
@@ -63,7 +57,7 @@ def _is_refused(name: str, raw: str) -> bool:
     spec = OPTIONS.get(name)
     if spec is None or not spec.refused:
         return False
-    # "--all-proxy=" cancels a proxy: connecting directly is then exactly what was asked for
+    # an empty address ("--x=") would cancel the setting: nothing is then ignored
     return not (spec.type is OptType.PROXY and not raw.strip())
 
 
@@ -107,20 +101,22 @@ def status_note(name: str) -> str:
     return "(not implemented) Accepted and ignored, with a warning."
 
 
-def proxy_environment_notices(env: Mapping[str, str]) -> list[str]:
-    """One notice per proxy variable set in ``env`` (lower or upper case, non-empty)."""
-    notices = []
-    for lower in PROXY_VARIABLES:
-        for name in (lower, lower.upper()):
-            value = env.get(name, "")
-            if not value.strip():
-                continue
-            if lower == "no_proxy":
-                what = "it has no effect: trioaria does not use proxies yet"
-            else:
-                what = (
-                    "trioaria does not use proxies yet, so connections go directly to the"
-                    " servers, not through it"
-                )
-            notices.append(f"the environment variable {name} is set, but {what}.")
-    return notices
+def proxy_environment_options(
+    env: Mapping[str, str],
+) -> tuple[dict[str, str], list[str]]:
+    """The proxy options the environment sets, and one warning per unusable variable.
+
+    ``http_proxy``, ``https_proxy``, ``ftp_proxy``, ``all_proxy`` and ``no_proxy`` (lower case
+    winning over upper case) become ``{option: value}``.  As aria2's ``overrideWithEnv``, a
+    value that does not parse is reported and skipped; it never stops the program.
+    """
+    out: dict[str, str] = {}
+    warnings: list[str] = []
+    for option, (variable, value) in proxy_variables(env).items():
+        try:
+            parse_value(OPTIONS[option], value)
+        except OptionError as exc:
+            warnings.append(f"the environment variable {variable} is ignored: {exc}")
+            continue
+        out[option] = value
+    return out, warnings

@@ -219,6 +219,22 @@ class RequestGroup:
         self.mirrors = Mirrors(
             self.uris, self.options, factory=factory, server_stats=self.server_stats
         )
+        self.expect_digest()
+
+    def expect_digest(self) -> None:
+        """``--checksum`` known: a source whose RFC 3230 ``Digest`` header disagrees fails
+        and is dropped (RFC 6249 §6; docs/decisions.md: the mirror, not only the end check)."""
+        checksum = self.opt("checksum")
+        if not checksum or self.mirrors is None:
+            return
+        from ..storage.checksum import parse_checksum_option
+
+        if isinstance(checksum, tuple):  # the option parser's (type, hex) form
+            checksum = "=".join(checksum)
+        if isinstance(checksum, str):
+            checksum = parse_checksum_option(checksum)
+        for st in self.mirrors.sources:
+            st.source.expect_digest(checksum.algorithm, checksum.digest)
 
     @property
     def _sources(self) -> list[SourceState]:

@@ -72,6 +72,7 @@ class Mirrors:
         now = trio.current_time()
         self.options = options
         self.server_stats = server_stats
+        self._factory = factory
         self.sources = [SourceState(factory(u, options), SpeedMeter(now)) for u in uris]
         for st in self.sources:
             parts = urllib.parse.urlsplit(st.source.uri)
@@ -85,6 +86,26 @@ class Mirrors:
         # (bytes counted by the reader, not from seg.pos: a racing twin or a peer may write
         # inside the segment, and those bytes are not this source's)
         self._live: dict[int, list[Any]] = {}
+
+    def add(self, uri: str) -> SourceState | None:
+        """Add a mirror to the running download (RFC 6249 ``Link: rel=duplicate``).
+
+        Workers see it at their next :meth:`pick`.  Returns the new state, or None when the
+        URI is already a source or no protocol serves it.
+        """
+        if any(st.source.uri == uri for st in self.sources):
+            return None
+        try:
+            source = self._factory(uri, self.options)
+        except errors.TrioariaError as exc:
+            log.info("mirror %s not added: %s", uri, exc)
+            return None
+        st = SourceState(source, SpeedMeter(trio.current_time()))
+        parts = urllib.parse.urlsplit(uri)
+        st.stat_host = parts.hostname or ""
+        st.stat_protocol = parts.scheme.lower()
+        self.sources.append(st)
+        return st
 
     def __iter__(self) -> Any:
         return iter(self.sources)
@@ -107,9 +128,7 @@ class Mirrors:
         server-stat record) and that record (or None)."""
         record = self.server_stats.find(st.stat_host, st.stat_protocol)
         rates = [
-            n / (now - t0)
-            for s, _seg, t0, n in self._live.values()
-            if s is st and now - t0 >= 0.5
+            n / (now - t0) for s, _seg, t0, n in self._live.values() if s is st and now - t0 >= 0.5
         ]
         if rates:
             return int(sum(rates) / len(rates)), record

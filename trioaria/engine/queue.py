@@ -202,7 +202,24 @@ class DownloadEngine:
             self._notify(event, group)
         limit = self.options.get("max-download-result")
         if self._keep_running and limit is not None and len(self.stopped) > limit:
-            del self.stopped[: len(self.stopped) - limit]
+            self._trim_results(int(limit))
+
+    def _trim_results(self, limit: int) -> None:
+        """``--max-download-result``: forget the oldest results beyond ``limit``; with
+        ``--keep-unfinished-download-result`` (the default) only finished ones (complete or
+        removed), so ``--save-session`` still sees every failed or unfinished download."""
+        excess = len(self.stopped) - limit
+        if not self.options.get("keep-unfinished-download-result"):
+            del self.stopped[:excess]
+            return
+        finished = (DownloadStatus.COMPLETE, DownloadStatus.REMOVED)
+        kept: list[RequestGroup] = []
+        for group in self.stopped:
+            if excess > 0 and group.state in finished:
+                excess -= 1
+                continue
+            kept.append(group)
+        self.stopped[:] = kept
 
     # --- running ----------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Turn a URI into the :class:`~trioaria.base.sources.RangeSource` for its scheme.
 
-An HTTP source is given :func:`make_source` itself, so a redirect to ``ftp://`` or
+An ``ftp://`` URI whose proxy forwards with GET (``--ftp-proxy``/``--all-proxy`` with the
+default ``--proxy-method=get``) is an HTTP source: the proxy speaks FTP.  An HTTP source is
+given :func:`make_source` itself, so a redirect to ``ftp://`` or
 ``sftp://`` is served by that driver (issue 15; aria2 follows such redirects too).
 :func:`open_services` is the run-wide nursery of the drivers' background tasks (the FTP
 pool's reaper; :mod:`trioaria.net.services`): the engine opens it once around its queue.
@@ -9,6 +11,7 @@ pool's reaper; :mod:`trioaria.net.services`): the engine opens it once around it
 from __future__ import annotations
 
 import functools
+import urllib.parse
 from typing import Any
 
 from ..base import errors
@@ -24,6 +27,15 @@ def supported_scheme(uri: str) -> bool:
     return uri.partition(":")[0].lower() in _SCHEMES
 
 
+def _forwarded(uri: str, options: Any) -> bool:
+    """Whether *uri* goes to a forwarding (GET) HTTP proxy rather than to its server."""
+    from ..net.proxy import ProxySettings
+
+    host = urllib.parse.urlsplit(uri).hostname or ""
+    route = ProxySettings.from_options(options.get).route("ftp", host)
+    return route is not None and not route.tunnel
+
+
 def make_source(uri: str, options: Any) -> RangeSource:
     """Build the source for ``uri``; an unknown scheme is a clear one-line error."""
     scheme = uri.partition(":")[0].lower()
@@ -31,6 +43,12 @@ def make_source(uri: str, options: Any) -> RangeSource:
         from ..http.source import HttpSource
 
         return HttpSource(uri, options, follow=functools.partial(make_source, options=options))
+    if scheme == "ftp" and _forwarded(uri, options):
+        # an HTTP proxy in --proxy-method=get fetches ftp:// itself (aria2: "Use GET for FTP
+        # via HTTP proxy"): the HTTP driver sends it the absolute URI
+        from ..http.source import HttpSource
+
+        return HttpSource(uri, options)
     if scheme in ("ftp", "ftps", "ftpes"):
         from ..ftp.source import FtpSource
 

@@ -42,6 +42,7 @@ from ..base import errors
 from ..base.policy import SpeedLimit
 from ..base.stats import DownloadStats, DownloadStatus, FileStats
 from ..bt.metainfo import Metainfo
+from ..net.proxy import ProxySettings
 from .group import NOTICE, RequestGroup
 
 __all__ = ["TorrentGroup", "TorrentSource", "classify_uri", "split_torrent_uris"]
@@ -315,13 +316,23 @@ class TorrentGroup(RequestGroup):
             return await self._fetch_torrent(value)
         return await self._magnet(value)
 
+    def _proxies(self) -> ProxySettings:
+        """The proxies for HTTP(S) trackers and ``.torrent`` URLs (as aria2; peers and UDP
+        trackers are reached directly, as in aria2)."""
+        return ProxySettings.from_options(self.options.get)
+
     async def _fetch_torrent(self, url: str) -> Metainfo:
         from ..bt.announce import http_get
         from ..bt.metainfo import parse_torrent
         from ..net.connect import TlsOptions
 
         timeout = float(self.opt("timeout") or 60) + float(self.opt("connect-timeout") or 60)
-        data = await http_get(url, timeout=timeout, tls=TlsOptions.from_options(self.options))
+        data = await http_get(
+            url,
+            timeout=timeout,
+            tls=TlsOptions.from_options(self.options),
+            proxies=self._proxies(),
+        )
         name = url.partition("?")[0].rstrip("/").rpartition("/")[2] or "download.torrent"
         meta = parse_torrent(data, default_name=name)
         if str(self.opt("follow-torrent")) == "true":
@@ -407,6 +418,7 @@ class TorrentGroup(RequestGroup):
             counters=lambda: _counters(0, 0, 1),
             on_peers=swarm.add_peers,
             timeout=float(self.opt("bt-tracker-timeout") or 60),
+            proxies=self._proxies(),
             udp_shared=self.discovery.udp_for,
         )
         try:
@@ -585,6 +597,7 @@ class TorrentGroup(RequestGroup):
             on_peers=swarm.add_peers,
             interval_override=int(self.opt("bt-tracker-interval") or 0),
             timeout=float(self.opt("bt-tracker-timeout") or 60),
+            proxies=self._proxies(),
             udp_shared=self.discovery.udp_for,
         )
         self.announcer = announcer

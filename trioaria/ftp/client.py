@@ -77,11 +77,13 @@ from ..net.connect import (
     finish_connect,
     make_ssl_context,
     map_exceptions,
-    open_tcp,
+    open_transport,
     os_cause,
     read_deadline,
     recv_buffer_size,
+    transport_socket,
 )
+from ..net.proxy import Proxy
 from ..net.services import services_open, start_service
 from ..net.tls import TlsStream
 from .proto import (
@@ -132,10 +134,12 @@ class PoolKey:
     password: str
     tls: TlsOptions | None
     type_code: str
+    #: the proxy that tunnels the control and data connections (``CONNECT`` or SOCKS)
+    proxy: Proxy | None = None
 
 
 async def _tls_wrap(
-    tcp: trio.SocketStream,
+    tcp: trio.SocketStream | TlsStream,
     ctx: ssl.SSLContext,
     host: str,
     session: ssl.SSLSession | None = None,
@@ -146,7 +150,7 @@ async def _tls_wrap(
         with map_exceptions():
             await stream.do_handshake()
     except BaseException:
-        tcp.socket.close()
+        transport_socket(tcp).close()
         raise
     return stream
 
@@ -157,7 +161,7 @@ class FtpConnection:
     def __init__(
         self,
         key: PoolKey,
-        tcp: trio.SocketStream,
+        tcp: trio.SocketStream | TlsStream,
         stream: ByteStream,
         *,
         read_timeout: float,
@@ -178,10 +182,12 @@ class FtpConnection:
         self.checked: dict[str, int | None] = {}  # path -> SIZE seen on this connection
         #: SO_RCVBUF for data connections (:func:`data_rcvbuf`); 0: the kernel's default
         self.data_rcvbuf = 0
+        #: TLS settings for an ``https://`` proxy in ``key.proxy``
+        self.proxy_tls: TlsOptions | None = None
         #: the last transfer was cut short and no NOOP followed: a late stray reply may
         #: still come, so the next command's unexpected reply is a retryable error
         self.stray_possible = False
-        sockname = tcp.socket.getsockname()
+        sockname = transport_socket(tcp).getsockname()
         self.local_ip = str(sockname[0])
         self.peer_ip = str(stream.peer[0]) if stream.peer else key.host
 
@@ -196,8 +202,13 @@ class FtpConnection:
         connect_timeout: float,
         read_timeout: float,
         disable_ipv6: bool = False,
+        proxy_tls: TlsOptions | None = None,
     ) -> FtpConnection:
         """Connect, (TLS,) log in, set TYPE, learn the login directory.
+
+        With ``key.proxy`` the control connection (and later every data connection) is a
+        tunnel through that proxy (:func:`trioaria.net.connect.open_transport`);
+        *proxy_tls* is for an ``https://`` proxy.
 
         Raises:
             NameResolveError, ConnectError, NetworkError, TimeoutError_: connecting.
@@ -206,7 +217,9 @@ class FtpConnection:
         host = url.host
         ctx = make_ssl_context(key.tls) if key.tls is not None else None
         with connect_deadline(connect_timeout, f"connecting to {host}:{url.port}"):
-            tcp = await open_tcp(host, url.port, disable_ipv6=disable_ipv6)
+            tcp = await open_transport(
+                host, url.port, disable_ipv6=disable_ipv6, proxy=key.proxy, proxy_tls=proxy_tls
+            )
             ssl_stream = None
             if url.implicit_tls:
                 assert ctx is not None
@@ -219,6 +232,7 @@ class FtpConnection:
             connect_timeout=connect_timeout,
         )
         conn._ssl = ssl_stream
+        conn.proxy_tls = proxy_tls
         try:
             await conn._login(url, ctx)
         except BaseException:
@@ -310,13 +324,15 @@ class FtpConnection:
             NotFoundError: 550 (exit 3).  FtpProtocolError: other refusals; a server that
             cannot ``REST`` to a non-zero offset (exit 21, not retried).
         """
-        if passive:
+        if self.key.proxy is not None:  # only passive mode can go through a tunnel
+            data = await self._tunnelled(name, offset)
+        elif passive:
             data = await self._passive(name, offset)
         else:
             data = await self._active(name, offset)
         return DataTransfer(self, data)
 
-    async def _passive(self, name: str, offset: int) -> ByteStream:
+    async def _passive_port(self) -> int:
         port: int | None = None
         if self.epsv_ok:
             reply = await self.command("EPSV", check=False)
@@ -328,7 +344,10 @@ class FtpConnection:
                 check_reply("EPSV", reply)
         if port is None:
             _ignored_host, port = parse_pasv(await self.command("PASV"))
-        target = self._data_target(port)
+        return port
+
+    async def _passive(self, name: str, offset: int) -> ByteStream:
+        target = self._data_target(await self._passive_port())
         what = f"data connection to {target.label}"
         with map_exceptions(connecting=True):
             sock = begin_connect(target, rcvbuf=self.data_rcvbuf)
@@ -344,6 +363,27 @@ class FtpConnection:
             return await self._wrap_data(tcp)
         except BaseException:
             sock.close()
+            raise
+
+    async def _tunnelled(self, name: str, offset: int) -> ByteStream:
+        """Passive mode through ``key.proxy``: the data connection is another tunnel, to the
+        control connection's host name (never the PASV address; docs/decisions.md) and the
+        EPSV/PASV port, opened before ``REST``/``RETR`` as a direct one would be."""
+        port = await self._passive_port()
+        what = f"data connection to {self.key.host}:{port} through {self.key.proxy.label if self.key.proxy else ''}"
+        with connect_deadline(self.connect_timeout, what):
+            tunnel = await open_transport(
+                self.key.host,
+                port,
+                proxy=self.key.proxy,
+                proxy_tls=self.proxy_tls,
+                rcvbuf=self.data_rcvbuf,
+            )
+        try:
+            await self._rest_retr(name, offset)
+            return await self._wrap_data(tunnel)
+        except BaseException:
+            transport_socket(tunnel).close()
             raise
 
     def _data_target(self, port: int) -> Target:
@@ -383,7 +423,7 @@ class FtpConnection:
         finally:
             listener.close()
 
-    async def _wrap_data(self, tcp: trio.SocketStream) -> ByteStream:
+    async def _wrap_data(self, tcp: trio.SocketStream | TlsStream) -> ByteStream:
         if self._ssl is None or self.key.tls is None:
             return ByteStream(tcp)
         ctx = make_ssl_context(self.key.tls)

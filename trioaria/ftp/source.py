@@ -26,6 +26,7 @@ import trio
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..net.connect import TlsOptions
+from ..net.proxy import Proxy, ProxySettings
 from .auth import credentials_for
 from .client import DataTransfer, FtpConnection, PoolKey, data_rcvbuf, get_pool, open_pool
 from .proto import parse_ftp_url, parse_mdtm, parse_size
@@ -81,6 +82,19 @@ class _FtpStream(RangeStream):
         self._source._release(self._conn, reusable)
 
 
+def _tunnel_proxy(scheme: str, host: str, options: Any) -> Proxy | None:
+    """The proxy that tunnels this mirror's connections (``--ftp-proxy``/``--all-proxy``
+    with ``--proxy-method=tunnel``, any SOCKS proxy, or any proxy for ftps/ftpes); ``None``
+    when there is none.  A GET-forwarding HTTP proxy never gets here: such ``ftp://`` URIs
+    are fetched by the HTTP driver (:func:`trioaria.engine.source_factory.make_source`)."""
+    route = ProxySettings.from_options(options.get).route(scheme, host)
+    if route is None:
+        return None
+    if not route.tunnel:
+        raise errors.LocalProtocolError(f"{scheme}:// through a forwarding proxy is HTTP's job")
+    return route.proxy
+
+
 class FtpSource(RangeSource):
     """One FTP/FTPS mirror URI."""
 
@@ -103,7 +117,9 @@ class FtpSource(RangeSource):
             password=password,
             tls=TlsOptions.from_options(options) if url.tls else None,
             type_code=type_code,
+            proxy=_tunnel_proxy(url.scheme, url.host, options),
         )
+        self._proxy_tls = TlsOptions.from_options(options)
         self._passive = bool(options.get("ftp-pasv"))
         self._reuse = bool(options.get("ftp-reuse-connection"))
         self._rcvbuf = data_rcvbuf(int(options.get("socket-recv-buffer-size") or 0))
@@ -121,6 +137,7 @@ class FtpSource(RangeSource):
                 connect_timeout=o.get("connect-timeout"),
                 read_timeout=o.get("timeout"),
                 disable_ipv6=bool(o.get("disable-ipv6")),
+                proxy_tls=self._proxy_tls,
             )
         conn.data_rcvbuf = self._rcvbuf
         return conn

@@ -53,6 +53,7 @@ from ..base.errors import (
     TrioariaError,
 )
 from ..net.connect import ByteStream, TlsOptions, open_stream, read_deadline
+from ..net.proxy import Proxy, ProxyRoute, ProxySettings
 from .chunked import ChunkedDecoder
 from .proto import (
     MAX_REDIRECTS,
@@ -131,9 +132,13 @@ class HttpConnection:
         requests_sent: requests sent on this connection so far.
     """
 
-    def __init__(self, stream: ByteStream, origin: tuple[str, str, int]) -> None:
+    def __init__(
+        self, stream: ByteStream, origin: tuple[str, str, int], *, forward: Proxy | None = None
+    ) -> None:
         self._stream = stream
         self.origin = origin
+        #: the forwarding proxy this connection goes to (requests in absolute form), if any
+        self.forward = forward
         self.requests_sent = 0
         self._framing: BodyFraming | None = None  # None: no response in progress
         self._leftover = memoryview(b"")
@@ -158,14 +163,36 @@ class HttpConnection:
         connect_timeout: float,
         disable_ipv6: bool = False,
         rcvbuf: int = 0,
+        route: ProxyRoute | None = None,
     ) -> HttpConnection:
         """Open a connection to *url*'s origin (TLS for ``https``); *rcvbuf* as open_stream's.
+
+        *route* (:meth:`trioaria.net.proxy.ProxySettings.route`): through a proxy, either a
+        tunnel to the origin (``CONNECT`` or SOCKS) or a connection to a forwarding proxy
+        that is sent absolute-form requests with ``Proxy-Authorization``.
 
         Raises:
             HttpProtocolError: bad URL.  NetworkError and subclasses, TimeoutError_: see
             :func:`trioaria.net.connect.open_stream`.
         """
         parsed = parse_url(url)
+        if route is not None and not route.tunnel:
+            proxy = route.proxy
+            try:
+                stream = await open_stream(
+                    proxy.host,
+                    proxy.port,
+                    tls=tls if proxy.tls else None,
+                    connect_timeout=connect_timeout,
+                    disable_ipv6=disable_ipv6,
+                    rcvbuf=rcvbuf,
+                )
+            except NetworkError as exc:
+                exc.message = f"cannot reach the proxy {proxy.label}: {exc.message}"
+                raise
+            return cls(stream, parsed.origin, forward=proxy)
+        if parsed.scheme not in ("http", "https"):
+            raise HttpProtocolError(f"unsupported URL scheme in {url!r} (want http or https)")
         stream = await open_stream(
             parsed.host,
             parsed.port,
@@ -173,8 +200,17 @@ class HttpConnection:
             connect_timeout=connect_timeout,
             disable_ipv6=disable_ipv6,
             rcvbuf=rcvbuf,
+            proxy=route.proxy if route is not None else None,
+            proxy_tls=tls,
         )
         return cls(stream, parsed.origin)
+
+    def _h11_request(self, req: HttpRequest) -> h11.Request:
+        if self.forward is None:
+            return to_h11_request(req)
+        return to_h11_request(
+            req, absolute_form=True, proxy_authorization=self.forward.authorization()
+        )
 
     # -- request / response head ------------------------------------------------------
 
@@ -216,7 +252,7 @@ class HttpConnection:
             self._broken = True  # until the head is in
             conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
             with _map_h11():
-                data = conn.send(to_h11_request(req))
+                data = conn.send(self._h11_request(req))
                 data = (data or b"") + (conn.send(h11.EndOfMessage()) or b"")
             self.requests_sent += 1
             await self._stream.send_all(data)
@@ -315,7 +351,7 @@ class HttpConnection:
             raise LocalProtocolError(f"{req.url} is not on origin {self.origin}")
         conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         with _map_h11():
-            data = conn.send(to_h11_request(req))
+            data = conn.send(self._h11_request(req))
             data = (data or b"") + (conn.send(h11.EndOfMessage()) or b"")
         self._queued.append((req, conn))
         self.requests_sent += 1
@@ -515,8 +551,15 @@ class ConnectionPool:
     """
 
     def __init__(
-        self, *, max_idle_per_origin: int = 16, enabled: bool = True, rcvbuf: int = 0
+        self,
+        *,
+        max_idle_per_origin: int = 16,
+        enabled: bool = True,
+        rcvbuf: int = 0,
+        proxies: ProxySettings | None = None,
     ) -> None:
+        #: which connections go through which proxy (``--all-proxy`` and friends)
+        self.proxies = proxies or ProxySettings()
         self.rcvbuf = (
             rcvbuf  # SO_RCVBUF for new connections (trioaria.net.connect.recv_buffer_size)
         )
@@ -530,9 +573,13 @@ class ConnectionPool:
 
     @staticmethod
     def _key(
-        origin: tuple[str, str, int], tls: TlsOptions, disable_ipv6: bool
+        origin: tuple[str, str, int],
+        tls: TlsOptions,
+        disable_ipv6: bool,
+        route: ProxyRoute | None = None,
     ) -> tuple[object, ...]:
-        return (*origin, tls if origin[0] == "https" else None, disable_ipv6)
+        with_tls = origin[0] == "https" or (route is not None and route.proxy.tls)
+        return (*origin, tls if with_tls else None, disable_ipv6, route)
 
     async def acquire(
         self,
@@ -550,7 +597,9 @@ class ConnectionPool:
         """
         if self._closed:
             raise LocalProtocolError("the connection pool is closed")
-        key = self._key(parse_url(url).origin, tls, disable_ipv6)
+        parsed = parse_url(url)
+        route = self.proxies.route(parsed.scheme, parsed.host)
+        key = self._key(parsed.origin, tls, disable_ipv6, route)
         idle = self._idle.get(key, [])
         while idle and not fresh:
             conn = idle.pop()
@@ -566,6 +615,7 @@ class ConnectionPool:
             connect_timeout=connect_timeout,
             disable_ipv6=disable_ipv6,
             rcvbuf=self.rcvbuf,
+            route=route,
         )
         self._keys[id(conn)] = key
         self._opened += 1

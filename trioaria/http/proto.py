@@ -57,6 +57,7 @@ __all__ = [
     "HttpRequest",
     "ParsedUrl",
     "ResponseInfo",
+    "absolute_target",
     "basic_auth_header",
     "body_framing",
     "build_request_head",
@@ -78,7 +79,9 @@ MAX_REDIRECTS = 20
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_USER_AGENT = f"trioaria/{__version__}"
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+# ftp only ever reaches this module as the absolute-form target of a request to a forwarding
+# proxy (squid fetches ftp:// for an HTTP client); direct connections are http/https only.
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 # Characters left alone when percent-encoding a request target: the RFC 3986 reserved and
 # unreserved sets plus '%', so an already-encoded URL is not encoded twice (aria2's
 # util::percentEncodeMini only encodes bytes outside printable ASCII and spaces, too).
@@ -127,7 +130,8 @@ def parse_url(url: str) -> ParsedUrl:
         The :class:`ParsedUrl`; the fragment is dropped.
 
     Raises:
-        HttpProtocolError: the scheme is not http/https, the host is missing, or the port
+        HttpProtocolError: the scheme is not http/https (or ftp, which only a forwarding
+            proxy is asked for), the host is missing, or the port
             is not a number in 1..65535.
     """
     try:
@@ -233,16 +237,34 @@ def _request_headers(req: HttpRequest, url: ParsedUrl) -> list[tuple[str, str]]:
     return out
 
 
-def to_h11_request(req: HttpRequest) -> h11.Request:
+def absolute_target(url: ParsedUrl) -> str:
+    """The absolute-form request target (RFC 9112 §3.2.2) a forwarding proxy needs:
+    ``http://host:port/path?query``; no user info (RFC 9110 §4.2.4 deprecates it)."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}:{url.port}{url.target}"
+
+
+def to_h11_request(
+    req: HttpRequest, *, proxy_authorization: str | None = None, absolute_form: bool = False
+) -> h11.Request:
     """The ``h11.Request`` event for *req* (send it with ``h11.Connection.send``).
+
+    Args:
+        req: the request.
+        absolute_form: the request goes to a forwarding proxy: absolute-form target.
+        proxy_authorization: a ``Proxy-Authorization`` value for that proxy.
 
     Raises:
         HttpProtocolError: the URL is not usable (see :func:`parse_url`).
         LocalProtocolError: a header is malformed or the range is inverted.
     """
     url = parse_url(req.url)
+    headers = _request_headers(req, url)
+    if proxy_authorization is not None:
+        headers.append(("Proxy-Authorization", proxy_authorization))
+    target = absolute_target(url) if absolute_form else url.target
     try:
-        return h11.Request(method=req.method, target=url.target, headers=_request_headers(req, url))
+        return h11.Request(method=req.method, target=target, headers=headers)
     except h11.LocalProtocolError as exc:
         raise LocalProtocolError(f"cannot build request for {req.url}: {exc}") from None
 
@@ -602,7 +624,8 @@ def check_range_response(
 def classify_status(info: ResponseInfo) -> None:
     """Raise the trioaria error for an error status; return for 1xx/2xx/3xx.
 
-    As aria2 (src/HttpSkipResponseCommand.cc processResponse): 401/407 -> AuthError (24),
+    As aria2 (src/HttpSkipResponseCommand.cc processResponse): 401 -> AuthError (24), 407
+    (only a forwarding proxy sends it) -> HttpProtocolError (22, as aria2c 1.36 answers),
     404 -> NotFoundError (3), 502/503/504 -> ServiceUnavailableError (29, with a
     ``retry_after`` attribute), every other 4xx/5xx (410 included, as aria2c 1.36 answers)
     -> HttpProtocolError (22), not retried.  416 is an
@@ -614,8 +637,13 @@ def classify_status(info: ResponseInfo) -> None:
         return
     text = f"HTTP {status} {info.reason}".rstrip()
     err: TrioariaError
-    if status in (401, 407):
+    if status == 401:
         err = AuthError(f"authorization failed: {text}")
+    elif status == 407:
+        err = HttpProtocolError(
+            f"proxy authentication failed: {text}; check the proxy user and password",
+            retryable=False,
+        )
     elif status == 404:
         err = NotFoundError(f"resource not found: {text}")
     elif status in (502, 503, 504):

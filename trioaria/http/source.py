@@ -49,6 +49,8 @@ from typing import Any
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..net.connect import TlsOptions, recv_buffer_size
+from ..net.proxy import ProxySettings
+from ..storage.checksum import WANT_DIGEST, parse_digest_header
 from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response
 from .gzip import ContentDecoder, content_encoding
@@ -68,6 +70,9 @@ log = logging.getLogger("trioaria.http")
 
 _DECODE_READ = 64 * 1024
 
+#: RFC 5854 §7 and Metalink 3 media types, offered in ``Accept`` with ``--follow-metalink``.
+METALINK_CONTENT_TYPES = ("application/metalink4+xml", "application/metalink+xml")
+
 #: Schemes an HTTP redirect may lead to, served by another driver (aria2 follows a
 #: ``Location: ftp://...``; SFTP too, since we have it).
 FOLLOWED_SCHEMES = frozenset({"ftp", "ftps", "ftpes", "sftp"})
@@ -80,6 +85,16 @@ def _http_date(value: str | None) -> float | None:
         return email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def _metalink_fields(info: ResponseInfo) -> dict[str, Any]:
+    """Content-Type, ``Link`` and ``Digest`` of a probe answer (RFC 6249 Metalink/HTTP)."""
+    digests = info.header_list("digest")
+    return {
+        "content_type": info.header("content-type"),
+        "links": tuple(info.header_list("link")),
+        "digest": ", ".join(digests) if digests else None,
+    }
 
 
 class _HttpStream(RangeStream):
@@ -217,7 +232,8 @@ class HttpSource(RangeSource):
         self._options = options
         self._url = uri
         self._pool = ConnectionPool(
-            rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0))
+            rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0)),
+            proxies=ProxySettings.from_options(options.get),
         )
         self._tls = TlsOptions.from_options(options)
         self._validator: str | None = None
@@ -226,6 +242,7 @@ class HttpSource(RangeSource):
         # --http-auth-challenge: credentials only after the server asked for them (aria2
         # AuthConfigFactory::activateBasicCred on a 401)
         self._auth_active = not options.get("http-auth-challenge")
+        self._expected_digest: tuple[str, bytes] | None = None  # RFC 6249 §6 (expect_digest)
 
     # --- request building ---------------------------------------------------------------
 
@@ -235,10 +252,22 @@ class HttpSource(RangeSource):
         referer = o.get("referer")
         if referer:
             headers.append(("Referer", self.uri if referer == "*" else referer))
-        user = o.get("http-user")
+        # an ftp:// URI fetched by a forwarding proxy logs in with --ftp-user (squid takes
+        # the FTP login from Authorization)
+        prefix = "ftp" if self._url.lower().startswith("ftp:") else "http"
+        user = o.get(f"{prefix}-user")
         # credentials in the URI are always sent and win over --http-user (aria2)
         if user and self._auth_active and parse_url(self._url).userinfo is None:
-            headers.append(basic_auth_header(str(user), str(o.get("http-passwd") or "")))
+            headers.append(basic_auth_header(str(user), str(o.get(f"{prefix}-passwd") or "")))
+        if (
+            probe
+            and str(o.get("follow-metalink") or "false") != "false"
+            and not self._has_header("accept")
+        ):
+            # aria2 HttpRequest "transparent metalink": a server may answer with the document
+            headers.append(("Accept", "*/*," + ",".join(METALINK_CONTENT_TYPES)))
+        if not o.get("no-want-digest-header") and not self._has_header("want-digest"):
+            headers.append(("Want-Digest", WANT_DIGEST))  # RFC 3230 §4.3.1, as aria2 sends it
         if probe and o.get("http-accept-gzip"):
             headers.append(("Accept-Encoding", "deflate, gzip"))
         if o.get("http-no-cache"):
@@ -254,6 +283,28 @@ class HttpSource(RangeSource):
             if sep and name.strip():
                 headers.append((name.strip(), value.strip()))
         return tuple(headers)
+
+    def _has_header(self, name: str) -> bool:
+        """A ``--header`` of this name was given (it replaces the built-in one, as aria2)."""
+        return any(
+            str(line).partition(":")[0].strip().lower() == name
+            for line in self._options.get("header") or ()
+        )
+
+    def _check_digest(self, info: ResponseInfo) -> None:
+        """RFC 6249 §6 / RFC 3230: a ``Digest`` that disagrees with the known one fails."""
+        if self._expected_digest is None:
+            return
+        values = info.header_list("digest")
+        if not values:
+            return
+        algorithm, digest = self._expected_digest
+        got = parse_digest_header(", ".join(values)).get(algorithm)
+        if got is not None and got != digest:
+            raise errors.HttpProtocolError(
+                f"{self.uri}: Invalid hash found in Digest header field ({algorithm})",
+                retryable=False,
+            )
 
     def _local_target(self) -> str:
         """The path ``--conditional-get`` compares against: ``-d`` plus ``-o`` or the URI name
@@ -402,7 +453,9 @@ class HttpSource(RangeSource):
                     etag=info.etag,
                     last_modified=_http_date(info.last_modified),
                     stream=_DecodingStream(self._stream(conn), coding),
+                    **_metalink_fields(info),
                 )
+            self._check_digest(info)
             if info.status == 206:
                 check_range_response(info, 0, None)
                 self._ranged = True
@@ -419,6 +472,7 @@ class HttpSource(RangeSource):
             etag=info.etag,
             last_modified=_http_date(info.last_modified),
             stream=self._stream(conn),
+            **_metalink_fields(info),
         )
 
     async def _probe_head(self) -> ProbeResult | None:
@@ -443,6 +497,7 @@ class HttpSource(RangeSource):
             etag=info.etag,
             last_modified=_http_date(info.last_modified),
             stream=None,
+            **_metalink_fields(info),
         )
 
     def _not_modified(self, conn: HttpConnection, info: ResponseInfo) -> ProbeResult:
@@ -483,6 +538,8 @@ class HttpSource(RangeSource):
         except SchemeRedirect as redirect:
             return await self._switch(redirect).open_range(start, end)
         try:
+            if info.status in (200, 206):
+                self._check_digest(info)
             if info.status == 206:
                 check_range_response(info, start, None if end is None else end - 1)
                 total = info.total_length
@@ -536,6 +593,11 @@ class HttpSource(RangeSource):
             f"{self.uri}: the server ignored the Range header (asked for byte {start} on,"
             " got 200 and the whole file)"
         )
+
+    def expect_digest(self, algorithm: str, digest: bytes) -> None:
+        self._expected_digest = (algorithm, digest)
+        if self._delegate is not None:
+            self._delegate.expect_digest(algorithm, digest)
 
     def expect_length(self, total_length: int) -> None:
         self._total = total_length

@@ -33,7 +33,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -46,7 +46,11 @@ from ..base.errors import (
     ReadTimeoutError,
     TimeoutError_,
 )
+from .proxy_connect import establish_tunnel
 from .tls import TlsStream
+
+if TYPE_CHECKING:
+    from .proxy import Proxy
 
 __all__ = [
     "DATA_RCVBUF",
@@ -62,10 +66,12 @@ __all__ = [
     "map_exceptions",
     "open_stream",
     "open_tcp",
+    "open_transport",
     "os_cause",
     "read_deadline",
     "recv_buffer_size",
     "resolve",
+    "transport_socket",
 ]
 
 #: Delay before racing the next address (RFC 8305 recommends 250 ms; trio's default too).
@@ -237,10 +243,11 @@ class ByteStream:
         self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | TlsStream
     ) -> None:
         self._stream = stream
-        sock_stream = (
-            stream.transport_stream if isinstance(stream, (trio.SSLStream, TlsStream)) else stream
-        )
-        self._sock = sock_stream.socket
+        inner: object = stream
+        while isinstance(inner, (trio.SSLStream, TlsStream)):  # TLS over TLS via a proxy
+            inner = inner.transport_stream
+        assert isinstance(inner, trio.SocketStream)
+        self._sock = inner.socket
         #: whether the stream is TLS
         self.tls = isinstance(stream, (trio.SSLStream, TlsStream))
         #: the peer's address tuple as returned by ``getpeername``
@@ -525,34 +532,117 @@ async def open_stream(
     connect_timeout: float,
     disable_ipv6: bool = False,
     rcvbuf: int = 0,
+    proxy: Proxy | None = None,
+    proxy_tls: TlsOptions | None = None,
+    user_agent: str | None = None,
 ) -> ByteStream:
     """Connect to *host*:*port* (Happy Eyeballs), then do the TLS handshake if *tls*.
+
+    With *proxy*, the TCP connection goes to the proxy (TLS to it for an ``https://`` proxy,
+    with *proxy_tls*), which is asked for a tunnel to *host*:*port* (HTTP ``CONNECT`` or
+    SOCKS; :func:`trioaria.net.proxy_connect.establish_tunnel`); TLS to the origin then runs
+    inside the tunnel.  ``socks5://`` and ``socks4://`` resolve *host* here; ``socks5h://``
+    and ``socks4a://`` leave it to the proxy.
 
     Args:
         host: a name, an IPv4 literal or an IPv6 literal (brackets allowed).
         port: TCP port.
         tls: ``None`` for plain TCP; else the TLS settings.
         server_hostname: name for SNI and certificate matching (default: *host*).
-        connect_timeout: seconds for resolving, connecting and the TLS handshake together.
+        connect_timeout: seconds for resolving, connecting, the proxy's handshake and the
+            TLS handshake together.
         disable_ipv6: only use IPv4 addresses (aria2 ``--disable-ipv6``).
         rcvbuf: ``SO_RCVBUF`` to set once connected (see :func:`recv_buffer_size`); 0: leave it.
+        proxy: tunnel through this proxy (``None``: connect directly).
+        proxy_tls: TLS settings for an ``https://`` proxy (default: :class:`TlsOptions`).
+        user_agent: sent with ``CONNECT``.
 
     Raises:
         NameResolveError, ConnectError, NetworkError: see :func:`map_exceptions`.
+        ProxyError: the proxy refused the tunnel or answered garbage.
         TimeoutError_: *connect_timeout* expired.
         OptionError: the TLS files could not be loaded.
     """
     host = host.strip("[]")
     ctx = make_ssl_context(tls) if tls is not None else None
     with connect_deadline(connect_timeout, f"connecting to {host}:{port}"):
-        tcp = await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+        transport = await open_transport(
+            host,
+            port,
+            disable_ipv6=disable_ipv6,
+            rcvbuf=rcvbuf,
+            proxy=proxy,
+            proxy_tls=proxy_tls,
+            user_agent=user_agent,
+        )
         if ctx is None:
-            return ByteStream(tcp)
-        tls_stream = TlsStream(tcp, ctx, server_hostname=server_hostname or host)
+            return ByteStream(transport)
+        tls_stream = TlsStream(transport, ctx, server_hostname=server_hostname or host)
         try:
             with map_exceptions():
                 await tls_stream.do_handshake()
         except BaseException:
-            tcp.socket.close()
+            transport_socket(transport).close()
             raise
         return ByteStream(tls_stream)
+
+
+def transport_socket(transport: trio.SocketStream | TlsStream) -> trio.socket.SocketType:
+    """The TCP socket under *transport* (under every TLS layer)."""
+    inner: object = transport
+    while isinstance(inner, TlsStream):
+        inner = inner.transport_stream
+    assert isinstance(inner, trio.SocketStream)
+    return inner.socket
+
+
+async def open_transport(
+    host: str,
+    port: int,
+    *,
+    disable_ipv6: bool = False,
+    rcvbuf: int = 0,
+    proxy: Proxy | None = None,
+    proxy_tls: TlsOptions | None = None,
+    user_agent: str | None = None,
+) -> trio.SocketStream | TlsStream:
+    """A byte stream to *host*:*port*: a TCP connection (Happy Eyeballs), or, with *proxy*,
+    a tunnel to it through the proxy (see :func:`open_stream`).  No deadline here: wrap the
+    call in :func:`connect_deadline`.  The socket is closed if anything fails.
+
+    Raises:
+        NameResolveError, ConnectError, NetworkError, ProxyError: as :func:`open_stream`.
+    """
+    host = host.strip("[]")
+    if proxy is None:
+        return await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+    try:
+        tcp = await open_tcp(proxy.host, proxy.port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+    except NetworkError as exc:  # say that it is the proxy that cannot be reached
+        exc.message = f"cannot reach the proxy {proxy.label}: {exc.message}"
+        raise
+    transport: trio.SocketStream | TlsStream = tcp
+    try:
+        if proxy.tls:
+            proxy_ctx = make_ssl_context(proxy_tls or TlsOptions())
+            transport = TlsStream(tcp, proxy_ctx, server_hostname=proxy.host)
+            with map_exceptions():
+                await transport.do_handshake()
+        destination = host
+        if proxy.scheme in ("socks5", "socks4") and not _is_literal(host):
+            v4_only = disable_ipv6 or proxy.scheme == "socks4"
+            destination = (await resolve(host, port, disable_ipv6=v4_only))[0].sockaddr[0]
+        with map_exceptions():
+            await establish_tunnel(transport, proxy, destination, port, user_agent=user_agent)
+    except BaseException:
+        tcp.socket.close()
+        raise
+    return transport
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except OSError:
+        return False
+    return True

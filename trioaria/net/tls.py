@@ -27,11 +27,13 @@ _RAW_BUFFER = 1 << 20
 
 
 class TlsStream:
-    """A client TLS connection over ``transport_stream`` (a connected ``trio.SocketStream``)."""
+    """A client TLS connection over ``transport_stream``: a connected ``trio.SocketStream``,
+    or another :class:`TlsStream` (TLS to an origin through a tunnel over a TLS connection to
+    an ``https://`` proxy)."""
 
     def __init__(
         self,
-        transport_stream: trio.SocketStream,
+        transport_stream: trio.SocketStream | TlsStream,
         ctx: ssl.SSLContext,
         *,
         server_hostname: str | None,
@@ -66,7 +68,11 @@ class TlsStream:
         """Read more ciphertext from the socket; False at end of stream."""
         if self._eof:
             return False
-        n = await self.transport_stream.socket.recv_into(self._raw_view)
+        transport = self.transport_stream
+        if isinstance(transport, TlsStream):
+            n = await transport.receive_into(self._raw_view)
+        else:
+            n = await transport.socket.recv_into(self._raw_view)
         if n == 0:
             self._eof = True
             self._incoming.write_eof()

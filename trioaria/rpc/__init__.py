@@ -8,7 +8,8 @@ Pure (sans-IO) modules: ``messages`` (request/response values, aria2's error cod
 (the method table over a small :class:`~trioaria.rpc.methods.Backend` interface).
 
 Drivers: ``backend`` (the :class:`~trioaria.rpc.methods.Backend` over a
-:class:`~trioaria.engine.queue.DownloadEngine`) and ``server`` (h11 HTTP and wsproto WebSocket
+:class:`~trioaria.engine.queue.DownloadEngine`), ``torrents`` (BitTorrent fields and peers of
+torrent downloads) and ``server`` (h11 HTTP and wsproto WebSocket
 on trio, notifications).
 """
 

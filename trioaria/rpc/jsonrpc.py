@@ -141,23 +141,19 @@ def decode_get(query: str) -> JsonCall:
     return _from_value(obj, callback)
 
 
-def _envelope(response: RpcResponse) -> dict[str, Any]:
+def _dump(value: Any, *, sort: bool = False) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort)
+
+
+def _envelope(response: RpcResponse) -> str:
+    # aria2 writes object keys in sorted order (its Dict is a std::map) inside the result or
+    # error; the envelope keeps "id", "jsonrpc", then "result"/"error".  The value is sorted
+    # by the json module's C encoder (a Python walk over 1,000 tellWaiting structs cost more
+    # than the rest of the call).
     key = "result" if response.code == 0 else "error"
-    return {"id": response.id, "jsonrpc": "2.0", key: response.value}
-
-
-def _dump(value: Any) -> str:
-    # aria2 writes object keys in sorted order (its Dict is a std::map); the envelope keeps
-    # "id", "jsonrpc", then "result"/"error", which sorting gives as well except for "error".
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [_sorted(v) for v in value]
-    return value
+    return (
+        f'{{"id":{_dump(response.id)},"jsonrpc":"2.0","{key}":{_dump(response.value, sort=True)}}}'
+    )
 
 
 def _wrap(text: str, callback: str) -> bytes:
@@ -169,21 +165,12 @@ def _wrap(text: str, callback: str) -> bytes:
 
 def encode(response: RpcResponse, callback: str = "") -> bytes:
     """One JSON-RPC response object, as JSONP when ``callback`` is given."""
-    envelope = _envelope(response)
-    key = "result" if response.code == 0 else "error"
-    envelope[key] = _sorted(envelope[key])
-    return _wrap(_dump(envelope), callback)
+    return _wrap(_envelope(response), callback)
 
 
 def encode_batch(responses: list[RpcResponse], callback: str = "") -> bytes:
     """A batch answer: an array of response objects (``[]`` for an empty batch)."""
-    items = []
-    for r in responses:
-        envelope = _envelope(r)
-        key = "result" if r.code == 0 else "error"
-        envelope[key] = _sorted(envelope[key])
-        items.append(envelope)
-    return _wrap(_dump(items), callback)
+    return _wrap("[" + ",".join(_envelope(r) for r in responses) + "]", callback)
 
 
 def encode_notification(method: str, gid: str) -> bytes:

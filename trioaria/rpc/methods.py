@@ -24,6 +24,8 @@ code 1 instead of reaching the transport.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -84,6 +86,28 @@ class Backend(Protocol):
     ) -> str:
         """Queue one download; return its GID."""
 
+    def add_torrent(
+        self,
+        data: bytes,
+        uris: list[str],
+        options: rpc_options.OptionStruct,
+        position: int | None,
+    ) -> str:
+        """Queue one torrent (the .torrent bytes, ``uris`` as web seeds); return its GID."""
+
+    def add_metalink(
+        self, data: bytes, options: rpc_options.OptionStruct, position: int | None
+    ) -> list[str]:
+        """Queue one download per file of a Metalink document; return their GIDs."""
+
+    def peers(self, gid: str) -> list[status.PeerView]:
+        """The connected peers of a torrent download (empty for other downloads)."""
+
+    def change_uri(
+        self, gid: str, index: int, remove: list[str], add: list[str], position: int | None
+    ) -> tuple[int, int]:
+        """``changeUri`` on file ``index`` (1-based): (URIs deleted, URIs added)."""
+
     def pause(self, gid: str, *, force: bool) -> bool:
         """Pause an active or waiting download; False if it cannot be paused now."""
 
@@ -98,6 +122,9 @@ class Backend(Protocol):
 
     def remove(self, gid: str, *, force: bool) -> bool:
         """Remove an active or queued download; False if it is not there."""
+
+    def remove_with_files(self, gid: str) -> bool:
+        """Remove like ``remove``, then delete the download's files once it stopped."""
 
     def change_position(self, gid: str, pos: int, how: str) -> int | None:
         """Move a queued download; its new position, or None if it is not queued."""
@@ -192,11 +219,49 @@ def _add_uri(b: Backend, p: list[Any]) -> Any:
     return b.add_uri(uris, rpc_options.request_options(struct), position)
 
 
-def _unsupported(what: str) -> Method:
-    def method(b: Backend, p: list[Any]) -> Any:
-        raise RpcMethodError(f"{what} is not supported yet")
+def _document(p: list[Any], index: int) -> bytes:
+    """A base64 parameter: a JSON string, or XML-RPC ``<base64>`` (already bytes)."""
+    value = _required(p, index, (str, bytes))
+    if isinstance(value, bytes):
+        return value
+    try:
+        return base64.b64decode(value.encode("ascii", "ignore"), validate=False)
+    except (binascii.Error, ValueError):
+        raise RpcMethodError(f"The parameter at {index} has wrong type.") from None
 
-    return method
+
+def _position(p: list[Any], index: int) -> int | None:
+    position = _optional(p, index, int)
+    if position is not None and position < 0:
+        raise RpcMethodError("Position must be greater than or equal to 0.")
+    return position  # type: ignore[no-any-return]
+
+
+def _add_torrent(b: Backend, p: list[Any]) -> Any:
+    data = _document(p, 0)
+    uris = _strings(_optional(p, 1, list))
+    struct = _optional(p, 2, dict) or {}
+    position = _position(p, 3)
+    return b.add_torrent(data, uris, rpc_options.request_options(struct), position)
+
+
+def _add_metalink(b: Backend, p: list[Any]) -> Any:
+    data = _document(p, 0)
+    struct = _optional(p, 1, dict) or {}
+    position = _position(p, 2)
+    return b.add_metalink(data, rpc_options.request_options(struct), position)
+
+
+def _change_uri(b: Backend, p: list[Any]) -> Any:
+    gid = _gid(b, p)
+    index = _required(p, 1, int)
+    remove = _strings(_required(p, 2, list))
+    add = _strings(_required(p, 3, list))
+    position = _position(p, 4)
+    if index < 1:
+        raise RpcMethodError(f"No such file: index={index}")
+    deleted, added = b.change_uri(gid, index, remove, add, position)
+    return [deleted, added]  # integers in aria2's answer
 
 
 def _remove(force: bool) -> Method:
@@ -207,6 +272,13 @@ def _remove(force: bool) -> Method:
         return gid
 
     return method
+
+
+def _remove_with_files(b: Backend, p: list[Any]) -> Any:
+    gid = _gid(b, p)
+    if not b.remove_with_files(gid):
+        raise RpcMethodError(f"Active Download not found for GID#{gid}")
+    return gid
 
 
 def _pause(force: bool) -> Method:
@@ -299,7 +371,7 @@ def _get_files(b: Backend, p: list[Any]) -> Any:
 def _get_peers(b: Backend, p: list[Any]) -> Any:
     gid = _gid(b, p)
     _live_view(b, gid, "No peer data is available for GID#{gid}")
-    return []  # BitTorrent peers arrive with the BitTorrent engine
+    return status.peer_entries(b.peers(gid))
 
 
 def _get_servers(b: Backend, p: list[Any]) -> Any:
@@ -387,9 +459,9 @@ def _save_session(b: Backend, p: list[Any]) -> Any:
 
 METHODS: dict[str, Method] = {
     "aria2.addUri": _add_uri,
-    "aria2.addTorrent": _unsupported("BitTorrent"),
+    "aria2.addTorrent": _add_torrent,
     "aria2.getPeers": _get_peers,
-    "aria2.addMetalink": _unsupported("Metalink"),
+    "aria2.addMetalink": _add_metalink,
     "aria2.remove": _remove(False),
     "aria2.pause": _pause(False),
     "aria2.forcePause": _pause(True),
@@ -407,7 +479,7 @@ METHODS: dict[str, Method] = {
     "aria2.tellWaiting": _window(lambda b: b.waiting()),
     "aria2.tellStopped": _window(lambda b: b.stopped()),
     "aria2.getOption": _get_option,
-    "aria2.changeUri": _unsupported("aria2.changeUri"),
+    "aria2.changeUri": _change_uri,
     "aria2.changeOption": _change_option,
     "aria2.getGlobalOption": _get_global_option,
     "aria2.changeGlobalOption": _change_global_option,
@@ -419,6 +491,8 @@ METHODS: dict[str, Method] = {
     "aria2.forceShutdown": _shutdown(True),
     "aria2.getGlobalStat": _get_global_stat,
     "aria2.saveSession": _save_session,
+    # beyond aria2 (issue 728 there): remove and delete the files
+    "trioaria.removeWithFiles": _remove_with_files,
 }
 
 #: What ``system.listMethods`` names, in aria2's order (``RpcMethodFactory.cc``).

@@ -21,8 +21,18 @@ aria2, an answer that is not authorized (wrong ``token:``) is held back for
 ``unauthorized_delay`` seconds to slow down guessing, and an error answer closes the HTTP
 connection.  A body larger than ``--rpc-max-request-size`` is refused with HTTP 413 and a
 JSON-RPC error (aria2 silently closes the connection); a WebSocket message larger than that
-closes the WebSocket with status 1009.  Idle connections are closed after
+closes the WebSocket with status 1009.  An HTTP answer is gzipped when the request's
+``Accept-Encoding`` allows it (as aria2 does).  Idle connections are closed after
 :data:`IDLE_TIMEOUT` seconds.
+
+``--rpc-web-ui`` adds ``GET /`` and ``GET /webui.js``: the small web page of
+:mod:`trioaria.rpc.webui`, itself a JSON-RPC client of this server.
+
+``--rpc-secure`` wraps every listener in TLS (``trio.SSLListener`` with ``--rpc-certificate`` and
+``--rpc-private-key``): the same routes over https and wss.  ``--rpc-user``/``--rpc-passwd``
+(deprecated in aria2, still accepted) require RFC 7617 Basic credentials on every request,
+WebSocket upgrades included; a request without them gets 401 and a ``WWW-Authenticate``
+challenge.
 
 Each WebSocket client has a bounded queue of outgoing frames fed by responses and
 notifications; a client that stops reading and lets its queue fill up is disconnected rather
@@ -31,11 +41,15 @@ than allowed to hold the engine back.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
+import gzip
+import hmac
 import logging
-from collections.abc import Callable
+import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 import trio
@@ -55,17 +69,30 @@ from wsproto.events import (
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
-from . import jsonrpc, xmlrpc
+from ..base.errors import TrioariaError
+from . import jsonrpc, webui, xmlrpc
 from .messages import INVALID_REQUEST, RpcResponse, error_response
 from .methods import Backend, dispatch
 
-__all__ = ["IDLE_TIMEOUT", "NOTIFICATION_METHODS", "RpcConfig", "RpcServer", "open_rpc"]
+if TYPE_CHECKING:
+    from ..engine.factory import GroupFactory
+
+__all__ = [
+    "IDLE_TIMEOUT",
+    "NOTIFICATION_METHODS",
+    "SEEDING_POLL",
+    "RpcConfig",
+    "RpcServer",
+    "open_rpc",
+]
 
 log = logging.getLogger("trioaria.rpc.server")
 
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit idle (aria2: 30)
 _READ = 65536
 _WS_QUEUE = 1024  # outgoing frames a WebSocket client may have pending
+SEEDING_POLL = 0.5  # seconds between looks for torrents that began seeding
+_WS_FLUSH = 5.0  # seconds a closing WebSocket may take to send its last frames
 
 #: engine lifecycle event -> aria2 notification method
 NOTIFICATION_METHODS = {
@@ -87,16 +114,61 @@ class RpcConfig:
     allow_origin_all: bool = False
     max_request_size: int = 2 << 20
     unauthorized_delay: float = 1.0
+    ssl_context: ssl.SSLContext | None = None
+    basic_auth: tuple[str, str] | None = None
+    web_ui: bool = False
 
     @classmethod
     def from_options(cls, opts: Any) -> RpcConfig:
-        """Build from an :class:`~trioaria.cli.options.Options`."""
+        """Build from an :class:`~trioaria.cli.options.Options`.
+
+        Raises:
+            TrioariaError: ``--rpc-secure`` without a usable certificate and key.
+        """
+        user, passwd = opts.get("rpc-user"), opts.get("rpc-passwd")
         return cls(
             port=int(opts.get("rpc-listen-port") or 6800),
             listen_all=bool(opts.get("rpc-listen-all")),
             allow_origin_all=bool(opts.get("rpc-allow-origin-all")),
             max_request_size=int(opts.get("rpc-max-request-size") or (2 << 20)),
+            ssl_context=_tls_context(opts) if opts.get("rpc-secure") else None,
+            basic_auth=(str(user), str(passwd or "")) if user else None,
+            web_ui=bool(opts.get("rpc-web-ui")),
         )
+
+
+def _tls_context(opts: Any) -> ssl.SSLContext:
+    """``--rpc-secure``: a server context from ``--rpc-certificate``/``--rpc-private-key``."""
+    cert, key = opts.get("rpc-certificate"), opts.get("rpc-private-key")
+    if not cert or not key:
+        raise TrioariaError(
+            "Specify --rpc-certificate and --rpc-private-key options in order to use secure RPC."
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise TrioariaError(
+            f"cannot load the RPC certificate {cert} and key {key}: {exc}"
+        ) from None
+    return context
+
+
+def _basic_ok(request: h11.Request, expected: tuple[str, str]) -> bool:
+    """RFC 7617 Basic credentials of ``request`` match ``--rpc-user``/``--rpc-passwd``."""
+    for name, value in request.headers:
+        if name != b"authorization":
+            continue
+        scheme, _, token = value.partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        wanted = f"{expected[0]}:{expected[1]}".encode()
+        return hmac.compare_digest(given, wanted)
+    return False
 
 
 @dataclass(slots=True)
@@ -121,6 +193,7 @@ class RpcServer:
         self.ports: list[int] = []
         self._clients: set[trio.MemorySendChannel[bytes]] = set()
         self._ws_conns: dict[trio.MemorySendChannel[bytes], WsConnection] = {}
+        self._bt_done: set[str] = set()  # torrents whose onBtDownloadComplete was sent
 
     @property
     def port(self) -> int:
@@ -142,10 +215,31 @@ class RpcServer:
                 self._drop(channel)
 
     def on_engine_event(self, event: str, group: Any) -> None:
-        """A :class:`~trioaria.engine.queue.DownloadEngine` listener: events to notifications."""
+        """A :class:`~trioaria.engine.queue.DownloadEngine` listener: events to notifications.
+
+        A torrent that completes also gets ``aria2.onBtDownloadComplete`` first, unless it was
+        sent when its seeding began (aria2 sends it when the payload is complete).
+        """
+        gid = str(group.gid)
+        if event == "complete" and hasattr(group, "seeding") and gid not in self._bt_done:
+            self.notify(NOTIFICATION_METHODS["bt-complete"], gid)
+        if event in ("complete", "error", "stop"):
+            self._bt_done.discard(gid)
         method = NOTIFICATION_METHODS.get(event)
         if method is not None:
-            self.notify(method, str(group.gid))
+            self.notify(method, gid)
+
+    async def _watch_seeding(self) -> None:
+        """``aria2.onBtDownloadComplete`` when a torrent starts seeding (checked each tick)."""
+        seeding: Any = getattr(self.backend, "seeding_gids", None)
+        if seeding is None:
+            return
+        while True:
+            for gid in seeding():
+                if gid not in self._bt_done:
+                    self._bt_done.add(gid)
+                    self.notify(NOTIFICATION_METHODS["bt-complete"], gid)
+            await trio.sleep(SEEDING_POLL)
 
     def _drop(self, channel: trio.MemorySendChannel[bytes]) -> None:
         self._clients.discard(channel)
@@ -170,11 +264,17 @@ class RpcServer:
         self.ports = [int(ln.socket.getsockname()[1]) for ln in listeners]
         for port in sorted(set(self.ports)):
             log.log(25, "RPC: listening on TCP port %d", port)
+        served: list[trio.abc.Listener[Any]] = list(listeners)
+        if cfg.ssl_context is not None:  # --rpc-secure: https and wss on the same port
+            served = [
+                trio.SSLListener(ln, cfg.ssl_context, https_compatible=True) for ln in listeners
+            ]
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_seeding)
             task_status.started(self.port)
-            await trio.serve_listeners(self._connection, listeners, handler_nursery=nursery)
+            await trio.serve_listeners(self._connection, served, handler_nursery=nursery)
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def _connection(self, stream: trio.abc.Stream) -> None:
         try:
             await self._http(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -186,7 +286,7 @@ class RpcServer:
                 scope.shield = True
                 await stream.aclose()
 
-    async def _next(self, stream: trio.SocketStream, conn: h11.Connection) -> Any:
+    async def _next(self, stream: trio.abc.Stream, conn: h11.Connection) -> Any:
         """The next h11 event, reading as needed; None when idle too long or the peer left."""
         while True:
             event = conn.next_event()
@@ -194,11 +294,11 @@ class RpcServer:
                 return event
             with trio.move_on_after(IDLE_TIMEOUT):
                 data = await stream.receive_some(_READ)
-                conn.receive_data(data)
+                conn.receive_data(bytes(data))
                 continue
             return None
 
-    async def _http(self, stream: trio.SocketStream) -> None:
+    async def _http(self, stream: trio.abc.Stream) -> None:
         cfg = self.config
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
         while True:
@@ -210,6 +310,12 @@ class RpcServer:
             if event is None or isinstance(event, h11.ConnectionClosed):
                 return
             if not isinstance(event, h11.Request):
+                return
+            if cfg.basic_auth is not None and not _basic_ok(event, cfg.basic_auth):
+                # --rpc-user/--rpc-passwd (aria2's deprecated HTTP Basic authentication)
+                challenge = (("WWW-Authenticate", 'Basic realm="aria2"'),)
+                answer = _Answer(401, b"", "", extra=challenge)
+                await self._send(stream, conn, answer, close=True)
                 return
             if self._is_websocket(event):
                 await self._websocket(stream, event, conn.trailing_data[0])
@@ -227,6 +333,10 @@ class RpcServer:
             if body is None:
                 return
             answer = self._route(event, body)
+            if answer.body and _accepts_gzip(event):
+                # aria2 compresses every answer for a client that accepts gzip
+                answer.body = gzip.compress(answer.body, compresslevel=6)
+                answer.extra = (*answer.extra, ("Content-Encoding", "gzip"))
             if not answer.authorized and cfg.unauthorized_delay > 0:
                 await trio.sleep(cfg.unauthorized_delay)
             close = answer.status != 200 or not _keep_alive(event)
@@ -239,7 +349,7 @@ class RpcServer:
                 return
 
     async def _body(
-        self, stream: trio.SocketStream, conn: h11.Connection, request: h11.Request
+        self, stream: trio.abc.Stream, conn: h11.Connection, request: h11.Request
     ) -> bytes | None:
         limit = self.config.max_request_size
         for name, value in request.headers:
@@ -277,7 +387,7 @@ class RpcServer:
         return headers
 
     async def _send(
-        self, stream: trio.SocketStream, conn: h11.Connection, answer: _Answer, *, close: bool
+        self, stream: trio.abc.Stream, conn: h11.Connection, answer: _Answer, *, close: bool
     ) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
@@ -302,6 +412,13 @@ class RpcServer:
             return self._json(jsonrpc.decode_get(query))
         if path == "/rpc" and method == b"POST":
             return self._xml(body)
+        if self.config.web_ui and method == b"GET" and path in ("/", "/index.html", "/webui.js"):
+            csp = (("Content-Security-Policy", webui.CSP), ("X-Content-Type-Options", "nosniff"))
+            if path == "/webui.js":
+                return _Answer(
+                    200, webui.SCRIPT.encode(), "text/javascript; charset=utf-8", extra=csp
+                )
+            return _Answer(200, webui.PAGE.encode(), "text/html; charset=utf-8", extra=csp)
         return _Answer(404, b"", "")
 
     def _preflight(self, request: h11.Request) -> _Answer:
@@ -364,7 +481,7 @@ class RpcServer:
         )
 
     async def _websocket(
-        self, stream: trio.SocketStream, request: h11.Request, trailing: bytes
+        self, stream: trio.abc.Stream, request: h11.Request, trailing: bytes
     ) -> None:
         handshake = H11Handshake(ConnectionType.SERVER)
         try:
@@ -386,13 +503,16 @@ class RpcServer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ws_writer, stream, receive, nursery.cancel_scope)
                 await self._ws_reader(stream, ws, send, trailing)
-                nursery.cancel_scope.cancel()
+                # let the writer flush what is queued (a close frame) before the connection
+                # ends; it cancels the scope itself once the closed channel is drained
+                self._drop(send)
+                nursery.cancel_scope.deadline = trio.current_time() + _WS_FLUSH
         finally:
             self._drop(send)
 
     async def _ws_writer(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         receive: trio.MemoryReceiveChannel[bytes],
         scope: trio.CancelScope,
     ) -> None:
@@ -405,7 +525,7 @@ class RpcServer:
 
     async def _ws_reader(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         ws: WsConnection,
         send: trio.MemorySendChannel[bytes],
         trailing: bytes,
@@ -439,7 +559,7 @@ class RpcServer:
                 data = await stream.receive_some(_READ)
                 if not data:
                     return
-                ws.receive_data(data)
+                ws.receive_data(bytes(data))
                 continue
             return  # idle for ten minutes
 
@@ -454,6 +574,23 @@ class RpcServer:
             await send.send(ws.send(TextMessage(data=body.decode("utf-8"))))
 
 
+def _accepts_gzip(request: h11.Request) -> bool:
+    """``Accept-Encoding`` names gzip with a non-zero quality (RFC 9110 §12.5.3)."""
+    for name, value in request.headers:
+        if name != b"accept-encoding":
+            continue
+        for item in value.lower().split(b","):
+            coding, _, params = item.strip().partition(b";")
+            if coding.strip() in (b"gzip", b"x-gzip") and params.replace(b" ", b"") not in (
+                b"q=0",
+                b"q=0.0",
+                b"q=0.00",
+                b"q=0.000",
+            ):
+                return True
+    return False
+
+
 def _keep_alive(request: h11.Request) -> bool:
     for name, value in request.headers:
         if name == b"connection" and b"close" in value.lower():
@@ -464,7 +601,7 @@ def _keep_alive(request: h11.Request) -> bool:
 def open_rpc(
     engine: Any,
     *,
-    make_group: Callable[[list[str], Any], Any] | None = None,
+    factory: GroupFactory | None = None,
     config: RpcConfig | None = None,
     features: list[str] | None = None,
 ) -> RpcServer:
@@ -474,7 +611,7 @@ def open_rpc(
 
     opts = engine.options
     backend = EngineBackend(
-        engine, make_group=make_group, secret=opts.get("rpc-secret"), features=features or ()
+        engine, factory=factory, secret=opts.get("rpc-secret"), features=features or ()
     )
     server = RpcServer(backend, config or RpcConfig.from_options(opts))
     engine.listeners.append(server.on_engine_event)

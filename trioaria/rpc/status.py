@@ -23,10 +23,13 @@ from ..base.stats import DownloadStats, DownloadStatus, EngineStats
 
 __all__ = [
     "REMOVED_CODE",
+    "BtView",
     "DownloadView",
+    "PeerView",
     "file_entries",
     "global_stat",
     "paginate",
+    "peer_entries",
     "server_entries",
     "status_struct",
     "uri_entries",
@@ -41,6 +44,49 @@ _STOPPED = (DownloadStatus.COMPLETE, DownloadStatus.ERROR, DownloadStatus.REMOVE
 
 
 @dataclass(frozen=True, slots=True)
+class BtView:
+    """What ``tellStatus`` shows of a torrent beyond the common fields (aria2's
+    ``gatherBitTorrentMetadata`` and ``infoHash``/``numSeeders``/``seeder``).
+
+    Attributes:
+        info_hash: the info hash, 40 lowercase hex digits.
+        announce_list: the torrent's tracker tiers (a magnet's ``tr`` values, one per tier).
+        name: ``info.name``; None while a magnet's metadata is not there yet.
+        mode: ``single`` or ``multi`` (empty while the metadata is unknown).
+        comment: the torrent's comment, if any.
+        creation_date: ``creation date`` in seconds since the epoch, if any.
+        num_seeders: connected peers that have every piece.
+        seeder: we have every selected piece (and are seeding).
+        uploaded: payload bytes sent to peers this run.
+    """
+
+    info_hash: str
+    announce_list: tuple[tuple[str, ...], ...] = ()
+    name: str | None = None
+    mode: str = ""
+    comment: str | None = None
+    creation_date: int | None = None
+    num_seeders: int = 0
+    seeder: bool = False
+    uploaded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerView:
+    """One connected peer for ``aria2.getPeers``."""
+
+    peer_id: bytes
+    ip: str
+    port: int
+    bitfield: bytes
+    am_choking: bool
+    peer_choking: bool
+    download_speed: int
+    upload_speed: int
+    seeder: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DownloadView:
     """What RPC shows of one download: its snapshot plus the settings it was added with.
 
@@ -50,6 +96,7 @@ class DownloadView:
         uris: the mirror URIs it was added with.
         out: ``--out`` when given (names the file before the download starts).
         piece_length: ``--piece-length`` (reported until the download knows its pieces).
+        bittorrent: the torrent's fields, for a BitTorrent download.
     """
 
     stats: DownloadStats
@@ -57,10 +104,11 @@ class DownloadView:
     uris: tuple[str, ...] = ()
     out: str = ""
     piece_length: int = 1 << 20
+    bittorrent: BtView | None = None
 
 
 def _s(n: int | None) -> str:
-    return str(int(n or 0))
+    return str(n) if n else "0"
 
 
 def _bool(flag: bool) -> str:
@@ -123,8 +171,42 @@ def server_entries(view: DownloadView) -> list[dict[str, Any]]:
     return [{"index": "1", "servers": servers}]
 
 
-def _wanted(keys: Sequence[str], key: str) -> bool:
-    return not keys or key in keys
+def percent_encode(raw: bytes) -> str:
+    """aria2's ``util::torrentPercentEncode``: unreserved bytes as-is, others ``%XX``."""
+    safe = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in raw)
+
+
+def peer_entries(peers: Sequence[PeerView]) -> list[dict[str, str]]:
+    """``getPeers``: one struct per connected peer (aria2's ``gatherPeer``)."""
+    return [
+        {
+            "peerId": percent_encode(p.peer_id),
+            "ip": p.ip,
+            "port": str(p.port),
+            "bitfield": p.bitfield.hex(),
+            "amChoking": _bool(p.am_choking),
+            "peerChoking": _bool(p.peer_choking),
+            "downloadSpeed": _s(p.download_speed),
+            "uploadSpeed": _s(p.upload_speed),
+            "seeder": _bool(p.seeder),
+        }
+        for p in peers
+    ]
+
+
+def _bittorrent_struct(bt: BtView) -> dict[str, Any]:
+    """The ``bittorrent`` struct: ``announceList`` always; the others when known (aria2)."""
+    out: dict[str, Any] = {"announceList": [list(tier) for tier in bt.announce_list]}
+    if bt.comment:
+        out["comment"] = bt.comment
+    if bt.creation_date:
+        out["creationDate"] = bt.creation_date  # an integer in aria2's answer, not a string
+    if bt.mode:
+        out["mode"] = bt.mode
+    if bt.name is not None:
+        out["info"] = {"name": bt.name}
+    return out
 
 
 def status_struct(view: DownloadView, keys: Sequence[str] = ()) -> dict[str, Any]:
@@ -147,6 +229,13 @@ def status_struct(view: DownloadView, keys: Sequence[str] = ()) -> dict[str, Any
     }
     if stats.bitfield:
         values["bitfield"] = stats.bitfield.hex()
+    bt = view.bittorrent
+    if bt is not None:
+        values["uploadLength"] = _s(bt.uploaded)
+        values["infoHash"] = bt.info_hash
+        values["numSeeders"] = "0" if stopped else _s(bt.num_seeders)
+        values["seeder"] = _bool(bt.seeder)
+        values["bittorrent"] = _bittorrent_struct(bt)
     if stopped:
         code = stats.error_code
         if stats.status is DownloadStatus.REMOVED:
@@ -155,10 +244,13 @@ def status_struct(view: DownloadView, keys: Sequence[str] = ()) -> dict[str, Any
             code = 0
         values["errorCode"] = str(code)
         values["errorMessage"] = stats.error_message
-    out = {k: v for k, v in values.items() if _wanted(keys, k)}
-    if _wanted(keys, "files"):
-        out["files"] = file_entries(view)
-    return out
+    if keys:  # a set once per struct: tellWaiting(0, 1000) builds a thousand of these
+        wanted = set(keys)
+        values = {k: v for k, v in values.items() if k in wanted}
+        if "files" not in wanted:
+            return values
+    values["files"] = file_entries(view)
+    return values
 
 
 def global_stat(engine: EngineStats, *, num_stopped_total: int) -> dict[str, str]:

@@ -46,7 +46,8 @@ import trio
 
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
-from ..net.connect import connect_deadline, open_tcp
+from ..net.connect import connect_deadline, open_transport, transport_socket
+from ..net.proxy import ProxySettings
 from . import hostkey
 from .bridge import AioBridge, acquire
 
@@ -428,20 +429,34 @@ class SftpSource(RangeSource):
     async def _open_socket(self) -> socket.socket:
         """The TCP connection for one SSH session, made by the connect every driver uses
         (Happy Eyeballs over the resolved addresses, ``--disable-ipv6``,
-        ``--connect-timeout``), handed to asyncssh as a plain socket."""
+        ``--connect-timeout``), handed to asyncssh as a plain socket.
+
+        Through a proxy (``--ftp-proxy``/``--all-proxy``: sftp always tunnels, as in aria2)
+        the socket is the tunnel: ``CONNECT`` or SOCKS leave a plain byte pipe to the SSH
+        server on the same socket.  An ``https://`` proxy would need TLS under SSH, which a
+        plain socket cannot carry, so it is refused."""
         target = self._target
         timeout = float(_option(self._options, "connect-timeout") or 60)
+        route = ProxySettings.from_options(self._options.get).route("sftp", target.host)
+        proxy = route.proxy if route is not None else None
+        if proxy is not None and proxy.tls:
+            raise errors.TrioariaError(
+                f"{self.uri}: SFTP through an https:// proxy ({proxy.label}) is not supported;"
+                " use an http:// or SOCKS proxy",
+                retryable=False,
+            )
         try:
             with connect_deadline(timeout, f"connecting to {target.host_key}"):
-                tcp = await open_tcp(
+                tcp = await open_transport(
                     target.host,
                     target.port,
                     disable_ipv6=bool(_option(self._options, "disable-ipv6")),
+                    proxy=proxy,
                 )
         except errors.TrioariaError as exc:
             exc.message = f"{self.uri}: {exc.message}"
             raise
-        return socket.socket(fileno=tcp.socket.detach())
+        return socket.socket(fileno=transport_socket(tcp).detach())
 
     async def _connect(self) -> _Conn:
         bridge = self._bridge_or_fail()

@@ -1,0 +1,96 @@
+"""``--save-session`` on disk: at exit, every ``--save-session-interval`` seconds, on RPC
+``aria2.saveSession`` (driver).
+
+The text is :func:`trioaria.rpc.session.session_text` over every download the engine knows (the
+queue, the running ones, the results).  It is written atomically (a temporary name, fsync, then
+a rename) so a ``kill -9`` leaves either the previous file or the new one, never half a file;
+a name ending in ``.gz`` is gzipped (``-i`` reads it back).  The periodic saver writes only
+when the text changed, as aria2 does (it compares a digest of the content).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+from typing import Any
+
+import trio
+
+from ..base.errors import ExitCode
+from ..base.stats import DownloadStatus
+from .session import session_text
+
+__all__ = ["run_session_saver", "save_session_file", "session_file_text", "write_atomic"]
+
+log = logging.getLogger("trioaria.rpc.session_file")
+
+
+def _not_found(group: Any) -> bool:
+    """The download failed because the file was not found (``--save-not-found``)."""
+    error = group.error
+    return (
+        group.state is DownloadStatus.ERROR
+        and error is not None
+        and int(error.exit_code) == int(ExitCode.RESOURCE_NOT_FOUND)
+    )
+
+
+def session_file_text(engine: Any) -> str:
+    """The session file's text for ``engine``: running, queued, then stopped downloads.
+
+    Downloads uploaded over RPC without a file (``--rpc-save-upload-metadata=false``) are
+    left out, as aria2 leaves them out.
+    """
+    groups = [
+        g
+        for g in (*engine.active, *engine.waiting, *engine.stopped)
+        if getattr(g, "save_in_session", True)
+    ]
+    return session_text(
+        (g.uris, g.gid, g.state, g.options.as_strings(), g.options.explicit_names(), _not_found(g))
+        for g in groups
+    )
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write a small file through a temporary name and a rename (``.gz`` is gzipped).
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    if path.endswith(".gz"):
+        data = gzip.compress(data)
+    tmp = f"{path}.__temp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_session_file(engine: Any, path: str) -> str:
+    """Write ``--save-session`` for ``engine`` now; returns the text written.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    text = session_file_text(engine)
+    write_atomic(path, text.encode("utf-8"))
+    log.log(25, "Serialized session to '%s' successfully.", path)
+    return text
+
+
+async def run_session_saver(engine: Any, path: str, interval: float) -> None:
+    """``--save-session-interval``: save every ``interval`` seconds when the text changed."""
+    last: str | None = None
+    while True:
+        await trio.sleep(interval)
+        text = session_file_text(engine)
+        if text == last:
+            continue
+        try:
+            write_atomic(path, text.encode("utf-8"))
+            last = text
+        except OSError as exc:
+            log.error("Failed to serialize session to '%s': %s", path, exc)
