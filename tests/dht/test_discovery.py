@@ -156,3 +156,14 @@ async def test_option_turns_the_built_in_list_off(monkeypatch: pytest.MonkeyPatc
             await discovery.ready.wait()
             nursery.cancel_scope.cancel()
     assert asked == []
+
+
+async def test_an_empty_table_is_not_saved(tmp_path: Path) -> None:
+    dat = tmp_path / "dht.dat"
+    discovery = Discovery(options(dht_file_path=str(dat)).get)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(discovery.run)
+            await discovery.ready.wait()
+            nursery.cancel_scope.cancel()
+    assert not dat.exists()

@@ -291,12 +291,18 @@ class Discovery:
             return None
 
     def save(self) -> None:
-        """Write each node's table to its ``dht.dat`` (a temp file renamed into place)."""
+        """Write each node's table to its ``dht.dat`` (a temp file renamed into place).
+
+        An empty table is not written: an offline run neither wipes a good file nor creates one.
+        """
         for family, node in self.nodes.items():
             path = self._path(family)
             if not path:
                 continue
-            data = serialize_dht_file(node.save_state(int(time.time())), family)
+            state = node.save_state(int(time.time()))
+            if not state.nodes:  # nothing learned: keep an older file, create none
+                continue
+            data = serialize_dht_file(state, family)
             try:
                 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
                 tmp = path + ".tmp"
