@@ -46,6 +46,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p
 )
 
+# docs/decisions.md: tests never contact the built-in DHT bootstrap nodes (children inherit this).
+os.environ["TRIOARIA_NO_DEFAULT_BOOTSTRAP"] = "1"
+
 _ALLOWED_NETNS_NETS: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
 
 

@@ -107,7 +107,8 @@ def test_defaults_match_aria2c_except_documented_departures(aria2c_options):
 
 
 def test_table_invariants():
-    assert len(OPTIONS) == 209  # aria2's 207 + the ssh-private-key and rpc-web-ui extensions
+    # aria2's 207 + the ssh-private-key, rpc-web-ui and dht-default-bootstrap extensions
+    assert len(OPTIONS) == 210
     assert sum(spec.hidden for spec in OPTIONS.values()) == 9
     for name, spec in OPTIONS.items():
         assert spec.name == name
@@ -306,9 +307,9 @@ def test_options_with_overrides_validates_and_is_immutable():
 
 
 def test_unsupported_warning_names_the_option():
-    assert not OPTIONS["enable-dht"].implemented
-    text = UNSUPPORTED_WARNING("enable-dht")
-    assert "--enable-dht" in text
+    assert not OPTIONS["enable-mmap"].implemented
+    text = UNSUPPORTED_WARNING("enable-mmap")
+    assert "--enable-mmap" in text
     assert "\n" not in text
 
 

@@ -110,6 +110,7 @@ def trioaria_args(*args: str) -> list[str]:
         "--no-conf",
         "--summary-interval=0",
         f"--listen-port={free_port()}",
+        "--enable-dht=false",  # a test that wants the DHT passes --enable-dht=true after this
         *args,
     ]
 

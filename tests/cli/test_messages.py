@@ -221,7 +221,7 @@ def test_help_marks_exactly_the_options_not_honoured() -> None:
     assert marked | unmarked == visible
     assert marked == visible - IMPLEMENTED
     refused = [n for n in marked if OPTIONS[n].refused]
-    assert "interface" in refused and "enable-dht" in marked and "split" in unmarked
+    assert "interface" in refused and "enable-mmap" in marked and "split" in unmarked
     assert "all-proxy" in unmarked
 
 
@@ -229,7 +229,7 @@ async def test_help_marks_are_printed_by_the_cli(tmp_path: Path) -> None:
     res = await run_cli("-h", "interface", home=tmp_path)
     assert res.returncode == 0, res
     assert "(not implemented) Refused until it is" in res.stdout, res
-    dht = await run_cli("--help=enable-dht", home=tmp_path)
+    dht = await run_cli("--help=enable-mmap", home=tmp_path)
     assert "(not implemented) Accepted and ignored, with a" in dht.stdout, dht
 
 

@@ -24,6 +24,7 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import h11
@@ -157,9 +158,18 @@ async def http_get(
 
 
 async def udp_announce(
-    host: str, port: int, request: AnnounceRequest, *, timeout: float
+    host: str,
+    port: int,
+    request: AnnounceRequest,
+    *,
+    timeout: float,
+    shared: Callable[[int], Any] | None = None,
 ) -> UdpAnnounceResponse:
     """One BEP 15 announce (connect + announce with retransmissions), bounded by ``timeout``.
+
+    Args:
+        shared: ``family -> SharedUdp | None`` (``trioaria.bt.discovery``): when it returns a
+            socket for the tracker's address family (the DHT's), the announce goes through it.
 
     Raises:
         TrackerError: the tracker answered with an error or never answered.
@@ -168,6 +178,9 @@ async def udp_announce(
     if not infos:
         raise TrackerError(f"cannot resolve {host}")
     family, _, _, _, address = infos[0]
+    via = shared(6 if family == trio.socket.AF_INET6 else 4) if shared is not None else None
+    if via is not None:
+        return await _udp_announce_shared(via, host, port, address, request, timeout=timeout)
     client = UdpTrackerClient(lambda: secrets.randbits(32), ipv6=family == trio.socket.AF_INET6)
     with trio.socket.socket(family, trio.socket.SOCK_DGRAM) as sock:
         await sock.connect(address)
@@ -200,6 +213,41 @@ async def udp_announce(
     raise TrackerError(f"UDP tracker {host}:{port} did not answer")
 
 
+async def _udp_announce_shared(
+    via: Any, host: str, port: int, sockaddr: Any, request: AnnounceRequest, *, timeout: float
+) -> UdpAnnounceResponse:
+    """:func:`udp_announce` through a socket shared with the DHT (``SharedUdp``)."""
+    address = (str(sockaddr[0]), int(sockaddr[1]))
+    client = UdpTrackerClient(lambda: secrets.randbits(32), ipv6=":" in address[0])
+    receive = via.open(address)
+    try:
+        client.announce(request, trio.current_time())
+        with trio.move_on_after(timeout):
+            while True:
+                now = trio.current_time()
+                for datagram in client.datagrams_to_send(now):
+                    try:
+                        await via.send(datagram, address)
+                    except OSError as exc:
+                        raise TrackerError(f"UDP tracker {host}:{port}: {exc}") from None
+                event = client.next_event()
+                if isinstance(event, UdpAnnounceResponse):
+                    return event
+                if isinstance(event, UdpError):
+                    raise TrackerError(f"UDP tracker error: {event.message}")
+                if isinstance(event, UdpTimeout):
+                    break
+                deadline = client.get_timer()
+                with trio.move_on_at(deadline if deadline is not None else now + 1):
+                    data = await receive.receive()
+                    client.receive_datagram(data, trio.current_time())
+                    continue
+                client.handle_timer(trio.current_time())
+    finally:
+        via.close(address, receive)
+    raise TrackerError(f"UDP tracker {host}:{port} did not answer")
+
+
 class Announcer:
     """The announce loop of one torrent over its tracker tiers.
 
@@ -213,6 +261,8 @@ class Announcer:
         timeout: ``--bt-tracker-timeout`` seconds per announce.
         tls: TLS settings for ``https`` trackers.
         proxies: the proxies HTTP(S) announces go through (UDP announces never use one).
+        udp_shared: ``family -> SharedUdp | None``: UDP trackers use the DHT's socket when it
+            runs (``trioaria.bt.discovery``).
     """
 
     def __init__(
@@ -229,6 +279,7 @@ class Announcer:
         tls: TlsOptions | None = None,
         numwant: int = 50,
         proxies: ProxySettings | None = None,
+        udp_shared: Callable[[int], Any] | None = None,
     ) -> None:
         self.tiers = [list(t) for t in tiers if t]
         self.info_hash = info_hash
@@ -241,6 +292,7 @@ class Announcer:
         self._tls = tls
         self._proxies = proxies
         self._numwant = numwant
+        self._udp_shared = udp_shared
         self._key = secrets.randbits(32)
         self._tracker_ids: dict[str, bytes] = {}
         self._wake = trio.Event()
@@ -358,7 +410,9 @@ class Announcer:
             parts = urlsplit(url)
             if not parts.hostname or not parts.port:
                 raise TrackerError(f"bad UDP tracker URL {url}")
-            answer = await udp_announce(parts.hostname, parts.port, request, timeout=self.timeout)
+            answer = await udp_announce(
+                parts.hostname, parts.port, request, timeout=self.timeout, shared=self._udp_shared
+            )
             return answer.interval or DEFAULT_INTERVAL, _addresses(answer.peers)
         raise NetworkError(f"unsupported tracker scheme in {url}", retryable=False)
 

@@ -6,8 +6,11 @@ Theory of operation
 pass 0 and read :attr:`PeerListener.port`) on every address, accepts connections and reads the
 first 68 bytes, the BEP 3 handshake, within a deadline.  The handshake's info hash names the torrent:
 the connection is handed with those bytes to that torrent's :class:`~trioaria.bt.swarm.Swarm`,
-which runs the peer in its own nursery (so a peer never outlives its download).  A connection
-for an unknown torrent, or one that is not a BitTorrent handshake, is closed.
+which runs the peer in its own nursery (so a peer never outlives its download).  First bytes that
+are not ``\x13BitTorrent protocol`` start an MSE receiver handshake
+(:func:`~trioaria.bt.crypto_stream.accept_encrypted`); the BEP 3 handshake is then read through
+the decrypting stream.  A plain handshake for a torrent that requires crypto, a connection for an
+unknown torrent, or one that is neither BitTorrent nor MSE, is closed.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import trio
 
 from ..base.errors import ExitCode, TrioariaError
 from ..net.connect import ByteStream, read_deadline
+from .crypto_stream import PeerStream, accept_encrypted
 from .messages import HANDSHAKE_LENGTH, PROTOCOL_HEADER
+from .mse import CryptoPolicy
 from .swarm import Swarm
 
 __all__ = ["PeerListener"]
@@ -97,20 +102,17 @@ class PeerListener:
         try:
             peer = stream.peer
             addr = (str(peer[0]), int(peer[1])) if len(peer) >= 2 else ("", 0)  # type: ignore[call-overload]
-            head = bytearray()
-            with read_deadline(HANDSHAKE_DEADLINE, "incoming peer handshake"):
-                while len(head) < HANDSHAKE_LENGTH:
-                    data = await stream.receive_some(HANDSHAKE_LENGTH - len(head))
-                    if not data:
-                        return
-                    head += data
-                    if bytes(head[: len(PROTOCOL_HEADER)]) != PROTOCOL_HEADER[: len(head)]:
-                        return  # not BitTorrent (an MSE handshake, a port scan)
+            peer_stream, head = await self._read_handshake(stream)
+            if head is None:
+                return
             swarm = self.swarms.get(bytes(head[28:48]))
             if swarm is None:
                 log.debug("incoming peer %s for an unknown torrent", addr)
                 return
-            handed = swarm.accept(stream, addr, bytes(head))
+            if peer_stream is stream and swarm.crypto.require:
+                log.debug("incoming peer %s: plain handshake refused (crypto required)", addr)
+                return
+            handed = swarm.accept(peer_stream, addr, bytes(head))
             if handed:
                 self.accepted += 1
         except TrioariaError as exc:
@@ -118,3 +120,33 @@ class PeerListener:
         finally:
             if not handed:
                 stream.close_nowait()
+
+    def _policy_for(self, info_hash: bytes) -> CryptoPolicy:
+        swarm = self.swarms.get(info_hash)
+        return swarm.crypto if swarm is not None else CryptoPolicy(require=True, rc4_only=True)
+
+    async def _read_handshake(self, stream: ByteStream) -> tuple[PeerStream, bytes | None]:
+        """The BEP 3 handshake, read plain or through MSE (the first bytes tell which)."""
+        head = bytearray()
+        with read_deadline(HANDSHAKE_DEADLINE, "incoming peer handshake"):
+            while len(head) < HANDSHAKE_LENGTH:
+                data = await stream.receive_some(HANDSHAKE_LENGTH - len(head))
+                if not data:
+                    return stream, None
+                head += data
+                if bytes(head[: len(PROTOCOL_HEADER)]) != PROTOCOL_HEADER[: len(head)]:
+                    break
+            else:
+                return stream, bytes(head)
+            encrypted, info_hash = await accept_encrypted(
+                stream, bytes(head), list(self.swarms), self._policy_for
+            )
+            head.clear()
+            while len(head) < HANDSHAKE_LENGTH:
+                data = await encrypted.receive_some(HANDSHAKE_LENGTH - len(head))
+                if not data:
+                    return stream, None
+                head += data
+        if bytes(head[: len(PROTOCOL_HEADER)]) != PROTOCOL_HEADER or head[28:48] != info_hash:
+            return stream, None
+        return encrypted, bytes(head)

@@ -59,6 +59,7 @@ __all__ = [
     "KEY_LENGTH",
     "MAX_PAD",
     "CryptoMethod",
+    "CryptoPolicy",
     "MseComplete",
     "MseError",
     "MseHandshake",
@@ -93,6 +94,44 @@ class CryptoMethod(enum.IntFlag):
 
     PLAINTEXT = 0x01
     RC4 = 0x02
+
+
+@dataclass(frozen=True, slots=True)
+class CryptoPolicy:
+    """What one torrent accepts from peers, in aria2's terms.
+
+    Attributes:
+        require: ``--bt-require-crypto`` (or ``--bt-force-encryption``): never a plain
+            BitTorrent handshake, in either direction; no fallback to plain when MSE fails.
+        rc4_only: ``--bt-min-crypto-level=arc4`` (or ``--bt-force-encryption``): the payload
+            must be RC4; otherwise plaintext is offered too and preferred when we choose.
+    """
+
+    require: bool = False
+    rc4_only: bool = False
+
+    @classmethod
+    def from_options(cls, get: Callable[[str], object]) -> CryptoPolicy:
+        """The policy of ``--bt-require-crypto``, ``--bt-min-crypto-level``, ``--bt-force-encryption``."""
+        force = _truthy(get("bt-force-encryption"))
+        return cls(
+            require=force or _truthy(get("bt-require-crypto")),
+            rc4_only=force or str(get("bt-min-crypto-level") or "plain") == "arc4",
+        )
+
+    @property
+    def allowed(self) -> CryptoMethod:
+        """The methods offered (initiator) or accepted (receiver)."""
+        return CryptoMethod.RC4 if self.rc4_only else CryptoMethod.RC4 | CryptoMethod.PLAINTEXT
+
+    @property
+    def prefer_plaintext(self) -> bool:
+        """Receiver: choose plaintext when both are offered (aria2 picks the weakest allowed)."""
+        return not self.rc4_only
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 class MseRole(enum.Enum):
@@ -168,6 +207,8 @@ class MseHandshake:
         initial_payload: initiator: IA, sent encrypted in step 3 (at most 65535 bytes).
         random_bytes: randomness for the DH exponent and pads.
         pad_max: longest pad we send (0 disables padding).
+        policy_for: receiver: the :class:`CryptoPolicy` of the torrent named by SKEY; when
+            given it replaces ``allowed`` and ``prefer_plaintext`` once the torrent is known.
     """
 
     def __init__(
@@ -181,6 +222,7 @@ class MseHandshake:
         initial_payload: bytes = b"",
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
         pad_max: int = MAX_PAD,
+        policy_for: Callable[[bytes], CryptoPolicy] | None = None,
     ) -> None:
         if not allowed:
             raise LocalProtocolError("MSE needs at least one allowed method")
@@ -195,6 +237,7 @@ class MseHandshake:
         self.info_hash = info_hash
         self.method: CryptoMethod | None = None
         self._skeys = {_h(b"req2", ih): ih for ih in info_hashes}
+        self._policy_for = policy_for
         self._ia = initial_payload
         self._random = random_bytes
         self._pad_max = min(pad_max, MAX_PAD)
@@ -322,6 +365,9 @@ class MseHandshake:
             if info_hash is None:
                 self._fail("the peer asked for a torrent we do not serve")
             self.info_hash = info_hash
+            if self._policy_for is not None:
+                policy = self._policy_for(info_hash)
+                self.allowed, self.prefer_plaintext = policy.allowed, policy.prefer_plaintext
             self._ciphers(info_hash)
             self.state = MseState.READ_PROVIDE
             return True

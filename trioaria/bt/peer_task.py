@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..base.errors import TrioariaError
-from ..net.connect import ByteStream, read_deadline
+from ..net.connect import read_deadline
 from . import ut_metadata
 from .errors import PeerProtocolError
 from .messages import (
@@ -52,9 +52,11 @@ from .messages import (
     HaveNone,
     Interested,
     NotInterested,
+    Port,
     RejectRequest,
     Request,
     Unchoke,
+    make_reserved,
 )
 from .peer import (
     BlockArrived,
@@ -70,6 +72,7 @@ from .peer import (
 from .wire import PeerConnection
 
 if TYPE_CHECKING:
+    from .crypto_stream import PeerStream
     from .swarm import Swarm
 
 __all__ = ["UT_METADATA_ID", "PeerTask"]
@@ -97,7 +100,7 @@ class PeerTask:
     def __init__(
         self,
         swarm: Swarm,
-        stream: ByteStream,
+        stream: PeerStream,
         addr: tuple[str, int],
         *,
         outgoing: bool,
@@ -231,7 +234,8 @@ class PeerTask:
 
     def _send_handshake(self) -> None:
         swarm = self.swarm
-        self.queue(self.conn.send(Handshake(swarm.info_hash, swarm.peer_id)))
+        reserved = make_reserved(dht=bool(swarm.dht_port))  # BEP 5: we run a DHT node
+        self.queue(self.conn.send(Handshake(swarm.info_hash, swarm.peer_id, reserved)))
 
     async def _writer(self) -> None:
         stream = self.stream
@@ -338,7 +342,9 @@ class PeerTask:
         if state is None:
             raise PeerProtocolError(f"{type(event).__name__} before the handshake")
         now = trio.current_time()
-        if isinstance(event, ExtendedHandshake):
+        if isinstance(event, Port):
+            self.swarm.dht_node_seen((self.addr[0], event.port))
+        elif isinstance(event, ExtendedHandshake):
             self._on_extended_handshake(event)
         elif isinstance(event, Extended):
             self._on_extended(event)
@@ -372,6 +378,8 @@ class PeerTask:
         self.state = PeerState(meta.num_pieces if meta else None, now, fast=self.conn.fast)
         if self.conn.extensions:
             m = {"ut_metadata": UT_METADATA_ID}
+            if swarm.pex is not None:
+                m["ut_pex"] = UT_PEX_ID
             self.send(
                 ExtendedHandshake(
                     m=m,
@@ -381,6 +389,8 @@ class PeerTask:
                     metadata_size=len(meta.info_bytes) if meta is not None else None,
                 )
             )
+        if swarm.dht_port and event.supports_dht:
+            self.send(Port(swarm.dht_port))  # BEP 5: tell a DHT peer where our node listens
         session = swarm.session
         if session is not None and meta is not None:
             have = swarm.verified_bitfield()
@@ -413,8 +423,12 @@ class PeerTask:
             self.swarm.metadata_offered(self)
 
     def _on_extended(self, event: Extended) -> None:
+        if event.name == "ut_pex":
+            if self.swarm.pex is not None:
+                self.swarm.pex.received(self.swarm, self, bytes(event.payload))
+            return
         if event.name != "ut_metadata":
-            return  # ut_pex and others are not used yet
+            return
         try:
             message = ut_metadata.decode_message(event.payload)
         except TrioariaError as exc:

@@ -39,12 +39,14 @@ import trio
 from ..base.errors import TrioariaError
 from ..base.policy import SpeedLimit
 from ..base.speed import SpeedMeter
-from ..net.connect import ByteStream, open_stream
 from ..storage.bitfield import Bitfield as Pieces
 from .choker import ROUND_INTERVAL, ChokePeer, Choker
+from .crypto_stream import PeerStream, open_peer_stream
 from .errors import PeerProtocolError
 from .metainfo import Metainfo
+from .mse import CryptoPolicy
 from .peer_task import PeerTask
+from .pex_exchange import PexExchange
 from .ut_metadata import MetadataAssembler, MetadataData
 
 __all__ = ["Swarm", "SwarmStats"]
@@ -79,6 +81,7 @@ class Swarm:
         download_limits: returns the download token buckets in force now.
         upload_limits: returns the upload token buckets in force now.
         rng: randomness for the choker's optimistic draw.
+        crypto: MSE/PE policy (``--bt-require-crypto``, ``--bt-min-crypto-level``).
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class Swarm:
         download_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
         upload_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
         rng: random.Random | None = None,
+        crypto: CryptoPolicy | None = None,
     ) -> None:
         from ..storage.session import StorageSession
 
@@ -107,6 +111,12 @@ class Swarm:
         self.peer_agent = peer_agent
         self.listen_port = 0
         self.connect_timeout = connect_timeout
+        self.crypto = crypto or CryptoPolicy()
+        #: BEP 11 peer exchange (None: off, e.g. a private torrent)
+        self.pex: PexExchange | None = None
+        #: BEP 5: our DHT port (0: none) and where peers' PORT messages go
+        self.dht_port = 0
+        self.on_dht_node: Callable[[tuple[str, int]], None] | None = None
         self._download_limits = download_limits
         self._upload_limits = upload_limits
         self._rng = rng or random.Random()
@@ -280,6 +290,11 @@ class Swarm:
         if added:
             self._wake()
 
+    def dht_node_seen(self, address: tuple[str, int]) -> None:
+        """A peer's PORT message (BEP 5): its DHT node, for our routing table."""
+        if self.on_dht_node is not None and 0 < address[1] < 65536:
+            self.on_dht_node(address)
+
     def learn_address(self, addr: tuple[str, int]) -> None:
         """An incoming peer's listen address (kept for a later reconnect; not dialled now)."""
 
@@ -315,7 +330,7 @@ class Swarm:
             if unchoked < UNCHOKE_SLOTS:
                 self._choke_now.set()
 
-    def accept(self, stream: ByteStream, addr: tuple[str, int], initial: bytes) -> bool:
+    def accept(self, stream: PeerStream, addr: tuple[str, int], initial: bytes) -> bool:
         """Take a connection the listener accepted (its handshake bytes already read)."""
         if self._nursery is None or addr in self.banned_addrs:
             return False
@@ -334,6 +349,8 @@ class Swarm:
             self._nursery = nursery
             nursery.start_soon(self._connector, nursery)
             nursery.start_soon(self._choke_loop)
+            if self.pex is not None:
+                nursery.start_soon(self.pex.run, self)
             task_status.started()
 
     async def _connector(self, nursery: trio.Nursery) -> None:
@@ -354,9 +371,10 @@ class Swarm:
         log.debug("connecting to peer %s:%d", addr[0], addr[1])
         try:
             try:
-                stream = await open_stream(
-                    addr[0], addr[1], tls=None, connect_timeout=self.connect_timeout
-                )
+                stream = await open_peer_stream(
+                    addr[0], addr[1], self.info_hash, self.crypto,
+                    connect_timeout=self.connect_timeout,
+                )  # fmt: skip
             except TrioariaError as exc:
                 log.debug("cannot connect to %s:%d: %s", addr[0], addr[1], exc)
                 return

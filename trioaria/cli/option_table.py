@@ -390,6 +390,7 @@ _ROWS: tuple[OptionSpec, ...] = (
     _row('dht-listen-addr6', None, T.STRING, None, tags=('#basic', '#bittorrent'), metavar='=ADDR', help='Global unicast IPv6 address for the IPv6 DHT socket.'),
     _row('dht-entry-point6', None, T.HOST_PORT, None, tags=('#bittorrent',), metavar='=HOST:PORT', possible='HOST:PORT', help='HOST:PORT used to join the IPv6 DHT.'),
     _row('dht-file-path6', None, T.PATH, None, tags=('#bittorrent',), metavar='=PATH', possible='/path/to/file', help='File holding the IPv6 DHT routing table.'),
+    _row('dht-default-bootstrap', None, T.BOOL, 'true', tags=('#bittorrent',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', help='Join the DHT through built-in public bootstrap nodes when the routing table is empty and no --dht-entry-point is set (a trioaria extension; TRIOARIA_NO_DEFAULT_BOOTSTRAP=1 also turns it off).'),
     _row('bt-min-crypto-level', None, T.ENUM, 'plain', choices=('plain', 'arc4'), tags=('#bittorrent',), metavar='=plain|arc4', flags='DWG', help='Weakest accepted encryption method for BitTorrent peers.'),
     _row('bt-require-crypto', None, T.BOOL, 'false', tags=('#bittorrent',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DWG', help='Refuse plain BitTorrent handshakes; always use the obfuscated (MSE) handshake.'),
     _row('bt-request-peer-speed-limit', None, T.UNIT, '50K', lo=0, tags=('#bittorrent',), metavar='=SPEED', flags='DAWG', help='Look for more peers while the total speed of all torrents is below SPEED.'),

@@ -16,6 +16,10 @@ The awaitable API (:meth:`ping`, :meth:`find_node`, :meth:`get_peers_from`, :met
 :class:`DhtQueryError`.  Timeouts are the core's ``query_timeout`` (``--dht-message-timeout``);
 callers wanting a shorter bound use a cancel scope.
 
+UDP trackers can share the socket, as in aria2: :meth:`DhtNode.send_foreign` sends their
+requests and :attr:`DhtNode.foreign` receives every datagram that is not a bencoded dictionary
+(BEP 15 packets start with a 32-bit action, never with ``d``).
+
 BEP 32: a node bound to an IPv6 address speaks ``nodes6``; two nodes (one per family, the same
 id and port) can be linked with :meth:`DhtNode.link` so each answers ``want`` for both.
 :meth:`save_state` / :meth:`load_state` convert the table to and from
@@ -27,7 +31,7 @@ from __future__ import annotations
 import math
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import trio
 
@@ -110,6 +114,9 @@ class DhtNode:
         self._scope: trio.CancelScope | None = None
         self.announced: list[PeerAnnounced] = []
         self.port = 0
+        #: receives datagrams that are not KRPC (not a bencoded dictionary): UDP tracker
+        #: answers when trackers share this socket (BEP 15 packets start with an action int)
+        self.foreign: Callable[[bytes, Address], None] | None = None
 
     @property
     def node_id(self) -> NodeId:
@@ -155,6 +162,9 @@ class DhtNode:
                     data, address = await sock.recvfrom(_RECV_SIZE)
                 except OSError:  # ICMP port unreachable surfaces here on Linux: ignore
                     continue
+                if self.foreign is not None and data[:1] != b"d":
+                    self.foreign(data, (address[0], address[1]))
+                    continue
                 self.protocol.receive_datagram(data, (address[0], address[1]), trio.current_time())
             self._scope = None
             if scope.cancelled_caught:
@@ -189,6 +199,16 @@ class DhtNode:
                 waiter.result = event
                 waiter.event.set()
         self._kick()
+
+    async def send_foreign(self, data: bytes, address: Address) -> None:
+        """Send a datagram that is not KRPC (a UDP tracker request) from this node's socket.
+
+        Raises:
+            OSError: the send failed (no route, the node is not running).
+        """
+        if self._sock is None:
+            raise OSError("the DHT socket is closed")
+        await self._sock.sendto(data, address)
 
     async def _wait(self, request: int) -> DhtEvent:
         if self._sock is None:

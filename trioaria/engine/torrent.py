@@ -186,6 +186,7 @@ class TorrentGroup(RequestGroup):
         self.swarm: Any = None
         self.listener: Any = None
         self.announcer: Any = None
+        self.discovery: Any = None
         self.seeding = False
         self._seed_scope: trio.CancelScope | None = None
         self.upload_limit = SpeedLimit(int(options.get("max-upload-limit") or 0))
@@ -283,11 +284,13 @@ class TorrentGroup(RequestGroup):
             raise first from None
 
     async def _download_torrent(self) -> None:
+        from ..bt.discovery import open_discovery
         from ..bt.listener import PeerListener
 
         self.listener = PeerListener(_listen_ports(self.options))
         async with trio.open_nursery() as nursery:
             await nursery.start(self.listener.run)
+            self.discovery = await open_discovery(self.opt, nursery)
             meta = await self._metainfo()
             if meta is not None:
                 self.meta = meta
@@ -345,6 +348,8 @@ class TorrentGroup(RequestGroup):
 
     async def _magnet(self, uri: str) -> Metainfo | None:
         from ..bt.metainfo import parse_info, parse_magnet, parse_torrent, serialize_torrent
+        from ..bt.mse import CryptoPolicy
+        from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
 
         magnet = parse_magnet(uri)
@@ -365,7 +370,11 @@ class TorrentGroup(RequestGroup):
             max_peers=int(self.opt("bt-max-peers") or 0),
             peer_agent=str(self.opt("peer-agent") or "trioaria"),
             connect_timeout=float(self.opt("connect-timeout") or 60),
+            crypto=CryptoPolicy.from_options(self.opt),
         )
+        if self.opt("enable-peer-exchange"):
+            swarm.pex = PexExchange()
+        self.discovery.attach(swarm, False)
         self.swarm = swarm
         await self._run_swarm_until(swarm, tiers, magnet.peers, swarm.metadata_event)
         self.swarm = None
@@ -410,12 +419,15 @@ class TorrentGroup(RequestGroup):
             on_peers=swarm.add_peers,
             timeout=float(self.opt("bt-tracker-timeout") or 60),
             proxies=self._proxies(),
+            udp_shared=self.discovery.udp_for,
         )
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(swarm.run)
                 swarm.add_peers(peers)
                 nursery.start_soon(announcer.run)
+                nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port)
+                nursery.start_soon(self.discovery.serve_lpd, swarm, listener.port)
                 async with trio.open_nursery() as waiter:
 
                     async def wait(event: trio.Event) -> None:
@@ -451,6 +463,8 @@ class TorrentGroup(RequestGroup):
         return FileLayout(entries)
 
     async def _run_torrent(self, meta: Metainfo) -> None:
+        from ..bt.mse import CryptoPolicy
+        from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
         from ..storage.disk import remove_control_file
         from ..storage.session import PieceHashes, StorageSession, check_capacity
@@ -525,7 +539,11 @@ class TorrentGroup(RequestGroup):
                 connect_timeout=float(self.opt("connect-timeout") or 60),
                 download_limits=self._limits,
                 upload_limits=self._upload_limits,
+                crypto=CryptoPolicy.from_options(self.opt),
             )
+            if self.opt("enable-peer-exchange") and not meta.private:
+                swarm.pex = PexExchange()
+            self.discovery.attach(swarm, meta.private)
             swarm_box.append(swarm)
             self.swarm = swarm
             session.on_piece_verified = swarm.piece_verified
@@ -580,6 +598,7 @@ class TorrentGroup(RequestGroup):
             interval_override=int(self.opt("bt-tracker-interval") or 0),
             timeout=float(self.opt("bt-tracker-timeout") or 60),
             proxies=self._proxies(),
+            udp_shared=self.discovery.udp_for,
         )
         self.announcer = announcer
         try:
@@ -587,6 +606,8 @@ class TorrentGroup(RequestGroup):
                 await nursery.start(swarm.run)
                 swarm.add_peers(getattr(self, "_magnet_peers", ()))
                 nursery.start_soon(announcer.run)
+                nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port, meta.private)
+                nursery.start_soon(self.discovery.serve_lpd, swarm, listener.port, meta.private)
                 async with trio.open_nursery() as storage_nursery:
                     await storage_nursery.start(session.run)
                     while not session.is_complete():
