@@ -222,6 +222,12 @@ class Swarm:
             if isinstance(other, PeerTask) and other is not peer:
                 other.cancel_block(other_block)
 
+    def cancel_claims(self, cancels: list[tuple[object, int]]) -> None:
+        """A web seed wrote blocks peers had requested: CANCEL those requests (BEP 3)."""
+        for peer, block in cancels:
+            if isinstance(peer, PeerTask):
+                peer.cancel_block(block)
+
     def fail(self, exc: TrioariaError) -> None:
         if self.fatal is None:
             self.fatal = exc

@@ -554,13 +554,16 @@ async def _amain(
         if not torrents:
             return [make_group(uris, entry_opts)]
         gid = entry_opts.get("gid") if entry_opts.is_set("gid") else None
+        # aria2: with -T the other URIs are the torrent's web seeds (BEP 19, merged with its
+        # url-list); without -T they are a download of their own.
+        seeds = rest if entry_opts.get("torrent-file") else []
         groups: list[RequestGroup] = [
-            TorrentGroup(t, entry_opts, gid=gid if i == 0 else None)
+            TorrentGroup(
+                t, entry_opts, gid=gid if i == 0 else None, web_seeds=seeds if i == 0 else ()
+            )
             for i, t in enumerate(torrents)
         ]
-        if rest and entry_opts.get("torrent-file"):
-            log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))
-        elif rest:
+        if rest and not seeds:
             groups.append(make_group(rest, entry_opts))
         return groups
 

@@ -178,9 +178,19 @@ class TorrentGroup(RequestGroup):
         gid: aria2's GID, if given.
     """
 
-    def __init__(self, source: TorrentSource, options: Any, *, gid: str | None = None) -> None:
+    def __init__(
+        self,
+        source: TorrentSource,
+        options: Any,
+        *,
+        gid: str | None = None,
+        web_seeds: Sequence[str] = (),
+    ) -> None:
         super().__init__([source.value], options, gid=gid)
         self.source = source
+        self.web_seeds = list(web_seeds)  # URIs given with -T (BEP 19, as the url-list)
+        self._swarm_bytes = 0  # swarm payload already added to the group's meter
+        self._web_bytes = 0  # payload the web seeds delivered this run
         self.meta: Metainfo | None = None
         self.swarm: Any = None
         self.listener: Any = None
@@ -239,17 +249,20 @@ class TorrentGroup(RequestGroup):
             completed = done_total
             total = sel_total
         active = self.state is DownloadStatus.ACTIVE
+        now = trio.current_time()
+        web_speed = sum(s.meter.rate(now) for s in self._sources) if active else 0
+        web_conns = sum(s.connections for s in self._sources) if active else 0
         return DownloadStats(
             gid=base.gid,
             status=base.status,
             total_length=total,
             completed_length=completed,
-            download_speed=sstats.download_speed if sstats and active else 0,
+            download_speed=(sstats.download_speed if sstats and active else 0) + web_speed,
             upload_speed=sstats.upload_speed if sstats and active else 0,
-            connections=sstats.connections if sstats and active else 0,
+            connections=(sstats.connections if sstats and active else 0) + web_conns,
             path=self.path,
             files=files,
-            sources=(),
+            sources=base.sources,
             piece_length=base.piece_length,
             num_pieces=base.num_pieces,
             bitfield=session.storage.verified.to_bytes() if session is not None else b"",
@@ -449,7 +462,9 @@ class TorrentGroup(RequestGroup):
         control_path = os.path.join(directory, meta.name + ".aria2")
         files = [os.path.join(directory, e.path) for e in layout.files if e.selected]
         self.path = os.path.join(directory, meta.name) if meta.multi_file else files[0]
-        if meta.piece_length % (16 * 1024):
+        if meta.piece_length > 16 * 1024 and meta.piece_length % (16 * 1024):
+            # pieces below 16 KiB are one block each (as aria2); larger ones must split into
+            # whole 16 KiB blocks for the control file's in-flight bitfields
             raise errors.TrioariaError(
                 f"piece length {meta.piece_length} is not a multiple of 16 KiB",
                 exit_code=errors.ExitCode.BITTORRENT_PARSE_ERROR,
@@ -483,12 +498,13 @@ class TorrentGroup(RequestGroup):
             hashes=PieceHashes("sha-1", meta.piece_length, digests),
             info_hash=meta.info_hash,
             selector=str(self.opt("stream-piece-selector") or "default"),
+            min_split_size=int(self.opt("min-split-size") or 20 << 20),
             file_allocation=str(self.opt("file-allocation")),
             no_file_allocation_limit=int(self.opt("no-file-allocation-limit") or 0),
             auto_save_interval=float(self.opt("auto-save-interval") or 0),
             disk_cache=int(self.opt("disk-cache") or 0),
-            on_piece_failed=lambda piece, blamed: (
-                swarm_box[0].piece_failed(piece, blamed) if swarm_box else None
+            on_piece_failed=lambda piece, blamed: self._torrent_piece_failed(
+                swarm_box, piece, blamed
             ),
         )
         self.session = session
@@ -517,9 +533,27 @@ class TorrentGroup(RequestGroup):
             swarm_box.append(swarm)
             self.swarm = swarm
             session.on_piece_verified = swarm.piece_verified
+            session.on_block_cancels = swarm.cancel_claims
+            self._make_web_seeds(meta)
             await self._leech_and_seed(meta, session, swarm)
         finally:
             await session.close()
+
+    def _torrent_piece_failed(
+        self, swarm_box: list[Any], piece: int, blamed: frozenset[object]
+    ) -> None:
+        """A bad piece: peers that wrote it are banned, web seeds take a failure."""
+        if swarm_box:
+            swarm_box[0].piece_failed(piece, blamed)
+        self._piece_failed(piece, blamed)
+
+    def _make_web_seeds(self, meta: Metainfo) -> None:
+        """BEP 19: the ``url-list`` and the URIs given with the torrent become mirrors."""
+        from .webseeds import make_web_seed_mirrors, web_seed_uris
+
+        uris = web_seed_uris(meta, self.web_seeds)
+        if uris and meta.total_length:
+            self.mirrors = make_web_seed_mirrors(self, meta, uris)
 
     async def _verify_existing_pieces(self, meta: Metainfo) -> None:
         """``-V``: hash every wanted piece of the files on disk; keep the ones that match."""
@@ -563,7 +597,9 @@ class TorrentGroup(RequestGroup):
             info_hash=meta.info_hash,
             peer_id=self.peer_id,
             port=listener.port,
-            counters=lambda: _counters(swarm.uploaded, swarm.downloaded, self._left()),
+            counters=lambda: _counters(
+                swarm.uploaded, swarm.downloaded + self._web_bytes, self._left()
+            ),
             on_peers=swarm.add_peers,
             interval_override=int(self.opt("bt-tracker-interval") or 0),
             timeout=float(self.opt("bt-tracker-timeout") or 60),
@@ -576,6 +612,10 @@ class TorrentGroup(RequestGroup):
                 nursery.start_soon(announcer.run)
                 async with trio.open_nursery() as storage_nursery:
                     await storage_nursery.start(session.run)
+                    if self.mirrors is not None:
+                        from .webseeds import run_web_seeds
+
+                        storage_nursery.start_soon(run_web_seeds, self)
                     while not session.is_complete():
                         if swarm.fatal is not None:
                             raise swarm.fatal
@@ -596,13 +636,19 @@ class TorrentGroup(RequestGroup):
                 await announcer.stop(STOP_ANNOUNCE_TIMEOUT)
 
     def _sync_meter(self, swarm: Any) -> None:
-        """The group's meter (average speed, results table) follows the swarm's payload."""
+        """The group's meter (average speed, results table) follows the swarm's payload (web
+        seeds add theirs as they read, through ``_count_bytes``)."""
         if self._meter is None:
             return
-        delta = swarm.downloaded - self.bytes_fetched
+        delta = swarm.downloaded - self._swarm_bytes
         if delta > 0:
             self._meter.add(delta, trio.current_time())
-            self.bytes_fetched = swarm.downloaded
+            self._swarm_bytes = swarm.downloaded
+            self.bytes_fetched += delta
+
+    def _count_bytes(self, n: int) -> None:
+        self.bytes_fetched += n
+        self._web_bytes += n
 
     async def _seed(self, session: Any, swarm: Any) -> None:
         seed_time = self.opt("seed-time")
