@@ -39,6 +39,7 @@ from . import ut_metadata
 from .errors import PeerProtocolError
 from .messages import (
     BLOCK_SIZE,
+    AllowedFast,
     Bitfield,
     Cancel,
     Choke,
@@ -395,6 +396,12 @@ class PeerTask:
 
             session.picker.add_source(self, Pieces(meta.num_pieces))
             self._registered = True
+            if self.conn.fast:
+                # BEP 6: these pieces may be requested from us even while we choke the peer
+                fast = swarm.allowed_fast_list(self)
+                self.state.allow_fast(frozenset(fast))
+                for index in fast:
+                    self.send(AllowedFast(index))
         elif self.conn.fast:
             self.send(HaveNone())
         assert self._nursery is not None

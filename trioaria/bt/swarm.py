@@ -43,6 +43,7 @@ from ..net.connect import ByteStream, open_stream
 from ..storage.bitfield import Bitfield as Pieces
 from .choker import ROUND_INTERVAL, ChokePeer, Choker
 from .errors import PeerProtocolError
+from .fast import allowed_fast_set
 from .metainfo import Metainfo
 from .peer_task import PeerTask
 from .ut_metadata import MetadataAssembler, MetadataData
@@ -52,6 +53,7 @@ __all__ = ["Swarm", "SwarmStats"]
 log = logging.getLogger("trioaria.bt.swarm")
 
 UNCHOKE_SLOTS = 4
+ALLOWED_FAST_SIZE = 10  # BEP 6 "k"; aria2 and libtorrent send 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,7 @@ class Swarm:
         self.metadata_event = trio.Event()
         self._assembler: MetadataAssembler | None = None
         self._seen: dict[tuple[str, int], None] = {}
+        self._fast_sets: dict[str, list[int]] = {}  # peer IP -> its BEP 6 allowed fast set
 
     # --- geometry ---------------------------------------------------------------------------
 
@@ -169,7 +172,23 @@ class Swarm:
         return any(wanted[p] and not st.pieces[p] for p in pieces)
 
     def allowed_fast_for(self, peer: PeerTask) -> frozenset[int]:
-        return frozenset()
+        """BEP 6: the pieces ``peer`` may request from us while we choke it (10, as aria2)."""
+        return frozenset(self.allowed_fast_list(peer))
+
+    def allowed_fast_list(self, peer: PeerTask) -> list[int]:
+        """The allowed fast set of ``peer``'s address, in BEP 6 draw order (cached per address)."""
+        meta = self.meta
+        if meta is None or not meta.num_pieces:
+            return []
+        ip = peer.addr[0]
+        cached = self._fast_sets.get(ip)
+        if cached is None:
+            try:
+                cached = allowed_fast_set(ip, self.info_hash, meta.num_pieces, ALLOWED_FAST_SIZE)
+            except ValueError:  # not an IP literal
+                cached = []
+            self._fast_sets[ip] = cached
+        return cached
 
     def read_block(self, index: int, begin: int, length: int) -> bytes:
         assert self.session is not None
