@@ -126,6 +126,9 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "bt-save-metadata",
         "bt-metadata-only",
         "bt-load-saved-metadata",
+        "bt-prioritize-piece",
+        "bt-stop-timeout",
+        "bt-hash-check-seed",
         "version",
     }
 )

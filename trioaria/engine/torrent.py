@@ -191,6 +191,7 @@ class TorrentGroup(RequestGroup):
         self.web_seeds = list(web_seeds)  # URIs given with -T (BEP 19, as the url-list)
         self._swarm_bytes = 0  # swarm payload already added to the group's meter
         self._web_bytes = 0  # payload the web seeds delivered this run
+        self._skip_seeding = False  # --bt-hash-check-seed=false after -V found it complete
         self.meta: Metainfo | None = None
         self.swarm: Any = None
         self.listener: Any = None
@@ -515,6 +516,10 @@ class TorrentGroup(RequestGroup):
             resumed = await session.open("resume" if resume else "new")
             if check and existing:
                 await self._verify_existing_pieces(meta)
+                # --bt-hash-check-seed=false: a -V that finds everything is the end (aria2)
+                self._skip_seeding = session.is_complete() and not _flag(
+                    self.opt("bt-hash-check-seed"), True
+                )
             elif not resumed and not existing:
                 await session.allocate()
             elif not resumed and existing and not check:
@@ -534,6 +539,7 @@ class TorrentGroup(RequestGroup):
             self.swarm = swarm
             session.on_piece_verified = swarm.piece_verified
             session.on_block_cancels = swarm.cancel_claims
+            self._prioritize(meta, session)
             self._make_web_seeds(meta)
             await self._leech_and_seed(meta, session, swarm)
         finally:
@@ -546,6 +552,22 @@ class TorrentGroup(RequestGroup):
         if swarm_box:
             swarm_box[0].piece_failed(piece, blamed)
         self._piece_failed(piece, blamed)
+
+    def _prioritize(self, meta: Metainfo, session: Any) -> None:
+        """``--bt-prioritize-piece=head[=SIZE],tail[=SIZE]``: those pieces of every selected
+        file go first, through the shared picker's priority (peers and web seeds alike)."""
+        value = self.opt("bt-prioritize-piece")
+        if not value:
+            return
+        sizes = dict(value) if not isinstance(value, str) else {}
+        if isinstance(value, str):
+            from ..storage.picker import parse_prioritize_piece
+
+            head_b, tail_b = parse_prioritize_piece(value)
+            sizes = {k: v for k, v in (("head", head_b), ("tail", tail_b)) if v}
+        files = [(e.offset, e.length) for e in session.layout.files if e.selected]
+        session.picker.prioritize_head_tail(files, sizes.get("head"), sizes.get("tail"))
+        log.debug("--bt-prioritize-piece: %s", sizes)
 
     def _make_web_seeds(self, meta: Metainfo) -> None:
         """BEP 19: the ``url-list`` and the URIs given with the torrent become mirrors."""
@@ -616,10 +638,21 @@ class TorrentGroup(RequestGroup):
                         from .webseeds import run_web_seeds
 
                         storage_nursery.start_soon(run_web_seeds, self)
+                    stop_timeout = float(self.opt("bt-stop-timeout") or 0)
+                    idle = _IdleWatch(trio.current_time())
                     while not session.is_complete():
                         if swarm.fatal is not None:
                             raise swarm.fatal
                         self._sync_meter(swarm)
+                        now = trio.current_time()
+                        if stop_timeout and idle.idle_for(self.bytes_fetched, now) >= stop_timeout:
+                            # aria2 BtStopDownloadCommand: no payload for SEC seconds
+                            raise errors.TrioariaError(
+                                f"GID#{self.gid} Stop downloading torrent due to"
+                                " --bt-stop-timeout option.",
+                                exit_code=errors.ExitCode.IN_PROGRESS,
+                                retryable=False,
+                            )
                         with trio.move_on_after(COMPLETE_POLL):
                             await swarm.fatal_event.wait()
                     storage_nursery.cancel_scope.cancel()
@@ -627,8 +660,11 @@ class TorrentGroup(RequestGroup):
                 await session.finish()
                 if swarm.downloaded:  # a download that started complete never "completed"
                     announcer.completed()
-                log.info("GID#%s download complete, seeding: %s", self.gid, self.path)
-                await self._seed(session, swarm)
+                if self._skip_seeding:
+                    log.info("GID#%s verified complete; --bt-hash-check-seed=false", self.gid)
+                else:
+                    log.info("GID#%s download complete, seeding: %s", self.gid, self.path)
+                    await self._seed(session, swarm)
                 nursery.cancel_scope.cancel()
         finally:
             listener.unregister(swarm)
@@ -673,6 +709,28 @@ class TorrentGroup(RequestGroup):
         finally:
             self.seeding = False
             self._seed_scope = None
+
+
+class _IdleWatch:
+    """Seconds since a byte counter last moved (``--bt-stop-timeout``; time passed in)."""
+
+    def __init__(self, now: float) -> None:
+        self._since = now
+        self._last = -1
+
+    def idle_for(self, counter: int, now: float) -> float:
+        if counter != self._last:
+            self._last = counter
+            self._since = now
+        return now - self._since
+
+
+def _flag(value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
 
 
 _OVERALL_UPLOAD: list[SpeedLimit] = []
