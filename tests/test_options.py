@@ -107,7 +107,7 @@ def test_defaults_match_aria2c_except_documented_departures(aria2c_options):
 
 
 def test_table_invariants():
-    assert len(OPTIONS) == 208  # aria2's 207 + the ssh-private-key extension
+    assert len(OPTIONS) == 209  # aria2's 207 + the ssh-private-key and trace extensions
     assert sum(spec.hidden for spec in OPTIONS.values()) == 9
     for name, spec in OPTIONS.items():
         assert spec.name == name

@@ -32,6 +32,7 @@ import trio
 from ..base.errors import NetworkError, TrioariaError
 from ..net.connect import TlsOptions, open_stream, read_deadline
 from .errors import TrackerError
+from .trace import Tracer, message_fields
 from .tracker import (
     AnnounceEvent,
     AnnounceRequest,
@@ -121,7 +122,12 @@ async def http_get(url: str, *, timeout: float, tls: TlsOptions | None = None) -
 
 
 async def udp_announce(
-    host: str, port: int, request: AnnounceRequest, *, timeout: float
+    host: str,
+    port: int,
+    request: AnnounceRequest,
+    *,
+    timeout: float,
+    tracer: Tracer | None = None,
 ) -> UdpAnnounceResponse:
     """One BEP 15 announce (connect + announce with retransmissions), bounded by ``timeout``.
 
@@ -140,6 +146,8 @@ async def udp_announce(
             while True:
                 now = trio.current_time()
                 for datagram in client.datagrams_to_send(now):
+                    if tracer is not None:
+                        _trace_datagram(tracer, "out", f"{host}:{port}", datagram, request)
                     try:
                         await sock.send(datagram)
                     except OSError as exc:
@@ -157,6 +165,8 @@ async def udp_announce(
                         data = await sock.recv(65536)
                     except OSError:
                         continue  # ICMP port unreachable: wait for the retransmission
+                    if tracer is not None:
+                        _trace_datagram(tracer, "in", f"{host}:{port}", data, request)
                     client.receive_datagram(data, trio.current_time())
                     continue
                 client.handle_timer(trio.current_time())
@@ -176,6 +186,7 @@ class Announcer:
         interval_override: ``--bt-tracker-interval`` (0: the tracker's).
         timeout: ``--bt-tracker-timeout`` seconds per announce.
         tls: TLS settings for ``https`` trackers.
+        tracer: ``--trace``: announces and answers are written there (bt/trace.py).
     """
 
     def __init__(
@@ -191,6 +202,7 @@ class Announcer:
         timeout: float = 60.0,
         tls: TlsOptions | None = None,
         numwant: int = 50,
+        tracer: Tracer | None = None,
     ) -> None:
         self.tiers = [list(t) for t in tiers if t]
         self.info_hash = info_hash
@@ -202,6 +214,7 @@ class Announcer:
         self.timeout = timeout
         self._tls = tls
         self._numwant = numwant
+        self._tracer = tracer
         self._key = secrets.randbits(32)
         self._tracker_ids: dict[str, bytes] = {}
         self._wake = trio.Event()
@@ -300,10 +313,22 @@ class Announcer:
                 from dataclasses import replace
 
                 request = replace(request, tracker_id=tracker_id)
-            body = await http_get(
-                build_announce_url(url, request), timeout=self.timeout, tls=self._tls
-            )
-            response = parse_announce_response(body)
+            tracer = self._tracer
+            if tracer is not None:
+                tracer.record("out", "http-tracker", url, "announce", message_fields(request))
+            try:
+                body = await http_get(
+                    build_announce_url(url, request), timeout=self.timeout, tls=self._tls
+                )
+                response = parse_announce_response(body)
+            except TrioariaError as exc:
+                if tracer is not None:
+                    tracer.record("in", "http-tracker", url, "error", {"error": str(exc)})
+                raise
+            if tracer is not None:
+                tracer.record(
+                    "in", "http-tracker", url, "announce_response", message_fields(response)
+                )
             if response.tracker_id is not None:
                 self._tracker_ids[url] = response.tracker_id
             if response.warning:
@@ -316,9 +341,41 @@ class Announcer:
             parts = urlsplit(url)
             if not parts.hostname or not parts.port:
                 raise TrackerError(f"bad UDP tracker URL {url}")
-            answer = await udp_announce(parts.hostname, parts.port, request, timeout=self.timeout)
+            answer = await udp_announce(
+                parts.hostname, parts.port, request, timeout=self.timeout, tracer=self._tracer
+            )
             return answer.interval or DEFAULT_INTERVAL, _addresses(answer.peers)
         raise NetworkError(f"unsupported tracker scheme in {url}", retryable=False)
+
+
+_UDP_ACTIONS = {0: "connect", 1: "announce", 2: "scrape", 3: "error"}
+
+
+def _trace_datagram(
+    tracer: Tracer, direction: str, peer: str, data: bytes, request: AnnounceRequest
+) -> None:
+    """One BEP 15 datagram: its action and transaction id, the announce's fields (out) or the
+    answer's (in, decoded with the pure codec's layout: action, transaction, then the body)."""
+    if direction == "out":  # connection_id (8), action (4), transaction_id (4)
+        if len(data) < 16:
+            return
+        action = int.from_bytes(data[8:12], "big")
+        fields: dict[str, object] = {"transaction_id": int.from_bytes(data[12:16], "big")}
+        if action == 1:
+            fields.update(message_fields(request))
+    else:  # action (4), transaction_id (4), ...
+        if len(data) < 8:
+            return
+        action = int.from_bytes(data[0:4], "big")
+        fields = {"transaction_id": int.from_bytes(data[4:8], "big")}
+        if action == 1 and len(data) >= 20:
+            fields["interval"] = int.from_bytes(data[8:12], "big")
+            fields["leechers"] = int.from_bytes(data[12:16], "big")
+            fields["seeders"] = int.from_bytes(data[16:20], "big")
+            fields["peers"] = (len(data) - 20) // 6
+        elif action == 3:
+            fields["error"] = data[8:].decode("utf-8", "replace")
+    tracer.record(direction, "udp-tracker", peer, _UDP_ACTIONS.get(action, str(action)), fields)
 
 
 def _addresses(peers: Sequence[PeerAddress]) -> list[tuple[str, int]]:

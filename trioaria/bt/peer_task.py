@@ -53,6 +53,7 @@ from .messages import (
     HaveNone,
     Interested,
     NotInterested,
+    Piece,
     RejectRequest,
     Request,
     Unchoke,
@@ -160,7 +161,14 @@ class PeerTask:
             return
         if self.state is not None:
             self.state.sent(trio.current_time())
+        self._trace("out", event)
         self.queue(data)
+
+    def _trace(self, direction: str, event: object) -> None:
+        """``--trace``: one line for this message (bt/trace.py)."""
+        tracer = self.swarm.tracer
+        if tracer is not None:
+            tracer.message(direction, "peer", f"{self.addr[0]}:{self.addr[1]}", event)
 
     def _kick(self) -> None:
         self._wake.set()
@@ -232,7 +240,9 @@ class PeerTask:
 
     def _send_handshake(self) -> None:
         swarm = self.swarm
-        self.queue(self.conn.send(Handshake(swarm.info_hash, swarm.peer_id)))
+        handshake = Handshake(swarm.info_hash, swarm.peer_id)
+        self._trace("out", handshake)
+        self.queue(self.conn.send(handshake))
 
     async def _writer(self) -> None:
         stream = self.stream
@@ -266,6 +276,7 @@ class PeerTask:
             return
         data = swarm.read_block(index, begin, length)
         header = self.conn.send_piece_header(index, begin, length)
+        self._trace("out", Piece(index, begin, data))
         now = trio.current_time()
         state.upload.add(length, now)
         state.sent(now)
@@ -332,6 +343,7 @@ class PeerTask:
     # --- events ----------------------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:
+        self._trace("in", event)
         if isinstance(event, Handshake):
             self._on_handshake(event)
             return
@@ -519,6 +531,7 @@ class PeerTask:
         for block in blocks:
             index, begin, length = swarm.block_request(block)
             request = Request(index, begin, length)
+            self._trace("out", request)
             out += conn.send(request)
             state.sent_request(request, now)
         self.queue(bytes(out))

@@ -46,6 +46,7 @@ from .errors import PeerProtocolError
 from .fast import allowed_fast_set
 from .metainfo import Metainfo
 from .peer_task import PeerTask
+from .trace import Tracer
 from .ut_metadata import MetadataAssembler, MetadataData
 
 __all__ = ["Swarm", "SwarmStats"]
@@ -81,6 +82,7 @@ class Swarm:
         download_limits: returns the download token buckets in force now.
         upload_limits: returns the upload token buckets in force now.
         rng: randomness for the choker's optimistic draw.
+        tracer: ``--trace``: every peer message is written there (bt/trace.py).
     """
 
     def __init__(
@@ -96,11 +98,13 @@ class Swarm:
         download_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
         upload_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
         rng: random.Random | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         from ..storage.session import StorageSession
 
         self.info_hash = info_hash
         self.peer_id = peer_id
+        self.tracer = tracer
         self.meta = meta
         self.session: StorageSession | None = (
             session if isinstance(session, StorageSession) else None

@@ -127,6 +127,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "bt-metadata-only",
         "bt-load-saved-metadata",
         "bt-prioritize-piece",
+        "trace",
         "bt-stop-timeout",
         "bt-hash-check-seed",
         "version",

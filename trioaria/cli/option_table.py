@@ -330,6 +330,7 @@ _ROWS: tuple[OptionSpec, ...] = (
     _row('ftp-pasv', 'p', T.BOOL, 'true', tags=('#ftp',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DWG', help='Use passive FTP (false: active mode).'),
     _row('ftp-reuse-connection', None, T.BOOL, 'true', tags=('#ftp',), metavar='[=true|false]', arg=A.OPTIONAL, no_arg_value='true', flags='DWG', help='Reuse FTP control connections.'),
     _row('ssh-host-key-md', None, T.CHECKSUM, None, choices=('sha-1', 'md5', 'sha-256'), tags=('#ftp',), metavar='=TYPE=DIGEST', possible='HASH_TYPE=HEX_DIGEST', flags='DWG', help='Expected SSH host key fingerprint as TYPE=HEXDIGEST (sha-1 or md5; trioaria also sha-256).'),
+    _row('trace', None, T.PATH, None, tags=('#bittorrent', '#advanced'), metavar='=FILE', possible='/path/to/file', help='Write every BitTorrent peer-wire and tracker message, both directions, to FILE as one JSON object per line (a trioaria extension; schema in the README).'),
     _row('ssh-private-key', None, T.PATH, None, tags=('#ftp',), metavar='=FILE', possible='/path/to/file', flags='E', help='Private key file for SFTP public-key login (a trioaria extension; default: ~/.ssh/id_* without a passphrase).'),
     _row('http-user', None, T.STRING, None, tags=('#basic', '#http'), metavar='=USER', flags='DWGS', help='HTTP user name for all URIs.'),
     _row('http-passwd', None, T.STRING, None, tags=('#basic', '#http'), metavar='=PASSWD', flags='DWGS', help='HTTP password for all URIs.'),

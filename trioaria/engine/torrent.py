@@ -343,6 +343,15 @@ class TorrentGroup(RequestGroup):
                 f.write(data)
         return meta
 
+    def _tracer(self) -> Any:
+        """``--trace=FILE``: the process's tracer for FILE, or None (bt/trace.py)."""
+        path = self.opt("trace")
+        if not path:
+            return None
+        from ..bt.trace import open_tracer
+
+        return open_tracer(str(path))
+
     def _directory(self) -> str:
         return os.path.abspath(os.path.expanduser(str(self.opt("dir") or ".")))
 
@@ -368,6 +377,7 @@ class TorrentGroup(RequestGroup):
             max_peers=int(self.opt("bt-max-peers") or 0),
             peer_agent=str(self.opt("peer-agent") or "trioaria"),
             connect_timeout=float(self.opt("connect-timeout") or 60),
+            tracer=self._tracer(),
         )
         self.swarm = swarm
         await self._run_swarm_until(swarm, tiers, magnet.peers, swarm.metadata_event)
@@ -412,6 +422,7 @@ class TorrentGroup(RequestGroup):
             counters=lambda: _counters(0, 0, 1),
             on_peers=swarm.add_peers,
             timeout=float(self.opt("bt-tracker-timeout") or 60),
+            tracer=self._tracer(),
         )
         try:
             async with trio.open_nursery() as nursery:
@@ -534,6 +545,7 @@ class TorrentGroup(RequestGroup):
                 connect_timeout=float(self.opt("connect-timeout") or 60),
                 download_limits=self._limits,
                 upload_limits=self._upload_limits,
+                tracer=self._tracer(),
             )
             swarm_box.append(swarm)
             self.swarm = swarm
@@ -625,6 +637,7 @@ class TorrentGroup(RequestGroup):
             on_peers=swarm.add_peers,
             interval_override=int(self.opt("bt-tracker-interval") or 0),
             timeout=float(self.opt("bt-tracker-timeout") or 60),
+            tracer=self._tracer(),
         )
         self.announcer = announcer
         try:
