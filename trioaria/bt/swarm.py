@@ -212,6 +212,10 @@ class Swarm:
         """``n`` bytes were received: take them from the download buckets, wait if in debt."""
         await _throttle(self._download_limits(), n)
 
+    def seeders(self) -> int:
+        """Connected peers that have every piece (the readout's ``SD:``)."""
+        return sum(1 for p in self.peers if p.ready and p.state is not None and p.state.seed)
+
     def statistics(self) -> SwarmStats:
         now = trio.current_time()
         return SwarmStats(

@@ -272,6 +272,9 @@ class TorrentGroup(RequestGroup):
             phase=base.phase,
             phase_done=base.phase_done,
             phase_total=base.phase_total,
+            seeder=self.seeding and active,
+            upload_length=sstats.uploaded if sstats is not None else 0,
+            num_seeders=swarm.seeders() if swarm is not None and active else 0,
         )
 
     # --- limits ------------------------------------------------------------------------------
