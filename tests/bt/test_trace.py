@@ -155,3 +155,37 @@ def test_trace_udp_tracker(tmp_path: Path) -> None:
     answer = udp_lines[3]
     assert answer["peer"] == f"127.0.0.1:{udp.port}" and answer["peers"] == 1
     assert udp_lines[2]["event"] == "started" and udp_lines[2]["port"] > 0
+
+
+def test_requests_stop_once_the_selected_files_are_complete(tmp_path: Path) -> None:
+    """``--select-file``: only pieces of the selected file are requested, and once they are
+    verified trioaria says ``not_interested`` and requests nothing more (seen in the trace)."""
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    piece = 16384
+    files = [("a.bin", os.urandom(4 * piece)), ("b.bin", os.urandom(12 * piece))]
+    trace = tmp_path / "sel.jsonl"
+    with Tracker(interval=1) as tracker:
+        torrent = tmp_path / "sel.torrent"
+        torrent.write_bytes(
+            make_torrent(seed, files, name="sel", piece_length=piece, announce=tracker.url)
+        )
+        aria2c, _ = start_aria2c(torrent, seed)
+        try:
+            # --seed-time=0.02 (about a second): the connection lives on after completion, so
+            # the trace shows that no request follows
+            res = run_trioaria(
+                f"--dir={dl}", "--seed-time=0.02", "--select-file=1", f"--trace={trace}",
+                str(torrent),
+            )  # fmt: skip
+        finally:
+            stop_process(aria2c)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dl / "sel" / "a.bin").read_bytes() == files[0][1]
+    peer = [x for x in _lines(trace) if x["proto"] == "peer" and x["dir"] == "out"]
+    requested = {x["index"] for x in peer if x["type"] == "request"}
+    assert requested == {0, 1, 2, 3}  # a.bin's pieces only
+    kinds = [x["type"] for x in peer]
+    done = kinds.index("not_interested")
+    assert "request" not in kinds[done:]
+    assert sorted(x["index"] for x in peer[:done] if x["type"] == "have") == [0, 1, 2, 3]
