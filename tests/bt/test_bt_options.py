@@ -34,3 +34,40 @@ def test_hash_check_seed_false_ends_after_a_complete_check(tmp_path: Path) -> No
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert (seed / "done.bin").read_bytes() == payload
+
+
+def test_tiny_pieces_from_and_to_aria2c(tmp_path: Path) -> None:
+    """8 KiB pieces (below the 16 KiB block, one block per piece, as aria2's ``Piece``) and a
+    last piece of 3 bytes: leeched from an aria2c seed, then seeded back to an aria2c leecher."""
+    from tests.bt.swarm_helpers import start_aria2c, start_trioaria, stop_process
+    from tests.bt.tracker_server import Tracker
+
+    seed, dl, again = tmp_path / "seed", tmp_path / "dl", tmp_path / "again"
+    for d in (seed, dl, again):
+        d.mkdir()
+    payload = os.urandom(20 * 8192 + 3)
+    with Tracker(interval=1) as tracker:
+        torrent = tmp_path / "tiny.torrent"
+        torrent.write_bytes(
+            make_torrent(
+                seed, [("tiny.bin", payload)], name="tiny.bin", piece_length=8192,
+                announce=tracker.url,
+            )
+        )  # fmt: skip
+        aria2c, _ = start_aria2c(torrent, seed)
+        try:
+            res = run_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent))
+        finally:
+            stop_process(aria2c)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert (dl / "tiny.bin").read_bytes() == payload
+        ours = start_trioaria(f"--dir={dl}", "-V", str(torrent))
+        try:
+            leech, _ = start_aria2c(torrent, again, seed=False)
+            try:
+                assert leech.wait(timeout=60) == 0
+            finally:
+                stop_process(leech)
+        finally:
+            stop_process(ours)
+    assert (again / "tiny.bin").read_bytes() == payload
