@@ -71,3 +71,33 @@ def test_tiny_pieces_from_and_to_aria2c(tmp_path: Path) -> None:
         finally:
             stop_process(ours)
     assert (again / "tiny.bin").read_bytes() == payload
+
+
+def test_seed_unverified_seeds_existing_files_without_checking(tmp_path: Path) -> None:
+    """``--bt-seed-unverified``: files there without a control file are seeded as they are
+    (no exit 13, no -V needed) until ``--seed-ratio``; an aria2c leecher gets them."""
+    from tests.bt.swarm_helpers import start_aria2c, start_trioaria, stop_process
+    from tests.bt.tracker_server import Tracker
+
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    dl.mkdir()
+    payload = os.urandom(8 * 16384)
+    with Tracker(interval=1) as tracker:
+        torrent = tmp_path / "u.torrent"
+        torrent.write_bytes(
+            make_torrent(seed, [("u.bin", payload)], name="u.bin", announce=tracker.url)
+        )
+        ours = start_trioaria(f"--dir={seed}", "--bt-seed-unverified", str(torrent))
+        try:
+            leech, _ = start_aria2c(torrent, dl, seed=False)
+            try:
+                assert leech.wait(timeout=60) == 0
+            finally:
+                stop_process(leech)
+            out, _ = ours.communicate(timeout=60)
+        finally:
+            stop_process(ours)
+    assert ours.returncode == 0, out.decode()
+    assert (dl / "u.bin").read_bytes() == payload
+    assert not (seed / "u.bin.aria2").exists()

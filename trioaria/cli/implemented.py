@@ -130,6 +130,7 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "trace",
         "bt-stop-timeout",
         "bt-hash-check-seed",
+        "bt-seed-unverified",
         "version",
     }
 )

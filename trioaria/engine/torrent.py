@@ -488,10 +488,13 @@ class TorrentGroup(RequestGroup):
         has_control = os.path.exists(control_path)
         existing = any(os.path.exists(p) for p in files)
         check = bool(self.opt("check-integrity"))
+        # --bt-seed-unverified: existing files without a control file are taken as complete,
+        # no hash checked (aria2 RequestGroup: markAllPiecesDone, then straight to seeding)
+        unverified = existing and not has_control and _flag(self.opt("bt-seed-unverified"), False)
         if (
             existing
             and not has_control
-            and not (check or self.opt("continue") or self.opt("allow-overwrite"))
+            and not (check or unverified or self.opt("continue") or self.opt("allow-overwrite"))
         ):
             raise errors.TrioariaError(
                 f"File {files[0]} exists, but a control file (*.aria2) does not exist. Download"
@@ -523,12 +526,15 @@ class TorrentGroup(RequestGroup):
             ),
         )
         self.session = session
-        resume = has_control or (existing and (check or bool(self.opt("continue"))))
+        resume = has_control or (existing and (check or unverified or bool(self.opt("continue"))))
         if existing and not has_control and self.opt("allow-overwrite") and not check:
             resume = False
         try:
             resumed = await session.open("resume" if resume else "new")
-            if check and existing:
+            if unverified:
+                session.mark_all_present()
+                log.info("--bt-seed-unverified: %s taken as complete", self.path)
+            elif check and existing:
                 await self._verify_existing_pieces(meta)
                 # --bt-hash-check-seed=false: a -V that finds everything is the end (aria2)
                 self._skip_seeding = session.is_complete() and not _flag(
