@@ -169,3 +169,31 @@ async def test_web_seed_stream_spans_files(nginx, tmp_path: Path) -> None:  # ty
     finally:
         await source.aclose()
     assert bytes(out) == (a + bytes(24) + b)[500:3900]
+
+
+def test_magnet_ws_web_seed(tmp_path: Path, nginx) -> None:  # type: ignore[no-untyped-def]
+    """A magnet's ``ws`` (BEP 19 in magnets): the metadata comes from an aria2c peer (BEP 9),
+    which then uploads at 16 KiB/s, so most of the payload must come from the web seed."""
+    import urllib.parse
+
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    payload = os.urandom(1024 * 1024)
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    nginx.add_file(f"{prefix}/mag.bin", payload)
+    raw = make_torrent(seed, [("mag.bin", payload)], name="mag.bin", piece_length=65536)
+    torrent = tmp_path / "mag.torrent"
+    torrent.write_bytes(raw)
+    meta = parse_torrent(raw)
+    aria2c, port = start_aria2c(torrent, seed, extra=("--max-upload-limit=16K",))
+    agent = f"ws-magnet-{uuid.uuid4().hex}"
+    ws = urllib.parse.quote(nginx.url(f"/{prefix}/mag.bin"), safe="")
+    magnet = f"magnet:?xt=urn:btih:{meta.info_hash_hex}&dn=mag.bin&x.pe=127.0.0.1:{port}&ws={ws}"
+    try:
+        res = run_trioaria(f"--dir={dl}", "--seed-time=0", f"--user-agent={agent}", magnet)
+    finally:
+        stop_process(aria2c)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dl / "mag.bin").read_bytes() == payload
+    sent, _ = nginx_bytes_sent(nginx.access_log, agent)
+    assert sent > len(payload) // 2
