@@ -75,8 +75,9 @@ def test_trace_http_tracker_and_peer_wire(tmp_path: Path) -> None:
     announce = next(x for x in lines if x["type"] == "announce")
     assert announce["peer"] == tracker.url and announce["event"] == "started"
     assert announce["info_hash"] == meta.info_hash_hex and announce["left"] == len(payload)
-    hs_in = next(x for x in lines if x["type"] == "handshake" and x["dir"] == "in")
-    assert hs_in["peer"] == f"127.0.0.1:{port}" and hs_in["info_hash"] == meta.info_hash_hex
+    hs_in = [x for x in lines if x["type"] == "handshake" and x["dir"] == "in"]
+    assert all(x["info_hash"] == meta.info_hash_hex for x in hs_in)
+    assert f"127.0.0.1:{port}" in {x["peer"] for x in hs_in}  # the one we dialled
     pieces = [x for x in lines if x["type"] == "piece" and x["dir"] == "in"]
     assert sum(int(x["length"]) for x in pieces) >= len(payload)  # lengths, never the data
     assert all("data" not in x for x in pieces)
@@ -184,8 +185,14 @@ def test_requests_stop_once_the_selected_files_are_complete(tmp_path: Path) -> N
     assert (dl / "sel" / "a.bin").read_bytes() == files[0][1]
     peer = [x for x in _lines(trace) if x["proto"] == "peer" and x["dir"] == "out"]
     requested = {x["index"] for x in peer if x["type"] == "request"}
-    assert requested == {0, 1, 2, 3}  # a.bin's pieces only
-    kinds = [x["type"] for x in peer]
-    done = kinds.index("not_interested")
-    assert "request" not in kinds[done:]
-    assert sorted(x["index"] for x in peer[:done] if x["type"] == "have") == [0, 1, 2, 3]
+    assert requested == {0, 1, 2, 3}, peer  # a.bin's pieces only
+    assert {x["index"] for x in peer if x["type"] == "have"} == {0, 1, 2, 3}
+    # per connection (there may be two to the same aria2c): nothing requested after it
+    # turned not-interested, and it did once the selected pieces were verified
+    by_peer: dict[object, list[str]] = {}
+    for x in peer:
+        by_peer.setdefault(x["peer"], []).append(str(x["type"]))
+    assert any("not_interested" in kinds for kinds in by_peer.values()), by_peer
+    for kinds in by_peer.values():
+        if "not_interested" in kinds:
+            assert "request" not in kinds[kinds.index("not_interested") :], kinds
