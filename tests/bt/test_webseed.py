@@ -197,3 +197,41 @@ def test_magnet_ws_web_seed(tmp_path: Path, nginx) -> None:  # type: ignore[no-u
     assert (dl / "mag.bin").read_bytes() == payload
     sent, _ = nginx_bytes_sent(nginx.access_log, agent)
     assert sent > len(payload) // 2
+
+
+def test_range_segments_follow_piece_priority() -> None:
+    """``--bt-prioritize-piece`` for range sources: the prioritised runs come first, each cut to
+    its prioritised pieces, then the ordinary largest gap."""
+    from trioaria.storage.picker import Picker
+    from trioaria.storage.pieces import PieceStorage
+
+    pl = 32768
+    picker = Picker(PieceStorage(20 * pl + 100, pl), min_split_size=pl)
+    picker.prioritize_head_tail([(0, 20 * pl + 100)], 2 * pl, pl)  # pieces 0-1 and 19-20
+    first = picker.next_segment("seed")
+    second = picker.next_segment("seed")
+    third = picker.next_segment("seed")
+    assert first is not None and second is not None and third is not None
+    assert (first.start, first.end) == (0, 2 * pl)
+    assert (second.start, second.end) == (19 * pl, 20 * pl + 100)
+    assert (third.start, third.end) == (2 * pl, 19 * pl)
+
+
+def test_web_seed_fetches_the_prioritised_tail_first(tmp_path: Path, nginx) -> None:  # type: ignore[no-untyped-def]
+    src, dl = tmp_path / "src", tmp_path / "dl"
+    src.mkdir()
+    payload = os.urandom(10 * 65536)
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    nginx.add_file(f"{prefix}/p.bin", payload)
+    raw = make_torrent(src, [("p.bin", payload)], name="p.bin", piece_length=65536)
+    torrent = tmp_path / "p.torrent"
+    torrent.write_bytes(_with_url_list(raw, [nginx.url(f"/{prefix}/p.bin")]))
+    agent = f"ws-prio-{uuid.uuid4().hex}"
+    res = run_trioaria(
+        f"--dir={dl}", "--seed-time=0", f"--user-agent={agent}", "--split=1",
+        "--bt-prioritize-piece=tail=64K", str(torrent),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dl / "p.bin").read_bytes() == payload
+    _, lines = nginx_bytes_sent(nginx.access_log, agent)
+    assert lines[0].range == f"bytes={9 * 65536}-{10 * 65536 - 1}", lines
