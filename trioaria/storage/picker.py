@@ -49,8 +49,9 @@ write finished; CANCELs owed because a segment wrote a peer's block come from
 
 Range sources: :meth:`Picker.next_segment`, as aria2's SegmentMan:
 
-1. **Gaps first.**  A gap is a run of free blocks (inside the pieces the source has).  Which gap
-   follows ``--stream-piece-selector``: ``default`` takes the largest, ``inorder`` the lowest,
+1. **Gaps first.**  A gap is a run of free blocks (inside the pieces the source has).  Pieces
+   with a priority (``--bt-prioritize-piece``) go first, one prioritised run at a time;
+   otherwise which gap follows ``--stream-piece-selector``: ``default`` takes the largest, ``inorder`` the lowest,
    ``random`` a random one, ``geom`` the lowest with geometrically decreasing probability of
    skipping ahead (aria2's GeomStreamPieceSelector idea: stream the head, spread the rest).
 2. **Split.**  With no gap, the segment with the most bytes left is cut at a piece boundary and
