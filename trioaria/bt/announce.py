@@ -139,6 +139,7 @@ async def udp_announce(
         raise TrackerError(f"cannot resolve {host}")
     family, _, _, _, address = infos[0]
     client = UdpTrackerClient(lambda: secrets.randbits(32), ipv6=family == trio.socket.AF_INET6)
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # --trace's "peer"
     with trio.socket.socket(family, trio.socket.SOCK_DGRAM) as sock:
         await sock.connect(address)
         client.announce(request, trio.current_time())
@@ -147,7 +148,7 @@ async def udp_announce(
                 now = trio.current_time()
                 for datagram in client.datagrams_to_send(now):
                     if tracer is not None:
-                        _trace_datagram(tracer, "out", f"{host}:{port}", datagram, request)
+                        _trace_datagram(tracer, "out", where, datagram, request)
                     try:
                         await sock.send(datagram)
                     except OSError as exc:
@@ -166,7 +167,7 @@ async def udp_announce(
                     except OSError:
                         continue  # ICMP port unreachable: wait for the retransmission
                     if tracer is not None:
-                        _trace_datagram(tracer, "in", f"{host}:{port}", data, request)
+                        _trace_datagram(tracer, "in", where, data, request)
                     client.receive_datagram(data, trio.current_time())
                     continue
                 client.handle_timer(trio.current_time())

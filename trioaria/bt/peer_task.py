@@ -168,7 +168,9 @@ class PeerTask:
         """``--trace``: one line for this message (bt/trace.py)."""
         tracer = self.swarm.tracer
         if tracer is not None:
-            tracer.message(direction, "peer", f"{self.addr[0]}:{self.addr[1]}", event)
+            host, port = self.addr[0], self.addr[1]
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            tracer.message(direction, "peer", where, event)
 
     def _kick(self) -> None:
         self._wake.set()
