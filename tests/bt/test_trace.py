@@ -196,3 +196,27 @@ def test_requests_stop_once_the_selected_files_are_complete(tmp_path: Path) -> N
     for kinds in by_peer.values():
         if "not_interested" in kinds:
             assert "request" not in kinds[kinds.index("not_interested") :], kinds
+
+
+def test_trace_line_format() -> None:
+    """The common keys first, binary fields as hex, block payload only as its length."""
+    import io
+
+    from trioaria.bt.messages import Bitfield, Handshake, Piece
+    from trioaria.bt.trace import Tracer, message_type
+
+    out = io.StringIO()
+    tracer = Tracer(out, clock=lambda: 1764931200.5)
+    tracer.message("in", "peer", "[::1]:6881", Piece(3, 16384, memoryview(bytes(16384))))
+    tracer.message("out", "peer", "127.0.0.1:1", Handshake(b"\xaa" * 20, b"-TA0100-" + b"x" * 12))
+    tracer.message("out", "peer", "127.0.0.1:1", Bitfield(bytes(5000)))
+    first, second, third = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first == {
+        "t": 1764931200.5, "dir": "in", "proto": "peer", "peer": "[::1]:6881",
+        "type": "piece", "index": 3, "begin": 16384, "length": 16384,
+    }  # fmt: skip
+    assert second["type"] == "handshake" and second["info_hash"] == "aa" * 20
+    assert second["peer_id"] == (b"-TA0100-" + b"x" * 12).hex()
+    assert third["type"] == "bitfield" and "bitfield" not in third  # 5000 bytes: length only
+    assert message_type(Piece(0, 0, b"")) == "piece"
+    assert tracer.lines == 3
