@@ -217,6 +217,6 @@ def test_trace_line_format() -> None:
     }  # fmt: skip
     assert second["type"] == "handshake" and second["info_hash"] == "aa" * 20
     assert second["peer_id"] == (b"-TA0100-" + b"x" * 12).hex()
-    assert third["type"] == "bitfield" and "bitfield" not in third  # 5000 bytes: length only
+    assert third["type"] == "bitfield" and third["bits_length"] == 5000  # too long for hex
     assert message_type(Piece(0, 0, b"")) == "piece"
     assert tracer.lines == 3
