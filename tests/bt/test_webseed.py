@@ -235,3 +235,32 @@ def test_web_seed_fetches_the_prioritised_tail_first(tmp_path: Path, nginx) -> N
     assert (dl / "p.bin").read_bytes() == payload
     _, lines = nginx_bytes_sent(nginx.access_log, agent)
     assert lines[0].range == f"bytes={9 * 65536}-{10 * 65536 - 1}", lines
+
+
+def test_ftp_and_http_web_seeds_share_a_multi_file_torrent(
+    tmp_path: Path, nginx, ftp_server
+) -> None:  # type: ignore[no-untyped-def]
+    """Two web seeds of different protocols (pyftpdlib and nginx) split one multi-file torrent:
+    the FTP driver's ``REST`` + ``RETR`` per file and HTTP ranges fill the same pieces."""
+    src, dl = tmp_path / "src", tmp_path / "dl"
+    src.mkdir()
+    files = [("one.bin", os.urandom(1_500_000)), ("two.bin", os.urandom(2_600_001))]
+    raw = make_torrent(src, files, name="both", piece_length=65536)
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    for rel, data in files:
+        nginx.add_file(f"{prefix}/both/{rel}", data)
+        ftp_server.add_file(f"both/{rel}", data)
+    torrent = tmp_path / "both.torrent"
+    ftp_base = ftp_server.url("")
+    torrent.write_bytes(_with_url_list(raw, [ftp_base, nginx.url(f"/{prefix}/")]))
+    agent = f"ws-ftp-{uuid.uuid4().hex}"
+    res = run_trioaria(
+        f"--dir={dl}", "--seed-time=0", f"--user-agent={agent}", "--split=2",
+        "--min-split-size=1M", str(torrent),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    for rel, data in files:
+        assert (dl / "both" / rel).read_bytes() == data
+    sent, _ = nginx_bytes_sent(nginx.access_log, agent)
+    assert 0 < sent < sum(len(d) for _, d in files)
+    assert ftp_server.commands("RETR"), ftp_server.log_text()[-2000:]
