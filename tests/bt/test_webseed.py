@@ -252,7 +252,8 @@ def test_ftp_and_http_web_seeds_share_a_multi_file_torrent(
         ftp_server.add_file(f"both/{rel}", data)
     torrent = tmp_path / "both.torrent"
     ftp_base = ftp_server.url("")
-    torrent.write_bytes(_with_url_list(raw, [ftp_base, nginx.url(f"/{prefix}/")]))
+    # nginx at 500 KiB/s per connection, so the (slower to open) FTP connection gets its share
+    torrent.write_bytes(_with_url_list(raw, [ftp_base, nginx.url(f"/rate/500k/{prefix}/")]))
     agent = f"ws-ftp-{uuid.uuid4().hex}"
     res = run_trioaria(
         f"--dir={dl}", "--seed-time=0", f"--user-agent={agent}", "--split=2",
