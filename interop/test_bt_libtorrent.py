@@ -103,3 +103,50 @@ def test_seed_to_libtorrent(tmp_path: Path) -> None:
         stop_process(ours)
     assert ours.returncode == 0, out.decode()
     assert (dl / "up.bin").read_bytes() == payload
+
+
+def test_libtorrent_leeches_pieces_trioaria_got_over_http(tmp_path: Path, nginx: Any) -> None:
+    """BEP 19 mixed sources: trioaria fetches a torrent from a slow web seed (nginx) only, and a
+    libtorrent leecher that knows no web seed gets every piece from trioaria, through HAVE
+    messages while the download runs and uploads afterwards."""
+    import uuid
+
+    from tests.bt.swarm_helpers import wait_listening
+    from tests.e2e_util import nginx_bytes_sent
+    from trioaria.bt.bencode import decode, encode
+
+    src, ours_dir, lt_dir = tmp_path / "src", tmp_path / "ours", tmp_path / "lt"
+    for d in (src, ours_dir, lt_dir):
+        d.mkdir()
+    payload = os.urandom(1024 * 1024 + 99)
+    raw = make_torrent(src, [("ws.bin", payload)], name="ws.bin", piece_length=32768)
+    prefix = f"lt-ws-{uuid.uuid4().hex[:8]}"
+    nginx.add_file(f"{prefix}/ws.bin", payload)
+    doc = decode(raw)
+    assert isinstance(doc, dict)
+    doc[b"url-list"] = [nginx.url(f"/rate/400k/{prefix}/ws.bin").encode()]
+    torrent = tmp_path / "ws.torrent"
+    torrent.write_bytes(encode(doc))
+    port = free_port()
+    agent = f"lt-ws-{uuid.uuid4().hex}"
+    ours = start_trioaria(
+        f"--dir={ours_dir}", f"--listen-port={port}", f"--user-agent={agent}", str(torrent)
+    )
+    try:
+        wait_listening(port, ours, "trioaria")
+        ses = _session()
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(lt.bdecode(raw))  # no url-list: trioaria is its only source
+        params.save_path = str(lt_dir)
+        handle = ses.add_torrent(params)
+        handle.connect_peer(("127.0.0.1", port))
+        _wait(lambda: handle.status().is_seeding, "libtorrent to finish", timeout=90)
+        out, _ = ours.communicate(timeout=60)  # --seed-ratio=1.0: it ends by itself
+        del ses
+    finally:
+        stop_process(ours)
+    assert ours.returncode == 0, out.decode()
+    assert (ours_dir / "ws.bin").read_bytes() == payload
+    assert (lt_dir / "ws.bin").read_bytes() == payload
+    sent, _ = nginx_bytes_sent(nginx.access_log, agent)
+    assert sent >= len(payload)  # every byte trioaria had came over HTTP

@@ -21,7 +21,7 @@ ARIA2C = shutil.which("aria2c")
 # Options aria2 1.36 (the installed aria2c) does not print but newer aria2 does.
 _NEWER_THAN_136 = {"no-want-digest-header"}
 # trioaria extension options (docs/decisions.md), which aria2c does not have.
-_EXTENSIONS = {"ssh-private-key", "rpc-web-ui", "dht-default-bootstrap"}
+_EXTENSIONS = {"ssh-private-key", "rpc-web-ui", "dht-default-bootstrap", "trace"}
 
 
 def _aria2c_help(keyword: str) -> str:

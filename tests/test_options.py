@@ -107,8 +107,8 @@ def test_defaults_match_aria2c_except_documented_departures(aria2c_options):
 
 
 def test_table_invariants():
-    # aria2's 207 + the ssh-private-key, rpc-web-ui and dht-default-bootstrap extensions
-    assert len(OPTIONS) == 210
+    # aria2's 207 + the ssh-private-key, rpc-web-ui, dht-default-bootstrap and trace extensions
+    assert len(OPTIONS) == 211
     assert sum(spec.hidden for spec in OPTIONS.values()) == 9
     for name, spec in OPTIONS.items():
         assert spec.name == name

@@ -69,6 +69,11 @@ class DownloadStats:
     phase: str = ""  # "" while downloading; "FileAlloc" or "Checksum" while those run
     phase_done: int = 0
     phase_total: int = 0
+    # BitTorrent only (None / False for other downloads): the readout's SEED(ratio), SD: and
+    # UL:(total) come from these, as aria2's printProgress
+    seeder: bool = False  # every selected piece is verified and the torrent is seeding
+    upload_length: int | None = None  # payload bytes uploaded this run
+    num_seeders: int | None = None  # connected peers that have every piece
 
     @property
     def eta(self) -> float | None:

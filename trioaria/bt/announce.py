@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +34,7 @@ from ..base.errors import NetworkError, TrioariaError
 from ..net.connect import TlsOptions, open_stream, read_deadline
 from ..net.proxy import ProxySettings
 from .errors import TrackerError
+from .trace import Tracer, message_fields
 from .tracker import (
     AnnounceEvent,
     AnnounceRequest,
@@ -164,12 +165,12 @@ async def udp_announce(
     *,
     timeout: float,
     shared: Callable[[int], Any] | None = None,
+    tracer: Tracer | None = None,
 ) -> UdpAnnounceResponse:
     """One BEP 15 announce (connect + announce with retransmissions), bounded by ``timeout``.
 
-    Args:
-        shared: ``family -> SharedUdp | None`` (``trioaria.bt.discovery``): when it returns a
-            socket for the tracker's address family (the DHT's), the announce goes through it.
+    With ``shared`` (``family -> SharedUdp | None``) the datagrams go through the DHT's socket
+    when it runs (``trioaria.bt.discovery``); otherwise through a socket of their own.
 
     Raises:
         TrackerError: the tracker answered with an error or never answered.
@@ -177,75 +178,79 @@ async def udp_announce(
     infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_DGRAM)
     if not infos:
         raise TrackerError(f"cannot resolve {host}")
-    family, _, _, _, address = infos[0]
+    family, _, _, _, sockaddr = infos[0]
+    client = UdpTrackerClient(lambda: secrets.randbits(32), ipv6=family == trio.socket.AF_INET6)
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # --trace's "peer"
     via = shared(6 if family == trio.socket.AF_INET6 else 4) if shared is not None else None
     if via is not None:
-        return await _udp_announce_shared(via, host, port, address, request, timeout=timeout)
-    client = UdpTrackerClient(lambda: secrets.randbits(32), ipv6=family == trio.socket.AF_INET6)
+        address = (str(sockaddr[0]), int(sockaddr[1]))
+        receive = via.open(address)
+        try:
+            return await _udp_exchange(
+                client,
+                request,
+                lambda data: via.send(data, address),
+                receive.receive,
+                timeout=timeout,
+                where=where,
+                tracer=tracer,
+            )
+        finally:
+            via.close(address, receive)
     with trio.socket.socket(family, trio.socket.SOCK_DGRAM) as sock:
-        await sock.connect(address)
-        client.announce(request, trio.current_time())
-        with trio.move_on_after(timeout) as scope:
-            while True:
-                now = trio.current_time()
-                for datagram in client.datagrams_to_send(now):
-                    try:
-                        await sock.send(datagram)
-                    except OSError as exc:
-                        raise TrackerError(f"UDP tracker {host}:{port}: {exc.strerror}") from None
-                event = client.next_event()
-                if isinstance(event, UdpAnnounceResponse):
-                    return event
-                if isinstance(event, UdpError):
-                    raise TrackerError(f"UDP tracker error: {event.message}")
-                if isinstance(event, UdpTimeout):
-                    break
-                deadline = client.get_timer()
-                with trio.move_on_at(deadline if deadline is not None else now + 1):
-                    try:
-                        data = await sock.recv(65536)
-                    except OSError:
-                        continue  # ICMP port unreachable: wait for the retransmission
-                    client.receive_datagram(data, trio.current_time())
-                    continue
-                client.handle_timer(trio.current_time())
-        del scope
-    raise TrackerError(f"UDP tracker {host}:{port} did not answer")
+        await sock.connect(sockaddr)
+        return await _udp_exchange(
+            client,
+            request,
+            sock.send,
+            lambda: sock.recv(65536),
+            timeout=timeout,
+            where=where,
+            tracer=tracer,
+        )
 
 
-async def _udp_announce_shared(
-    via: Any, host: str, port: int, sockaddr: Any, request: AnnounceRequest, *, timeout: float
+async def _udp_exchange(
+    client: UdpTrackerClient,
+    request: AnnounceRequest,
+    send: Callable[[bytes], Awaitable[Any]],
+    recv: Callable[[], Awaitable[bytes]],
+    *,
+    timeout: float,
+    where: str,
+    tracer: Tracer | None,
 ) -> UdpAnnounceResponse:
-    """:func:`udp_announce` through a socket shared with the DHT (``SharedUdp``)."""
-    address = (str(sockaddr[0]), int(sockaddr[1]))
-    client = UdpTrackerClient(lambda: secrets.randbits(32), ipv6=":" in address[0])
-    receive = via.open(address)
-    try:
-        client.announce(request, trio.current_time())
-        with trio.move_on_after(timeout):
-            while True:
-                now = trio.current_time()
-                for datagram in client.datagrams_to_send(now):
-                    try:
-                        await via.send(datagram, address)
-                    except OSError as exc:
-                        raise TrackerError(f"UDP tracker {host}:{port}: {exc}") from None
-                event = client.next_event()
-                if isinstance(event, UdpAnnounceResponse):
-                    return event
-                if isinstance(event, UdpError):
-                    raise TrackerError(f"UDP tracker error: {event.message}")
-                if isinstance(event, UdpTimeout):
-                    break
-                deadline = client.get_timer()
-                with trio.move_on_at(deadline if deadline is not None else now + 1):
-                    data = await receive.receive()
-                    client.receive_datagram(data, trio.current_time())
-                    continue
-                client.handle_timer(trio.current_time())
-    finally:
-        via.close(address, receive)
-    raise TrackerError(f"UDP tracker {host}:{port} did not answer")
+    """Drive ``client`` (sans-IO, BEP 15) over one datagram transport until it answers."""
+    client.announce(request, trio.current_time())
+    with trio.move_on_after(timeout):
+        while True:
+            now = trio.current_time()
+            for datagram in client.datagrams_to_send(now):
+                if tracer is not None:
+                    _trace_datagram(tracer, "out", where, datagram, request)
+                try:
+                    await send(datagram)
+                except OSError as exc:
+                    raise TrackerError(f"UDP tracker {where}: {exc.strerror or exc}") from None
+            event = client.next_event()
+            if isinstance(event, UdpAnnounceResponse):
+                return event
+            if isinstance(event, UdpError):
+                raise TrackerError(f"UDP tracker error: {event.message}")
+            if isinstance(event, UdpTimeout):
+                break
+            deadline = client.get_timer()
+            with trio.move_on_at(deadline if deadline is not None else now + 1):
+                try:
+                    data = await recv()
+                except OSError:
+                    continue  # ICMP port unreachable: wait for the retransmission
+                if tracer is not None:
+                    _trace_datagram(tracer, "in", where, data, request)
+                client.receive_datagram(data, trio.current_time())
+                continue
+            client.handle_timer(trio.current_time())
+    raise TrackerError(f"UDP tracker {where} did not answer")
 
 
 class Announcer:
@@ -263,6 +268,7 @@ class Announcer:
         proxies: the proxies HTTP(S) announces go through (UDP announces never use one).
         udp_shared: ``family -> SharedUdp | None``: UDP trackers use the DHT's socket when it
             runs (``trioaria.bt.discovery``).
+        tracer: ``--trace``: announces and answers are written there (bt/trace.py).
     """
 
     def __init__(
@@ -280,6 +286,7 @@ class Announcer:
         numwant: int = 50,
         proxies: ProxySettings | None = None,
         udp_shared: Callable[[int], Any] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.tiers = [list(t) for t in tiers if t]
         self.info_hash = info_hash
@@ -293,6 +300,7 @@ class Announcer:
         self._proxies = proxies
         self._numwant = numwant
         self._udp_shared = udp_shared
+        self._tracer = tracer
         self._key = secrets.randbits(32)
         self._tracker_ids: dict[str, bytes] = {}
         self._wake = trio.Event()
@@ -391,13 +399,25 @@ class Announcer:
                 from dataclasses import replace
 
                 request = replace(request, tracker_id=tracker_id)
-            body = await http_get(
-                build_announce_url(url, request),
-                timeout=self.timeout,
-                tls=self._tls,
-                proxies=self._proxies,
-            )
-            response = parse_announce_response(body)
+            tracer = self._tracer
+            if tracer is not None:
+                tracer.record("out", "http-tracker", url, "announce", message_fields(request))
+            try:
+                body = await http_get(
+                    build_announce_url(url, request),
+                    timeout=self.timeout,
+                    tls=self._tls,
+                    proxies=self._proxies,
+                )
+                response = parse_announce_response(body)
+            except TrioariaError as exc:
+                if tracer is not None:
+                    tracer.record("in", "http-tracker", url, "error", {"error": str(exc)})
+                raise
+            if tracer is not None:
+                tracer.record(
+                    "in", "http-tracker", url, "announce_response", message_fields(response)
+                )
             if response.tracker_id is not None:
                 self._tracker_ids[url] = response.tracker_id
             if response.warning:
@@ -411,10 +431,45 @@ class Announcer:
             if not parts.hostname or not parts.port:
                 raise TrackerError(f"bad UDP tracker URL {url}")
             answer = await udp_announce(
-                parts.hostname, parts.port, request, timeout=self.timeout, shared=self._udp_shared
+                parts.hostname,
+                parts.port,
+                request,
+                timeout=self.timeout,
+                shared=self._udp_shared,
+                tracer=self._tracer,
             )
             return answer.interval or DEFAULT_INTERVAL, _addresses(answer.peers)
         raise NetworkError(f"unsupported tracker scheme in {url}", retryable=False)
+
+
+_UDP_ACTIONS = {0: "connect", 1: "announce", 2: "scrape", 3: "error"}
+
+
+def _trace_datagram(
+    tracer: Tracer, direction: str, peer: str, data: bytes, request: AnnounceRequest
+) -> None:
+    """One BEP 15 datagram: its action and transaction id, the announce's fields (out) or the
+    answer's (in, decoded with the pure codec's layout: action, transaction, then the body)."""
+    if direction == "out":  # connection_id (8), action (4), transaction_id (4)
+        if len(data) < 16:
+            return
+        action = int.from_bytes(data[8:12], "big")
+        fields: dict[str, object] = {"transaction_id": int.from_bytes(data[12:16], "big")}
+        if action == 1:
+            fields.update(message_fields(request))
+    else:  # action (4), transaction_id (4), ...
+        if len(data) < 8:
+            return
+        action = int.from_bytes(data[0:4], "big")
+        fields = {"transaction_id": int.from_bytes(data[4:8], "big")}
+        if action == 1 and len(data) >= 20:
+            fields["interval"] = int.from_bytes(data[8:12], "big")
+            fields["leechers"] = int.from_bytes(data[12:16], "big")
+            fields["seeders"] = int.from_bytes(data[16:20], "big")
+            fields["peers"] = (len(data) - 20) // 6
+        elif action == 3:
+            fields["error"] = data[8:].decode("utf-8", "replace")
+    tracer.record(direction, "udp-tracker", peer, _UDP_ACTIONS.get(action, str(action)), fields)
 
 
 def _addresses(peers: Sequence[PeerAddress]) -> list[tuple[str, int]]:

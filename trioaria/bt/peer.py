@@ -331,11 +331,16 @@ class PeerState:
         self.sent(now)
         if not choking:
             return []
-        dropped = list(self._uploads)
+        if not self.fast:
+            self._uploads.clear()
+            return []
+        # BEP 6: requests for allowed fast pieces survive a choke; the others are rejected
+        keep = self._fast_set_for_them
+        dropped = [r for r in self._uploads if r[0] not in keep]
+        kept = [r for r in self._uploads if r[0] in keep]
         self._uploads.clear()
-        if self.fast:
-            return [SendMessage(RejectRequest(i, b, n)) for i, b, n in dropped]
-        return []
+        self._uploads.extend(kept)
+        return [SendMessage(RejectRequest(i, b, n)) for i, b, n in dropped]
 
     def set_interested(self, interested: bool, now: float) -> None:
         """We became (not) interested (the driver sends the message)."""

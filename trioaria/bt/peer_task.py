@@ -39,6 +39,7 @@ from . import ut_metadata
 from .errors import PeerProtocolError
 from .messages import (
     BLOCK_SIZE,
+    AllowedFast,
     Bitfield,
     Cancel,
     Choke,
@@ -52,6 +53,7 @@ from .messages import (
     HaveNone,
     Interested,
     NotInterested,
+    Piece,
     Port,
     RejectRequest,
     Request,
@@ -162,7 +164,16 @@ class PeerTask:
             return
         if self.state is not None:
             self.state.sent(trio.current_time())
+        self._trace("out", event)
         self.queue(data)
+
+    def _trace(self, direction: str, event: object) -> None:
+        """``--trace``: one line for this message (bt/trace.py)."""
+        tracer = self.swarm.tracer
+        if tracer is not None:
+            host, port = self.addr[0], self.addr[1]
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            tracer.message(direction, "peer", where, event)
 
     def _kick(self) -> None:
         self._wake.set()
@@ -235,7 +246,9 @@ class PeerTask:
     def _send_handshake(self) -> None:
         swarm = self.swarm
         reserved = make_reserved(dht=bool(swarm.dht_port))  # BEP 5: we run a DHT node
-        self.queue(self.conn.send(Handshake(swarm.info_hash, swarm.peer_id, reserved)))
+        handshake = Handshake(swarm.info_hash, swarm.peer_id, reserved)
+        self._trace("out", handshake)
+        self.queue(self.conn.send(handshake))
 
     async def _writer(self) -> None:
         stream = self.stream
@@ -269,6 +282,7 @@ class PeerTask:
             return
         data = swarm.read_block(index, begin, length)
         header = self.conn.send_piece_header(index, begin, length)
+        self._trace("out", Piece(index, begin, data))
         now = trio.current_time()
         state.upload.add(length, now)
         state.sent(now)
@@ -335,6 +349,7 @@ class PeerTask:
     # --- events ----------------------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:
+        self._trace("in", event)
         if isinstance(event, Handshake):
             self._on_handshake(event)
             return
@@ -405,6 +420,12 @@ class PeerTask:
 
             session.picker.add_source(self, Pieces(meta.num_pieces))
             self._registered = True
+            if self.conn.fast:
+                # BEP 6: these pieces may be requested from us even while we choke the peer
+                fast = swarm.allowed_fast_list(self)
+                self.state.allow_fast(frozenset(fast))
+                for index in fast:
+                    self.send(AllowedFast(index))
         elif self.conn.fast:
             self.send(HaveNone())
         assert self._nursery is not None
@@ -526,6 +547,7 @@ class PeerTask:
         for block in blocks:
             index, begin, length = swarm.block_request(block)
             request = Request(index, begin, length)
+            self._trace("out", request)
             out += conn.send(request)
             state.sent_request(request, now)
         self.queue(bytes(out))

@@ -43,10 +43,12 @@ from ..storage.bitfield import Bitfield as Pieces
 from .choker import ROUND_INTERVAL, ChokePeer, Choker
 from .crypto_stream import PeerStream, open_peer_stream
 from .errors import PeerProtocolError
+from .fast import allowed_fast_set
 from .metainfo import Metainfo
 from .mse import CryptoPolicy
 from .peer_task import PeerTask
 from .pex_exchange import PexExchange
+from .trace import Tracer
 from .ut_metadata import MetadataAssembler, MetadataData
 
 __all__ = ["Swarm", "SwarmStats"]
@@ -54,6 +56,7 @@ __all__ = ["Swarm", "SwarmStats"]
 log = logging.getLogger("trioaria.bt.swarm")
 
 UNCHOKE_SLOTS = 4
+ALLOWED_FAST_SIZE = 10  # BEP 6 "k"; aria2 and libtorrent send 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class Swarm:
         upload_limits: returns the upload token buckets in force now.
         rng: randomness for the choker's optimistic draw.
         crypto: MSE/PE policy (``--bt-require-crypto``, ``--bt-min-crypto-level``).
+        tracer: ``--trace``: every peer message is written there (bt/trace.py).
     """
 
     def __init__(
@@ -98,11 +102,13 @@ class Swarm:
         upload_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
         rng: random.Random | None = None,
         crypto: CryptoPolicy | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         from ..storage.session import StorageSession
 
         self.info_hash = info_hash
         self.peer_id = peer_id
+        self.tracer = tracer
         self.meta = meta
         self.session: StorageSession | None = (
             session if isinstance(session, StorageSession) else None
@@ -145,6 +151,7 @@ class Swarm:
         self.metadata_event = trio.Event()
         self._assembler: MetadataAssembler | None = None
         self._seen: dict[tuple[str, int], None] = {}
+        self._fast_sets: dict[str, list[int]] = {}  # peer IP -> its BEP 6 allowed fast set
 
     # --- geometry ---------------------------------------------------------------------------
 
@@ -179,7 +186,23 @@ class Swarm:
         return any(wanted[p] and not st.pieces[p] for p in pieces)
 
     def allowed_fast_for(self, peer: PeerTask) -> frozenset[int]:
-        return frozenset()
+        """BEP 6: the pieces ``peer`` may request from us while we choke it (10, as aria2)."""
+        return frozenset(self.allowed_fast_list(peer))
+
+    def allowed_fast_list(self, peer: PeerTask) -> list[int]:
+        """The allowed fast set of ``peer``'s address, in BEP 6 draw order (cached per address)."""
+        meta = self.meta
+        if meta is None or not meta.num_pieces:
+            return []
+        ip = peer.addr[0]
+        cached = self._fast_sets.get(ip)
+        if cached is None:
+            try:
+                cached = allowed_fast_set(ip, self.info_hash, meta.num_pieces, ALLOWED_FAST_SIZE)
+            except ValueError:  # not an IP literal
+                cached = []
+            self._fast_sets[ip] = cached
+        return cached
 
     def read_block(self, index: int, begin: int, length: int) -> bytes:
         assert self.session is not None
@@ -198,6 +221,10 @@ class Swarm:
     async def download_throttle(self, n: int) -> None:
         """``n`` bytes were received: take them from the download buckets, wait if in debt."""
         await _throttle(self._download_limits(), n)
+
+    def seeders(self) -> int:
+        """Connected peers that have every piece (the readout's ``SD:``)."""
+        return sum(1 for p in self.peers if p.ready and p.state is not None and p.state.seed)
 
     def statistics(self) -> SwarmStats:
         now = trio.current_time()
@@ -231,6 +258,12 @@ class Swarm:
         for other, other_block in outcome.cancels:
             if isinstance(other, PeerTask) and other is not peer:
                 other.cancel_block(other_block)
+
+    def cancel_claims(self, cancels: list[tuple[object, int]]) -> None:
+        """A web seed wrote blocks peers had requested: CANCEL those requests (BEP 3)."""
+        for peer, block in cancels:
+            if isinstance(peer, PeerTask):
+                peer.cancel_block(block)
 
     def fail(self, exc: TrioariaError) -> None:
         if self.fatal is None:

@@ -191,6 +191,11 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "enable-peer-exchange",
         "bt-enable-lpd",
         "bt-lpd-interface",
+        "bt-prioritize-piece",
+        "trace",
+        "bt-stop-timeout",
+        "bt-hash-check-seed",
+        "bt-seed-unverified",
         "version",
     }
 )

@@ -93,12 +93,14 @@ class GroupFactory:
 
             kind = MetadataPausingTorrent
         gid = _gid(options)
+        # aria2: with -T the other URIs are the torrent's web seeds (BEP 19, merged with its
+        # url-list); without -T they are a download of their own.
+        seeds = rest if options.get("torrent-file") else []
         groups: list[RequestGroup] = [
-            kind(t, options, gid=gid if i == 0 else None) for i, t in enumerate(torrents)
+            kind(t, options, gid=gid if i == 0 else None, web_seeds=seeds if i == 0 else ())
+            for i, t in enumerate(torrents)
         ]
-        if rest and options.get("torrent-file"):
-            log.warning("web seeds given with -T are not used yet: %s", " ".join(rest))
-        elif rest:
+        if rest and not seeds:
             groups.append(RequestGroup(rest, options, gid=None, server_stats=self.server_stats))
         return groups
 

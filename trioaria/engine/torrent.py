@@ -179,9 +179,20 @@ class TorrentGroup(RequestGroup):
         gid: aria2's GID, if given.
     """
 
-    def __init__(self, source: TorrentSource, options: Any, *, gid: str | None = None) -> None:
+    def __init__(
+        self,
+        source: TorrentSource,
+        options: Any,
+        *,
+        gid: str | None = None,
+        web_seeds: Sequence[str] = (),
+    ) -> None:
         super().__init__([source.value], options, gid=gid)
         self.source = source
+        self.web_seeds = list(web_seeds)  # URIs given with -T (BEP 19, as the url-list)
+        self._swarm_bytes = 0  # swarm payload already added to the group's meter
+        self._web_bytes = 0  # payload the web seeds delivered this run
+        self._skip_seeding = False  # --bt-hash-check-seed=false after -V found it complete
         self.meta: Metainfo | None = None
         self.swarm: Any = None
         self.listener: Any = None
@@ -241,17 +252,20 @@ class TorrentGroup(RequestGroup):
             completed = done_total
             total = sel_total
         active = self.state is DownloadStatus.ACTIVE
+        now = trio.current_time()
+        web_speed = sum(s.meter.rate(now) for s in self._sources) if active else 0
+        web_conns = sum(s.connections for s in self._sources) if active else 0
         return DownloadStats(
             gid=base.gid,
             status=base.status,
             total_length=total,
             completed_length=completed,
-            download_speed=sstats.download_speed if sstats and active else 0,
+            download_speed=(sstats.download_speed if sstats and active else 0) + web_speed,
             upload_speed=sstats.upload_speed if sstats and active else 0,
-            connections=sstats.connections if sstats and active else 0,
+            connections=(sstats.connections if sstats and active else 0) + web_conns,
             path=self.path,
             files=files,
-            sources=(),
+            sources=base.sources,
             piece_length=base.piece_length,
             num_pieces=base.num_pieces,
             bitfield=session.storage.verified.to_bytes() if session is not None else b"",
@@ -260,6 +274,9 @@ class TorrentGroup(RequestGroup):
             phase=base.phase,
             phase_done=base.phase_done,
             phase_total=base.phase_total,
+            seeder=self.seeding and active,
+            upload_length=sstats.uploaded if sstats is not None else 0,
+            num_seeders=swarm.seeders() if swarm is not None and active else 0,
         )
 
     # --- limits ------------------------------------------------------------------------------
@@ -343,6 +360,15 @@ class TorrentGroup(RequestGroup):
                 f.write(data)
         return meta
 
+    def _tracer(self) -> Any:
+        """``--trace=FILE``: the process's tracer for FILE, or None (bt/trace.py)."""
+        path = self.opt("trace")
+        if not path:
+            return None
+        from ..bt.trace import open_tracer
+
+        return open_tracer(str(path))
+
     def _directory(self) -> str:
         return os.path.abspath(os.path.expanduser(str(self.opt("dir") or ".")))
 
@@ -371,6 +397,7 @@ class TorrentGroup(RequestGroup):
             peer_agent=str(self.opt("peer-agent") or "trioaria"),
             connect_timeout=float(self.opt("connect-timeout") or 60),
             crypto=CryptoPolicy.from_options(self.opt),
+            tracer=self._tracer(),
         )
         if self.opt("enable-peer-exchange"):
             swarm.pex = PexExchange()
@@ -420,6 +447,7 @@ class TorrentGroup(RequestGroup):
             timeout=float(self.opt("bt-tracker-timeout") or 60),
             proxies=self._proxies(),
             udp_shared=self.discovery.udp_for,
+            tracer=self._tracer(),
         )
         try:
             async with trio.open_nursery() as nursery:
@@ -475,7 +503,9 @@ class TorrentGroup(RequestGroup):
         control_path = os.path.join(directory, meta.name + ".aria2")
         files = [os.path.join(directory, e.path) for e in layout.files if e.selected]
         self.path = os.path.join(directory, meta.name) if meta.multi_file else files[0]
-        if meta.piece_length % (16 * 1024):
+        if meta.piece_length > 16 * 1024 and meta.piece_length % (16 * 1024):
+            # pieces below 16 KiB are one block each (as aria2); larger ones must split into
+            # whole 16 KiB blocks for the control file's in-flight bitfields
             raise errors.TrioariaError(
                 f"piece length {meta.piece_length} is not a multiple of 16 KiB",
                 exit_code=errors.ExitCode.BITTORRENT_PARSE_ERROR,
@@ -484,10 +514,13 @@ class TorrentGroup(RequestGroup):
         has_control = os.path.exists(control_path)
         existing = any(os.path.exists(p) for p in files)
         check = bool(self.opt("check-integrity"))
+        # --bt-seed-unverified: existing files without a control file are taken as complete,
+        # no hash checked (aria2 RequestGroup: markAllPiecesDone, then straight to seeding)
+        unverified = existing and not has_control and _flag(self.opt("bt-seed-unverified"), False)
         if (
             existing
             and not has_control
-            and not (check or self.opt("continue") or self.opt("allow-overwrite"))
+            and not (check or unverified or self.opt("continue") or self.opt("allow-overwrite"))
         ):
             raise errors.TrioariaError(
                 f"File {files[0]} exists, but a control file (*.aria2) does not exist. Download"
@@ -509,22 +542,30 @@ class TorrentGroup(RequestGroup):
             hashes=PieceHashes("sha-1", meta.piece_length, digests),
             info_hash=meta.info_hash,
             selector=str(self.opt("stream-piece-selector") or "default"),
+            min_split_size=int(self.opt("min-split-size") or 20 << 20),
             file_allocation=str(self.opt("file-allocation")),
             no_file_allocation_limit=int(self.opt("no-file-allocation-limit") or 0),
             auto_save_interval=float(self.opt("auto-save-interval") or 0),
             disk_cache=int(self.opt("disk-cache") or 0),
-            on_piece_failed=lambda piece, blamed: (
-                swarm_box[0].piece_failed(piece, blamed) if swarm_box else None
+            on_piece_failed=lambda piece, blamed: self._torrent_piece_failed(
+                swarm_box, piece, blamed
             ),
         )
         self.session = session
-        resume = has_control or (existing and (check or bool(self.opt("continue"))))
+        resume = has_control or (existing and (check or unverified or bool(self.opt("continue"))))
         if existing and not has_control and self.opt("allow-overwrite") and not check:
             resume = False
         try:
             resumed = await session.open("resume" if resume else "new")
-            if check and existing:
+            if unverified:
+                session.mark_all_present()
+                log.info("--bt-seed-unverified: %s taken as complete", self.path)
+            elif check and existing:
                 await self._verify_existing_pieces(meta)
+                # --bt-hash-check-seed=false: a -V that finds everything is the end (aria2)
+                self._skip_seeding = session.is_complete() and not _flag(
+                    self.opt("bt-hash-check-seed"), True
+                )
             elif not resumed and not existing:
                 await session.allocate()
             elif not resumed and existing and not check:
@@ -540,6 +581,7 @@ class TorrentGroup(RequestGroup):
                 download_limits=self._limits,
                 upload_limits=self._upload_limits,
                 crypto=CryptoPolicy.from_options(self.opt),
+                tracer=self._tracer(),
             )
             if self.opt("enable-peer-exchange") and not meta.private:
                 swarm.pex = PexExchange()
@@ -547,9 +589,44 @@ class TorrentGroup(RequestGroup):
             swarm_box.append(swarm)
             self.swarm = swarm
             session.on_piece_verified = swarm.piece_verified
+            session.on_block_cancels = swarm.cancel_claims
+            self._prioritize(meta, session)
+            self._make_web_seeds(meta)
             await self._leech_and_seed(meta, session, swarm)
         finally:
             await session.close()
+
+    def _torrent_piece_failed(
+        self, swarm_box: list[Any], piece: int, blamed: frozenset[object]
+    ) -> None:
+        """A bad piece: peers that wrote it are banned, web seeds take a failure."""
+        if swarm_box:
+            swarm_box[0].piece_failed(piece, blamed)
+        self._piece_failed(piece, blamed)
+
+    def _prioritize(self, meta: Metainfo, session: Any) -> None:
+        """``--bt-prioritize-piece=head[=SIZE],tail[=SIZE]``: those pieces of every selected
+        file go first, through the shared picker's priority (peers and web seeds alike)."""
+        value = self.opt("bt-prioritize-piece")
+        if not value:
+            return
+        sizes = dict(value) if not isinstance(value, str) else {}
+        if isinstance(value, str):
+            from ..storage.picker import parse_prioritize_piece
+
+            head_b, tail_b = parse_prioritize_piece(value)
+            sizes = {k: v for k, v in (("head", head_b), ("tail", tail_b)) if v}
+        files = [(e.offset, e.length) for e in session.layout.files if e.selected]
+        session.picker.prioritize_head_tail(files, sizes.get("head"), sizes.get("tail"))
+        log.debug("--bt-prioritize-piece: %s", sizes)
+
+    def _make_web_seeds(self, meta: Metainfo) -> None:
+        """BEP 19: the ``url-list`` and the URIs given with the torrent become mirrors."""
+        from .webseeds import make_web_seed_mirrors, web_seed_uris
+
+        uris = web_seed_uris(meta, self.web_seeds)
+        if uris and meta.total_length:
+            self.mirrors = make_web_seed_mirrors(self, meta, uris)
 
     async def _verify_existing_pieces(self, meta: Metainfo) -> None:
         """``-V``: hash every wanted piece of the files on disk; keep the ones that match."""
@@ -593,12 +670,15 @@ class TorrentGroup(RequestGroup):
             info_hash=meta.info_hash,
             peer_id=self.peer_id,
             port=listener.port,
-            counters=lambda: _counters(swarm.uploaded, swarm.downloaded, self._left()),
+            counters=lambda: _counters(
+                swarm.uploaded, swarm.downloaded + self._web_bytes, self._left()
+            ),
             on_peers=swarm.add_peers,
             interval_override=int(self.opt("bt-tracker-interval") or 0),
             timeout=float(self.opt("bt-tracker-timeout") or 60),
             proxies=self._proxies(),
             udp_shared=self.discovery.udp_for,
+            tracer=self._tracer(),
         )
         self.announcer = announcer
         try:
@@ -610,10 +690,25 @@ class TorrentGroup(RequestGroup):
                 nursery.start_soon(self.discovery.serve_lpd, swarm, listener.port, meta.private)
                 async with trio.open_nursery() as storage_nursery:
                     await storage_nursery.start(session.run)
+                    if self.mirrors is not None:
+                        from .webseeds import run_web_seeds
+
+                        storage_nursery.start_soon(run_web_seeds, self)
+                    stop_timeout = float(self.opt("bt-stop-timeout") or 0)
+                    idle = _IdleWatch(trio.current_time())
                     while not session.is_complete():
                         if swarm.fatal is not None:
                             raise swarm.fatal
                         self._sync_meter(swarm)
+                        now = trio.current_time()
+                        if stop_timeout and idle.idle_for(self.bytes_fetched, now) >= stop_timeout:
+                            # aria2 BtStopDownloadCommand: no payload for SEC seconds
+                            raise errors.TrioariaError(
+                                f"GID#{self.gid} Stop downloading torrent due to"
+                                " --bt-stop-timeout option.",
+                                exit_code=errors.ExitCode.IN_PROGRESS,
+                                retryable=False,
+                            )
                         with trio.move_on_after(COMPLETE_POLL):
                             await swarm.fatal_event.wait()
                     storage_nursery.cancel_scope.cancel()
@@ -623,8 +718,11 @@ class TorrentGroup(RequestGroup):
                     announcer.completed()
                 if swarm.downloaded or self.opt("bt-enable-hook-after-hash-check"):
                     self.notify("bt-complete")  # --on-bt-download-complete, before seeding
-                log.info("GID#%s download complete, seeding: %s", self.gid, self.path)
-                await self._seed(session, swarm)
+                if self._skip_seeding:
+                    log.info("GID#%s verified complete; --bt-hash-check-seed=false", self.gid)
+                else:
+                    log.info("GID#%s download complete, seeding: %s", self.gid, self.path)
+                    await self._seed(session, swarm)
                 nursery.cancel_scope.cancel()
         finally:
             listener.unregister(swarm)
@@ -632,13 +730,19 @@ class TorrentGroup(RequestGroup):
                 await announcer.stop(STOP_ANNOUNCE_TIMEOUT)
 
     def _sync_meter(self, swarm: Any) -> None:
-        """The group's meter (average speed, results table) follows the swarm's payload."""
+        """The group's meter (average speed, results table) follows the swarm's payload (web
+        seeds add theirs as they read, through ``_count_bytes``)."""
         if self._meter is None:
             return
-        delta = swarm.downloaded - self.bytes_fetched
+        delta = swarm.downloaded - self._swarm_bytes
         if delta > 0:
             self._meter.add(delta, trio.current_time())
-            self.bytes_fetched = swarm.downloaded
+            self._swarm_bytes = swarm.downloaded
+            self.bytes_fetched += delta
+
+    def _count_bytes(self, n: int) -> None:
+        self.bytes_fetched += n
+        self._web_bytes += n
 
     async def _seed(self, session: Any, swarm: Any) -> None:
         seed_time = self.opt("seed-time")
@@ -663,6 +767,28 @@ class TorrentGroup(RequestGroup):
         finally:
             self.seeding = False
             self._seed_scope = None
+
+
+class _IdleWatch:
+    """Seconds since a byte counter last moved (``--bt-stop-timeout``; time passed in)."""
+
+    def __init__(self, now: float) -> None:
+        self._since = now
+        self._last = -1
+
+    def idle_for(self, counter: int, now: float) -> float:
+        if counter != self._last:
+            self._last = counter
+            self._since = now
+        return now - self._since
+
+
+def _flag(value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
 
 
 _OVERALL_UPLOAD: list[SpeedLimit] = []

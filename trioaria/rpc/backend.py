@@ -191,13 +191,14 @@ class EngineBackend:
 
         opts = self._options(options)
         meta = parse_torrent(data, default_name="")  # MetainfoError: the method's error
-        if uris:
-            log.warning("web seeds given with addTorrent are not used yet: %s", " ".join(uris))
+        # the uris are the torrent's web seeds (BEP 19), as aria2 takes them
         if opts.get("rpc-save-upload-metadata"):
             path = _save_upload(opts, data, ".torrent")
-            groups = self.factory.make_groups([path], opts.with_overrides({"torrent-file": ""}))
+            groups = self.factory.make_groups(
+                list(uris), opts.with_overrides({"torrent-file": path})
+            )
         else:
-            groups = [uploaded_torrent_group(meta, opts)]
+            groups = [uploaded_torrent_group(meta, opts, web_seeds=uris)]
         return self._queue(groups, opts, position)[0]
 
     def add_metalink(

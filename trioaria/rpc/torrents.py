@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -182,7 +183,9 @@ def torrent_peers(group: RequestGroup) -> list[PeerView]:
     return out
 
 
-def uploaded_torrent_group(meta: Metainfo, options: Any) -> RequestGroup:
+def uploaded_torrent_group(
+    meta: Metainfo, options: Any, *, web_seeds: Sequence[str] = ()
+) -> RequestGroup:
     """A torrent download whose metainfo stays in memory (``--rpc-save-upload-metadata=false``).
 
     aria2 leaves such downloads out of ``--save-session``: there is no file to name.
@@ -196,4 +199,6 @@ def uploaded_torrent_group(meta: Metainfo, options: Any) -> RequestGroup:
         async def _metainfo(self) -> Metainfo | None:
             return meta
 
-    return UploadedTorrent(TorrentSource("file", f"{meta.info_hash_hex}.torrent"), options)
+    return UploadedTorrent(
+        TorrentSource("file", f"{meta.info_hash_hex}.torrent"), options, web_seeds=web_seeds
+    )

@@ -49,8 +49,9 @@ write finished; CANCELs owed because a segment wrote a peer's block come from
 
 Range sources: :meth:`Picker.next_segment`, as aria2's SegmentMan:
 
-1. **Gaps first.**  A gap is a run of free blocks (inside the pieces the source has).  Which gap
-   follows ``--stream-piece-selector``: ``default`` takes the largest, ``inorder`` the lowest,
+1. **Gaps first.**  A gap is a run of free blocks (inside the pieces the source has).  Pieces
+   with a priority (``--bt-prioritize-piece``) go first, one prioritised run at a time;
+   otherwise which gap follows ``--stream-piece-selector``: ``default`` takes the largest, ``inorder`` the lowest,
    ``random`` a random one, ``geom`` the lowest with geometrically decreasing probability of
    skipping ahead (aria2's GeomStreamPieceSelector idea: stream the head, spread the rest).
 2. **Split.**  With no gap, the segment with the most bytes left is cut at a piece boundary and
@@ -76,6 +77,7 @@ the claim map is rebuilt (:meth:`Picker.resync`).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
 from collections.abc import Callable, Iterable
@@ -1159,7 +1161,7 @@ class Picker:
         gaps = self._gaps_for(bits, info.sid)
         st = self.storage
         if gaps:
-            a, b = self._choose_gap(gaps)
+            a, b = self._prio_gap(gaps) or self._choose_gap(gaps)
             return self._new(a * st.block_length, min(b * st.block_length, st.total_length), info)
         if self.allow_split:
             seg = self._split(info, bits)
@@ -1192,6 +1194,27 @@ class Picker:
         if ok:
             return ok
         return [g for g in held if not self._someone_else(g[0] // bpp, sid)]
+
+    def _prio_gap(self, gaps: list[tuple[int, int]]) -> tuple[int, int] | None:
+        """The free run of the highest-priority piece that has one, cut to the run of
+        prioritised pieces it starts (``--bt-prioritize-piece`` for range sources: a web seed
+        fetches each file's head and tail first, as peers do), or None without priorities."""
+        if not self._prio_list:
+            return None
+        bpp = self._bpp
+        starts = [a for a, _ in gaps]
+        for p in self._prio_list:
+            lo, hi = p * bpp, (p + 1) * bpp
+            i = bisect.bisect_right(starts, hi - 1) - 1
+            if i < 0 or gaps[i][1] <= lo:
+                continue
+            a, b = gaps[i]
+            start = max(a, lo)
+            end = min(b, hi)
+            while end < b and (end // bpp) in self._prio:
+                end = min(b, end + bpp)
+            return start, end
+        return None
 
     def _choose_gap(self, gaps: list[tuple[int, int]]) -> tuple[int, int]:
         if self.selector == "inorder" or len(gaps) == 1:

@@ -135,11 +135,17 @@ class BlockMap:
 
 
 class PieceStorage:
-    """Block- and piece-level completion state of one download."""
+    """Block- and piece-level completion state of one download.
+
+    Blocks are 16 KiB, or the piece length itself when pieces are smaller (a tiny torrent:
+    aria2's ``Piece`` then holds one short block, so its control file has one bit per piece).
+    """
 
     def __init__(
-        self, total_length: int, piece_length: int, block_length: int = BLOCK_LENGTH
+        self, total_length: int, piece_length: int, block_length: int | None = None
     ) -> None:
+        if block_length is None:
+            block_length = min(BLOCK_LENGTH, piece_length) if piece_length > 0 else BLOCK_LENGTH
         if total_length < 0:
             raise ValueError("total_length must be >= 0")
         if piece_length <= 0 or block_length <= 0 or piece_length % block_length:

@@ -222,6 +222,9 @@ class StorageSession:
         self._cache_bytes = 0
         self._on_piece_failed = on_piece_failed
         self.on_piece_verified = on_piece_verified
+        # called with the (peer, block) claims a range segment overtook (BEP 19 web seeds next
+        # to peers): the swarm sends CANCEL for them
+        self.on_block_cancels: Callable[[list[tuple[object, int]]], None] | None = None
         self._dirty = False
         self._changed = trio.Event()
         self._complete = trio.Event()
@@ -425,6 +428,10 @@ class StorageSession:
         self.disk.write(seg.pos, data)
         pieces = self.picker.advance(seg, len(data))  # the picker records the writers (blame)
         self._dirty = True
+        if self.on_block_cancels is not None:
+            cancels = self.picker.take_cancels()
+            if cancels:
+                self.on_block_cancels(cancels)
         if pieces:
             self._pieces_written(pieces)
 
