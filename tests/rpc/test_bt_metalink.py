@@ -254,3 +254,28 @@ async def test_change_uri_on_a_running_download(nginx: NginxServer, tmp_path: Pa
         assert done["status"] == "complete", done
         assert (tmp_path / "run.bin").read_bytes() == (nginx.root / "file5m.bin").read_bytes()
         assert [u["uri"] for u in done["files"][0]["uris"]] == [fast]
+
+
+@pytest.mark.parametrize("save_upload", ["true", "false"])
+async def test_add_torrent_uris_are_web_seeds(
+    nginx: NginxServer, tmp_path: Path, save_upload: str
+) -> None:
+    # no tracker and no peer: the only source is the web seed given as addTorrent's uris
+    name = f"ws-{os.urandom(4).hex()}.bin"
+    payload = os.urandom(300 * 1024 + 11)
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    data = make_torrent(seed, [(name, payload)], name=name, piece_length=32768)
+    nginx.add_file(name, payload)
+    async with running_daemon(tmp_path / "dl") as d:
+        opts = {
+            "seed-time": "0",
+            "listen-port": str(free_port()),
+            "enable-dht": "false",
+            "rpc-save-upload-metadata": save_upload,
+        }
+        gid = await d.result("aria2.addTorrent", _b64(data), [nginx.url("/")], opts)
+        done = await d.wait_status(gid, "complete", "error", limit=1200)
+        assert done["status"] == "complete", done
+    assert (tmp_path / "dl" / name).read_bytes() == payload
+    assert f"GET /{name} " in nginx.access_log.read_text()
