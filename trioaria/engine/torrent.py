@@ -122,7 +122,8 @@ def _listen_ports(options: Any) -> list[int]:
     return ports
 
 
-def _selected_indexes(options: Any, count: int) -> set[int] | None:
+def selected_indexes(options: Any, count: int) -> set[int] | None:
+    """``--select-file`` as 1-based file indexes (None: every file)."""
     value = options.get("select-file")
     if not value:
         return None
@@ -477,7 +478,7 @@ class TorrentGroup(RequestGroup):
     def _layout(self, meta: Metainfo, directory: str) -> Any:
         from ..storage.layout import FileEntry, FileLayout, safe_relative_path
 
-        chosen = _selected_indexes(self.options, len(meta.files))
+        chosen = selected_indexes(self.options, len(meta.files))
         renames = _index_out(self.options)
         entries = []
         for i, f in enumerate(meta.files, start=1):

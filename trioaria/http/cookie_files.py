@@ -75,6 +75,24 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {str(row[1]) for row in db.execute(f"PRAGMA table_info({table})")}
 
 
+def _browser_cookie(
+    host: str, path: object, secure: object, expiry: int, name: str, value: str, now: float
+) -> Cookie:
+    """One row of a browser's cookie table (``host`` lower case; a leading dot: any subdomain;
+    ``expiry`` 0: a session cookie)."""
+    return Cookie(
+        name=name,
+        value=value,
+        domain=host.removeprefix("."),
+        path=str(path or "/"),
+        expiry=expiry or MAX_EXPIRY,
+        persistent=bool(expiry),
+        host_only=not host.startswith("."),
+        secure=bool(secure),
+        creation=now,
+    )
+
+
 def _firefox(db: sqlite3.Connection, now: float) -> list[Cookie]:
     out: list[Cookie] = []
     rows = db.execute("SELECT host, path, isSecure, expiry, name, value FROM moz_cookies")
@@ -87,19 +105,7 @@ def _firefox(db: sqlite3.Connection, now: float) -> list[Cookie]:
             expiry //= 1000
         if expiry and expiry <= now:
             continue
-        out.append(
-            Cookie(
-                name=str(name),
-                value=str(value or ""),
-                domain=host.removeprefix("."),
-                path=str(path or "/"),
-                expiry=expiry or MAX_EXPIRY,
-                persistent=bool(expiry),
-                host_only=not host.startswith("."),
-                secure=bool(secure),
-                creation=now,
-            )
-        )
+        out.append(_browser_cookie(host, path, secure, expiry, str(name), str(value or ""), now))
     return out
 
 
@@ -141,19 +147,7 @@ def _chromium(db: sqlite3.Connection, now: float) -> list[Cookie]:
         expiry = int(expires or 0) // 1_000_000 - _CHROMIUM_EPOCH if expires else 0
         if expiry and expiry <= now:
             continue
-        out.append(
-            Cookie(
-                name=str(name),
-                value=text,
-                domain=host.removeprefix("."),
-                path=str(path or "/"),
-                expiry=expiry or MAX_EXPIRY,
-                persistent=bool(expiry),
-                host_only=not host.startswith("."),
-                secure=bool(secure),
-                creation=now,
-            )
-        )
+        out.append(_browser_cookie(host, path, secure, expiry, str(name), text, now))
     if keyring_only:
         log.warning(
             "%d Chromium cookie(s) skipped: their values are encrypted with a key from the"

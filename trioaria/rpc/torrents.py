@@ -116,9 +116,10 @@ def static_stats(group: RequestGroup, stats: DownloadStats) -> DownloadStats:
     import os
 
     from ..base.stats import FileStats
+    from ..engine.torrent import selected_indexes
 
     directory = os.path.abspath(os.path.expanduser(str(group.options.get("dir") or ".")))
-    chosen = _selected(group.options, len(meta.files))
+    chosen = selected_indexes(group.options, len(meta.files))
     files = tuple(
         FileStats(
             i + 1,
@@ -138,19 +139,6 @@ def static_stats(group: RequestGroup, stats: DownloadStats) -> DownloadStats:
         piece_length=meta.piece_length,
         num_pieces=meta.num_pieces,
     )
-
-
-def _selected(options: Any, count: int) -> set[int] | None:
-    """``--select-file`` as 1-based indexes (None: every file)."""
-    value = options.get("select-file")
-    if not value:
-        return None
-    chosen: set[int] = set()
-    for item in value:
-        for index in item if isinstance(item, range) else [int(item)]:
-            if 1 <= index <= count:
-                chosen.add(index)
-    return chosen
 
 
 def torrent_peers(group: RequestGroup) -> list[PeerView]:
