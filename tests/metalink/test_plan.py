@@ -188,10 +188,17 @@ def test_torrent_metaurl_is_handed_to_bittorrent(tmp_path: Path) -> None:
         '<metaurl mediatype="torrent" priority="1">http://h/a.torrent</metaurl>'
         '<metaurl mediatype="application/x-foo">http://h/x</metaurl></file>'
         '<file name="both"><metaurl mediatype="torrent">http://h/c.torrent</metaurl>'
-        "<url>http://h/both</url></file>",
+        "<url>http://h/both</url></file>"
+        '<file name="named"><metaurl mediatype="torrent" name="d/named">http://h/d.torrent'
+        "</metaurl><url>http://h/named</url></file>",
         "t.meta4",
     )
-    t, both = metalink_downloads([doc], Options.defaults())
-    assert t.torrent == "http://h/a.torrent" and t.uris == []
+    opts = Options.defaults().with_overrides({"select-file": "1-3"})
+    t, both, named = metalink_downloads([doc], opts)
+    assert t.torrent == "http://h/a.torrent" and t.uris == [] and t.torrent_file is None
     assert t.options.get("follow-torrent") == "mem"
-    assert both.torrent is None and both.uris == ["http://h/both"]
+    assert not t.options.get("select-file")  # the document's selection is not the torrent's
+    # a single-file torrent takes the file's urls as web seeds (BEP 19)
+    assert both.torrent == "http://h/c.torrent" and both.uris == ["http://h/both"]
+    # a named file of a multi-file torrent: its urls serve that file only, so no torrent
+    assert named.torrent is None and named.uris == ["http://h/named"]

@@ -146,6 +146,21 @@ class Options(Mapping[str, Any]):
         marked = self._explicit | frozenset(mapping) if explicit else self._explicit
         return Options(values, raw, marked)
 
+    def without(self, *names: str) -> Options:
+        """Return a copy where ``names`` are back at their table defaults, unset by the user
+        (e.g. a Metalink document's ``--select-file`` that must not reach its torrent)."""
+        defaults = _table_defaults()
+        values = dict(self._values)
+        raw = dict(self._raw)
+        for name in names:
+            _spec(name)
+            values.pop(name, None)
+            raw.pop(name, None)
+            if name in defaults._values:
+                values[name] = defaults._values[name]
+                raw[name] = defaults._raw[name]
+        return Options(values, raw, self._explicit - frozenset(names))
+
     # queries
 
     def get(self, name: str, default: Any = None) -> Any:

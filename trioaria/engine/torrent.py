@@ -122,6 +122,13 @@ def _listen_ports(options: Any) -> list[int]:
     return ports
 
 
+def _names(file: Any, name: str) -> bool:
+    """Whether a Metalink metaurl ``name`` designates ``file`` of a torrent (its path with or
+    without the multi-file torrent's directory)."""
+    path = str(file.path)
+    return path == name or path.partition("/")[2] == name
+
+
 def selected_indexes(options: Any, count: int) -> set[int] | None:
     """``--select-file`` as 1-based file indexes (None: every file)."""
     value = options.get("select-file")
@@ -191,6 +198,8 @@ class TorrentGroup(RequestGroup):
         super().__init__([source.value], options, gid=gid)
         self.source = source
         self.web_seeds = list(web_seeds)  # URIs given with -T (BEP 19, as the url-list)
+        # a Metalink metaurl's ``name`` (RFC 5854 §4.2.8.3): only that file of the torrent
+        self.only_file: str | None = None
         self._swarm_bytes = 0  # swarm payload already added to the group's meter
         self._web_bytes = 0  # payload the web seeds delivered this run
         self._skip_seeding = False  # --bt-hash-check-seed=false after -V found it complete
@@ -479,6 +488,10 @@ class TorrentGroup(RequestGroup):
         from ..storage.layout import FileEntry, FileLayout, safe_relative_path
 
         chosen = selected_indexes(self.options, len(meta.files))
+        if self.only_file is not None:
+            chosen = {i for i, f in enumerate(meta.files, start=1) if _names(f, self.only_file)}
+            if not chosen:
+                raise errors.OptionError(f"the torrent has no file named {self.only_file!r}")
         renames = _index_out(self.options)
         entries = []
         for i, f in enumerate(meta.files, start=1):

@@ -14,8 +14,9 @@ the engine queues:
   - after a complete download writes the file's signature (RFC 5854 §4.2.14) to
     ``<file>.sig`` unless that file exists (aria2 ``RequestGroupMan``: "Signature file was not
     saved because it exists");
-* a file whose only source is a torrent metaurl (§4.2.8) becomes a
-  :class:`~trioaria.engine.torrent.TorrentGroup` fetching that torrent into memory.
+* a file with a torrent metaurl (§4.2.8) becomes a
+  :class:`~trioaria.engine.torrent.TorrentGroup` fetching that torrent into memory, the file's
+  mirrors its web seeds (BEP 19), the metaurl's ``name`` the one file it downloads.
 """
 
 from __future__ import annotations
@@ -102,7 +103,11 @@ def build_groups(
             from ..engine.torrent import TorrentGroup, TorrentSource
 
             log.log(NOTICE, "%s: downloading its torrent %s", d.name, d.torrent)
-            groups.append(TorrentGroup(TorrentSource("url", d.torrent), d.options, gid=this_gid))
+            group = TorrentGroup(
+                TorrentSource("url", d.torrent), d.options, gid=this_gid, web_seeds=d.uris
+            )
+            group.only_file = d.torrent_file
+            groups.append(group)
             continue
         groups.append(
             MetalinkGroup(

@@ -41,7 +41,15 @@ from typing import Any
 
 from ..base.errors import MetalinkError
 from ..storage.session import PieceHashes
-from .parse import LOWEST_PRIORITY, ChunkHashes, Metalink, MetalinkFile, Signature, parse_metalink
+from .parse import (
+    LOWEST_PRIORITY,
+    ChunkHashes,
+    Metalink,
+    MetalinkFile,
+    MetaUrl,
+    Signature,
+    parse_metalink,
+)
 
 __all__ = [
     "METALINK_SUFFIXES",
@@ -72,12 +80,14 @@ class MetalinkDownload:
     """One file of a document, ready for :class:`~trioaria.engine.group.RequestGroup`.
 
     Attributes:
-        uris: mirrors, best priority first (empty when ``torrent`` is set).
+        uris: mirrors, best priority first; with ``torrent`` they are its web seeds (BEP 19).
         options: the entry's options with ``out`` and (if given) ``checksum`` set.
         piece_hashes: the piece hashes to verify as pieces land, or None.
         name: the file's safe relative name.
         signature: the file's signature, saved as ``<file>.sig`` after the download.
-        torrent: a torrent metaurl to hand to BitTorrent instead of ``uris``, or None.
+        torrent: a torrent metaurl to hand to BitTorrent, or None.
+        torrent_file: the file's path inside that (multi-file) torrent (the metaurl's
+            ``name``, RFC 5854 §4.2.8.3): only that file is downloaded; None: every file.
         unique_protocol: ``--metalink-enable-unique-protocol`` for this download.
     """
 
@@ -88,6 +98,7 @@ class MetalinkDownload:
     signature: Signature | None = None
     torrent: str | None = None
     unique_protocol: bool = False
+    torrent_file: str | None = None
 
 
 def piece_hashes(chunks: ChunkHashes | None) -> PieceHashes | None:
@@ -172,12 +183,12 @@ def load_metalink(path: str, *, base_uri: str | None = None) -> Metalink:
     return doc
 
 
-def _torrent_metaurl(file: MetalinkFile) -> str | None:
+def _torrent_metaurl(file: MetalinkFile) -> MetaUrl | None:
     for meta in file.metaurls:  # already in priority order
         if meta.mediatype.lower() in _TORRENT_TYPES and meta.url.lower().startswith(
             ("http://", "https://")
         ):
-            return meta.url
+            return meta
     return None
 
 
@@ -206,7 +217,8 @@ def document_downloads(doc: Metalink, options: Any, *, where: str) -> list[Metal
     downloads: list[MetalinkDownload] = []
     for file in files:
         uris = [u for u in mirror_urls(file, options) if u.lower().startswith(_SCHEMES)]
-        torrent = _torrent_metaurl(file)
+        metaurl = _torrent_metaurl(file)
+        torrent = metaurl.url if metaurl is not None else None
         for meta in file.metaurls:
             if meta.url != torrent:
                 log.log(
@@ -214,13 +226,16 @@ def document_downloads(doc: Metalink, options: Any, *, where: str) -> list[Metal
                     "%s: metaurl %s of type %s is ignored (only torrents are followed)",
                     where, meta.url, meta.mediatype,
                 )  # fmt: skip
-        if uris and torrent is not None:
+        if uris and metaurl is not None and metaurl.name is not None:
+            # the urls serve one file of a multi-file torrent: they cannot be its web seeds
             log.log(
                 25,
                 "%s: %s has mirrors, so its torrent %s is not used",
                 where, file.name, torrent,
             )  # fmt: skip
-            torrent = None
+            metaurl = torrent = None
+        elif uris and torrent is not None:
+            log.log(25, "%s: the mirrors of %s are web seeds of its torrent", where, file.name)
         if not uris and torrent is None:
             raise MetalinkError(f"{where}: no usable URL for {file.name!r}")
         overrides: dict[str, str] = {"out": file.name, **_max_connections(file, options)}
@@ -236,12 +251,14 @@ def document_downloads(doc: Metalink, options: Any, *, where: str) -> list[Metal
         downloads.append(
             MetalinkDownload(
                 uris,
-                options.with_overrides(overrides),
+                # the document's --select-file chose this file; it is no index into the torrent
+                (options.without("select-file") if torrent else options).with_overrides(overrides),
                 hashes,
                 file.name,
                 signature=file.signature,
                 torrent=torrent,
                 unique_protocol=bool(options.get("metalink-enable-unique-protocol")),
+                torrent_file=metaurl.name if metaurl is not None else None,
             )
         )
     return downloads
