@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.cli_util import run_aria2c, run_cli
 from tests.metalink.ml_nginx import MetalinkNginx
+from tests.servers.nginx import NginxServer
 
 NS = "urn:ietf:params:xml:ns:metalink"
 
@@ -209,3 +210,21 @@ async def test_served_v3_document_with_a_corrupting_mirror(
     )  # fmt: skip
     assert "Invalid checksum" in res.stdout or res.returncode == 0, res.stdout[-2000:]
     assert res.returncode != 20, res
+
+
+async def test_deferred_input_follows_metalink(
+    ml_nginx: MetalinkNginx, nginx: NginxServer, tmp_path: Path
+) -> None:
+    # the followed document's downloads belong to the run, which ends only once they are
+    # done (a throttled mirror keeps them running after the document's own download ended)
+    data = os.urandom(160_000)
+    nginx.add_file("di-slow.bin", data)
+    ml_nginx.add_file(
+        "f/di/list.xml", _doc(_file("di.bin", data, nginx.url("/rate/64k/di-slow.bin")))
+    )
+    listing = tmp_path / "in.txt"
+    listing.write_text(ml_nginx.url("/typed/f/di/list.xml") + "\n")
+    out = tmp_path / "out"
+    res = await run_cli("--deferred-input", "-i", listing, "-d", out, home=tmp_path)
+    assert res.returncode == 0, res
+    assert (out / "di.bin").read_bytes() == data
