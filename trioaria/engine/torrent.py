@@ -18,7 +18,8 @@ exit status treat it like any other download.  Inside its one cancel scope and n
    piece hashes and its info hash (the control file's BitTorrent bit).  ``<dir>/<name>.aria2``
    resumes as aria2's does; ``-V`` hashes every existing piece first.  Files that exist
    without a control file are refused (exit 13) unless ``-V``, ``-c`` or ``--allow-overwrite``.
-3. **Swarm.**  A :class:`~trioaria.bt.listener.PeerListener` (``--listen-port``), the
+3. **Swarm.**  The run's one :class:`~trioaria.bt.listener.PeerListener` (``--listen-port``,
+   shared by every torrent as in aria2; peers that dial while ``-V`` runs are held), the
    :class:`~trioaria.bt.swarm.Swarm` and the :class:`~trioaria.bt.announce.Announcer` run until
    every selected piece is verified; then ``completed`` is announced, the control file removed,
    and the torrent is seeded until ``--seed-ratio`` or ``--seed-time`` is met (aria2's rules:
@@ -302,11 +303,11 @@ class TorrentGroup(RequestGroup):
 
     async def _download_torrent(self) -> None:
         from ..bt.discovery import open_discovery
-        from ..bt.listener import PeerListener
+        from ..bt.listener import open_listener
 
-        self.listener = PeerListener(_listen_ports(self.options))
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.listener.run)
+            # one listener per run (aria2): the engine's services nursery holds it
+            self.listener = await open_listener(_listen_ports(self.options), nursery)
             self.discovery = await open_discovery(self.opt, nursery)
             meta = await self._metainfo()
             if meta is not None:
@@ -436,7 +437,6 @@ class TorrentGroup(RequestGroup):
         from ..bt.announce import Announcer
 
         listener = self.listener
-        listener.register(swarm)
         announcer = Announcer(
             tiers,
             info_hash=swarm.info_hash,
@@ -452,6 +452,7 @@ class TorrentGroup(RequestGroup):
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(swarm.run)
+                listener.register(swarm)
                 swarm.add_peers(peers)
                 nursery.start_soon(announcer.run)
                 nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port)
@@ -555,6 +556,8 @@ class TorrentGroup(RequestGroup):
         resume = has_control or (existing and (check or unverified or bool(self.opt("continue"))))
         if existing and not has_control and self.opt("allow-overwrite") and not check:
             resume = False
+        # peers dialling while the files are checked are held until the swarm runs
+        self.listener.expect(meta.info_hash, CryptoPolicy.from_options(self.opt))
         try:
             resumed = await session.open("resume" if resume else "new")
             if unverified:
@@ -594,6 +597,7 @@ class TorrentGroup(RequestGroup):
             self._make_web_seeds(meta)
             await self._leech_and_seed(meta, session, swarm)
         finally:
+            self.listener.forget(meta.info_hash)
             await session.close()
 
     def _torrent_piece_failed(
@@ -664,7 +668,6 @@ class TorrentGroup(RequestGroup):
 
         tiers = tracker_tiers(meta.announce_list, self.options, private=meta.private)
         listener = self.listener
-        listener.register(swarm)
         announcer = Announcer(
             tiers,
             info_hash=meta.info_hash,
@@ -684,6 +687,7 @@ class TorrentGroup(RequestGroup):
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(swarm.run)
+                listener.register(swarm)
                 swarm.add_peers(getattr(self, "_magnet_peers", ()))
                 nursery.start_soon(announcer.run)
                 nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port, meta.private)
