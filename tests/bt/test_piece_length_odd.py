@@ -1,0 +1,126 @@
+"""Piece lengths that are not a multiple of 16 KiB (issue 10): aria2 and libtorrent accept them.
+
+A 40000-byte piece is cut into four 10000-byte blocks (``storage.pieces.block_length_for``);
+the control file keeps aria2's one bit per 16 KiB block of a piece, translated both ways.
+End to end: trioaria leeches such a torrent from aria2c and seeds it to aria2c.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.bt.swarm_helpers import (
+    make_torrent,
+    run_trioaria,
+    start_aria2c,
+    start_trioaria,
+    stop_process,
+)
+from tests.bt.tracker_server import Tracker
+from trioaria.storage.pieces import BLOCK_LENGTH, PieceStorage, block_length_for
+
+PIECE = 40000
+
+
+@pytest.mark.parametrize(
+    ("piece_length", "block"),
+    [
+        (16384, 16384),
+        (8192, 8192),
+        (1 << 20, 16384),
+        (40000, 10000),
+        (50000, 12500),
+        (49152, 16384),
+    ],
+)
+def test_block_length_divides_the_piece(piece_length: int, block: int) -> None:
+    assert block_length_for(piece_length) == block
+    assert piece_length % block == 0 or piece_length < BLOCK_LENGTH
+
+
+def test_piece_length_without_a_usable_divisor_is_refused() -> None:
+    with pytest.raises(ValueError, match="no block length"):
+        block_length_for(2 * 16411)  # 16411 is prime: the divisors are 1, 2, 16411, 32822
+
+
+def test_blocks_never_straddle_pieces() -> None:
+    st = PieceStorage(3 * PIECE + 12345, PIECE)
+    assert st.block_length == 10000 and st.blocks_per_piece == 4
+    for block in range(st.num_blocks):
+        start, end = st.block_span(block)
+        assert start // PIECE == (end - 1) // PIECE
+    assert st.block_span(st.num_blocks - 1) == (3 * PIECE + 10000, 3 * PIECE + 12345)
+
+
+def test_control_file_bits_are_aria2s_16k_blocks() -> None:
+    st = PieceStorage(2 * PIECE, PIECE)
+    # piece 0: our blocks 0..2 ([0, 30000)) cover aria2's block 0 ([0, 16384)) only
+    st.mark_blocks(0, 3)
+    _, in_flight = st.snapshot()
+    assert in_flight == [(0, PIECE, bytes([0b1000_0000]))]
+    # piece 1: ours 1..3 ([10000, 40000)) cover aria2's blocks 1 and 2 ([16384, 40000))
+    st.mark_blocks(5, 8)
+    _, in_flight = st.snapshot()
+    assert in_flight[1] == (1, PIECE, bytes([0b0110_0000]))
+    # and back: a block of ours is written when every 16 KiB block it overlaps is
+    back = PieceStorage(2 * PIECE, PIECE)
+    back.load(bytes(1), in_flight)
+    assert [back.is_block_done(b) for b in range(8)] == [
+        *(True, False, False, False),  # [0, 10000) lies in aria2's block 0
+        *(False, False, True, True),  # [10000, 20000) also needs aria2's block 0
+    ]
+    # a 16 KiB block that only partly covers ours is fetched again after a restart
+    assert back.snapshot()[1] == [(0, PIECE, bytes(1)), (1, PIECE, bytes([0b0010_0000]))]
+
+
+@pytest.fixture
+def tracker():
+    with Tracker(interval=1) as t:
+        yield t
+
+
+def test_leech_40000_byte_pieces_from_aria2c(tmp_path: Path, tracker: Tracker) -> None:
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    payload = os.urandom(37 * PIECE + 4321)
+    torrent = tmp_path / "o.torrent"
+    torrent.write_bytes(
+        make_torrent(
+            seed, [("o.bin", payload)], name="o.bin", piece_length=PIECE, announce=tracker.url
+        )
+    )
+    aria2c, _ = start_aria2c(torrent, seed)
+    try:
+        res = run_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent))
+    finally:
+        stop_process(aria2c)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dl / "o.bin").read_bytes() == payload
+
+
+def test_seed_40000_byte_pieces_to_aria2c(tmp_path: Path, tracker: Tracker) -> None:
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    dl.mkdir()
+    payload = os.urandom(23 * PIECE + 99)
+    torrent = tmp_path / "q.torrent"
+    torrent.write_bytes(
+        make_torrent(
+            seed, [("q.bin", payload)], name="q.bin", piece_length=PIECE, announce=tracker.url
+        )
+    )
+    ours = start_trioaria(f"--dir={seed}", "-V", str(torrent))
+    try:
+        leech, _ = start_aria2c(torrent, dl, seed=False)
+        try:
+            assert leech.wait(timeout=90) == 0
+        finally:
+            stop_process(leech)
+        out, _ = ours.communicate(timeout=60)
+    finally:
+        stop_process(ours)
+    assert ours.returncode == 0, out.decode()
+    assert (dl / "q.bin").read_bytes() == payload
