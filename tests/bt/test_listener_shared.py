@@ -25,6 +25,7 @@ from tests.bt.swarm_helpers import (
 )
 from tests.bt.tracker_server import Tracker
 from tests.rpc.rpc_util import running_daemon
+from trioaria.base.errors import ExitCode, TrioariaError
 from trioaria.bt.listener import PeerListener
 from trioaria.bt.messages import PROTOCOL_HEADER
 from trioaria.bt.metainfo import parse_torrent
@@ -192,3 +193,14 @@ async def test_held_peer_is_closed_when_the_torrent_is_forgotten() -> None:
         assert listener.refused == 1
         await early.aclose()
         nursery.cancel_scope.cancel()
+
+
+def test_second_download_of_the_same_torrent_is_refused() -> None:
+    """aria2: "InfoHash ... is already registered." (exit 12), until the first one is gone."""
+    listener = PeerListener([0])
+    listener.expect(b"D" * 20, CryptoPolicy())
+    with pytest.raises(TrioariaError, match="already registered") as info:
+        listener.expect(b"D" * 20, CryptoPolicy())
+    assert info.value.exit_code == ExitCode.DUPLICATE_INFO_HASH
+    listener.forget(b"D" * 20)
+    listener.expect(b"D" * 20, CryptoPolicy())  # the first download ended: allowed again

@@ -63,9 +63,15 @@ class PeerListener:
         self._pending = 0
 
     def expect(self, info_hash: bytes, crypto: CryptoPolicy) -> None:
-        """Hold peers for ``info_hash`` until its swarm registers (see the module docstring)."""
-        if info_hash not in self._expected:
-            self._expected[info_hash] = (crypto, trio.Event())
+        """Hold peers for ``info_hash`` until its swarm registers (see the module docstring).
+
+        Raises:
+            TrioariaError: exit 12, the run already has this torrent (aria2 "InfoHash ... is
+                already registered.").
+        """
+        if info_hash in self._expected or info_hash in self.swarms:
+            raise _duplicate(info_hash)
+        self._expected[info_hash] = (crypto, trio.Event())
 
     def forget(self, info_hash: bytes) -> None:
         """The torrent is gone (or failed before running): held peers are closed."""
@@ -76,11 +82,7 @@ class PeerListener:
     def register(self, swarm: Swarm) -> None:
         """Route incoming peers for ``swarm.info_hash`` to ``swarm`` (it must be running)."""
         if swarm.info_hash in self.swarms and self.swarms[swarm.info_hash] is not swarm:
-            raise TrioariaError(
-                f"the torrent {swarm.info_hash.hex()} is already being downloaded",
-                exit_code=ExitCode.DUPLICATE_INFO_HASH,
-                retryable=False,
-            )
+            raise _duplicate(swarm.info_hash)
         self.swarms[swarm.info_hash] = swarm
         swarm.listen_port = self.port
         entry = self._expected.get(swarm.info_hash)
@@ -133,7 +135,9 @@ class PeerListener:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     await trio.sleep(0.5)
                     continue
-                raise
+                # the listener is run-wide: its failure must not end every download of the run
+                log.warning("no more incoming peers on port %d: %s", self.port, exc)
+                return
             nursery.start_soon(self._greet, stream)
 
     async def _greet(self, sock_stream: trio.SocketStream) -> None:
@@ -159,7 +163,7 @@ class PeerListener:
             handed = swarm.accept(peer_stream, addr, bytes(head))
             if handed:
                 self.accepted += 1
-        except TrioariaError as exc:
+        except (TrioariaError, OSError, trio.BrokenResourceError) as exc:
             log.debug("incoming connection dropped: %s", exc)
         finally:
             if not handed:
@@ -213,6 +217,14 @@ class PeerListener:
         if bytes(head[: len(PROTOCOL_HEADER)]) != PROTOCOL_HEADER or head[28:48] != info_hash:
             return stream, None
         return encrypted, bytes(head)
+
+
+def _duplicate(info_hash: bytes) -> TrioariaError:
+    return TrioariaError(
+        f"InfoHash {info_hash.hex()} is already registered.",
+        exit_code=ExitCode.DUPLICATE_INFO_HASH,
+        retryable=False,
+    )
 
 
 async def _serve(

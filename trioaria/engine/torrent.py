@@ -492,6 +492,17 @@ class TorrentGroup(RequestGroup):
         return FileLayout(entries)
 
     async def _run_torrent(self, meta: Metainfo) -> None:
+        """The torrent's files and swarm; the run's listener holds peers that dial while the
+        files are checked, and refuses a second download of the same torrent (exit 12)."""
+        from ..bt.mse import CryptoPolicy
+
+        self.listener.expect(meta.info_hash, CryptoPolicy.from_options(self.opt))
+        try:
+            await self._run_files_and_swarm(meta)
+        finally:
+            self.listener.forget(meta.info_hash)
+
+    async def _run_files_and_swarm(self, meta: Metainfo) -> None:
         from ..bt.mse import CryptoPolicy
         from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
@@ -555,8 +566,6 @@ class TorrentGroup(RequestGroup):
         resume = has_control or (existing and (check or unverified or bool(self.opt("continue"))))
         if existing and not has_control and self.opt("allow-overwrite") and not check:
             resume = False
-        # peers dialling while the files are checked are held until the swarm runs
-        self.listener.expect(meta.info_hash, CryptoPolicy.from_options(self.opt))
         try:
             resumed = await session.open("resume" if resume else "new")
             if unverified:
@@ -596,7 +605,6 @@ class TorrentGroup(RequestGroup):
             self._make_web_seeds(meta)
             await self._leech_and_seed(meta, session, swarm)
         finally:
-            self.listener.forget(meta.info_hash)
             await session.close()
 
     def _torrent_piece_failed(
