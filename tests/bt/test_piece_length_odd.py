@@ -2,24 +2,30 @@
 
 A 40000-byte piece is cut into four 10000-byte blocks (``storage.pieces.block_length_for``);
 the control file keeps aria2's one bit per 16 KiB block of a piece, translated both ways.
-End to end: trioaria leeches such a torrent from aria2c and seeds it to aria2c.
+End to end: trioaria leeches such a torrent from aria2c and from libtorrent (a magnet, so the
+metadata comes over BEP 9 too) and seeds it to both.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.bt.swarm_helpers import (
+    free_port,
     make_torrent,
     run_trioaria,
     start_aria2c,
     start_trioaria,
     stop_process,
+    wait_listening,
 )
 from tests.bt.tracker_server import Tracker
+from trioaria.bt.metainfo import parse_torrent
 from trioaria.storage.pieces import BLOCK_LENGTH, PieceStorage, block_length_for
 
 PIECE = 40000
@@ -124,3 +130,81 @@ def test_seed_40000_byte_pieces_to_aria2c(tmp_path: Path, tracker: Tracker) -> N
         stop_process(ours)
     assert ours.returncode == 0, out.decode()
     assert (dl / "q.bin").read_bytes() == payload
+
+
+def _lt_session() -> Any:
+    try:
+        import libtorrent as lt
+    except ImportError:  # a missing prerequisite is a failure: pip install libtorrent
+        pytest.fail("libtorrent is not installed (python3 -m pip install libtorrent)")
+    return lt, lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "allow_multiple_connections_per_ip": True,
+            "alert_mask": 0,
+        }
+    )
+
+
+def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_magnet_with_40000_byte_pieces_from_libtorrent(tmp_path: Path) -> None:
+    """libtorrent seeds; the metadata (BEP 9) and then the pieces come from it."""
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    payload = os.urandom(29 * PIECE + 17)
+    raw = make_torrent(seed, [("lt.bin", payload)], name="lt.bin", piece_length=PIECE)
+    meta = parse_torrent(raw)
+    lt, ses = _lt_session()
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(lt.bdecode(raw))
+    params.save_path = str(seed)
+    params.flags |= lt.torrent_flags.seed_mode
+    params.flags &= ~lt.torrent_flags.auto_managed
+    params.flags &= ~lt.torrent_flags.paused
+    handle = ses.add_torrent(params)
+    _wait(lambda: handle.status().is_seeding, "libtorrent to seed")
+    magnet = (
+        f"magnet:?xt=urn:btih:{meta.info_hash_hex}&dn=lt.bin&x.pe=127.0.0.1:{ses.listen_port()}"
+    )
+    res = run_trioaria(f"--dir={dl}", "--seed-time=0", magnet)
+    del ses
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dl / "lt.bin").read_bytes() == payload
+
+
+def test_seed_40000_byte_pieces_to_libtorrent(tmp_path: Path) -> None:
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    dl.mkdir()
+    payload = os.urandom(31 * PIECE + 5)
+    raw = make_torrent(seed, [("up.bin", payload)], name="up.bin", piece_length=PIECE)
+    torrent = tmp_path / "up.torrent"
+    torrent.write_bytes(raw)
+    port = free_port()
+    ours = start_trioaria(f"--dir={seed}", "-V", f"--listen-port={port}", str(torrent))
+    try:
+        wait_listening(port, ours, "trioaria")
+        lt, ses = _lt_session()
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(lt.bdecode(raw))
+        params.save_path = str(dl)
+        handle = ses.add_torrent(params)
+        handle.connect_peer(("127.0.0.1", port))
+        _wait(lambda: handle.status().is_seeding, "libtorrent to finish", timeout=90)
+        out, _ = ours.communicate(timeout=60)  # --seed-ratio=1.0: it ends by itself
+        del ses
+    finally:
+        stop_process(ours)
+    assert ours.returncode == 0, out.decode()
+    assert (dl / "up.bin").read_bytes() == payload
