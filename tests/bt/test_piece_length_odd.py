@@ -9,6 +9,7 @@ metadata comes over BEP 9 too) and seeds it to both.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tests.bt.swarm_helpers import (
 )
 from tests.bt.tracker_server import Tracker
 from trioaria.bt.metainfo import parse_torrent
+from trioaria.storage import control_file as cf
 from trioaria.storage.pieces import BLOCK_LENGTH, PieceStorage, block_length_for
 
 PIECE = 40000
@@ -208,3 +210,54 @@ def test_seed_40000_byte_pieces_to_libtorrent(tmp_path: Path) -> None:
         stop_process(ours)
     assert ours.returncode == 0, out.decode()
     assert (dl / "up.bin").read_bytes() == payload
+
+
+def test_aria2c_continues_our_control_file(tmp_path: Path, tracker: Tracker) -> None:
+    """Killed mid-way, trioaria's ``.aria2`` for 40000-byte pieces (aria2's 16 KiB in-flight
+    bits) is loaded by aria2c, which finishes the file."""
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    payload = os.urandom(40 * PIECE + 1234)
+    torrent = tmp_path / "r.torrent"
+    torrent.write_bytes(
+        make_torrent(
+            seed, [("r.bin", payload)], name="r.bin", piece_length=PIECE, announce=tracker.url
+        )
+    )
+    control = dl / "r.bin.aria2"
+    aria2c, _ = start_aria2c(torrent, seed, extra=("--max-upload-limit=200K",))
+    try:
+        first = start_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent))
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # until the control file holds at least two verified pieces
+                assert time.monotonic() < deadline, "no progress saved"
+                assert first.poll() is None, "finished before it could be killed"
+                saved = None
+                if control.exists():
+                    try:
+                        saved = cf.parse(control.read_bytes())
+                    except Exception:  # caught mid-rename: read it again
+                        saved = None
+                if saved is not None and sum(bin(b).count("1") for b in saved.bitfield) >= 2:
+                    break
+                time.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        finally:
+            stop_process(first)
+    finally:
+        stop_process(aria2c)
+    assert saved.piece_length == PIECE
+    aria2c, _ = start_aria2c(torrent, seed)  # now unthrottled
+    log = tmp_path / "leech.log"
+    try:
+        leech, _ = start_aria2c(torrent, dl, seed=False, extra=(f"--log={log}", "--log-level=info"))
+        try:
+            assert leech.wait(timeout=90) == 0
+        finally:
+            stop_process(leech)
+    finally:
+        stop_process(aria2c)
+    assert "The segment file was loaded successfully." in log.read_text()
+    assert (dl / "r.bin").read_bytes() == payload
