@@ -261,3 +261,54 @@ def test_aria2c_continues_our_control_file(tmp_path: Path, tracker: Tracker) -> 
         stop_process(aria2c)
     assert "The segment file was loaded successfully." in log.read_text()
     assert (dl / "r.bin").read_bytes() == payload
+
+
+def test_we_continue_aria2cs_control_file(tmp_path: Path, tracker: Tracker) -> None:
+    """And the other way: aria2c killed mid-way, trioaria loads its ``.aria2`` (16 KiB bits
+    translated into 10000-byte blocks) and finishes the file without starting over."""
+    seed, dl = tmp_path / "seed", tmp_path / "dl"
+    seed.mkdir()
+    dl.mkdir()
+    payload = os.urandom(40 * PIECE + 4321)
+    torrent = tmp_path / "c.torrent"
+    torrent.write_bytes(
+        make_torrent(
+            seed, [("c.bin", payload)], name="c.bin", piece_length=PIECE, announce=tracker.url
+        )
+    )
+    control = dl / "c.bin.aria2"
+    aria2c, _ = start_aria2c(torrent, seed)
+    try:
+        leech, _ = start_aria2c(
+            torrent,
+            dl,
+            seed=False,
+            extra=("--max-download-limit=200K", "--auto-save-interval=1"),
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # until aria2c saved at least two pieces
+                assert time.monotonic() < deadline, "aria2c saved no progress"
+                assert leech.poll() is None, "aria2c finished before it could be killed"
+                saved = None
+                if control.exists():
+                    try:
+                        saved = cf.parse(control.read_bytes())
+                    except Exception:  # caught mid-write: read it again
+                        saved = None
+                if saved is not None and sum(bin(b).count("1") for b in saved.bitfield) >= 2:
+                    break
+                time.sleep(0.05)
+            leech.send_signal(signal.SIGKILL)
+            leech.wait(timeout=10)
+        finally:
+            stop_process(leech)
+        saved = cf.parse(control.read_bytes())
+        done = sum(bin(b).count("1") for b in saved.bitfield) * PIECE
+        res = run_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent))
+    finally:
+        stop_process(aria2c)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dl / "c.bin").read_bytes() == payload
+    ours = [a for a in tracker.state.announces if a.peer_id.startswith(b"-TA0100-")]
+    assert ours[0].event == "started" and ours[0].left <= len(payload) - done
