@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ PEER_ID = b"-TA0100-"
 
 
 @pytest.fixture
-def tracker():
+def tracker() -> Iterator[Tracker]:
     with Tracker(interval=1) as t:
         yield t
 

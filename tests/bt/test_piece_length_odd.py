@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def test_control_file_bits_are_aria2s_16k_blocks() -> None:
 
 
 @pytest.fixture
-def tracker():
+def tracker() -> Iterator[Tracker]:
     with Tracker(interval=1) as t:
         yield t
 
