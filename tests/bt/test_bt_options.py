@@ -19,6 +19,12 @@ def test_bt_stop_timeout_stops_a_torrent_without_sources(tmp_path: Path) -> None
     assert res.returncode == 7, res.stdout + res.stderr
     assert "--bt-stop-timeout" in res.stdout + res.stderr
     assert (dl / "lonely.bin.aria2").exists()
+    # the results row reads as aria2's (result IN_PROGRESS -> INPR), and it ran once
+    rows = [line for line in res.stdout.splitlines() if line.count("|") >= 3]
+    assert len(rows) == 2 and "|INPR|" in rows[1], res.stdout
+    assert "(INPR):download in-progress." in res.stdout
+    assert "(ERR)" not in res.stdout
+    assert res.stdout.count("Stop downloading torrent") <= 1, res.stdout
 
 
 def test_hash_check_seed_false_ends_after_a_complete_check(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
-from trioaria.base.errors import OptionError
+from trioaria.base.errors import ExitCode, OptionError
 from trioaria.base.stats import DownloadStats, DownloadStatus, EngineStats, FileStats
 
 __all__ = [
@@ -436,7 +436,9 @@ def _status_key(d: DownloadStats) -> str:
     if d.status is DownloadStatus.REMOVED:
         return "RM"
     if d.status is DownloadStatus.ERROR:
-        return "ERR"
+        # aria2 keys the row by the result code: a download that stopped unfinished without
+        # failing (--bt-stop-timeout: IN_PROGRESS, 7) is INPR, while RPC still says "error"
+        return "INPR" if d.error_code == ExitCode.IN_PROGRESS else "ERR"
     return "INPR"
 
 
@@ -487,7 +489,8 @@ def results_table(
 
     Args:
         downloads: finished, failed, removed and unfinished downloads, in aria2's order.
-            COMPLETE -> ``OK``, ERROR -> ``ERR``, REMOVED -> ``RM``, anything else (stopped by
+            COMPLETE -> ``OK``, ERROR -> ``ERR`` (``INPR`` when its code is 7, IN_PROGRESS,
+            as for ``--bt-stop-timeout``), REMOVED -> ``RM``, anything else (stopped by
             Ctrl-C) -> ``INPR``.
         mode: ``default``, ``full`` (one line per selected file with its %, then -- a
             trioaria extension -- one line per mirror with the bytes it served when a

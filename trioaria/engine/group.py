@@ -131,7 +131,10 @@ class RequestGroup:
         except errors.TrioariaError as exc:
             self.error = exc
             self.state = transition(self.state, "fail")
-            log.error("Download aborted: GID#%s %s", self.gid, exc)
+            if exc.exit_code == errors.ExitCode.IN_PROGRESS:  # stopped unfinished, not failed
+                log.log(NOTICE, "%s", exc)  # (--bt-stop-timeout: aria2's NOTICE line)
+            else:
+                log.error("Download aborted: GID#%s %s", self.gid, exc)
         except Exception as exc:  # a bug or an unmapped OS error: one clear line, never a crash
             log.debug("unexpected error in GID#%s", self.gid, exc_info=True)
             self.error = errors.TrioariaError(f"{type(exc).__name__}: {exc}")

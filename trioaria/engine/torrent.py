@@ -18,7 +18,8 @@ exit status treat it like any other download.  Inside its one cancel scope and n
    piece hashes and its info hash (the control file's BitTorrent bit).  ``<dir>/<name>.aria2``
    resumes as aria2's does; ``-V`` hashes every existing piece first.  Files that exist
    without a control file are refused (exit 13) unless ``-V``, ``-c`` or ``--allow-overwrite``.
-3. **Swarm.**  A :class:`~trioaria.bt.listener.PeerListener` (``--listen-port``), the
+3. **Swarm.**  The run's one :class:`~trioaria.bt.listener.PeerListener` (``--listen-port``,
+   shared by every torrent as in aria2; peers that dial while ``-V`` runs are held), the
    :class:`~trioaria.bt.swarm.Swarm` and the :class:`~trioaria.bt.announce.Announcer` run until
    every selected piece is verified; then ``completed`` is announced, the control file removed,
    and the torrent is seeded until ``--seed-ratio`` or ``--seed-time`` is met (aria2's rules:
@@ -312,11 +313,11 @@ class TorrentGroup(RequestGroup):
 
     async def _download_torrent(self) -> None:
         from ..bt.discovery import open_discovery
-        from ..bt.listener import PeerListener
+        from ..bt.listener import open_listener
 
-        self.listener = PeerListener(_listen_ports(self.options))
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.listener.run)
+            # one listener per run (aria2): the engine's services nursery holds it
+            self.listener = await open_listener(_listen_ports(self.options), nursery)
             self.discovery = await open_discovery(self.opt, nursery)
             meta = await self._metainfo()
             if meta is not None:
@@ -446,7 +447,6 @@ class TorrentGroup(RequestGroup):
         from ..bt.announce import Announcer
 
         listener = self.listener
-        listener.register(swarm)
         announcer = Announcer(
             tiers,
             info_hash=swarm.info_hash,
@@ -462,6 +462,7 @@ class TorrentGroup(RequestGroup):
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(swarm.run)
+                listener.register(swarm)
                 swarm.add_peers(peers)
                 nursery.start_soon(announcer.run)
                 nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port)
@@ -505,10 +506,22 @@ class TorrentGroup(RequestGroup):
         return FileLayout(entries)
 
     async def _run_torrent(self, meta: Metainfo) -> None:
+        """The torrent's files and swarm; the run's listener holds peers that dial while the
+        files are checked, and refuses a second download of the same torrent (exit 12)."""
+        from ..bt.mse import CryptoPolicy
+
+        self.listener.expect(meta.info_hash, CryptoPolicy.from_options(self.opt))
+        try:
+            await self._run_files_and_swarm(meta)
+        finally:
+            self.listener.forget(meta.info_hash)
+
+    async def _run_files_and_swarm(self, meta: Metainfo) -> None:
         from ..bt.mse import CryptoPolicy
         from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
         from ..storage.disk import remove_control_file
+        from ..storage.pieces import block_length_for
         from ..storage.session import PieceHashes, StorageSession, check_capacity
 
         directory = self._directory()
@@ -517,14 +530,12 @@ class TorrentGroup(RequestGroup):
         control_path = os.path.join(directory, meta.name + ".aria2")
         files = [os.path.join(directory, e.path) for e in layout.files if e.selected]
         self.path = os.path.join(directory, meta.name) if meta.multi_file else files[0]
-        if meta.piece_length > 16 * 1024 and meta.piece_length % (16 * 1024):
-            # pieces below 16 KiB are one block each (as aria2); larger ones must split into
-            # whole 16 KiB blocks for the control file's in-flight bitfields
+        try:  # 40000-byte pieces become 10000-byte blocks (storage.pieces.block_length_for)
+            block_length_for(meta.piece_length)
+        except ValueError as exc:
             raise errors.TrioariaError(
-                f"piece length {meta.piece_length} is not a multiple of 16 KiB",
-                exit_code=errors.ExitCode.BITTORRENT_PARSE_ERROR,
-                retryable=False,
-            )
+                str(exc), exit_code=errors.ExitCode.BITTORRENT_PARSE_ERROR, retryable=False
+            ) from None
         has_control = os.path.exists(control_path)
         existing = any(os.path.exists(p) for p in files)
         check = bool(self.opt("check-integrity"))
@@ -678,7 +689,6 @@ class TorrentGroup(RequestGroup):
 
         tiers = tracker_tiers(meta.announce_list, self.options, private=meta.private)
         listener = self.listener
-        listener.register(swarm)
         announcer = Announcer(
             tiers,
             info_hash=meta.info_hash,
@@ -698,6 +708,7 @@ class TorrentGroup(RequestGroup):
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(swarm.run)
+                listener.register(swarm)
                 swarm.add_peers(getattr(self, "_magnet_peers", ()))
                 nursery.start_soon(announcer.run)
                 nursery.start_soon(self.discovery.serve_swarm, swarm, listener.port, meta.private)

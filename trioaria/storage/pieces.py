@@ -11,6 +11,13 @@ matched: BEP 3 SHA-1 piece hashes, Metalink chunk checksums), so every protocol 
 HTTP/FTP/SFTP segments report byte ranges, BitTorrent reports blocks, and the control file
 (``storage.control_file``) is produced from and loaded into the same two structures.
 
+A piece length that is not a multiple of 16 KiB (aria2 and libtorrent accept them, e.g. 40000)
+gets the largest block length that divides it and is at most 16 KiB (10000 for 40000), so the
+geometry stays uniform for every protocol and every BitTorrent request still fits in 16 KiB
+(:func:`block_length_for`).  The control file keeps aria2's one bit per 16 KiB block of a piece
+(the last one short); :meth:`PieceStorage.snapshot` and :meth:`PieceStorage.load` translate: a
+16 KiB block is written when all of our blocks it overlaps are, and back.
+
 A block is marked done only after its bytes were handed to ``os.pwrite`` (docs/decisions.md: the
 control file is the commit point), so a snapshot never claims bytes that are not in the file.
 Pure: no I/O, no clock.
@@ -22,9 +29,34 @@ from collections.abc import Iterable, Iterator
 
 from .bitfield import Bitfield
 
-__all__ = ["BLOCK_LENGTH", "BlockMap", "PieceStorage"]
+__all__ = ["BLOCK_LENGTH", "MIN_BLOCK_LENGTH", "BlockMap", "PieceStorage", "block_length_for"]
 
 BLOCK_LENGTH = 16 * 1024
+#: the smallest block :func:`block_length_for` settles for (below it a request costs too much)
+MIN_BLOCK_LENGTH = 1024
+
+
+def block_length_for(piece_length: int) -> int:
+    """The block length of pieces of ``piece_length`` bytes (BEP 3 requests are <= 16 KiB).
+
+    16 KiB when it divides the piece length; the piece length itself when it is smaller (one
+    short block per piece, as aria2); otherwise the largest divisor of the piece length that is
+    at most 16 KiB.
+
+    Raises:
+        ValueError: no divisor of at least :data:`MIN_BLOCK_LENGTH` bytes exists.
+    """
+    if piece_length <= 0:
+        return BLOCK_LENGTH
+    if piece_length <= BLOCK_LENGTH or piece_length % BLOCK_LENGTH == 0:
+        return min(BLOCK_LENGTH, piece_length)
+    for length in range(BLOCK_LENGTH, MIN_BLOCK_LENGTH - 1, -1):
+        if piece_length % length == 0:
+            return length
+    raise ValueError(
+        f"piece length {piece_length} has no block length between {MIN_BLOCK_LENGTH}"
+        f" and {BLOCK_LENGTH} bytes that divides it"
+    )
 
 
 class BlockMap:
@@ -145,7 +177,7 @@ class PieceStorage:
         self, total_length: int, piece_length: int, block_length: int | None = None
     ) -> None:
         if block_length is None:
-            block_length = min(BLOCK_LENGTH, piece_length) if piece_length > 0 else BLOCK_LENGTH
+            block_length = block_length_for(piece_length)
         if total_length < 0:
             raise ValueError("total_length must be >= 0")
         if piece_length <= 0 or block_length <= 0 or piece_length % block_length:
@@ -300,13 +332,29 @@ class PieceStorage:
             piece = j // bpp
             rng = self.piece_blocks(piece)
             if not self.pieces[piece]:
-                bits = Bitfield(len(rng))
-                for k in range(rng.start, rng.stop):
-                    if blocks[k]:
-                        bits.set(k - rng.start)
+                bits = self._file_bits(piece, rng)
                 in_flight.append((piece, self.piece_size(piece), bits.to_bytes()))
             i = rng.stop
         return self.pieces.to_bytes(), in_flight
+
+    def _file_bits(self, piece: int, rng: range) -> Bitfield:
+        """The control file's bits of ``piece``: one per 16 KiB block (aria2 ``Piece``)."""
+        blocks, bl = self._blocks, self.block_length
+        size = self.piece_size(piece)
+        count = -(-size // BLOCK_LENGTH)
+        bits = Bitfield(count)
+        same = bl == BLOCK_LENGTH or (count == 1 and len(rng) == 1)
+        for j in range(count):
+            if same:
+                if blocks[rng.start + j]:
+                    bits.set(j)
+                continue
+            # ours overlapping [j*16K, min((j+1)*16K, size)) must all be written
+            a = (j * BLOCK_LENGTH) // bl
+            b = -(-min((j + 1) * BLOCK_LENGTH, size) // bl)
+            if blocks.count(0, rng.start + a, rng.start + b) == 0:
+                bits.set(j)
+        return bits
 
     def load(self, bitfield: bytes, in_flight: list[tuple[int, int, bytes]]) -> None:
         """Replace the state with a control file's ``bitfield`` and ``in_flight`` pieces."""
@@ -319,6 +367,17 @@ class PieceStorage:
             if not 0 <= piece < self.num_pieces or self.pieces[piece]:
                 continue
             rng = self.piece_blocks(piece)
+
+            def bit(j: int, bits: bytes = bits) -> bool:
+                return j // 8 < len(bits) and bool(bits[j // 8] & (0x80 >> (j % 8)))
+
+            bl, size = self.block_length, self.piece_size(piece)
             for k in range(len(rng)):
-                if k // 8 < len(bits) and bits[k // 8] & (0x80 >> (k % 8)):
+                if bl == BLOCK_LENGTH or len(rng) == 1:
+                    done = bit(k)
+                else:  # every 16 KiB block of the file that overlaps ours must be set
+                    a = (k * bl) // BLOCK_LENGTH
+                    b = -(-min((k + 1) * bl, size) // BLOCK_LENGTH)
+                    done = all(bit(j) for j in range(a, b))
+                if done:
                     self.mark_blocks(rng.start + k, rng.start + k + 1)
