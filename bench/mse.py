@@ -30,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import statistics
@@ -41,10 +42,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bt import Tracker, _add, _argv, _wait, make_torrent
-from run import ARIA2C, Measurement, MiB, child_env, make_random_file, measure, scratch_dir, sha256_file
+from run import (
+    ARIA2C,
+    Measurement,
+    MiB,
+    child_env,
+    make_random_file,
+    measure,
+    scratch_dir,
+    sha256_file,
+)
 
+lt: Any
 try:
-    import libtorrent as lt
+    lt = importlib.import_module("libtorrent")
 except ImportError:  # pragma: no cover - reported to the user
     lt = None
 
