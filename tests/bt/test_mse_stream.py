@@ -16,7 +16,6 @@ import trio
 from trioaria.base.errors import TrioariaError
 from trioaria.bt.crypto_stream import (
     MSE_HANDSHAKE_TIMEOUT,
-    PIPELINE_MIN,
     MseStream,
     accept_encrypted,
     initiate,
@@ -111,45 +110,6 @@ async def test_handshake_and_payload_both_ways(
             nursery.start_soon(read_all, a, got_back, len(back), False)
     assert bytes(got) == blob and bytes(got_back) == back
     a.close_nowait()
-    b.close_nowait()
-
-
-async def test_large_reads_decrypt_ahead_in_order_and_survive_cancellation() -> None:
-    """Reads of at least PIPELINE_MIN bytes are decrypted one step ahead in a worker thread:
-    the bytes still arrive in order, EOF comes after the last of them, and a read cancelled at
-    any point (waiting for the socket or for the worker) loses nothing."""
-    a, b, _ = await _pair(RC4_ONLY, RC4_ONLY)
-    assert isinstance(a, MseStream) and isinstance(b, MseStream)
-    blob = random.Random(7).randbytes(3_000_000)
-    got = bytearray()
-    buf = bytearray(256 * 1024)
-    assert len(buf) >= PIPELINE_MIN
-    pipelined = 0
-
-    async def send() -> None:
-        for i in range(0, len(blob), 100_000):
-            await a.send_all(blob[i : i + 100_000])
-        await a.aclose()
-
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send)
-            rounds = 0
-            while True:
-                rounds += 1
-                assert rounds < 100_000
-                if rounds % 3 == 0:  # cancelled at once, before or while it waits
-                    with trio.move_on_after(0):
-                        got += buf[: await b.receive_into(memoryview(buf))]
-                    continue
-                n = await b.receive_into(memoryview(buf))
-                pipelined += b._job is not None
-                if not n:
-                    break
-                got += buf[:n]
-    assert bytes(got) == blob
-    assert pipelined  # some chunks were decrypting ahead when a read returned
-    assert await b.receive_some(10) == b""
     b.close_nowait()
 
 

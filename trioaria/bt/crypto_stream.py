@@ -20,25 +20,14 @@ Who speaks MSE follows aria2 (docs/design.md, "BitTorrent"):
   else is treated as MSE's ``Ya``: the receiver finds ``HASH('req1', S)`` within 512 bytes of
   padding, learns the torrent from ``SKEY`` and picks the method by that torrent's
   :class:`~trioaria.bt.mse.CryptoPolicy` (plaintext when allowed and offered, as aria2).
-
-RC4 is the one CPU cost of an encrypted download (pycryptodome's RC4 runs at ~330 MiB/s, about
-as much CPU as the rest of the BitTorrent body path; docs/performance.md, "MSE cost").  It
-releases the GIL, so large reads are decrypted in a worker thread, one step ahead of the
-caller: :meth:`MseStream.receive_into` hands out chunk *k* (already decrypted) and, if the
-socket has more bytes right now, starts decrypting chunk *k+1* while the caller parses and
-writes chunk *k*.  The RC4 stream stays in order because at most one chunk is in flight and
-nothing else decrypts meanwhile; a read that would block is never made ahead of time, so no
-byte waits for a later one.  Reads under :data:`PIPELINE_MIN` bytes are decrypted inline.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import secrets
 from collections.abc import Callable, Iterable
 
-import outcome
 import trio
 
 from ..base.errors import TrioariaError
@@ -55,7 +44,6 @@ from .mse import (
 
 __all__ = [
     "MSE_HANDSHAKE_TIMEOUT",
-    "PIPELINE_MIN",
     "MseStream",
     "PeerStream",
     "accept_encrypted",
@@ -67,29 +55,6 @@ log = logging.getLogger("trioaria.bt.mse")
 
 MSE_HANDSHAKE_TIMEOUT = 20.0
 """Seconds without progress before an MSE handshake is given up (each read is bounded)."""
-
-PIPELINE_MIN = 16384
-"""Reads of at least this many bytes are decrypted in a worker thread (see the module docstring)."""
-
-
-class _DecryptJob:
-    """One received chunk being decrypted in a worker thread; ``done`` is set with ``result``."""
-
-    __slots__ = ("done", "result")
-
-    def __init__(self, decrypt: Callable[[bytes], bytes], data: bytes) -> None:
-        self.done = trio.Event()
-        self.result: outcome.Outcome[bytes] | None = None
-        token = trio.lowlevel.current_trio_token()
-
-        def deliver(result: outcome.Outcome[bytes]) -> None:  # runs in the worker thread
-            self.result = result
-            try:
-                token.run_sync_soon(self.done.set)
-            except trio.RunFinishedError:  # pragma: no cover - the run ended meanwhile
-                pass
-
-        trio.lowlevel.start_thread_soon(lambda: decrypt(data), deliver)
 
 
 class MseStream(trio.abc.Stream):
@@ -104,15 +69,11 @@ class MseStream(trio.abc.Stream):
     def __init__(self, transport: ByteStream, handshake: MseHandshake, buffered: bytes) -> None:
         self.transport_stream = transport
         self._mse = handshake
-        self._ready: collections.deque[bytes] = collections.deque([buffered] if buffered else [])
-        self._pos = 0  # bytes of _ready[0] already handed out
+        self._buffered = bytearray(buffered)
         assert handshake.method is not None
         #: the negotiated payload method
         self.method: CryptoMethod = handshake.method
         self._plain = handshake.method is CryptoMethod.PLAINTEXT
-        self._job: _DecryptJob | None = None  # the chunk decrypting ahead, if any
-        self._eof = False  # the transport reported EOF during a read-ahead
-        self._error: TrioariaError | None = None  # ... or failed: raised on the next call
 
     def __repr__(self) -> str:
         return f"<MseStream {self.method.name}>"
@@ -136,77 +97,26 @@ class MseStream(trio.abc.Stream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Up to ``max_bytes`` decrypted bytes; ``b""`` at EOF."""
         size = max_bytes or 65536
-        if self._plain and not self._ready:
-            return await self.transport_stream.receive_some(size)
-        await self._fill(size)
-        return bytes(self._take(size))
+        if self._buffered:
+            out = bytes(self._buffered[:size])
+            del self._buffered[:size]
+            await trio.lowlevel.checkpoint()
+            return out
+        data = await self.transport_stream.receive_some(size)
+        return data if self._plain or not data else self._mse.decrypt(data)
 
     async def receive_into(self, buf: memoryview) -> int:
-        """Receive into ``buf``, decrypted; 0 at EOF."""
-        if self._plain and not self._ready:
-            return await self.transport_stream.receive_into(buf)
-        await self._fill(len(buf))
-        chunk = self._take(len(buf))
-        n = len(chunk)
-        buf[:n] = chunk
-        return n
-
-    def _take(self, size: int) -> memoryview:
-        """Up to ``size`` decrypted bytes from the first ready chunk (empty at EOF)."""
-        if not self._ready:
-            return memoryview(b"")
-        chunk = self._ready[0]
-        out = memoryview(chunk)[self._pos : self._pos + size]
-        self._pos += len(out)
-        if self._pos == len(chunk):
-            self._ready.popleft()
-            self._pos = 0
-        return out
-
-    def _decrypted(self, data: bytes) -> None:
-        if data:
-            self._ready.append(data)
-
-    async def _fill(self, size: int) -> None:
-        """Make ``_ready`` non-empty, or leave it empty at EOF (always a checkpoint).
-
-        State changes before each await, so a cancelled call loses nothing: a finished chunk
-        is in ``_ready``, a running one in ``_job``, and a cancelled read consumed nothing.
-        """
-        if self._ready:
+        """Receive into ``buf`` and decrypt in place; 0 at EOF."""
+        if self._buffered:
+            n = min(len(buf), len(self._buffered))
+            buf[:n] = self._buffered[:n]
+            del self._buffered[:n]
             await trio.lowlevel.checkpoint()
-            return
-        if self._job is None:
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error
-            if self._eof:
-                await trio.lowlevel.checkpoint()
-                return
-            data = await self.transport_stream.receive_some(size)
-            if len(data) < PIPELINE_MIN or self._plain:
-                self._decrypted(data if self._plain else self._mse.decrypt(data))
-                return
-            self._job = _DecryptJob(self._mse.decrypt, data)
-        job = self._job
-        await job.done.wait()
-        self._job = None
-        assert job.result is not None
-        self._decrypted(job.result.unwrap())
-        # read ahead only what is already here: the caller must get this chunk without waiting
-        if self._eof or not self.transport_stream.is_readable():
-            return
-        try:
-            data = await self.transport_stream.receive_some(size)
-        except TrioariaError as exc:  # a reset after the data: reported on the next call
-            self._error = exc
-            return
-        if not data:
-            self._eof = True
-        elif len(data) < PIPELINE_MIN:
-            self._decrypted(self._mse.decrypt(data))
-        else:
-            self._job = _DecryptJob(self._mse.decrypt, data)
+            return n
+        n = await self.transport_stream.receive_into(buf)
+        if n and not self._plain:
+            buf[:n] = self._mse.decrypt(buf[:n])
+        return n
 
     def close_nowait(self) -> None:
         self.transport_stream.close_nowait()
