@@ -119,13 +119,25 @@ class OpenTracker:
         assert isinstance(complete, int) and isinstance(incomplete, int), entry
         return complete, incomplete
 
-    def wait_seeders(self, info_hash: bytes, count: int = 1, timeout: float = 30) -> None:
-        """Wait until the tracker lists ``count`` seeders of ``info_hash``."""
+    def wait_swarm(
+        self, info_hash: bytes, *, seeders: int = 0, leechers: int = 0, timeout: float = 30
+    ) -> None:
+        """Wait until the tracker lists at least ``seeders`` seeders and ``leechers`` leechers."""
         deadline = time.monotonic() + timeout
-        while self.scrape(info_hash)[0] < count:
+        while True:
+            complete, incomplete = self.scrape(info_hash)
+            if complete >= seeders and incomplete >= leechers:
+                return
             if time.monotonic() > deadline or self.process.poll() is not None:
-                pytest.fail(f"opentracker never saw {count} seeder(s) of {info_hash.hex()}")
+                pytest.fail(
+                    f"opentracker lists {complete} seeder(s) and {incomplete} leecher(s) of "
+                    f"{info_hash.hex()}, not {seeders} and {leechers}"
+                )
             time.sleep(0.05)
+
+    def wait_seeders(self, info_hash: bytes, count: int = 1) -> None:
+        """Wait until the tracker lists ``count`` seeders of ``info_hash``."""
+        self.wait_swarm(info_hash, seeders=count)
 
 
 def start_opentracker(root: Path) -> OpenTracker:
