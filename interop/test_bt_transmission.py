@@ -1,7 +1,7 @@
 """trioaria against transmission-daemon (3.x) on 127.0.0.1, both directions.
 
-* transmission seeds (it verifies the existing data, then announces to opentracker); trioaria
-  finds it through the tracker and downloads a multi-file torrent;
+* transmission seeds (it verifies the existing data, then announces to opentracker over HTTP,
+  or over UDP); trioaria finds it through the tracker and downloads a multi-file torrent;
 * transmission seeds; trioaria dials it from a magnet's ``x.pe`` with no tracker at all, so the
   metadata (BEP 9) and then the pieces come from transmission, MSE required on our side;
 * transmission leeches and announces; a trioaria seed (``-V`` on existing data) finds it
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import pytest
 
 from tests.bt.swarm_helpers import (
     free_port,
@@ -54,10 +56,12 @@ def _assert_files(root: Path) -> None:
         assert (root / "multi" / rel).read_bytes() == data, rel
 
 
+@pytest.mark.parametrize("scheme", ["http", "udp"])
 def test_leech_from_transmission_via_opentracker(
-    tmp_path: Path, transmission: Transmission, opentracker: OpenTracker
+    tmp_path: Path, transmission: Transmission, opentracker: OpenTracker, scheme: str
 ) -> None:
-    raw = _multi_torrent(tmp_path, opentracker.http_announce)
+    announce = opentracker.http_announce if scheme == "http" else opentracker.udp_announce
+    raw = _multi_torrent(tmp_path, announce)
     info_hash = parse_torrent(raw).info_hash
     opentracker.allow(info_hash)  # before transmission's first announce
     _seed_in_transmission(tmp_path, transmission, raw)

@@ -2,7 +2,9 @@
 
 * aria2c seeds and announces to opentracker; trioaria learns the seed from the same tracker
   (``http://`` announce, then a torrent whose only tracker is ``udp://``) and downloads;
-* trioaria seeds and announces; libtorrent, knowing nothing but the torrent, finds it there.
+  likewise from a libtorrent seed over ``udp://``;
+* trioaria seeds and announces; aria2c (``udp://``) and libtorrent (``http://``), knowing
+  nothing but the torrent, find it there and download.
 
 Each test whitelists its own torrent (Debian's opentracker serves whitelisted hashes only) and
 starts the leecher only once ``/scrape`` lists the seeder, so nobody waits for a re-announce.
@@ -62,21 +64,6 @@ def _leech_from_aria2c(
     assert (dl / "ot.bin").read_bytes() == payload
 
 
-def test_leech_from_aria2c_via_opentracker_http(tmp_path: Path, opentracker: OpenTracker) -> None:
-    _leech_from_aria2c(tmp_path, opentracker, opentracker.http_announce)
-
-
-def test_leech_from_aria2c_via_opentracker_udp(tmp_path: Path, opentracker: OpenTracker) -> None:
-    # aria2c speaks to UDP trackers only from its DHT socket (no entry point: it stays local);
-    # trioaria runs with --enable-dht=false, so its announce uses a socket of its own.
-    dht = (
-        "--enable-dht=true",
-        f"--dht-listen-port={free_port()}",
-        f"--dht-file-path={tmp_path / 'aria2c-dht.dat'}",
-    )
-    _leech_from_aria2c(tmp_path, opentracker, opentracker.udp_announce, dht)
-
-
 def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -85,9 +72,86 @@ def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def test_seed_to_libtorrent_via_opentracker(tmp_path: Path, opentracker: OpenTracker) -> None:
+def _lt_session() -> Any:
     if lt is None:
         pytest.fail("libtorrent is not installed (python3 -m pip install libtorrent)")
+    return lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "allow_multiple_connections_per_ip": True,
+            "alert_mask": 0,
+        }
+    )
+
+
+def _aria2c_dht(tmp_path: Path) -> tuple[str, ...]:
+    """aria2c speaks to UDP trackers only from its DHT socket (no entry point: it stays local);
+    trioaria runs with --enable-dht=false, so its announces use a socket of their own."""
+    return (
+        "--enable-dht=true",
+        f"--dht-listen-port={free_port()}",
+        f"--dht-file-path={tmp_path / 'aria2c-dht.dat'}",
+    )
+
+
+def test_leech_from_aria2c_via_opentracker_http(tmp_path: Path, opentracker: OpenTracker) -> None:
+    _leech_from_aria2c(tmp_path, opentracker, opentracker.http_announce)
+
+
+def test_leech_from_aria2c_via_opentracker_udp(tmp_path: Path, opentracker: OpenTracker) -> None:
+    _leech_from_aria2c(tmp_path, opentracker, opentracker.udp_announce, _aria2c_dht(tmp_path))
+
+
+def test_leech_from_libtorrent_via_opentracker_udp(
+    tmp_path: Path, opentracker: OpenTracker
+) -> None:
+    torrent, payload, info_hash = _torrent(
+        tmp_path, "lt.bin", opentracker.udp_announce, 1024 * 1024 + 3
+    )
+    opentracker.allow(info_hash)
+    ses = _lt_session()
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(str(torrent))
+    params.save_path = str(tmp_path / "seed")
+    params.flags |= lt.torrent_flags.seed_mode
+    params.flags &= ~lt.torrent_flags.auto_managed  # active at once, announces at once
+    params.flags &= ~lt.torrent_flags.paused
+    ses.add_torrent(params)
+    opentracker.wait_seeders(info_hash)
+    dl = tmp_path / "dl"
+    res = run_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent), timeout=60)
+    del ses
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dl / "lt.bin").read_bytes() == payload
+
+
+def test_seed_to_aria2c_via_opentracker_udp(tmp_path: Path, opentracker: OpenTracker) -> None:
+    torrent, payload, info_hash = _torrent(
+        tmp_path, "up.bin", opentracker.udp_announce, 1024 * 1024 + 17
+    )
+    opentracker.allow(info_hash)
+    port = free_port()
+    ours = start_trioaria(f"--dir={tmp_path / 'seed'}", "-V", f"--listen-port={port}", str(torrent))
+    leecher = None
+    try:
+        wait_listening(port, ours, "trioaria")
+        opentracker.wait_seeders(info_hash)
+        dl = tmp_path / "dl"
+        leecher, _ = start_aria2c(torrent, dl, seed=False, extra=_aria2c_dht(tmp_path))
+        assert leecher.wait(timeout=60) == 0
+        out, _ = ours.communicate(timeout=60)  # --seed-ratio=1.0: it ends by itself
+    finally:
+        stop_process(leecher)
+        stop_process(ours)
+    assert ours.returncode == 0, out.decode()
+    assert (dl / "up.bin").read_bytes() == payload
+
+
+def test_seed_to_libtorrent_via_opentracker(tmp_path: Path, opentracker: OpenTracker) -> None:
     torrent, payload, info_hash = _torrent(
         tmp_path, "up.bin", opentracker.http_announce, 1536 * 1024 + 5
     )
@@ -97,17 +161,7 @@ def test_seed_to_libtorrent_via_opentracker(tmp_path: Path, opentracker: OpenTra
     try:
         wait_listening(port, ours, "trioaria")
         opentracker.wait_seeders(info_hash)
-        ses = lt.session(
-            {
-                "listen_interfaces": "127.0.0.1:0",
-                "enable_dht": False,
-                "enable_lsd": False,
-                "enable_upnp": False,
-                "enable_natpmp": False,
-                "allow_multiple_connections_per_ip": True,
-                "alert_mask": 0,
-            }
-        )
+        ses = _lt_session()
         params = lt.add_torrent_params()
         params.ti = lt.torrent_info(str(torrent))  # its only peer source is the tracker
         params.save_path = str(tmp_path / "dl")

@@ -18,7 +18,6 @@ import contextlib
 import http.client
 import json
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -78,6 +77,21 @@ def _settings(download_dir: Path, peer_port: int, rpc_port: int) -> dict[str, ob
         "trash-original-torrent-files": False,
         "utp-enabled": False,
     }
+
+
+def _listening(port: int) -> bool:
+    """Whether a socket listens on 127.0.0.1:``port`` (read from ``/proc/net/tcp``).
+
+    Not probed with a connection: transmission keeps one incoming handshake per address, and
+    a probe from 127.0.0.1 that is still being torn down makes it close the next peer from
+    127.0.0.1 (every peer here) at once.
+    """
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        return any(
+            fields[1] == local and fields[3] == "0A"  # 0A: TCP_LISTEN
+            for fields in (line.split() for line in f.readlines()[1:])
+        )
 
 
 @dataclass
@@ -170,8 +184,10 @@ def start_transmission(config_dir: Path) -> Transmission:
         while process.poll() is None and time.monotonic() < deadline:
             try:
                 daemon.rpc("session-get")
-                socket.create_connection(("127.0.0.1", peer_port), timeout=1).close()
             except (OSError, http.client.HTTPException):
+                time.sleep(0.05)
+                continue
+            if not _listening(peer_port):
                 time.sleep(0.05)
                 continue
             return daemon
