@@ -32,18 +32,24 @@ from tests.servers.opentracker import OpenTracker
 from tests.servers.transmission import Transmission
 from trioaria.bt.metainfo import parse_torrent
 
-FILES = [
-    ("a.bin", os.urandom(400 * 1024 + 3)),
-    ("sub/b.bin", os.urandom(200 * 1024 + 11)),
-    ("sub/c.txt", b"transmission\n" * 100),
-]
+Files = list[tuple[str, bytes]]
 
 
-def _multi_torrent(tmp_path: Path, announce: str | None) -> bytes:
-    """A multi-file torrent whose data is written under ``tmp_path/seed``."""
+def _multi_torrent(tmp_path: Path, announce: str | None) -> tuple[bytes, Files]:
+    """A multi-file torrent whose data is written under ``tmp_path/seed``.
+
+    The data is new for every test, so each test has an info-hash of its own: a hash shared
+    with an earlier test would find that test's departed peers listed at the session's tracker.
+    """
+    files = [
+        ("a.bin", os.urandom(400 * 1024 + 3)),
+        ("sub/b.bin", os.urandom(200 * 1024 + 11)),
+        ("sub/c.txt", b"transmission\n" * 100),
+    ]
     seed = tmp_path / "seed"
     seed.mkdir()
-    return make_torrent(seed, FILES, name="multi", piece_length=32768, announce=announce)
+    raw = make_torrent(seed, files, name="multi", piece_length=32768, announce=announce)
+    return raw, files
 
 
 def _seed_in_transmission(tmp_path: Path, transmission: Transmission, raw: bytes) -> None:
@@ -51,8 +57,8 @@ def _seed_in_transmission(tmp_path: Path, transmission: Transmission, raw: bytes
     transmission.wait_seeding(torrent_id)
 
 
-def _assert_files(root: Path) -> None:
-    for rel, data in FILES:
+def _assert_files(root: Path, files: Files) -> None:
+    for rel, data in files:
         assert (root / "multi" / rel).read_bytes() == data, rel
 
 
@@ -61,7 +67,7 @@ def test_leech_from_transmission_via_opentracker(
     tmp_path: Path, transmission: Transmission, opentracker: OpenTracker, scheme: str
 ) -> None:
     announce = opentracker.http_announce if scheme == "http" else opentracker.udp_announce
-    raw = _multi_torrent(tmp_path, announce)
+    raw, files = _multi_torrent(tmp_path, announce)
     info_hash = parse_torrent(raw).info_hash
     opentracker.allow(info_hash)  # before transmission's first announce
     _seed_in_transmission(tmp_path, transmission, raw)
@@ -71,13 +77,13 @@ def test_leech_from_transmission_via_opentracker(
     dl = tmp_path / "dl"
     res = run_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent), timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr + transmission.log
-    _assert_files(dl)
+    _assert_files(dl, files)
 
 
 def test_magnet_from_transmission_direct_with_mse(
     tmp_path: Path, transmission: Transmission
 ) -> None:
-    raw = _multi_torrent(tmp_path, None)
+    raw, files = _multi_torrent(tmp_path, None)
     _seed_in_transmission(tmp_path, transmission, raw)
     meta = parse_torrent(raw)
     magnet = (
@@ -93,7 +99,7 @@ def test_magnet_from_transmission_direct_with_mse(
         timeout=60,
     )
     assert res.returncode == 0, res.stdout + res.stderr + transmission.log
-    _assert_files(dl)
+    _assert_files(dl, files)
 
 
 def test_transmission_leeches_from_trioaria_via_opentracker(
