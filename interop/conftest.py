@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("tests.servers.nginx", "tests.servers.fault")
+pytest.register_assert_rewrite(
+    "tests.servers.nginx",
+    "tests.servers.fault",
+    "tests.servers.opentracker",
+    "tests.servers.transmission",
+)
 
 import tests.conftest  # noqa: E402, F401  (the loopback-only audit hook)
 from tests.servers.nginx import nginx  # noqa: E402
