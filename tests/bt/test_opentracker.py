@@ -2,7 +2,7 @@
 
 * aria2c seeds and announces to opentracker; trioaria learns the seed from the same tracker
   (``http://`` announce, then a torrent whose only tracker is ``udp://``) and downloads;
-  likewise from a libtorrent seed over ``udp://``;
+  likewise from a libtorrent seed over both;
 * trioaria seeds and announces; aria2c (``udp://``) and libtorrent (``http://``), knowing
   nothing but the torrent, find it there and download.
 
@@ -106,12 +106,12 @@ def test_leech_from_aria2c_via_opentracker_udp(tmp_path: Path, opentracker: Open
     _leech_from_aria2c(tmp_path, opentracker, opentracker.udp_announce, _aria2c_dht(tmp_path))
 
 
-def test_leech_from_libtorrent_via_opentracker_udp(
-    tmp_path: Path, opentracker: OpenTracker
+@pytest.mark.parametrize("scheme", ["http", "udp"])
+def test_leech_from_libtorrent_via_opentracker(
+    tmp_path: Path, opentracker: OpenTracker, scheme: str
 ) -> None:
-    torrent, payload, info_hash = _torrent(
-        tmp_path, "lt.bin", opentracker.udp_announce, 1024 * 1024 + 3
-    )
+    announce = opentracker.http_announce if scheme == "http" else opentracker.udp_announce
+    torrent, payload, info_hash = _torrent(tmp_path, "lt.bin", announce, 1024 * 1024 + 3)
     opentracker.allow(info_hash)
     ses = _lt_session()
     params = lt.add_torrent_params()
