@@ -82,9 +82,8 @@ def _settings(download_dir: Path, peer_port: int, rpc_port: int) -> dict[str, ob
 def _listening(port: int) -> bool:
     """Whether a socket listens on 127.0.0.1:``port`` (read from ``/proc/net/tcp``).
 
-    Not probed with a connection: transmission keeps one incoming handshake per address, and
-    a probe from 127.0.0.1 that is still being torn down makes it close the next peer from
-    127.0.0.1 (every peer here) at once.
+    Not probed with a connection: transmission may close a new connection from an address
+    whose previous one it has not torn down yet, and every peer here is 127.0.0.1.
     """
     local = f"0100007F:{port:04X}"
     with open("/proc/net/tcp") as f:
