@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("tests.servers.nginx", "tests.servers.fault")
+pytest.register_assert_rewrite(
+    "tests.servers.nginx",
+    "tests.servers.fault",
+    "tests.servers.opentracker",
+    "tests.servers.transmission",
+)
 
 import tests.conftest  # noqa: E402, F401  (the loopback-only audit hook)
 from tests.servers.nginx import nginx  # noqa: E402
+from tests.servers.opentracker import opentracker  # noqa: E402
+from tests.servers.transmission import transmission  # noqa: E402
 
-__all__ = ["nginx"]
+__all__ = ["nginx", "opentracker", "transmission"]

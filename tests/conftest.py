@@ -26,6 +26,8 @@ pytest_plugins = [
         "tests.servers.ftp",
         "tests.servers.sftp",
         "tests.servers.proxies",
+        "tests.servers.opentracker",
+        "tests.servers.transmission",
     )
     if importlib.util.find_spec(name) is not None
 ]

@@ -17,9 +17,12 @@ Rules it applies:
   so they are handed back (:class:`RequestsDropped`); with the Fast extension they stay until
   the peer answers each with a block or a ``reject request`` (BEP 6: "choke no longer implicitly
   rejects all pending requests").
-* **Pipeline**: enough 16 KiB requests in flight to cover about half a second of the peer's
-  current rate, at least 4, at most the peer's ``reqq`` (BEP 10) or 250 (aria2's and many
-  clients' queue): at 100 MiB/s that is the full 250, so a fast peer never waits for a request.
+* **Pipeline**: enough 16 KiB requests in flight to cover about three seconds of the peer's
+  current rate (libtorrent's ``request_queue_time``), at least 4, at most the peer's ``reqq``
+  (BEP 10) or 250 (aria2's and many clients' queue): at 100 MiB/s that is the full 250, so a
+  fast peer never waits for a request.  The window must be longer than the peer's answer
+  latency, or the pipeline never grows: transmission answers requests in 0.5 s batches, and
+  a half-second window held it at 4-5 requests (about 150 KiB/s over loopback).
 * **Snubbing**: a peer with requests out that sent no block for 60 s is *snubbed* (aria2 and
   libtorrent: the choker passes it over and the picker may give its blocks to others) until a
   block arrives.
@@ -81,7 +84,7 @@ KEEPALIVE_AFTER = 120.0
 IDLE_AFTER = 180.0
 DEFAULT_MAX_QUEUE = 250
 MIN_PIPELINE = 4
-PIPELINE_SECONDS = 0.5
+PIPELINE_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,11 @@ __all__ = ["Swarm", "SwarmStats"]
 log = logging.getLogger("trioaria.bt.swarm")
 
 UNCHOKE_SLOTS = 4
+# A failed dial is tried again after these delays, then given up (libtorrent retries a peer up
+# to 3 times too).  A peer may refuse a connection for a moment: transmission closes a new one
+# from an address whose previous connection it has not torn down yet (a magnet download redials
+# its metadata peers as soon as the metadata is in).
+REDIAL_AFTER = (2.0, 10.0, 30.0)
 ALLOWED_FAST_SIZE = 10  # BEP 6 "k"; aria2 and libtorrent send 10
 
 
@@ -130,6 +135,7 @@ class Swarm:
         self.peers: set[PeerTask] = set()
         self._candidates: dict[tuple[str, int], None] = {}
         self._connecting: set[tuple[str, int]] = set()
+        self._dial_failures: dict[tuple[str, int], int] = {}
         self._self_addrs: set[tuple[str, int]] = set()
         self.banned_addrs: set[tuple[str, int]] = set()
         self.banned_ids: set[bytes] = set()
@@ -410,12 +416,20 @@ class Swarm:
                 )  # fmt: skip
             except TrioariaError as exc:
                 log.debug("cannot connect to %s:%d: %s", addr[0], addr[1], exc)
-                return
-            peer = PeerTask(self, stream, addr, outgoing=True)
-            self.peers.add(peer)
+                failures = self._dial_failures.get(addr, 0)
+                self._dial_failures[addr] = failures + 1
+                peer = None
+            else:
+                self._dial_failures.pop(addr, None)
+                peer = PeerTask(self, stream, addr, outgoing=True)
+                self.peers.add(peer)
         finally:
             self._connecting.discard(addr)
-        await peer.run()
+        if peer is not None:
+            await peer.run()
+        elif failures < len(REDIAL_AFTER):
+            await trio.sleep(REDIAL_AFTER[failures])
+            self.add_peers([addr])
 
     async def _choke_loop(self) -> None:
         while True:
