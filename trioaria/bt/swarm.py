@@ -30,6 +30,7 @@ govern uploads.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ UNCHOKE_SLOTS = 4
 # its metadata peers as soon as the metadata is in).
 REDIAL_AFTER = (2.0, 10.0, 30.0)
 ALLOWED_FAST_SIZE = 10  # BEP 6 "k"; aria2 and libtorrent send 10
+MIN_PEERS = 40  # aria2 BtRuntime's minimum: a leecher below it keeps dialling
+DIAL_RECHECK = 1.0  # seconds: aria2's ActivePeerConnectionCommand tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,9 @@ class Swarm:
         meta: the metainfo (``None`` while a magnet's metadata is being fetched).
         session: the download's storage session (``None`` in the metadata phase).
         max_peers: ``--bt-max-peers`` (0: unlimited).
+        request_peer_speed_limit: ``--bt-request-peer-speed-limit`` in bytes/s: while leeching
+            slower than this, more peers are dialled (up to twice ``max_peers``); at or above
+            it, no new peer is dialled once :data:`MIN_PEERS` are connected (aria2's rule).
         peer_agent: ``--peer-agent`` (the extended handshake's ``v``).
         connect_timeout: seconds allowed for a TCP connect.
         download_limits: returns the download token buckets in force now.
@@ -101,6 +107,7 @@ class Swarm:
         meta: Metainfo | None,
         session: object | None = None,
         max_peers: int = 55,
+        request_peer_speed_limit: int = 0,
         peer_agent: str = "trioaria",
         connect_timeout: float = 30.0,
         download_limits: Callable[[], tuple[SpeedLimit, ...]] = tuple,
@@ -119,6 +126,7 @@ class Swarm:
             session if isinstance(session, StorageSession) else None
         )
         self.max_peers = max_peers
+        self.request_peer_speed_limit = request_peer_speed_limit
         self.peer_agent = peer_agent
         self.listen_port = 0
         self.connect_timeout = connect_timeout
@@ -392,18 +400,38 @@ class Swarm:
                 nursery.start_soon(self.pex.run, self)
             task_status.started()
 
+    def _dial_room(self) -> bool:
+        """Whether one more peer may be dialled now.
+
+        aria2 (``ActivePeerConnectionCommand``): a seed dials up to ``--bt-max-peers``; a leecher
+        dials while it has fewer than :data:`MIN_PEERS` peers or downloads slower than
+        ``--bt-request-peer-speed-limit``, and then "temporarily increases the number of
+        peers" (here up to twice ``--bt-max-peers``).
+        """
+        count = len(self.peers) + len(self._connecting)
+        cap = self.max_peers or None
+        session = self.session
+        leeching = session is not None and not session.is_complete()
+        if leeching and self.request_peer_speed_limit:
+            rate = self.down_meter.rate(trio.current_time())
+            if rate < self.request_peer_speed_limit:
+                cap = 2 * cap if cap is not None else None
+            elif cap is None or cap > MIN_PEERS:
+                cap = MIN_PEERS
+        return cap is None or count < cap
+
     async def _connector(self, nursery: trio.Nursery) -> None:
         while True:
-            while self._candidates and (
-                not self.max_peers or len(self.peers) + len(self._connecting) < self.max_peers
-            ):
+            while self._candidates and self._dial_room():
                 addr = next(iter(self._candidates))
                 del self._candidates[addr]
                 if not self._dialable(addr):
                     continue
                 self._connecting.add(addr)
                 nursery.start_soon(self._dial, addr)
-            await self._changed.wait()
+            # candidates held back by the speed rule are reconsidered once a second
+            with trio.move_on_after(DIAL_RECHECK if self._candidates else math.inf):
+                await self._changed.wait()
             self._changed = trio.Event()
 
     async def _dial(self, addr: tuple[str, int]) -> None:

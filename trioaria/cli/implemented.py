@@ -174,6 +174,8 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "bt-save-metadata",
         "bt-metadata-only",
         "bt-load-saved-metadata",
+        "bt-max-open-files",
+        "bt-request-peer-speed-limit",
         "bt-require-crypto",
         "bt-min-crypto-level",
         "bt-force-encryption",

@@ -572,6 +572,7 @@ class TorrentGroup(RequestGroup):
             no_file_allocation_limit=int(self.opt("no-file-allocation-limit") or 0),
             auto_save_interval=float(self.opt("auto-save-interval") or 0),
             disk_cache=int(self.opt("disk-cache") or 0),
+            max_open_files=int(self.opt("bt-max-open-files") or 0),
             on_piece_failed=lambda piece, blamed: self._torrent_piece_failed(
                 swarm_box, piece, blamed
             ),
@@ -601,6 +602,7 @@ class TorrentGroup(RequestGroup):
                 meta=meta,
                 session=session,
                 max_peers=int(self.opt("bt-max-peers") or 0),
+                request_peer_speed_limit=int(self.opt("bt-request-peer-speed-limit") or 0),
                 peer_agent=str(self.opt("peer-agent") or "trioaria"),
                 connect_timeout=float(self.opt("connect-timeout") or 60),
                 download_limits=self._limits,

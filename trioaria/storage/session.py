@@ -168,6 +168,7 @@ class StorageSession:
         allow_piece_length_change: ``--allow-piece-length-change``.
         auto_save_interval: ``--auto-save-interval`` seconds (0: only the final save).
         disk_cache: ``--disk-cache`` bytes for blocks from peers (0: write at once).
+        max_open_files: ``--bt-max-open-files``: descriptors kept open at once (0: no bound).
         on_piece_failed: called as ``(piece, blamed sources)`` after a hash mismatch.
         on_piece_verified: called with each piece whose hash matched (BitTorrent sends HAVE).
     """
@@ -189,6 +190,7 @@ class StorageSession:
         allow_piece_length_change: bool = False,
         auto_save_interval: float = 60,
         disk_cache: int = 0,
+        max_open_files: int = 0,
         on_piece_failed: Callable[[int, frozenset[object]], None] | None = None,
         on_piece_verified: Callable[[int], None] | None = None,
     ) -> None:
@@ -212,7 +214,7 @@ class StorageSession:
             allow_split=allow_split,
         )
         self.picker.set_wanted(None if self.wanted.all() else self.wanted)
-        self.disk = DiskAdaptor(directory, self.layout)
+        self.disk = DiskAdaptor(directory, self.layout, max_open_files=max_open_files)
         self._file_allocation = file_allocation
         self._no_allocation_limit = no_file_allocation_limit
         self._allow_piece_length_change = allow_piece_length_change
