@@ -152,7 +152,9 @@ def _session() -> Any:
             "enable_incoming_utp": False,
             "out_enc_policy": 2,
             "in_enc_policy": 2,
-            "alert_mask": int(lt.alert.category_t.connect_notification),
+            # incoming_connection_alert (ConnectClock) is in the peer category, not connect
+            "alert_mask": int(lt.alert.category_t.connect_notification)
+            | int(lt.alert.category_t.peer_notification),
         }
     )
 
