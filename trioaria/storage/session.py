@@ -630,6 +630,23 @@ class StorageSession:
                 self._hash_send.close()
                 await self.disk.aclose()
 
+    def readinto(self, offset: int, buffer: memoryview) -> None:
+        """Fill ``buffer`` from a global offset, as :meth:`read` but with no new object: the
+        upload path reads each block straight after its header in one send buffer
+        (docs/performance.md §9)."""
+        self.disk.readinto(offset, buffer)
+        if not self._cache:
+            return
+        bl = self.storage.block_length
+        end = offset + len(buffer)
+        for block in range(offset // bl, (end - 1) // bl + 1):
+            cached = self._cache.get(block)
+            if cached is None:
+                continue
+            start = block * bl
+            lo, hi = max(start, offset), min(start + len(cached), end)
+            buffer[lo - offset : hi - offset] = cached[lo - start : hi - start]
+
     def read(self, offset: int, length: int) -> bytes:
         """Bytes at a global offset: the disk, with blocks still in the disk cache laid over
         (uploads to peers read pieces that may not be flushed yet)."""
