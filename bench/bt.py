@@ -146,13 +146,17 @@ def _session() -> Any:
             "enable_upnp": False,
             "enable_natpmp": False,
             "allow_multiple_connections_per_ip": True,
+            # a dial refused while the tool still checks (-V) is retried after 1 s, not 60 s
+            "min_reconnect_time": 1,
             # TCP only (uTP first costs a 6 s timeout against aria2c) and plaintext: the
             # payload path is measured, not RC4
             "enable_outgoing_utp": False,
             "enable_incoming_utp": False,
             "out_enc_policy": 2,
             "in_enc_policy": 2,
-            "alert_mask": int(lt.alert.category_t.connect_notification),
+            # incoming_connection_alert (ConnectClock) is in the peer category, not connect
+            "alert_mask": int(lt.alert.category_t.connect_notification)
+            | int(lt.alert.category_t.peer_notification),
         }
     )
 

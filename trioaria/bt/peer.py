@@ -368,15 +368,8 @@ class PeerState:
         self._last_received = now
         match event:
             case Piece(index=index, begin=begin, data=data):
-                entry = self._requests.pop((index, begin), None)
-                if entry is None or entry[0] != len(data):
-                    if entry is not None:
-                        self._requests[(index, begin)] = entry
+                if not self.block_received(index, begin, len(data), now):
                     return [UnrequestedBlock(index, begin, len(data))]
-                self.download.add(len(data), now)
-                self._last_block = now
-                self._snub_clock = now
-                self._snubbed = False
                 return [BlockArrived(index, begin, data)]
             case Choke():
                 self.peer_choking = True
@@ -442,6 +435,31 @@ class PeerState:
             case KeepAlive():
                 return []
         return []
+
+    def block_received(self, index: int, begin: int, length: int, now: float) -> bool:
+        """A ``piece`` arrived (the driver's fast path; :meth:`receive` does the same): whether
+        we had requested it, in which case it is no longer outstanding and the rate and snub
+        clocks move.  A block we did not ask for changes nothing."""
+        self._last_received = now
+        requests = self._requests
+        key = (index, begin)
+        entry = requests.get(key)
+        if entry is None or entry[0] != length:
+            return False
+        del requests[key]
+        self.download.add(length, now)
+        self._last_block = now
+        self._snub_clock = now
+        self._snubbed = False
+        return True
+
+    def request_received(self, index: int, begin: int, length: int, now: float) -> PeerAction:
+        """The peer's ``request`` (the driver's fast path; :meth:`receive` does the same):
+        :class:`UploadQueued`, or a reject to send, or ``UploadCancelled`` when it is dropped
+        silently (no Fast extension)."""
+        self._last_received = now
+        actions = self._their_request((index, begin, length))
+        return actions[0] if actions else UploadCancelled(index, begin, length)
 
     def _their_request(self, block: Block) -> list[PeerAction]:
         index, begin, length = block

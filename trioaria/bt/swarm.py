@@ -232,6 +232,10 @@ class Swarm:
         """Reserve ``n`` bytes of every upload bucket, then wait until they are due."""
         await _throttle(self._upload_limits(), n)
 
+    def upload_limited(self) -> bool:
+        """Whether an upload rate limit applies (the writer then sends one block at a time)."""
+        return any(limit.limited for limit in self._upload_limits())
+
     async def download_throttle(self, n: int) -> None:
         """``n`` bytes were received: take them from the download buckets, wait if in debt."""
         await _throttle(self._download_limits(), n)

@@ -89,6 +89,9 @@ from .messages import (
 __all__ = ["ConnectionState", "PeerConnection"]
 
 _PIECE_HEAD = struct.Struct(">IBII")  # length prefix, id 7, index, begin
+_REQUEST = struct.Struct(">IBIII")  # length prefix 13, id 6, index, begin, length
+_PIECE_ID = int(MessageId.PIECE)
+_REQUEST_ID = int(MessageId.REQUEST)
 # aria2 sends a later ``bitfield`` (or ``have all`` once complete) instead of 20 or more
 # ``have`` messages at once (DefaultBtInteractive::checkHave): accepted as an update.
 _LATE_OK_IDS = frozenset({MessageId.BITFIELD, MessageId.HAVE_ALL})
@@ -230,20 +233,33 @@ class PeerConnection:
         """
         # Fast path for the bulk of a download: a whole ``piece`` message inside the current
         # chunk, with nothing pending.  Same checks as the general path, one struct call.
+        # A whole ``request`` (a seeder's bulk) takes the same kind of fast path.
         chunk = self._chunk
         if chunk is not None and not self._pending and self.state is ConnectionState.OPEN:
             pos = self._cpos
-            if len(chunk) - pos >= 13 and chunk[pos + 4] == MessageId.PIECE:
-                length, _, index, begin = _PIECE_HEAD.unpack_from(chunk, pos)
-                end = pos + 4 + length
-                if (
-                    9 <= length <= 9 + self.max_block
-                    and end <= len(chunk)
-                    and self._block_ok(index, begin, length - 9)
-                ):
-                    self._cpos = end
-                    self._seen_message = True
-                    return Piece(index, begin, chunk[pos + 13 : end])
+            if len(chunk) - pos >= 17:
+                msg_id = chunk[pos + 4]
+                if msg_id == _PIECE_ID:
+                    length, _, index, begin = _PIECE_HEAD.unpack_from(chunk, pos)
+                    end = pos + 4 + length
+                    if (
+                        9 <= length <= 9 + self.max_block
+                        and end <= len(chunk)
+                        and self._block_ok(index, begin, length - 9)
+                    ):
+                        self._cpos = end
+                        self._seen_message = True
+                        return Piece(index, begin, chunk[pos + 13 : end])
+                elif msg_id == _REQUEST_ID:
+                    size, _, index, begin, length = _REQUEST.unpack_from(chunk, pos)
+                    if (
+                        size == 13
+                        and 0 < length <= self.max_block
+                        and self._block_ok(index, begin, length)
+                    ):
+                        self._cpos = pos + 17
+                        self._seen_message = True
+                        return Request(index, begin, length)
         if self._error is not None:
             raise self._error
         if self.state is ConnectionState.CLOSED:
@@ -480,6 +496,28 @@ class PeerConnection:
             raise LocalProtocolError(f"block of {length} bytes (limit {self.max_block})")
         self._sent_message = True
         return piece_header(index, begin, length)
+
+    def send_requests(self, blocks: list[tuple[int, int, int]]) -> bytes:
+        """Encode several ``request`` messages at once, checked like ``send(Request(...))``.
+
+        The request pipeline is refilled in batches after every read; one buffer and one
+        ``struct`` call per request keep that cheap (docs/performance.md §9).
+
+        Raises:
+            LocalProtocolError: as :meth:`send` for a ``Request``.
+        """
+        self._check_send(Request(0, 0, 1))
+        out = bytearray(17 * len(blocks))
+        pack = _REQUEST.pack_into
+        pos = 0
+        for index, begin, length in blocks:
+            if not 0 < length <= self.max_block:
+                raise LocalProtocolError(f"request of {length} bytes (limit {self.max_block})")
+            pack(out, pos, 13, _REQUEST_ID, index, begin, length)
+            pos += 17
+        if blocks:
+            self._sent_message = True
+        return bytes(out)
 
     def _check_send(self, event: Event) -> None:
         if self.state is ConnectionState.ERROR:

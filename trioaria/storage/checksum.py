@@ -203,7 +203,7 @@ class Hasher(Protocol):
     @property
     def digest_size(self) -> int: ...
 
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
 
     def digest(self) -> bytes: ...
 
@@ -220,7 +220,7 @@ class _Adler32:
     def __init__(self, value: int = 1) -> None:
         self._value = value
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
         self._value = zlib.adler32(data, self._value)
 
     def digest(self) -> bytes:

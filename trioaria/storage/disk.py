@@ -34,7 +34,7 @@ from __future__ import annotations
 import errno
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -201,7 +201,7 @@ class DiskAdaptor:
         for index, file_offset, buf_offset, n in self._layout.locate(offset, len(view)):
             self._pwrite(index, file_offset, view[buf_offset : buf_offset + n])
 
-    def writev(self, offset: int, chunks: list[bytes]) -> None:
+    def writev(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
         """Write contiguous ``chunks`` at global ``offset``: one ``os.pwritev`` when they fall in
         one file (the disk cache's flush), else one :meth:`write` per chunk.
 

@@ -219,9 +219,15 @@ class StorageSession:
         self._no_allocation_limit = no_file_allocation_limit
         self._allow_piece_length_change = allow_piece_length_change
         self._auto_save_interval = auto_save_interval
-        self._cache_limit = max(0, disk_cache)
-        self._cache: dict[int, bytes] = {}  # block index -> payload, not yet on disk
+        # The disk cache assembles each piece in a buffer of its own (one copy per block, no
+        # per-block object); a cache smaller than a piece writes through instead.
+        self._cache_limit = max(0, disk_cache) if disk_cache >= self.storage.piece_length else 0
+        self._cache: dict[int, memoryview] = {}  # block index -> its bytes, not yet on disk
         self._cache_bytes = 0
+        self._piece_bufs: dict[int, memoryview] = {}  # piece -> its assembly buffer
+        self._buf_pool: list[memoryview] = []  # spare buffers: no fresh pages for each piece
+        self._max_bufs = self._cache_limit // self.storage.piece_length
+        self._hashing: int | None = None  # the piece whose buffer a hasher thread reads
         self._on_piece_failed = on_piece_failed
         self.on_piece_verified = on_piece_verified
         # called with the (peer, block) claims a range segment overtook (BEP 19 web seeds next
@@ -447,10 +453,20 @@ class StorageSession:
         st = self.storage
         offset = block * st.block_length
         if self._cache_limit:
-            payload = bytes(data)
             if block not in self._cache:
-                self._cache[block] = payload
-                self._cache_bytes += len(payload)
+                pl = st.piece_length
+                piece = offset // pl
+                buf = self._piece_bufs.get(piece)
+                if buf is None:
+                    if len(self._piece_bufs) >= self._max_bufs:
+                        self.flush_cache()
+                    buf = self._buf_pool.pop() if self._buf_pool else memoryview(bytearray(pl))
+                    self._piece_bufs[piece] = buf
+                start = offset - piece * pl
+                end = start + len(data)
+                buf[start:end] = data
+                self._cache[block] = buf[start:end]
+                self._cache_bytes += end - start
         else:
             self.disk.write(offset, data)
         outcome = self.picker.block_written(source, block)
@@ -462,12 +478,14 @@ class StorageSession:
         return outcome
 
     def flush_cache(self) -> None:
-        """Write every cached block in offset order, contiguous runs with one ``pwritev``."""
+        """Write every cached block in offset order, contiguous runs with one ``pwritev``; the
+        piece buffers go back to the pool (except one a hasher thread is still reading)."""
         if not self._cache:
+            self._release_buffers()
             return
         bl = self.storage.block_length
         blocks = sorted(self._cache)
-        run: list[bytes] = []
+        run: list[memoryview] = []
         run_start = prev = -2
         for block in blocks:
             if block != prev + 1 and run:
@@ -481,6 +499,13 @@ class StorageSession:
             self.disk.writev(run_start * bl, run)
         self._cache.clear()
         self._cache_bytes = 0
+        self._release_buffers()
+
+    def _release_buffers(self) -> None:
+        for piece, buf in self._piece_bufs.items():
+            if piece != self._hashing and len(self._buf_pool) < self._max_bufs:
+                self._buf_pool.append(buf)
+        self._piece_bufs.clear()
 
     def _pieces_written(self, pieces: Iterable[int]) -> None:
         if self.hashes is None:
@@ -504,7 +529,11 @@ class StorageSession:
             length = st.piece_size(piece)
             cached = self._cached_piece(piece)
             if cached is not None:
-                digest = await trio.to_thread.run_sync(_digest, hashes.algorithm, cached)
+                self._hashing = piece  # its buffer must not be reused while the thread reads
+                try:
+                    digest = await trio.to_thread.run_sync(_digest, hashes.algorithm, cached)
+                finally:
+                    self._hashing = None
             else:
                 if any(b in self._cache for b in st.piece_blocks(piece)):
                     self.flush_cache()  # part cached, part on disk: the disk must have it all
@@ -540,12 +569,12 @@ class StorageSession:
             self._on_piece_failed(piece, blamed)
         self.wake()
 
-    def _cached_piece(self, piece: int) -> bytes | None:
-        rng = self.storage.piece_blocks(piece)
-        parts = [self._cache.get(b) for b in rng]
-        if any(p is None for p in parts):
+    def _cached_piece(self, piece: int) -> memoryview | None:
+        """The whole piece in its assembly buffer, when every block of it is cached."""
+        cache = self._cache
+        if not all(b in cache for b in self.storage.piece_blocks(piece)):
             return None
-        return b"".join(p for p in parts if p is not None)
+        return self._piece_bufs[piece][: self.storage.piece_size(piece)]
 
     # --- background work and the control file ---------------------------------------------
 
@@ -632,6 +661,23 @@ class StorageSession:
                 self._hash_send.close()
                 await self.disk.aclose()
 
+    def readinto(self, offset: int, buffer: memoryview) -> None:
+        """Fill ``buffer`` from a global offset, as :meth:`read` but with no new object: the
+        upload path reads each block straight after its header in one send buffer
+        (docs/performance.md §9)."""
+        self.disk.readinto(offset, buffer)
+        if not self._cache:
+            return
+        bl = self.storage.block_length
+        end = offset + len(buffer)
+        for block in range(offset // bl, (end - 1) // bl + 1):
+            cached = self._cache.get(block)
+            if cached is None:
+                continue
+            start = block * bl
+            lo, hi = max(start, offset), min(start + len(cached), end)
+            buffer[lo - offset : hi - offset] = cached[lo - start : hi - start]
+
     def read(self, offset: int, length: int) -> bytes:
         """Bytes at a global offset: the disk, with blocks still in the disk cache laid over
         (uploads to peers read pieces that may not be flushed yet)."""
@@ -654,7 +700,7 @@ class StorageSession:
 # --- thread-side helpers ---------------------------------------------------------------------
 
 
-def _digest(algorithm: str, data: bytes) -> bytes:
+def _digest(algorithm: str, data: bytes | memoryview) -> bytes:
     hasher = new_hasher(algorithm)
     hasher.update(data)
     return hasher.digest()
