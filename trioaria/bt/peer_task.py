@@ -621,9 +621,3 @@ class PeerTask:
             session.picker.unclaim(self, self.swarm.block_index(index, begin))
             if send_cancel:
                 self.send(Cancel(index, begin, length))
-
-
-def expected_block_length(total_length: int, piece_length: int, index: int, begin: int) -> int:
-    """The length of the block at ``(index, begin)`` as we request it."""
-    size = min(piece_length, total_length - index * piece_length)
-    return min(BLOCK_SIZE, size - begin)
