@@ -756,6 +756,17 @@ async def _run_deferred(
         changed.set()
 
     engine.listeners.append(on_event)
+    spawn = factory.spawn
+
+    def spawn_fed(groups: Any) -> None:
+        # downloads a followed Metalink starts count as fed: without this the feeder saw no
+        # work left once the document's own download ended and shut the engine down under them
+        fed.extend(groups)
+        if spawn is not None:
+            spawn(groups)
+        changed.set()
+
+    factory.spawn = spawn_fed
 
     async def wait_change() -> None:
         nonlocal changed
