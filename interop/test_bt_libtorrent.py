@@ -12,13 +12,17 @@ per IP allowed (every peer is 127.0.0.1).  The torrents are v1-only (aria2c mish
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.bt.swarm_helpers import make_torrent, run_trioaria, start_trioaria, stop_process
+from tests.bt.swarm_helpers import (
+    loopback_lt_session,
+    make_torrent,
+    run_trioaria,
+    start_trioaria,
+    stop_process,
+    wait_until,
+)
 from tests.servers.nginx import free_port
 from trioaria.bt.metainfo import parse_torrent
 
@@ -29,27 +33,10 @@ except ImportError:  # a missing prerequisite is a failure: pip install libtorre
 
 
 def _session() -> Any:
-    if lt is None:
-        pytest.fail("libtorrent is not installed (python3 -m pip install libtorrent)")
-    return lt.session(
-        {
-            "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "allow_multiple_connections_per_ip": True,
-            "alert_mask": 0,
-        }
-    )
+    return loopback_lt_session()
 
 
-def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+_wait = wait_until
 
 
 def test_magnet_from_libtorrent_seed(tmp_path: Path) -> None:

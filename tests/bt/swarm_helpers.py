@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,32 @@ __all__ = [
     "trioaria_args",
     "wait_listening",
 ]
+
+
+def loopback_lt_session() -> Any:
+    """A libtorrent session confined to 127.0.0.1: no DHT, LSD, UPnP or NAT-PMP, several
+    connections per IP allowed (every test peer is 127.0.0.1)."""
+    try:
+        import libtorrent as lt
+    except ImportError:  # a missing prerequisite is a failure: pip install libtorrent
+        pytest.fail("libtorrent is not installed (python3 -m pip install libtorrent)")
+    return lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "allow_multiple_connections_per_ip": True,
+            "alert_mask": 0,
+        }
+    )
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 60) -> None:
+    """Poll ``predicate`` every 50 ms; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)

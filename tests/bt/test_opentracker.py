@@ -13,7 +13,6 @@ starts the leecher only once ``/scrape`` lists the seeder, so nobody waits for a
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,14 @@ import pytest
 
 from tests.bt.swarm_helpers import (
     free_port,
+    loopback_lt_session,
     make_torrent,
     run_trioaria,
     start_aria2c,
     start_trioaria,
     stop_process,
     wait_listening,
+    wait_until,
 )
 from tests.servers.opentracker import OpenTracker
 from trioaria.bt.metainfo import parse_torrent
@@ -64,28 +65,11 @@ def _leech_from_aria2c(
     assert (dl / "ot.bin").read_bytes() == payload
 
 
-def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+_wait = wait_until
 
 
 def _lt_session() -> Any:
-    if lt is None:
-        pytest.fail("libtorrent is not installed (python3 -m pip install libtorrent)")
-    return lt.session(
-        {
-            "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "allow_multiple_connections_per_ip": True,
-            "alert_mask": 0,
-        }
-    )
+    return loopback_lt_session()
 
 
 def _aria2c_dht(tmp_path: Path) -> tuple[str, ...]:

@@ -19,12 +19,14 @@ import pytest
 
 from tests.bt.swarm_helpers import (
     free_port,
+    loopback_lt_session,
     make_torrent,
     run_trioaria,
     start_aria2c,
     start_trioaria,
     stop_process,
     wait_listening,
+    wait_until,
 )
 from tests.bt.tracker_server import Tracker
 from trioaria.bt.metainfo import parse_torrent
@@ -136,29 +138,13 @@ def test_seed_40000_byte_pieces_to_aria2c(tmp_path: Path, tracker: Tracker) -> N
 
 
 def _lt_session() -> Any:
-    try:
-        import libtorrent as lt
-    except ImportError:  # a missing prerequisite is a failure: pip install libtorrent
-        pytest.fail("libtorrent is not installed (python3 -m pip install libtorrent)")
-    return lt, lt.session(
-        {
-            "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "allow_multiple_connections_per_ip": True,
-            "alert_mask": 0,
-        }
-    )
+    import libtorrent as lt  # loopback_lt_session fails the test first when it is missing
+
+    ses = loopback_lt_session()
+    return lt, ses
 
 
-def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+_wait = wait_until
 
 
 def test_magnet_with_40000_byte_pieces_from_libtorrent(tmp_path: Path) -> None:
