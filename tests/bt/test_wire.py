@@ -460,6 +460,24 @@ def test_piece_header_matches_encoded_piece():
         PeerConnection(info_hash=IH).send_piece_header(0, 0, 1)
 
 
+def test_pack_piece_headers_lays_out_a_batch_of_blocks() -> None:
+    """The upload path packs every header of a batch into one buffer, data slots between."""
+    blocks = [(3, 0, 100), (3, 100, 7), (9, 16384, 1)]
+    buf = memoryview(bytearray(200))
+    conn = opened()
+    end = conn.pack_piece_headers(buf, blocks)
+    assert end == sum(13 + n for _, _, n in blocks)
+    at, expected = 0, b""
+    for index, begin, length in blocks:
+        expected += piece_header(index, begin, length) + bytes(length)
+        at += 13 + length
+    assert bytes(buf[:end]) == expected
+    with pytest.raises(LocalProtocolError):
+        conn.pack_piece_headers(buf, [(0, 0, BLOCK_SIZE + 1)])
+    with pytest.raises(LocalProtocolError, match="before our handshake"):
+        PeerConnection(info_hash=IH).pack_piece_headers(buf, blocks)
+
+
 # --- properties -------------------------------------------------------------------------------
 
 U32 = st.integers(0, 2**32 - 1)

@@ -62,6 +62,23 @@ async def test_multi_file_round_trip(tmp_path: Path) -> None:
     assert adaptor.statistics().open_files == 0
 
 
+async def test_readv_into_fills_views_across_files_and_holes(tmp_path: Path) -> None:
+    """The upload path's vectored read: one preadv inside a file, the careful path across
+    files or past what was written (unwritten bytes read as zeros)."""
+    adaptor = await _opened(tmp_path, MULTI)
+    try:
+        data = _pattern(30)
+        adaptor.write(0, data[:25])
+        for offset, sizes in ((0, [3, 4, 2]), (8, [2, 3, 6]), (20, [4, 6]), (2, [1])):
+            views = [memoryview(bytearray(n)) for n in sizes]
+            adaptor.readv_into(offset, views)
+            got = b"".join(bytes(v) for v in views)
+            want = (data[:25] + bytes(5))[offset : offset + sum(sizes)]
+            assert got == want, (offset, sizes)
+    finally:
+        await adaptor.aclose()
+
+
 async def test_out_of_order_writes_and_unwritten_reads_as_zeros(tmp_path: Path) -> None:
     adaptor = await _opened(tmp_path, [("f", 100)])
     try:

@@ -497,6 +497,32 @@ class PeerConnection:
         self._sent_message = True
         return piece_header(index, begin, length)
 
+    def pack_piece_headers(self, buf: memoryview, blocks: list[tuple[int, int, int]]) -> int:
+        """Pack the 13-byte header of every ``(index, begin, length)`` block into ``buf``,
+        each followed by room for its data, checked once as :meth:`send_piece_header`.
+
+        Returns:
+            The bytes the messages take (headers plus data).
+
+        Raises:
+            LocalProtocolError: as :meth:`send` for a ``Piece`` of the largest length.
+        """
+        self._check_send(Piece(0, 0, b""))
+        pack, max_block, pos = _PIECE_HEAD.pack_into, self.max_block, 0
+        for index, begin, length in blocks:
+            if length > max_block:
+                raise LocalProtocolError(f"block of {length} bytes (limit {self.max_block})")
+            try:
+                pack(buf, pos, 9 + length, 7, index, begin)
+            except struct.error:
+                raise LocalProtocolError(
+                    f"value out of the 32-bit range in {index}, {begin}"
+                ) from None
+            pos += 13 + length
+        if blocks:
+            self._sent_message = True
+        return pos
+
     def send_requests(self, blocks: list[tuple[int, int, int]]) -> bytes:
         """Encode several ``request`` messages at once, checked like ``send(Request(...))``.
 

@@ -287,6 +287,34 @@ class DiskAdaptor:
             if done < n:
                 target[done:] = bytes(n - done)
 
+    def readv_into(self, offset: int, views: list[memoryview]) -> None:
+        """Fill ``views`` in order from the contiguous global range at ``offset``.
+
+        One ``os.preadv`` for the whole run when it lies in one file and the file holds it
+        all (the upload path: a peer's requests for adjacent blocks, each view the slot after
+        its message header; docs/performance.md §9); otherwise view by view as
+        :meth:`readinto`.
+
+        Raises:
+            StorageError: an I/O error (exit 17).
+            ValueError: the range is outside the layout.
+        """
+        total = sum(len(v) for v in views)
+        spans = self._layout.locate(offset, total)
+        if len(spans) == 1 and len(views) > 1:
+            index, file_offset, _, _ = spans[0]
+            fd = self._fd(index, create=False)
+            if fd is not None:
+                try:
+                    got = os.preadv(fd, views, file_offset)
+                except OSError as exc:
+                    raise _error(exc, "read", self._paths[index], ExitCode.FILE_IO_ERROR) from exc
+                if got == total:
+                    return
+        for view in views:  # a short read, several files or one view: the careful path
+            self.readinto(offset, view)
+            offset += len(view)
+
     def read(self, offset: int, length: int) -> bytes:
         """Return ``length`` bytes from global ``offset`` (for hashing and verification).
 

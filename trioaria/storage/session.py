@@ -678,6 +678,16 @@ class StorageSession:
             lo, hi = max(start, offset), min(start + len(cached), end)
             buffer[lo - offset : hi - offset] = cached[lo - start : hi - start]
 
+    def readv_into(self, offset: int, views: list[memoryview]) -> None:
+        """Fill ``views`` in order from the contiguous range at ``offset``, as :meth:`readinto`
+        but with one ``preadv`` for the run (adjacent blocks requested by a peer)."""
+        if self._cache:
+            for view in views:
+                self.readinto(offset, view)
+                offset += len(view)
+            return
+        self.disk.readv_into(offset, views)
+
     def read(self, offset: int, length: int) -> bytes:
         """Bytes at a global offset: the disk, with blocks still in the disk cache laid over
         (uploads to peers read pieces that may not be flushed yet)."""
