@@ -1,9 +1,11 @@
-"""Piece lengths that are not a multiple of 16 KiB (issue 10): aria2 and libtorrent accept them.
+"""Piece lengths that are not a multiple of 16 KiB (issue 10): aria2 and libtorrent accept any.
 
-A 40000-byte piece is cut into four 10000-byte blocks (``storage.pieces.block_length_for``);
-the control file keeps aria2's one bit per 16 KiB block of a piece, translated both ways.
-End to end: trioaria leeches such a torrent from aria2c and from libtorrent (a magnet, so the
-metadata comes over BEP 9 too) and seeds it to both.
+Every piece is cut into 16 KiB blocks from its own start, its last block shorter: with pieces of
+3 x 16 KiB + 1 bytes (49153) a piece is four blocks, the fourth one byte long, and the file's
+length is a prime number of bytes, so its last block is shorter still.  These are exactly aria2's
+blocks, so the control file's in-flight bits map one to one.  End to end: trioaria leeches such a
+torrent from aria2c and from libtorrent (a magnet, so the metadata comes over BEP 9 too), seeds
+it to both, and continues aria2c's control file as aria2c continues ours.
 """
 
 from __future__ import annotations
@@ -31,60 +33,59 @@ from tests.bt.swarm_helpers import (
 from tests.bt.tracker_server import Tracker
 from trioaria.bt.metainfo import parse_torrent
 from trioaria.storage import control_file as cf
-from trioaria.storage.pieces import BLOCK_LENGTH, PieceStorage, block_length_for
+from trioaria.storage.pieces import BLOCK_LENGTH, PieceStorage
 
-PIECE = 40000
-
-
-@pytest.mark.parametrize(
-    ("piece_length", "block"),
-    [
-        (16384, 16384),
-        (8192, 8192),
-        (1 << 20, 16384),
-        (40000, 10000),
-        (50000, 12500),
-        (49152, 16384),
-    ],
-)
-def test_block_length_divides_the_piece(piece_length: int, block: int) -> None:
-    assert block_length_for(piece_length) == block
-    assert piece_length % block == 0 or piece_length < BLOCK_LENGTH
+PIECE = 3 * BLOCK_LENGTH + 1
 
 
-def test_piece_length_without_a_usable_divisor_is_refused() -> None:
-    with pytest.raises(ValueError, match="no block length"):
-        block_length_for(2 * 16411)  # 16411 is prime: the divisors are 1, 2, 16411, 32822
+def prime_at_least(n: int) -> int:
+    """The smallest prime >= ``n`` (trial division: the sizes here are a few MiB)."""
+
+    def is_prime(k: int) -> bool:
+        return k > 1 and all(k % d for d in range(2, int(k**0.5) + 1))
+
+    while not is_prime(n):
+        n += 1
+    return n
 
 
-def test_blocks_never_straddle_pieces() -> None:
-    st = PieceStorage(3 * PIECE + 12345, PIECE)
-    assert st.block_length == 10000 and st.blocks_per_piece == 4
-    for block in range(st.num_blocks):
-        start, end = st.block_span(block)
-        assert start // PIECE == (end - 1) // PIECE
-    assert st.block_span(st.num_blocks - 1) == (3 * PIECE + 10000, 3 * PIECE + 12345)
+def test_prime_sizes_are_prime() -> None:
+    assert [prime_at_least(n) for n in (0, 14, 49153)] == [2, 17, 49157]
+
+
+def test_blocks_of_an_odd_piece_are_16k_then_short() -> None:
+    total = prime_at_least(3 * PIECE + 12345)
+    st = PieceStorage(total, PIECE)
+    assert st.block_length == BLOCK_LENGTH and st.blocks_per_piece == 4
+    assert [st.block_span(b) for b in st.piece_blocks(1)] == [
+        (PIECE, PIECE + BLOCK_LENGTH),
+        (PIECE + BLOCK_LENGTH, PIECE + 2 * BLOCK_LENGTH),
+        (PIECE + 2 * BLOCK_LENGTH, PIECE + 3 * BLOCK_LENGTH),
+        (PIECE + 3 * BLOCK_LENGTH, 2 * PIECE),  # one byte
+    ]
+    last = st.num_blocks - 1
+    assert st.block_span(last) == (3 * PIECE, total)
+    assert st.block_of(2 * PIECE - 1) == 7 and st.block_of(2 * PIECE) == 8
+
+
+def test_a_piece_length_with_no_divisor_near_16k_works() -> None:
+    """2 x 16411 (16411 is prime) was refused before: blocks needed not divide the piece."""
+    st = PieceStorage(5 * 32822, 32822)
+    assert [st.block_size(b) for b in st.piece_blocks(0)] == [16384, 16384, 54]
+    st.mark_blocks(0, st.num_blocks)
+    assert st.is_complete() and st.completed_length == 5 * 32822
 
 
 def test_control_file_bits_are_aria2s_16k_blocks() -> None:
     st = PieceStorage(2 * PIECE, PIECE)
-    # piece 0: our blocks 0..2 ([0, 30000)) cover aria2's block 0 ([0, 16384)) only
-    st.mark_blocks(0, 3)
+    st.mark_blocks(0, 3)  # piece 0: the three full blocks
+    st.mark_blocks(7, 8)  # piece 1: the one-byte block only
     _, in_flight = st.snapshot()
-    assert in_flight == [(0, PIECE, bytes([0b1000_0000]))]
-    # piece 1: ours 1..3 ([10000, 40000)) cover aria2's blocks 1 and 2 ([16384, 40000))
-    st.mark_blocks(5, 8)
-    _, in_flight = st.snapshot()
-    assert in_flight[1] == (1, PIECE, bytes([0b0110_0000]))
-    # and back: a block of ours is written when every 16 KiB block it overlaps is
+    assert in_flight == [(0, PIECE, bytes([0b1110_0000])), (1, PIECE, bytes([0b0001_0000]))]
     back = PieceStorage(2 * PIECE, PIECE)
     back.load(bytes(1), in_flight)
-    assert [back.is_block_done(b) for b in range(8)] == [
-        *(True, False, False, False),  # [0, 10000) lies in aria2's block 0
-        *(False, False, True, True),  # [10000, 20000) also needs aria2's block 0
-    ]
-    # a 16 KiB block that only partly covers ours is fetched again after a restart
-    assert back.snapshot()[1] == [(0, PIECE, bytes(1)), (1, PIECE, bytes([0b0010_0000]))]
+    assert [back.is_block_done(b) for b in range(8)] == [True] * 3 + [False] * 4 + [True]
+    assert back.completed_length == 3 * BLOCK_LENGTH + 1
 
 
 @pytest.fixture
@@ -93,10 +94,10 @@ def tracker() -> Iterator[Tracker]:
         yield t
 
 
-def test_leech_40000_byte_pieces_from_aria2c(tmp_path: Path, tracker: Tracker) -> None:
+def test_leech_odd_pieces_from_aria2c(tmp_path: Path, tracker: Tracker) -> None:
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
-    payload = os.urandom(37 * PIECE + 4321)
+    payload = os.urandom(prime_at_least(37 * PIECE + 4321))
     torrent = tmp_path / "o.torrent"
     torrent.write_bytes(
         make_torrent(
@@ -112,11 +113,11 @@ def test_leech_40000_byte_pieces_from_aria2c(tmp_path: Path, tracker: Tracker) -
     assert (dl / "o.bin").read_bytes() == payload
 
 
-def test_seed_40000_byte_pieces_to_aria2c(tmp_path: Path, tracker: Tracker) -> None:
+def test_seed_odd_pieces_to_aria2c(tmp_path: Path, tracker: Tracker) -> None:
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
     dl.mkdir()
-    payload = os.urandom(23 * PIECE + 99)
+    payload = os.urandom(prime_at_least(23 * PIECE + 99))
     torrent = tmp_path / "q.torrent"
     torrent.write_bytes(
         make_torrent(
@@ -147,11 +148,11 @@ def _lt_session() -> Any:
 _wait = wait_until
 
 
-def test_magnet_with_40000_byte_pieces_from_libtorrent(tmp_path: Path) -> None:
+def test_magnet_with_odd_pieces_from_libtorrent(tmp_path: Path) -> None:
     """libtorrent seeds; the metadata (BEP 9) and then the pieces come from it."""
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
-    payload = os.urandom(29 * PIECE + 17)
+    payload = os.urandom(prime_at_least(29 * PIECE + 17))
     raw = make_torrent(seed, [("lt.bin", payload)], name="lt.bin", piece_length=PIECE)
     meta = parse_torrent(raw)
     lt, ses = _lt_session()
@@ -172,11 +173,11 @@ def test_magnet_with_40000_byte_pieces_from_libtorrent(tmp_path: Path) -> None:
     assert (dl / "lt.bin").read_bytes() == payload
 
 
-def test_seed_40000_byte_pieces_to_libtorrent(tmp_path: Path) -> None:
+def test_seed_odd_pieces_to_libtorrent(tmp_path: Path) -> None:
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
     dl.mkdir()
-    payload = os.urandom(31 * PIECE + 5)
+    payload = os.urandom(prime_at_least(31 * PIECE + 5))
     raw = make_torrent(seed, [("up.bin", payload)], name="up.bin", piece_length=PIECE)
     torrent = tmp_path / "up.torrent"
     torrent.write_bytes(raw)
@@ -200,11 +201,11 @@ def test_seed_40000_byte_pieces_to_libtorrent(tmp_path: Path) -> None:
 
 
 def test_aria2c_continues_our_control_file(tmp_path: Path, tracker: Tracker) -> None:
-    """Killed mid-way, trioaria's ``.aria2`` for 40000-byte pieces (aria2's 16 KiB in-flight
-    bits) is loaded by aria2c, which finishes the file."""
+    """Killed mid-way, trioaria's ``.aria2`` for 49153-byte pieces (one in-flight bit per
+    block, the last of a piece one byte) is loaded by aria2c, which finishes the file."""
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
-    payload = os.urandom(40 * PIECE + 1234)
+    payload = os.urandom(prime_at_least(40 * PIECE + 1234))
     torrent = tmp_path / "r.torrent"
     torrent.write_bytes(
         make_torrent(
@@ -251,12 +252,12 @@ def test_aria2c_continues_our_control_file(tmp_path: Path, tracker: Tracker) -> 
 
 
 def test_we_continue_aria2cs_control_file(tmp_path: Path, tracker: Tracker) -> None:
-    """And the other way: aria2c killed mid-way, trioaria loads its ``.aria2`` (16 KiB bits
-    translated into 10000-byte blocks) and finishes the file without starting over."""
+    """And the other way: aria2c killed mid-way, trioaria loads its ``.aria2`` (its blocks are
+    ours) and finishes the file without starting over."""
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
     dl.mkdir()
-    payload = os.urandom(40 * PIECE + 4321)
+    payload = os.urandom(prime_at_least(40 * PIECE + 4321))
     torrent = tmp_path / "c.torrent"
     torrent.write_bytes(
         make_torrent(
@@ -291,7 +292,8 @@ def test_we_continue_aria2cs_control_file(tmp_path: Path, tracker: Tracker) -> N
         finally:
             stop_process(leech)
         saved = cf.parse(control.read_bytes())
-        done = sum(bin(b).count("1") for b in saved.bitfield) * PIECE
+        pieces = [i for i in range(saved.num_pieces) if saved.bitfield[i // 8] & (0x80 >> i % 8)]
+        done = sum(min(PIECE, len(payload) - i * PIECE) for i in pieces)  # the last is short
         res = run_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent))
     finally:
         stop_process(aria2c)

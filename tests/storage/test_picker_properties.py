@@ -371,6 +371,7 @@ class PickerMachine(RuleBasedStateMachine):
     """Random peers and range sources against one picker; invariants after every step."""
 
     peers = Bundle("peers")
+    piece_length = PL
 
     def __init__(self) -> None:
         super().__init__()
@@ -399,13 +400,14 @@ class PickerMachine(RuleBasedStateMachine):
         seed: int,
         maxd: int,
     ) -> None:
-        total = pieces * PL - short * BL - (7 if short else 0)
-        storage = PieceStorage(max(total, 1), PL)
+        pl = self.piece_length
+        total = pieces * pl - short * BL - (7 if short else 0)
+        storage = PieceStorage(max(total, 1), pl)
         self.n = storage.num_pieces
         wf = None if wanted is None else bits(self.n, {i for i in range(self.n) if wanted[i]})
         self.picker = Picker(
             storage,
-            min_split_size=PL,
+            min_split_size=pl,
             selector=selector,
             rng=random.Random(seed),
             wanted=wf,
@@ -459,7 +461,7 @@ class PickerMachine(RuleBasedStateMachine):
         assert len(got) <= k and len(set(got)) == len(got)
         have = self.haves[name]
         for b in got:
-            piece = piece_of(b)
+            piece = self.picker.storage.block_span(b)[0] // self.picker.storage.piece_length
             assert have is None or have[piece], "claim outside the source's bitfield"
             assert p.is_wanted(piece), "claim of an unwanted piece"
             assert not p.storage.is_block_done(b)
@@ -480,7 +482,9 @@ class PickerMachine(RuleBasedStateMachine):
         self.held[name].discard(b)
         assert out.duplicate == was_done
         if not was_done:
-            self.ever_wrote.setdefault(piece_of(b), set()).add(name)
+            self.ever_wrote.setdefault(
+                self.picker.storage.block_span(b)[0] // self.picker.storage.piece_length, set()
+            ).add(name)
             assert {s for s, _ in out.cancels} == holders  # a CANCEL for every duplicate
             for s, blk in out.cancels:
                 assert blk == b
@@ -510,11 +514,14 @@ class PickerMachine(RuleBasedStateMachine):
         if seg is None:
             return
         have = self.haves[name]
-        for piece in range(seg.start // PL, (seg.end - 1) // PL + 1):
+        pl = p.storage.piece_length
+        for piece in range(seg.start // pl, (seg.end - 1) // pl + 1):
             assert have is None or have[piece]
         if seg.twin is None and not p.in_endgame:
             claimed = set().union(*self.held.values())
-            assert not claimed & set(range(seg.pos // BL, -(-seg.end // BL)))
+            assert not claimed & set(
+                range(p.storage.block_of(seg.pos), p.storage.block_ceil(seg.end))
+            )
         self.segs.append(seg)
 
     @rule(i=st.integers(0, 20), frac=st.floats(0.0, 1.0))
@@ -564,7 +571,8 @@ class PickerMachine(RuleBasedStateMachine):
         out: set[int] = set()
         for s in self.picker.active:
             if not s.finished:
-                out.update(range(s.pos // BL, -(-s.end // BL)))
+                st_ = self.picker.storage
+                out.update(range(st_.block_of(s.pos), st_.block_ceil(s.end)))
         return out
 
     def _advance(self, seg: Segment, n: int) -> None:
@@ -640,4 +648,19 @@ TestPickerMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+)
+
+
+class OddPiecePickerMachine(PickerMachine):
+    """The same with pieces of 3 x 16 KiB + 1 bytes: four blocks, the last one byte long."""
+
+    piece_length = 3 * BL + 1
+
+
+TestOddPiecePickerMachine = OddPiecePickerMachine.TestCase
+TestOddPiecePickerMachine.settings = settings(
+    max_examples=80,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )

@@ -180,7 +180,7 @@ class Swarm:
     def block_index(self, index: int, begin: int) -> int:
         assert self.session is not None
         st = self.session.storage
-        return (index * st.piece_length + begin) // st.block_length
+        return st.block_of(index * st.piece_length + begin)
 
     def verified_bitfield(self) -> Pieces:
         assert self.session is not None

@@ -521,7 +521,6 @@ class TorrentGroup(RequestGroup):
         from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
         from ..storage.disk import remove_control_file
-        from ..storage.pieces import block_length_for
         from ..storage.session import PieceHashes, StorageSession, check_capacity
 
         directory = self._directory()
@@ -530,12 +529,6 @@ class TorrentGroup(RequestGroup):
         control_path = os.path.join(directory, meta.name + ".aria2")
         files = [os.path.join(directory, e.path) for e in layout.files if e.selected]
         self.path = os.path.join(directory, meta.name) if meta.multi_file else files[0]
-        try:  # 40000-byte pieces become 10000-byte blocks (storage.pieces.block_length_for)
-            block_length_for(meta.piece_length)
-        except ValueError as exc:
-            raise errors.TrioariaError(
-                str(exc), exit_code=errors.ExitCode.BITTORRENT_PARSE_ERROR, retryable=False
-            ) from None
         has_control = os.path.exists(control_path)
         existing = any(os.path.exists(p) for p in files)
         check = bool(self.opt("check-integrity"))

@@ -281,7 +281,7 @@ class Picker:
         st = self.storage
         nb = st.num_blocks
         self._last_block = nb - 1
-        self._last_len = st.total_length - (nb - 1) * st.block_length if nb else 0
+        self._last_len = st.block_size(nb - 1) if nb else 0
         self._seen_len = st.completed_length
         self._epoch += 1
         wanted = self._wanted
@@ -835,7 +835,6 @@ class Picker:
         """Free the tail of a range segment for a peer that found nothing else to do."""
         st = self.storage
         pl = st.piece_length
-        bl = st.block_length
         need = self.min_split_size
         have = info.have
         cands = [s for s in self.active if s._owns and s.twin is None and not s.finished]
@@ -850,7 +849,7 @@ class Picker:
                         continue
             else:
                 continue  # below -k peers duplicate the segment's last piece instead
-            a = cut // bl
+            a = st.block_of(cut)
             e = st.block_ceil(seg.end)
             if have is not None and not any(
                 have[p] for p in range(a // self._bpp, (e - 1) // self._bpp + 1)
@@ -977,7 +976,13 @@ class Picker:
                         cancels.append((other.obj, block))
         done = st.mark_blocks(block, block + 1)
         # counted, not re-read: a change behind our back stays visible to _check_sync
-        self._seen_len += self._last_len if block == self._last_block else st.block_length
+        self._seen_len += (
+            self._last_len
+            if block == self._last_block
+            else st.block_length
+            if st.uniform
+            else st.block_size(block)
+        )
         if info.wpiece != p:
             info.wpiece = p
             w = self._writers.get(p)
@@ -1004,7 +1009,7 @@ class Picker:
         e = st.block_ceil(seg.end)
         while e > first and st.is_block_done(e - 1):
             e -= 1
-        new_end = max(seg.pos, min(e * st.block_length, st.total_length))
+        new_end = max(seg.pos, st.block_start(e))
         if new_end < seg.end:
             seg.end = new_end
             self._epoch += 1  # the endgame pool offers the segment's new last piece
@@ -1162,7 +1167,7 @@ class Picker:
         st = self.storage
         if gaps:
             a, b = self._prio_gap(gaps) or self._choose_gap(gaps)
-            return self._new(a * st.block_length, min(b * st.block_length, st.total_length), info)
+            return self._new(st.block_start(a), st.block_start(b), info)
         if self.allow_split:
             seg = self._split(info, bits)
             if seg is not None:
@@ -1282,15 +1287,14 @@ class Picker:
         key = eta_of if eta_of is not None else (lambda s: float(s.remaining))
         slow = max(candidates, key=key)
         st = self.storage
-        bl = st.block_length
         if slow.remaining > st.piece_length:
             # Below -k: halve the tail instead of duplicating it (no byte fetched twice).
-            cut = (slow.pos + slow.remaining // 2) // bl * bl
+            cut = st.block_start(st.block_of(slow.pos + slow.remaining // 2))
             if slow.pos < cut < slow.end:
                 return self._cut(slow, cut, info)
         if eta_of is not None and key(slow) < min_eta:
             return None  # it will be done soon anyway; racing would only fetch bytes twice
-        start = st.block_of(slow.pos) * bl
+        start = st.block_start(st.block_of(slow.pos))
         twin = self._new(start, slow.end, info, own=False)
         twin.twin, slow.twin = slow, twin
         return twin
@@ -1321,9 +1325,7 @@ class Picker:
             stop = p * self._bpp + self._nblk[p]
             while e < stop and open_(e):
                 e += 1
-            seg = self._new(
-                b * st.block_length, min(e * st.block_length, st.total_length), info, own=False
-            )
+            seg = self._new(st.block_start(b), st.block_start(e), info, own=False)
             self._shadows.append(seg)
             return seg
         return None
@@ -1435,7 +1437,7 @@ class Picker:
             or seg.id not in self._segs
             or seg.pos < seg.end
             or seg.end >= limit
-            or seg.end % st.block_length
+            or not st.is_block_boundary(seg.end)
         ):
             return False
         info = self._info(seg.source)
@@ -1445,7 +1447,7 @@ class Picker:
                 break
             if a != start:
                 continue
-            end = min(b * st.block_length, limit)
+            end = min(st.block_start(b), limit)
             if end <= seg.end:
                 return False
             if seg._owns and self._blocks_on:
@@ -1527,9 +1529,7 @@ class Picker:
             if self._dups:
                 self._cancel_dups(a, b)
             done = st.mark_blocks(a, b)
-            self._seen_len += n * st.block_length
-            if b > self._last_block:
-                self._seen_len -= st.block_length - self._last_len
+            self._seen_len += st.span_length(a, b)
         else:
             self._write_foreign(seg, a, b)
             if self._dups:

@@ -11,12 +11,15 @@ matched: BEP 3 SHA-1 piece hashes, Metalink chunk checksums), so every protocol 
 HTTP/FTP/SFTP segments report byte ranges, BitTorrent reports blocks, and the control file
 (``storage.control_file``) is produced from and loaded into the same two structures.
 
-A piece length that is not a multiple of 16 KiB (aria2 and libtorrent accept them, e.g. 40000)
-gets the largest block length that divides it and is at most 16 KiB (10000 for 40000), so the
-geometry stays uniform for every protocol and every BitTorrent request still fits in 16 KiB
-(:func:`block_length_for`).  The control file keeps aria2's one bit per 16 KiB block of a piece
-(the last one short); :meth:`PieceStorage.snapshot` and :meth:`PieceStorage.load` translate: a
-16 KiB block is written when all of our blocks it overlaps are, and back.
+Any positive piece length works, as in aria2 and libtorrent: every piece is cut into 16 KiB
+blocks from its own start, the last block of each piece (and of the last piece) shorter when the
+piece length is not a multiple of 16 KiB (40000 -> 16384 + 16384 + 7232; BEP 3 requests never
+cross a piece).  Block ``k`` of piece ``p`` has the global index ``p * blocks_per_piece + k``;
+when 16 KiB divides the piece length this is the plain ``offset // 16 KiB``.  Every conversion
+between offsets and blocks goes through :meth:`PieceStorage.block_of`,
+:meth:`PieceStorage.block_ceil`, :meth:`PieceStorage.block_start` and
+:meth:`PieceStorage.block_span`.  These blocks are exactly aria2's ``Piece`` blocks, so the control
+file's in-flight bits map one to one.
 
 A block is marked done only after its bytes were handed to ``os.pwrite`` (docs/decisions.md: the
 control file is the commit point), so a snapshot never claims bytes that are not in the file.
@@ -29,34 +32,17 @@ from collections.abc import Iterable, Iterator
 
 from .bitfield import Bitfield
 
-__all__ = ["BLOCK_LENGTH", "MIN_BLOCK_LENGTH", "BlockMap", "PieceStorage", "block_length_for"]
+__all__ = ["BLOCK_LENGTH", "BlockMap", "PieceStorage", "block_length_for"]
 
 BLOCK_LENGTH = 16 * 1024
-#: the smallest block :func:`block_length_for` settles for (below it a request costs too much)
-MIN_BLOCK_LENGTH = 1024
 
 
 def block_length_for(piece_length: int) -> int:
-    """The block length of pieces of ``piece_length`` bytes (BEP 3 requests are <= 16 KiB).
-
-    16 KiB when it divides the piece length; the piece length itself when it is smaller (one
-    short block per piece, as aria2); otherwise the largest divisor of the piece length that is
-    at most 16 KiB.
-
-    Raises:
-        ValueError: no divisor of at least :data:`MIN_BLOCK_LENGTH` bytes exists.
-    """
+    """The full block length of pieces of ``piece_length`` bytes: 16 KiB (BEP 3 requests),
+    or the piece length itself when it is smaller (one short block per piece, as aria2)."""
     if piece_length <= 0:
         return BLOCK_LENGTH
-    if piece_length <= BLOCK_LENGTH or piece_length % BLOCK_LENGTH == 0:
-        return min(BLOCK_LENGTH, piece_length)
-    for length in range(BLOCK_LENGTH, MIN_BLOCK_LENGTH - 1, -1):
-        if piece_length % length == 0:
-            return length
-    raise ValueError(
-        f"piece length {piece_length} has no block length between {MIN_BLOCK_LENGTH}"
-        f" and {BLOCK_LENGTH} bytes that divides it"
-    )
+    return min(BLOCK_LENGTH, piece_length)
 
 
 class BlockMap:
@@ -171,6 +157,8 @@ class PieceStorage:
 
     Blocks are 16 KiB, or the piece length itself when pieces are smaller (a tiny torrent:
     aria2's ``Piece`` then holds one short block, so its control file has one bit per piece).
+    The last block of every piece is shorter when 16 KiB does not divide the piece length
+    (see the module docstring); ``block_length`` names a full block.
     """
 
     def __init__(
@@ -180,22 +168,32 @@ class PieceStorage:
             block_length = block_length_for(piece_length)
         if total_length < 0:
             raise ValueError("total_length must be >= 0")
-        if piece_length <= 0 or block_length <= 0 or piece_length % block_length:
-            raise ValueError("piece_length must be a positive multiple of block_length")
+        if piece_length <= 0 or not 0 < block_length <= piece_length:
+            raise ValueError("piece_length and block_length must be positive")
         self.total_length = total_length
         self.piece_length = piece_length
         self.block_length = block_length
-        self.blocks_per_piece = piece_length // block_length
+        self.blocks_per_piece = -(-piece_length // block_length)
         self.num_pieces = -(-total_length // piece_length)
-        self.num_blocks = -(-total_length // block_length)
+        last_piece = total_length - (self.num_pieces - 1) * piece_length if total_length else 0
+        self.num_blocks = (
+            (self.num_pieces - 1) * self.blocks_per_piece + -(-last_piece // block_length)
+            if total_length
+            else 0
+        )
+        #: 16 KiB divides the piece length: every block but the very last is full
+        self.uniform = piece_length % block_length == 0
+        #: the length of the last block of a full piece
+        self.tail_length = piece_length - (self.blocks_per_piece - 1) * block_length
         self.pieces = Bitfield(self.num_pieces)
         self.verified = Bitfield(self.num_pieces)
         self._blocks = BlockMap(self.num_blocks)
         self._done_blocks = 0
-        # The last block may be short; everything else is block_length.
+        self._done_tails = 0  # done blocks that end a full piece (counted when not uniform)
         self._last_block_len = (
-            total_length - (self.num_blocks - 1) * block_length if total_length else 0
+            total_length - self.block_start(self.num_blocks - 1) if total_length else 0
         )
+        self._last_is_tail = self.num_blocks > 0 and self.num_blocks % self.blocks_per_piece == 0
 
     # --- geometry -------------------------------------------------------------------
 
@@ -207,28 +205,78 @@ class PieceStorage:
         first = index * self.blocks_per_piece
         return range(first, min(first + self.blocks_per_piece, self.num_blocks))
 
+    def block_start(self, block: int) -> int:
+        """The offset where ``block`` starts (``total_length`` from ``num_blocks`` on)."""
+        if block >= self.num_blocks:
+            return self.total_length
+        if self.uniform:
+            return block * self.block_length
+        piece, k = divmod(block, self.blocks_per_piece)
+        return piece * self.piece_length + k * self.block_length
+
     def block_span(self, block: int) -> tuple[int, int]:
         """Byte range ``[start, end)`` of ``block``."""
-        start = block * self.block_length
-        return start, min(start + self.block_length, self.total_length)
+        bl = self.block_length
+        if self.uniform:
+            start = block * bl
+            return start, min(start + bl, self.total_length)
+        piece, k = divmod(block, self.blocks_per_piece)
+        base = piece * self.piece_length
+        start = base + k * bl
+        return start, min(start + bl, base + self.piece_length, self.total_length)
+
+    def block_size(self, block: int) -> int:
+        """The byte length of ``block``."""
+        start, end = self.block_span(block)
+        return end - start
 
     def block_of(self, offset: int) -> int:
-        return offset // self.block_length
+        """The block holding byte ``offset``."""
+        if self.uniform:
+            return offset // self.block_length
+        piece, rest = divmod(offset, self.piece_length)
+        return piece * self.blocks_per_piece + rest // self.block_length
 
     def block_ceil(self, offset: int) -> int:
         """Index of the first block starting at or after ``offset`` (end offset -> block count)."""
         if offset >= self.total_length:
             return self.num_blocks
-        return -(-offset // self.block_length)
+        if self.uniform:
+            return -(-offset // self.block_length)
+        piece, rest = divmod(offset, self.piece_length)
+        return piece * self.blocks_per_piece + -(-rest // self.block_length)
+
+    def is_block_boundary(self, offset: int) -> bool:
+        """``offset`` is where a block starts (or the end of the download)."""
+        return offset >= self.total_length or self.block_start(self.block_of(offset)) == offset
+
+    def span_length(self, first: int, end: int) -> int:
+        """Bytes in blocks ``[first, end)``."""
+        return self.block_start(end) - self.block_start(first)
 
     # --- state ----------------------------------------------------------------------
 
     @property
     def completed_length(self) -> int:
         """Bytes in done blocks."""
+        bl = self.block_length
+        done = self._done_blocks * bl - self._done_tails * (bl - self.tail_length)
         if self.num_blocks and self._blocks[-1]:
-            return (self._done_blocks - 1) * self.block_length + self._last_block_len
-        return self._done_blocks * self.block_length
+            done -= (self.tail_length if self._last_is_tail else bl) - self._last_block_len
+        return done
+
+    def _tails_done(self, first: int, end: int) -> int:
+        """Done blocks in ``[first, end)`` that end a piece (only kept when not uniform)."""
+        bpp = self.blocks_per_piece
+        blocks = self._blocks
+        t = first // bpp * bpp + bpp - 1
+        if t < first:
+            t += bpp
+        count = 0
+        while t < end:
+            count += blocks[t]
+            t += bpp
+        return count
 
     def is_complete(self) -> bool:
         return self._done_blocks == self.num_blocks
@@ -246,8 +294,12 @@ class PieceStorage:
         before = self._blocks.count(0, first, end)
         if not before:
             return []
+        if not self.uniform:
+            self._done_tails -= self._tails_done(first, end)
         self._blocks.fill(first, end, 1)
         self._done_blocks += before
+        if not self.uniform:
+            self._done_tails += self._tails_done(first, end)
         completed = []
         bpp = self.blocks_per_piece
         for piece in range(first // bpp, (end - 1) // bpp + 1):
@@ -262,13 +314,15 @@ class PieceStorage:
     def mark_bytes(self, start: int, end: int) -> list[int]:
         """Mark every block fully inside the written byte range ``[start, end)``."""
         first = self.block_ceil(start)
-        last = self.num_blocks if end >= self.total_length else end // self.block_length
+        last = self.num_blocks if end >= self.total_length else self.block_of(end)
         return self.mark_blocks(first, last)
 
     def clear_piece(self, index: int) -> None:
         """Forget a piece (its hash did not match): all its blocks become missing."""
         rng = self.piece_blocks(index)
         self._done_blocks -= self._blocks.count(1, rng.start, rng.stop)
+        if not self.uniform:
+            self._done_tails -= self._tails_done(rng.start, rng.stop)
         self._blocks.fill(rng.start, rng.stop, 0)
         self.pieces.clear(index)
         self.verified.clear(index)
@@ -293,6 +347,7 @@ class PieceStorage:
         """Forget everything (restart from zero)."""
         self._blocks.clear()
         self._done_blocks = 0
+        self._done_tails = 0
         self.pieces = Bitfield(self.num_pieces)
         self.verified = Bitfield(self.num_pieces)
 
@@ -338,21 +393,12 @@ class PieceStorage:
         return self.pieces.to_bytes(), in_flight
 
     def _file_bits(self, piece: int, rng: range) -> Bitfield:
-        """The control file's bits of ``piece``: one per 16 KiB block (aria2 ``Piece``)."""
-        blocks, bl = self._blocks, self.block_length
-        size = self.piece_size(piece)
-        count = -(-size // BLOCK_LENGTH)
-        bits = Bitfield(count)
-        same = bl == BLOCK_LENGTH or (count == 1 and len(rng) == 1)
-        for j in range(count):
-            if same:
-                if blocks[rng.start + j]:
-                    bits.set(j)
-                continue
-            # ours overlapping [j*16K, min((j+1)*16K, size)) must all be written
-            a = (j * BLOCK_LENGTH) // bl
-            b = -(-min((j + 1) * BLOCK_LENGTH, size) // bl)
-            if blocks.count(0, rng.start + a, rng.start + b) == 0:
+        """The control file's bits of ``piece``: one per block (aria2 ``Piece``: 16 KiB blocks
+        from the piece's start, the last one short), so ours map one to one."""
+        blocks = self._blocks
+        bits = Bitfield(len(rng))
+        for j, block in enumerate(rng):
+            if blocks[block]:
                 bits.set(j)
         return bits
 
@@ -367,17 +413,6 @@ class PieceStorage:
             if not 0 <= piece < self.num_pieces or self.pieces[piece]:
                 continue
             rng = self.piece_blocks(piece)
-
-            def bit(j: int, bits: bytes = bits) -> bool:
-                return j // 8 < len(bits) and bool(bits[j // 8] & (0x80 >> (j % 8)))
-
-            bl, size = self.block_length, self.piece_size(piece)
-            for k in range(len(rng)):
-                if bl == BLOCK_LENGTH or len(rng) == 1:
-                    done = bit(k)
-                else:  # every 16 KiB block of the file that overlaps ours must be set
-                    a = (k * bl) // BLOCK_LENGTH
-                    b = -(-min((k + 1) * bl, size) // BLOCK_LENGTH)
-                    done = all(bit(j) for j in range(a, b))
-                if done:
+            for k in range(min(len(rng), len(bits) * 8)):
+                if bits[k // 8] & (0x80 >> (k % 8)):
                     self.mark_blocks(rng.start + k, rng.start + k + 1)

@@ -451,7 +451,7 @@ class StorageSession:
         Returns the picker's outcome (completed pieces and the duplicate endgame claims to cancel).
         """
         st = self.storage
-        offset = block * st.block_length
+        offset = st.block_start(block)
         if self._cache_limit:
             if block not in self._cache:
                 pl = st.piece_length
@@ -483,20 +483,20 @@ class StorageSession:
         if not self._cache:
             self._release_buffers()
             return
-        bl = self.storage.block_length
+        start_of = self.storage.block_start
         blocks = sorted(self._cache)
         run: list[memoryview] = []
         run_start = prev = -2
         for block in blocks:
             if block != prev + 1 and run:
-                self.disk.writev(run_start * bl, run)
+                self.disk.writev(start_of(run_start), run)
                 run = []
             if not run:
                 run_start = block
             run.append(self._cache[block])
             prev = block
         if run:
-            self.disk.writev(run_start * bl, run)
+            self.disk.writev(start_of(run_start), run)
         self._cache.clear()
         self._cache_bytes = 0
         self._release_buffers()
@@ -555,10 +555,10 @@ class StorageSession:
     def _piece_failed(self, piece: int) -> None:
         self.hash_failures += 1
         blamed = self.picker.piece_failed(piece)
-        bl = self.storage.block_length
         for block in self.storage.piece_blocks(piece):
-            if self._cache.pop(block, None) is not None:
-                self._cache_bytes -= bl
+            cached = self._cache.pop(block, None)
+            if cached is not None:
+                self._cache_bytes -= len(cached)
         log.warning(
             "piece %d failed its %s check; fetching it again",
             piece,
@@ -668,13 +668,13 @@ class StorageSession:
         self.disk.readinto(offset, buffer)
         if not self._cache:
             return
-        bl = self.storage.block_length
+        st = self.storage
         end = offset + len(buffer)
-        for block in range(offset // bl, (end - 1) // bl + 1):
+        for block in range(st.block_of(offset), st.block_of(end - 1) + 1):
             cached = self._cache.get(block)
             if cached is None:
                 continue
-            start = block * bl
+            start = st.block_start(block)
             lo, hi = max(start, offset), min(start + len(cached), end)
             buffer[lo - offset : hi - offset] = cached[lo - start : hi - start]
 
@@ -694,14 +694,14 @@ class StorageSession:
         data = self.disk.read(offset, length)
         if not self._cache:
             return data
-        bl = self.storage.block_length
+        st = self.storage
         out = bytearray(data)
         end = offset + length
-        for block in range(offset // bl, (end - 1) // bl + 1):
+        for block in range(st.block_of(offset), st.block_of(end - 1) + 1):
             cached = self._cache.get(block)
             if cached is None:
                 continue
-            start = block * bl
+            start = st.block_start(block)
             lo, hi = max(start, offset), min(start + len(cached), end)
             out[lo - offset : hi - offset] = cached[lo - start : hi - start]
         return bytes(out)

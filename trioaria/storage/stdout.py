@@ -113,9 +113,9 @@ class StdoutPump:
             while p < st.num_pieces and st.verified[p]:
                 p += 1
             return min(st.total_length, p * st.piece_length)
-        block = self.delivered // st.block_length
+        block = st.block_of(self.delivered)
         for a, _b in st.missing_runs(block):
-            return min(st.total_length, a * st.block_length)
+            return st.block_start(a)
         return st.total_length
 
     async def wait_delivered(self) -> None:
