@@ -11,8 +11,8 @@ A :class:`PeerTask` owns one TCP stream and one nursery with three tasks:
   buffer never outlive it.  After each read the request pipeline is topped up from
   ``Picker.claim_blocks`` (as many as ``PeerState.request_slots`` allows);
 * the **writer** sends what the reader and the swarm queued, then serves the peer's requests
-  (uploads) one block at a time under the upload rate limits, reading verified pieces through
-  the session;
+  (uploads) in batches of up to 64 blocks (one at a time under an upload rate limit), reading
+  verified pieces through the session with one ``preadv`` per run of adjacent blocks;
 * the **timer** runs ``PeerState.handle_timer`` (keep-alives, snubbing, idle peers).
 
 The picker sees the peer as one source: its ``bitfield``/``have`` messages are its availability,
