@@ -13,6 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
+import pytest
 import trio
 
 from tests.bt.swarm_helpers import make_torrent, run_trioaria, start_aria2c, stop_process
@@ -107,16 +108,28 @@ def test_bad_web_seed_data_is_refetched_and_blamed(tmp_path: Path, nginx) -> Non
     assert "failed its sha-1 check" in res.stdout  # the bad seed's pieces were caught
 
 
-def test_web_seed_and_aria2c_peer_fill_one_torrent(tmp_path: Path, nginx) -> None:  # type: ignore[no-untyped-def]
-    """A rate-limited web seed and a rate-limited aria2c seed both deliver part of one torrent."""
+@pytest.mark.parametrize(
+    ("piece_length", "size"),
+    [(65536, 2 * 1024 * 1024), (3 * 16384 + 1, 2 * 1024 * 1024 + 17)],  # 2 MiB + 17 is prime
+    ids=["64k", "odd-pieces"],
+)
+def test_web_seed_and_aria2c_peer_fill_one_torrent(  # type: ignore[no-untyped-def]
+    tmp_path: Path, nginx, piece_length: int, size: int
+) -> None:
+    """A rate-limited web seed and a rate-limited aria2c seed both deliver part of one torrent
+    (also with pieces of 3 x 16 KiB + 1: one picker and one geometry for ranges and blocks)."""
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
-    payload = os.urandom(2 * 1024 * 1024)
+    payload = os.urandom(size)
     prefix = f"ws-{uuid.uuid4().hex[:8]}"
     nginx.add_file(f"{prefix}/mix.bin", payload)
     with Tracker(interval=1) as tracker:
         raw = make_torrent(
-            seed, [("mix.bin", payload)], name="mix.bin", piece_length=65536, announce=tracker.url
+            seed,
+            [("mix.bin", payload)],
+            name="mix.bin",
+            piece_length=piece_length,
+            announce=tracker.url,
         )
         torrent = tmp_path / "mix.torrent"
         # nginx sends 300 KiB/s per connection, aria2c uploads 300 KiB/s: neither alone is fast
