@@ -112,7 +112,7 @@ def test_blocks_match_requests():
     assert p.receive(Piece(2, 0, b"y" * 100), 2.5) == [UnrequestedBlock(2, 0, 100)]
 
 
-def test_driver_fast_path_takes_blocks_and_counts_a_read_once():
+def test_driver_fast_path_takes_blocks_and_counts_a_read_once() -> None:
     """``sent_requests`` + ``take_block`` + ``blocks_arrived`` (the reader's per-read path) keep
     the same books as ``sent_request`` + ``receive(Piece)`` per block."""
     p = PeerState(4, now=0.0)
