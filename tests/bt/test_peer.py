@@ -112,6 +112,27 @@ def test_blocks_match_requests():
     assert p.receive(Piece(2, 0, b"y" * 100), 2.5) == [UnrequestedBlock(2, 0, 100)]
 
 
+def test_driver_fast_path_takes_blocks_and_counts_a_read_once() -> None:
+    """``sent_requests`` + ``take_block`` + ``blocks_arrived`` (the reader's per-read path) keep
+    the same books as ``sent_request`` + ``receive(Piece)`` per block."""
+    p = PeerState(4, now=0.0)
+    p.receive(Unchoke(), 0.0)
+    p.sent_requests([(1, 0, 16384), (1, 16384, 16384), (2, 0, 100)], 0.0)
+    assert p.outstanding_blocks() == [(1, 0, 16384), (1, 16384, 16384), (2, 0, 100)]
+    assert not p.take_block(1, 0, 5, 1.0)  # wrong length: still outstanding
+    assert not p.take_block(3, 0, 16384, 1.0)  # never requested
+    assert p.outstanding == 3
+    assert p.take_block(1, 0, 16384, 1.0) and p.take_block(1, 16384, 16384, 1.0)
+    assert not p.take_block(1, 0, 16384, 1.0)  # only once
+    assert p.outstanding == 1 and p.download.total == 0  # counted per read, not per block
+    p.blocks_arrived(2 * 16384, 1.0)
+    assert p.download.total == 2 * 16384
+    # the snub clock moved: no snub 60 s after the first request, only 60 s after this read
+    assert p.handle_timer(60.5) == [] and not p.snubbed
+    p.handle_timer(61.0)
+    assert p.snubbed
+
+
 def test_choke_drops_requests_without_fast_but_not_with_it():
     p = PeerState(4, now=0.0)
     p.receive(Unchoke(), 0.0)

@@ -172,6 +172,34 @@ def test_block_written_completes_pieces_and_records_writers() -> None:
     assert p.writers_of(0) == frozenset()
 
 
+def test_blocks_written_run_matches_block_by_block() -> None:
+    """One call for a run (the fast path of a fast peer) leaves the picker exactly as one
+    :meth:`Picker.block_written` per block does: pieces, writers, claims, counts."""
+    runs = [(0, 6), (6, 9), (9, 16), (16, 17), (20, 32)]
+    one, many = make(selector="inorder"), make(selector="inorder")
+    for p in (one, many):
+        p.add_source("a", bits(8, range(8)))
+        assert p.claim_blocks("a", 32) == list(range(32))
+    for first, end in runs:
+        batched = one.blocks_written("a", first, end)
+        singles = [many.block_written("a", b) for b in range(first, end)]
+        assert batched.pieces == [p for o in singles for p in o.pieces]
+        assert batched.cancels == [] and not batched.duplicate
+    for p in (one, many):
+        assert p.claims_of("a") == frozenset(range(17, 20))
+    assert [one.writers_of(i) for i in range(8)] == [many.writers_of(i) for i in range(8)]
+    assert one.statistics() == many.statistics()
+    assert one.storage.completed_length == many.storage.completed_length == 29 * BL
+    assert one.storage.pieces.to_bytes() == many.storage.pieces.to_bytes()
+    # a run of blocks already written is a duplicate, and a run with a foreign block works
+    assert one.blocks_written("a", 0, 4).duplicate
+    one.add_source("b", bits(8, range(8)))
+    assert one.claim_blocks("b", 2) == [17, 18]  # endgame duplicates of "a"'s claims
+    out = one.blocks_written("b", 16, 20)  # "a" still held 17..19: CANCELs owed to it
+    assert out.cancels == [("a", 17), ("a", 18), ("a", 19)] and out.pieces == [4]
+    assert one.claims_of("a") == one.claims_of("b") == frozenset()
+
+
 def test_endgame_duplicates_are_bounded_and_cancelled() -> None:
     p = make(pieces=1)
     for s in "abc":
@@ -489,6 +517,34 @@ class PickerMachine(RuleBasedStateMachine):
             for s, blk in out.cancels:
                 assert blk == b
                 self.held[str(s)].discard(b)
+
+    @rule(name=peers, i=st.integers(0, 40), k=st.integers(1, 8))
+    def write_run(self, name: str, i: int, k: int) -> None:
+        """A read's worth of consecutive blocks the peer holds, marked with one call."""
+        held = sorted(self.held[name])
+        if not held:
+            return
+        first = end = held[i % len(held)]
+        while end in self.held[name] and end - first < k:
+            end += 1
+        st_ = self.picker.storage
+        was_done = {b: st_.is_block_done(b) for b in range(first, end)}
+        holders = {
+            (s, b)
+            for b in range(first, end)
+            if not was_done[b]
+            for s, h in self.held.items()
+            if b in h and s != name
+        }
+        out = self.picker.blocks_written(name, first, end)
+        assert out.duplicate == all(was_done.values())
+        assert set(out.cancels) == holders  # a CANCEL for every duplicate
+        for b in range(first, end):
+            self.held[name].discard(b)
+            if not was_done[b]:
+                self.ever_wrote.setdefault(piece_of(b), set()).add(name)
+        for s, blk in out.cancels:
+            self.held[str(s)].discard(blk)
 
     @rule(name=peers, i=st.integers(0, 40))
     def choke(self, name: str, i: int) -> None:

@@ -291,3 +291,44 @@ async def test_verified_pieces_are_reported_and_can_be_marked_after_a_recheck(
         nursery.cancel_scope.cancel()
     assert sorted(seen) == [0, 1, 2]
     await session.close()
+
+
+@pytest.mark.parametrize("disk_cache", [0, 3 * PIECE])
+async def test_write_blocks_runs_land_like_single_blocks(tmp_path: Path, disk_cache: int) -> None:
+    """A peer's runs of consecutive blocks (one ``pwritev``, or copies into the cache, then one
+    picker call) write, mark and verify exactly what block-by-block writes do."""
+    data = _data(4 * PIECE + 5000)  # a short last block
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    session = _session(
+        tmp_path,
+        [("r.bin", len(data))],
+        hashes=PieceHashes("sha-1", PIECE, digests),
+        disk_cache=disk_cache,
+    )
+    await session.open("new")
+    peer = object()
+    session.picker.add_source(peer, None)
+    bl = session.storage.block_length
+    view = memoryview(data)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        blocks = sorted(session.picker.claim_blocks(peer, 100))
+        assert blocks == list(range(session.storage.num_blocks))
+        # runs of 1, 3, 7, ... blocks, crossing piece boundaries, the last one short
+        pos, size, pieces = 0, 1, []
+        while pos < len(blocks):
+            run = blocks[pos : pos + size]
+            chunks = [view[b * bl : (b + 1) * bl] for b in run]
+            outcome = session.write_blocks(peer, run[0], chunks)
+            assert not outcome.duplicate and not outcome.cancels
+            pieces += outcome.pieces
+            pos, size = pos + size, size * 2 + 1
+        assert pieces == list(range(session.storage.num_pieces))
+        assert session.write_blocks(peer, 0, [view[:bl]]).duplicate
+        with trio.fail_after(10):
+            await session.wait_complete()
+        nursery.cancel_scope.cancel()
+    assert session.hash_failures == 0
+    await session.finish()
+    await session.close()
+    assert (tmp_path / "d" / "r.bin").read_bytes() == data

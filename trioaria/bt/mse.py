@@ -48,9 +48,10 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from Crypto.Cipher import ARC4
+if TYPE_CHECKING:  # imported when RC4 is first used: pycryptodome costs ~15 ms of start-up
+    from Crypto.Cipher import ARC4
 
 from ..base.errors import LocalProtocolError
 from .errors import PeerProtocolError
@@ -278,6 +279,8 @@ class MseHandshake:
         key_a = _h(b"keyA", self._s, skey)
         key_b = _h(b"keyB", self._s, skey)
         mine, theirs = (key_a, key_b) if self.role is MseRole.INITIATOR else (key_b, key_a)
+        from Crypto.Cipher import ARC4
+
         self._enc = ARC4.new(mine, drop=1024)
         self._dec = ARC4.new(theirs, drop=1024)
 
@@ -453,6 +456,8 @@ class MseHandshake:
 
     def _sync_initiator(self) -> bool:
         key_b = _h(b"keyB", self._s, self.info_hash or b"")
+        from Crypto.Cipher import ARC4
+
         marker = bytes(ARC4.new(key_b, drop=1024).encrypt(VC))
         return self._search(marker, MseState.READ_SELECT, "ENCRYPT(VC)", decrypt_marker=True)
 

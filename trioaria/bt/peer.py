@@ -305,6 +305,15 @@ class PeerState:
         self._requests[(request.index, request.begin)] = (request.length, now)
         self.sent(now)
 
+    def sent_requests(self, blocks: list[Block], now: float) -> None:
+        """Record requests we sent together (:meth:`sent_request` for each)."""
+        requests = self._requests
+        if not requests:
+            self._snub_clock = now
+        for index, begin, length in blocks:
+            requests[(index, begin)] = (length, now)
+        self._last_sent = now
+
     def cancel_request(self, index: int, begin: int) -> bool:
         """Forget a request we cancel (endgame); the driver sends ``cancel``.  Returns whether
         it was outstanding."""
@@ -437,21 +446,33 @@ class PeerState:
         return []
 
     def block_received(self, index: int, begin: int, length: int, now: float) -> bool:
-        """A ``piece`` arrived (the driver's fast path; :meth:`receive` does the same): whether
-        we had requested it, in which case it is no longer outstanding and the rate and snub
-        clocks move.  A block we did not ask for changes nothing."""
-        self._last_received = now
-        requests = self._requests
-        key = (index, begin)
-        entry = requests.get(key)
-        if entry is None or entry[0] != length:
+        """A ``piece`` arrived (:meth:`receive` uses it): whether we had requested it, in which
+        case it is no longer outstanding and the rate and snub clocks move.  A block we did not
+        ask for changes nothing."""
+        if not self.take_block(index, begin, length, now):
             return False
-        del requests[key]
-        self.download.add(length, now)
+        self.blocks_arrived(length, now)
+        return True
+
+    def take_block(self, index: int, begin: int, length: int, now: float) -> bool:
+        """The driver's fast path, first half of :meth:`block_received`: whether the block was
+        requested (it is then no longer outstanding).  The driver calls :meth:`blocks_arrived`
+        once for the blocks of one read."""
+        self._last_received = now
+        entry = self._requests.pop((index, begin), None)
+        if entry is None:
+            return False
+        if entry[0] != length:
+            self._requests[(index, begin)] = entry
+            return False
+        return True
+
+    def blocks_arrived(self, nbytes: int, now: float) -> None:
+        """Requested blocks of ``nbytes`` in all arrived: the rate meter and the snub clock move."""
+        self.download.add(nbytes, now)
         self._last_block = now
         self._snub_clock = now
         self._snubbed = False
-        return True
 
     def request_received(self, index: int, begin: int, length: int, now: float) -> PeerAction:
         """The peer's ``request`` (the driver's fast path; :meth:`receive` does the same):

@@ -82,6 +82,8 @@ __all__ = ["UT_METADATA_ID", "PeerTask"]
 log = logging.getLogger("trioaria.bt.peer")
 
 RECV_BUFFER = 256 * 1024
+MAX_RECV_BUFFER = 1024 * 1024  # a fast peer's reads grow to this
+GROW_AFTER = 4  # reads that filled the buffer in a row before it doubles
 UT_METADATA_ID = 3  # the id we ask peers to send ut_metadata messages as
 UT_PEX_ID = 1
 HANDSHAKE_TIMEOUT = 20.0
@@ -353,6 +355,7 @@ class PeerTask:
         conn = self.conn
         stream = self.stream
         swarm = self.swarm
+        full = 0  # consecutive reads that filled the buffer
         if self._initial:
             conn.receive_data(self._initial)
             self._initial = b""
@@ -373,29 +376,55 @@ class PeerTask:
             self._fill_requests()
             if n:
                 await swarm.download_throttle(n)
+                # a fast peer: larger reads, fewer trips through trio per MiB (the codec holds
+                # no view of the old buffer once drained)
+                full = full + 1 if n == len(buf) else 0
+                if full >= GROW_AFTER and len(buf) < MAX_RECV_BUFFER:
+                    buf = bytearray(len(buf) * 2)
+                    view = memoryview(buf)
+                    full = 0
 
     async def _drain(self) -> bool:
         """Handle every complete event; False when the peer closed the connection.
 
         Blocks and requests, the bulk of a transfer, skip the general dispatch (unless
-        ``--trace`` is on): one call into :class:`PeerState`, then the write or the upload
-        queue (docs/performance.md §9).
+        ``--trace`` is on): a requested block is checked off in :class:`PeerState` and joins
+        the current run of consecutive blocks, and each run is written, marked and counted
+        with one call (``Swarm.blocks_arrived``); a request goes to the upload queue
+        (docs/performance.md §9).  A run is handed over before any other event is handled,
+        so events keep their order.
         """
         conn = self.conn
         swarm = self.swarm
         now = trio.current_time()
         handled = 0
+        fast = swarm.tracer is None and swarm.session is not None
+        block_index = swarm.block_index
+        run: list[memoryview] = []
+        run_first = run_next = -1
+        run_bytes = 0
         while True:
             event = conn.next_event()
             if event is None:
-                return True
+                break
             kind = type(event)
             state = self.state
-            if kind is Piece and state is not None and swarm.tracer is None:
+            if kind is Piece and state is not None and fast:
                 assert isinstance(event, Piece)
                 data = event.data
-                if state.block_received(event.index, event.begin, len(data), now):
-                    swarm.block_arrived(self, event.index, event.begin, data, now)
+                n = len(data)
+                if state.take_block(event.index, event.begin, n, now):
+                    block = block_index(event.index, event.begin)
+                    if block != run_next and run:
+                        self._flush_run(state, run_first, run, run_bytes, now)
+                        run = []
+                        run_bytes = 0
+                    if not run:
+                        run_first = block
+                    # a view of the read buffer (the codec's slow path may give bytes)
+                    run.append(data if type(data) is memoryview else memoryview(data))
+                    run_bytes += n
+                    run_next = block + 1
             elif kind is Request and state is not None and swarm.tracer is None:
                 assert isinstance(event, Request)
                 action = state.request_received(event.index, event.begin, event.length, now)
@@ -403,16 +432,36 @@ class PeerTask:
                     self._kick()
                 elif isinstance(action, SendMessage):
                     self.send(action.message)
-            elif kind is ConnectionClosed:
-                return False
             else:
+                if run and state is not None:
+                    self._flush_run(state, run_first, run, run_bytes, now)
+                    run = []
+                    run_bytes = 0
+                if kind is ConnectionClosed:
+                    return False
                 self._handle(event)
                 now = trio.current_time()
+                fast = swarm.tracer is None and swarm.session is not None
             if self.closed:
-                return False
+                break
             handled += 1
             if not handled & 63:
+                if run and state is not None:
+                    self._flush_run(state, run_first, run, run_bytes, now)
+                    run = []
+                    run_bytes = 0
                 await trio.lowlevel.checkpoint_if_cancelled()
+        state = self.state
+        if run and state is not None:
+            self._flush_run(state, run_first, run, run_bytes, now)
+        return not self.closed
+
+    def _flush_run(
+        self, state: PeerState, first: int, run: list[memoryview], nbytes: int, now: float
+    ) -> None:
+        """Write, mark and count a run of consecutive requested blocks (see :meth:`_drain`)."""
+        state.blocks_arrived(nbytes, now)
+        self.swarm.blocks_arrived(self, first, run, nbytes, now)
 
     # --- events ----------------------------------------------------------------------------
 
@@ -617,11 +666,10 @@ class PeerTask:
             log.debug("%r: cannot send requests: %s", self, exc)
             self.close()
             return
-        for index, begin, length in requests:
-            request = Request(index, begin, length)
-            if swarm.tracer is not None:
-                self._trace("out", request)
-            state.sent_request(request, now)
+        if swarm.tracer is not None:
+            for index, begin, length in requests:
+                self._trace("out", Request(index, begin, length))
+        state.sent_requests(requests, now)
         self.queue(data)
 
     def _release_requests(self, *, send_cancel: bool) -> None:

@@ -277,6 +277,27 @@ class Swarm:
             if isinstance(other, PeerTask) and other is not peer:
                 other.cancel_block(other_block)
 
+    def blocks_arrived(
+        self, peer: PeerTask, first: int, data: list[memoryview], nbytes: int, now: float
+    ) -> None:
+        """Consecutive blocks ``first, first + 1, ...`` of one read from ``peer`` (``nbytes`` in
+        all): :meth:`block_arrived` for each, with one disk write, one picker call and one
+        rate-meter update (docs/performance.md §9)."""
+        session = self.session
+        if session is None or self.complete:
+            return
+        try:
+            outcome = session.write_blocks(peer, first, data)
+        except TrioariaError as exc:  # a disk error ends the download, not just this peer
+            self.fail(exc)
+            return
+        self.downloaded += nbytes
+        self.down_meter.add(nbytes, now)
+        self._last_block[id(peer)] = now
+        for other, other_block in outcome.cancels:
+            if isinstance(other, PeerTask) and other is not peer:
+                other.cancel_block(other_block)
+
     def cancel_claims(self, cancels: list[tuple[object, int]]) -> None:
         """A web seed wrote blocks peers had requested: CANCEL those requests (BEP 3)."""
         for peer, block in cancels:

@@ -27,6 +27,7 @@ downloads) and ``src/MultiUrlRequestInfo.cc`` (signals, exit status):
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -140,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..engine.queue import DownloadEngine
 
     engine = DownloadEngine(opts)
+    # start-up objects (modules, option tables) live for the whole run: out of the collector's
+    # way, so the collections the transfer triggers stay cheap (docs/performance.md)
+    gc.freeze()
     try:
         return trio.run(_amain, engine, opts, entries, routed, deferred)
     finally:

@@ -477,6 +477,47 @@ class StorageSession:
             self.flush_cache()
         return outcome
 
+    def write_blocks(self, source: object, first: int, data: Sequence[memoryview]) -> BlockOutcome:
+        """A peer's consecutive blocks ``first, first + 1, ...`` (one read's worth): each cached
+        (``--disk-cache``) or all written with one ``pwritev``, then marked with one picker call
+        (:meth:`Picker.blocks_written`).  The same as :meth:`write_block` for each, in order.
+        """
+        st = self.storage
+        start_offset = st.block_start(first)
+        if self._cache_limit:
+            pl = st.piece_length
+            cache = self._cache
+            bufs = self._piece_bufs
+            offset = start_offset
+            block = first
+            for chunk in data:
+                if block not in cache:
+                    piece = offset // pl
+                    buf = bufs.get(piece)
+                    if buf is None:
+                        if len(bufs) >= self._max_bufs:
+                            self.flush_cache()
+                        buf = self._buf_pool.pop() if self._buf_pool else memoryview(bytearray(pl))
+                        bufs[piece] = buf
+                    start = offset - piece * pl
+                    end = start + len(chunk)
+                    buf[start:end] = chunk
+                    cache[block] = buf[start:end]
+                    self._cache_bytes += end - start
+                # Blocks of a run are adjacent on disk: a piece's last block may be shorter,
+                # and the next piece starts right behind it.
+                offset += len(chunk)
+                block += 1
+        else:
+            self.disk.writev(start_offset, list(data))
+        outcome = self.picker.blocks_written(source, first, first + len(data))
+        self._dirty = True
+        if outcome.pieces:
+            self._pieces_written(list(outcome.pieces))
+        if self._cache_bytes > self._cache_limit:
+            self.flush_cache()
+        return outcome
+
     def flush_cache(self) -> None:
         """Write every cached block in offset order, contiguous runs with one ``pwritev``; the
         piece buffers go back to the pool (except one a hasher thread is still reading)."""
