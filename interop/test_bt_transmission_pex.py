@@ -28,11 +28,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tests.bt import test_dht_download
 from tests.bt.swarm_helpers import make_torrent, run_trioaria, stop_process, wait_until
-from tests.bt.test_dht_download import lt
 from tests.servers.transmission import Transmission, start_transmission
 from trioaria.bt.metainfo import parse_torrent
 
+lt: Any = test_dht_download.lt  # libtorrent, or a failing test when it is missing
 PIECE = 65536
 X_ADDRESS = "127.0.0.2"
 
