@@ -16,8 +16,9 @@ settings are switched between them:
   header-only-obfuscated connection is refused by the seeder, so a completed download proves
   the payload went through RC4 both ways.
 
-Each tool and mode runs once as a discarded warm-up, then ``--runs`` times alternating which
-tool goes first; each client is measured by ``bench/run.py``'s launcher (``os.wait4`` rusage of
+One discarded warm-up round, then ``--runs`` rounds; each round runs every mode and tool (the
+seeder's settings switched between modes), alternating which mode and which tool go first, so a
+change in the load of a shared machine weighs on plaintext and RC4 alike; each client is measured by ``bench/run.py``'s launcher (``os.wait4`` rusage of
 the client only) and every file is checked by SHA-256.  Throughput is size / wall time of the
 whole process (start-up and the end-of-download hash checks included, the same for both modes).
 
@@ -149,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         _wait(lambda: handle.status().is_seeding, "libtorrent to seed")
         tracker.peers = [("127.0.0.1", ses.listen_port())]
         try:
-            for mode in MODES:
-                ses.apply_settings(MODES[mode])
-                for i in range(args.runs + 1):  # round 0 is the warm-up
+            # modes alternate run by run (not all plain runs, then all RC4 ones), so a change
+            # in the load of a shared machine weighs on both sides of the ratio alike
+            for i in range(args.runs + 1):  # round 0 is the warm-up
+                for mode in MODES if i % 2 == 0 else tuple(MODES)[::-1]:
+                    ses.apply_settings(MODES[mode])
                     for tool in tools if i % 2 == 0 else tools[::-1]:
                         m = leech_once(tool, mode, torrent, base / "out", sha, env)
                         print(f"  {mode} {tool}: {m.wall:.2f} s, ok={m.ok}", file=sys.stderr)
