@@ -16,15 +16,16 @@ settings are switched between them:
   header-only-obfuscated connection is refused by the seeder, so a completed download proves
   the payload went through RC4 both ways.
 
-Each tool and mode runs once as a discarded warm-up, then ``--runs`` times alternating which
-tool goes first; each client is measured by ``bench/run.py``'s launcher (``os.wait4`` rusage of
+One discarded warm-up round, then ``--runs`` rounds; each round runs every mode and tool (the
+seeder's settings switched between modes), alternating which mode and which tool go first, so a
+change in the load of a shared machine weighs on plaintext and RC4 alike; each client is measured by ``bench/run.py``'s launcher (``os.wait4`` rusage of
 the client only) and every file is checked by SHA-256.  Throughput is size / wall time of the
 whole process (start-up and the end-of-download hash checks included, the same for both modes).
 
 Usage::
 
     python bench/mse.py                    # 512 MiB, 3 runs
-    python bench/mse.py --size 128 --runs 1
+    python bench/mse.py --size 128 --runs 1 --tools trioaria
 """
 
 from __future__ import annotations
@@ -117,11 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=512, help="payload size in MiB (default 512)")
     ap.add_argument("--runs", type=int, default=3, help="measured runs per tool and mode (3)")
+    ap.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma-separated tools to run (aria2c,trioaria)"
+    )
     args = ap.parse_args(argv)
     if lt is None:
         print("libtorrent is not installed: python -m pip install libtorrent", file=sys.stderr)
         return 2
-    if not os.path.exists(ARIA2C):
+    tools = tuple(t for t in TOOLS if t in args.tools.split(","))
+    if not tools:
+        print(f"--tools: choose from {', '.join(TOOLS)}", file=sys.stderr)
+        return 2
+    if "aria2c" in tools and not os.path.exists(ARIA2C):
         print("aria2c is not installed", file=sys.stderr)
         return 2
     size = args.size * MiB
@@ -142,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         _wait(lambda: handle.status().is_seeding, "libtorrent to seed")
         tracker.peers = [("127.0.0.1", ses.listen_port())]
         try:
-            for mode in MODES:
-                ses.apply_settings(MODES[mode])
-                for i in range(args.runs + 1):  # round 0 is the warm-up
-                    for tool in TOOLS if i % 2 == 0 else TOOLS[::-1]:
+            # modes alternate run by run (not all plain runs, then all RC4 ones), so a change
+            # in the load of a shared machine weighs on both sides of the ratio alike
+            for i in range(args.runs + 1):  # round 0 is the warm-up
+                for mode in MODES if i % 2 == 0 else tuple(MODES)[::-1]:
+                    ses.apply_settings(MODES[mode])
+                    for tool in tools if i % 2 == 0 else tools[::-1]:
                         m = leech_once(tool, mode, torrent, base / "out", sha, env)
                         print(f"  {mode} {tool}: {m.wall:.2f} s, ok={m.ok}", file=sys.stderr)
                         if i:
@@ -162,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| mode | tool | wall s | MiB/s | CPU s | peak RSS MiB | failed |")
     print("|---|---|---|---|---|---|---|")
     for mode in MODES:
-        for tool in TOOLS:
+        for tool in tools:
             ms = results[(mode, tool)]
             wall = _med(ms, "wall")
             print(
@@ -171,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     print("\n| tool | RC4 throughput / plaintext throughput | target | verdict |")
     print("|---|---|---|---|")
-    for tool in TOOLS:
+    for tool in tools:
         ratio = _med(results[("plain", tool)], "wall") / _med(results[("rc4", tool)], "wall")
         verdict = ("PASS" if ratio >= 0.6 else "FAIL") if tool == "trioaria" else "(reference)"
         print(f"| {tool} | {ratio:.2f} | ≥ 0.60 | {verdict} |")

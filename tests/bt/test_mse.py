@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from Crypto.Cipher import ARC4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,7 @@ from trioaria.bt.mse import (
     MseState,
     is_plain_handshake,
 )
+from trioaria.bt.rc4 import Rc4, backends, default_backend
 from trioaria.bt.wire import PeerConnection
 
 IH = hashlib.sha1(b"torrent").digest()
@@ -85,6 +87,28 @@ def test_rc4_both_ways() -> None:
     wire = a.encrypt(b"payload A->B")
     assert wire != b"payload A->B" and b.decrypt(wire) == b"payload A->B"
     assert a.decrypt(b.encrypt(b"x" * 5000)) == b"x" * 5000
+    # the _into calls continue the same keystreams, writing into the caller's buffer
+    out, back = memoryview(bytearray(7000)), memoryview(bytearray(7000))
+    a.encrypt_into(b"y" * 6000, out)
+    b.decrypt_into(out[:6000], back)
+    assert bytes(back[:6000]) == b"y" * 6000 and bytes(back[6000:]) == bytes(1000)
+    assert b.decrypt(a.encrypt(b"z")) == b"z"
+
+
+@pytest.mark.parametrize("backend", list(backends()))
+def test_rc4_backends_match_the_reference_keystream(backend: str) -> None:
+    """Every RC4 backend gives pycryptodome's ``ARC4.new(key, drop=1024)`` keystream, through
+    ``crypt`` and ``crypt_into`` alike, across calls of any size."""
+    key = bytes(range(20))
+    data = random.Random(3).randbytes(70_000)
+    reference = ARC4.new(key, drop=1024).encrypt(data)
+    rc4 = Rc4(key, backend=backend)
+    out = memoryview(bytearray(len(data)))
+    rc4.crypt_into(data[:1], out[:1])
+    head = rc4.crypt(data[1:5000])
+    rc4.crypt_into(memoryview(data)[5000:], out[5000:])
+    assert bytes(out[:1]) + head + bytes(out[5000:]) == reference
+    assert default_backend() in backends()
 
 
 def test_plaintext_when_preferred_or_only() -> None:

@@ -102,9 +102,14 @@ async def test_handshake_and_payload_both_ways(
                 assert data
                 into += data
 
+    async def send_in_pieces(stream: MseStream, data: bytes) -> None:
+        # small, large, small: the reused ciphertext buffer grows once and is reused after
+        for lo, hi in ((0, 1000), (1000, 200_000), (200_000, 200_500), (200_500, len(data))):
+            await stream.send_all(memoryview(data)[lo:hi])
+
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(a.send_all, blob)
+            nursery.start_soon(send_in_pieces, a, blob)
             nursery.start_soon(b.send_all, back)
             nursery.start_soon(read_all, b, got, len(blob), True)
             nursery.start_soon(read_all, a, got_back, len(back), False)

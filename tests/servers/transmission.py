@@ -158,8 +158,12 @@ class Transmission:
             time.sleep(0.05)
 
 
-def start_transmission(config_dir: Path) -> Transmission:
-    """Start a private transmission-daemon with its config in ``config_dir``."""
+def start_transmission(config_dir: Path, **overrides: object) -> Transmission:
+    """Start a private transmission-daemon with its config in ``config_dir``.
+
+    ``overrides`` replace ``settings.json`` keys, spelt with ``_`` for ``-``
+    (``encryption=2`` requires MSE, ``pex_enabled=True`` turns PEX on).
+    """
     binary = shutil.which("transmission-daemon")
     if binary is None:
         pytest.fail(
@@ -171,6 +175,7 @@ def start_transmission(config_dir: Path) -> Transmission:
         if peer_port == rpc_port:
             continue
         settings = _settings(config_dir / "downloads", peer_port, rpc_port)
+        settings.update({key.replace("_", "-"): value for key, value in overrides.items()})
         (config_dir / "settings.json").write_text(json.dumps(settings, indent=2))
         log = config_dir / "daemon.log"
         log.unlink(missing_ok=True)

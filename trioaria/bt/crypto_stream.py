@@ -74,6 +74,11 @@ class MseStream(trio.abc.Stream):
         #: the negotiated payload method
         self.method: CryptoMethod = handshake.method
         self._plain = handshake.method is CryptoMethod.PLAINTEXT
+        #: ciphertext lands here and is decrypted into the caller's buffer (RC4 only)
+        self._raw = memoryview(bytearray())
+        #: outgoing ciphertext, reused across sends (RC4 only)
+        self._out = memoryview(bytearray())
+        self._sending = False
 
     def __repr__(self) -> str:
         return f"<MseStream {self.method.name}>"
@@ -88,8 +93,26 @@ class MseStream(trio.abc.Stream):
         return self.transport_stream.closed
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send ``data`` through the negotiated method."""
-        await self.transport_stream.send_all(data if self._plain else self._mse.encrypt(data))
+        """Send ``data`` through the negotiated method.
+
+        RC4 encrypts into one reused buffer (grown to the largest send), so a send allocates
+        nothing; like ``trio.SocketStream``, two tasks may not send at once.
+        """
+        if self._plain:
+            await self.transport_stream.send_all(data)
+            return
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this MseStream")
+        self._sending = True
+        try:
+            n = len(data)
+            if len(self._out) < n:
+                self._out = memoryview(bytearray(n))
+            out = self._out[:n]
+            self._mse.encrypt_into(data, out)
+            await self.transport_stream.send_all(out)
+        finally:
+            self._sending = False
 
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -106,16 +129,25 @@ class MseStream(trio.abc.Stream):
         return data if self._plain or not data else self._mse.decrypt(data)
 
     async def receive_into(self, buf: memoryview) -> int:
-        """Receive into ``buf`` and decrypt in place; 0 at EOF."""
+        """Receive up to ``len(buf)`` bytes into ``buf``; 0 at EOF.
+
+        The bulk path of an encrypted transfer: one ``recv_into`` of ``len(buf)`` bytes (the
+        same read as plaintext) into a reused ciphertext buffer, then RC4 writes the plaintext
+        straight into ``buf`` -- no new object per read, no copy besides the cipher's own.
+        """
         if self._buffered:
             n = min(len(buf), len(self._buffered))
             buf[:n] = self._buffered[:n]
             del self._buffered[:n]
             await trio.lowlevel.checkpoint()
             return n
-        n = await self.transport_stream.receive_into(buf)
-        if n and not self._plain:
-            buf[:n] = self._mse.decrypt(buf[:n])
+        if self._plain:
+            return await self.transport_stream.receive_into(buf)
+        if len(self._raw) < len(buf):
+            self._raw = memoryview(bytearray(len(buf)))
+        n = await self.transport_stream.receive_into(self._raw[: len(buf)])
+        if n:
+            self._mse.decrypt_into(self._raw[:n], buf)
         return n
 
     def close_nowait(self) -> None:

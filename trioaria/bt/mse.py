@@ -18,7 +18,7 @@ after an anonymous Diffie-Hellman exchange.  A is the initiator, B the receiver:
   ``S`` is the shared secret as 96 bytes, ``SKEY`` the torrent's info hash, ``HASH`` SHA-1.
 * "RC4 ... keyA = HASH('keyA', S, SKEY) ... keyB = HASH('keyB', S, SKEY) ... the first 1024 bytes
   of the RC4 output are discarded": A encrypts with keyA and decrypts with keyB, B the reverse
-  (pycryptodome's ``ARC4.new(key, drop=1024)``).
+  (:class:`~trioaria.bt.rc4.Rc4`: OpenSSL's RC4 through ``cryptography`` or pycryptodome's).
 * ``VC`` is 8 zero bytes; ``crypto_provide``/``crypto_select`` are 32-bit big-endian bit sets:
   ``0x01`` plaintext, ``0x02`` RC4 (:class:`CryptoMethod`).  Pads are 0 to 512 random bytes.
 * ``IA`` is A's initial payload (the BitTorrent handshake), always RC4-encrypted; "ENCRYPT2" is
@@ -35,7 +35,8 @@ the bytes to write, ``next_event()`` returns :class:`MseComplete` once, when the
 over.  The event carries the negotiated method, the info hash (B learns it from ``SKEY``), A's
 decrypted ``IA`` (receiver side) and whatever payload arrived after the handshake, already
 decrypted.  From then on :meth:`MseHandshake.encrypt` and :meth:`MseHandshake.decrypt` carry the
-payload stream (they are the identity for plaintext).  Randomness (DH exponent, pads) comes from
+payload stream (they are the identity for plaintext); ``encrypt_into``/``decrypt_into`` write
+into a caller's buffer instead of returning a new object (the drivers' bulk path).  Randomness (DH exponent, pads) comes from
 an injected ``random_bytes`` so tests can replay exact handshakes; drivers pass
 ``secrets.token_bytes``.  :func:`is_plain_handshake` tells an incoming plaintext BitTorrent
 handshake from an MSE one by its first 20 bytes.
@@ -48,13 +49,11 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
-
-if TYPE_CHECKING:  # imported when RC4 is first used: pycryptodome costs ~15 ms of start-up
-    from Crypto.Cipher import ARC4
+from typing import NoReturn
 
 from ..base.errors import LocalProtocolError
 from .errors import PeerProtocolError
+from .rc4 import DROP, Rc4
 
 __all__ = [
     "KEY_LENGTH",
@@ -250,8 +249,8 @@ class MseHandshake:
         self._searched = 0
         self._need = 0
         self._received_ia = b""
-        self._enc: ARC4.ARC4Cipher | None = None
-        self._dec: ARC4.ARC4Cipher | None = None
+        self._enc: Rc4 | None = None
+        self._dec: Rc4 | None = None
         if role is MseRole.INITIATOR:
             self._out += self._public() + self._pad()
 
@@ -279,20 +278,18 @@ class MseHandshake:
         key_a = _h(b"keyA", self._s, skey)
         key_b = _h(b"keyB", self._s, skey)
         mine, theirs = (key_a, key_b) if self.role is MseRole.INITIATOR else (key_b, key_a)
-        from Crypto.Cipher import ARC4
-
-        self._enc = ARC4.new(mine, drop=1024)
-        self._dec = ARC4.new(theirs, drop=1024)
+        self._enc = Rc4(mine, DROP)
+        self._dec = Rc4(theirs, DROP)
 
     def _decrypt_take(self, n: int) -> bytes:
         assert self._dec is not None
         raw = bytes(self._buf[:n])
         del self._buf[:n]
-        return bytes(self._dec.encrypt(raw))
+        return self._dec.crypt(raw)
 
-    def _encrypt(self, data: bytes) -> bytes:
+    def _encrypt(self, data: bytes | bytearray | memoryview) -> bytes:
         assert self._enc is not None
-        return bytes(self._enc.encrypt(data))
+        return self._enc.crypt(data)
 
     # --- the public interface ----------------------------------------------------------------
 
@@ -326,7 +323,7 @@ class MseHandshake:
             raise LocalProtocolError("MSE handshake is not complete")
         if self.method is CryptoMethod.PLAINTEXT:
             return bytes(data)
-        return self._encrypt(bytes(data))
+        return self._encrypt(data)
 
     def decrypt(self, data: bytes | bytearray | memoryview) -> bytes:
         """Decrypt incoming payload with the negotiated method (after :class:`MseComplete`)."""
@@ -335,7 +332,27 @@ class MseHandshake:
         if self.method is CryptoMethod.PLAINTEXT:
             return bytes(data)
         assert self._dec is not None
-        return bytes(self._dec.encrypt(data))
+        return self._dec.crypt(data)
+
+    def encrypt_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> None:
+        """Encrypt ``data`` into ``out[:len(data)]`` (no new object; ``out`` must not overlap
+        ``data``); a copy for plaintext."""
+        self._crypt_into(self._enc, data, out)
+
+    def decrypt_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> None:
+        """Decrypt ``data`` into ``out[:len(data)]``, as :meth:`encrypt_into`."""
+        self._crypt_into(self._dec, data, out)
+
+    def _crypt_into(
+        self, cipher: Rc4 | None, data: bytes | bytearray | memoryview, out: memoryview
+    ) -> None:
+        if self.state is not MseState.DONE:
+            raise LocalProtocolError("MSE handshake is not complete")
+        if self.method is CryptoMethod.PLAINTEXT:
+            out[: len(data)] = data
+            return
+        assert cipher is not None
+        cipher.crypt_into(data, out)
 
     # --- the steps ---------------------------------------------------------------------------
 
@@ -456,9 +473,7 @@ class MseHandshake:
 
     def _sync_initiator(self) -> bool:
         key_b = _h(b"keyB", self._s, self.info_hash or b"")
-        from Crypto.Cipher import ARC4
-
-        marker = bytes(ARC4.new(key_b, drop=1024).encrypt(VC))
+        marker = Rc4(key_b, DROP).crypt(VC)
         return self._search(marker, MseState.READ_SELECT, "ENCRYPT(VC)", decrypt_marker=True)
 
     def _sync_receiver(self) -> bool:
@@ -490,4 +505,4 @@ class MseHandshake:
 
     def _decrypt_take_bytes(self, data: bytes) -> bytes:
         assert self._dec is not None
-        return bytes(self._dec.encrypt(data)) if data else b""
+        return self._dec.crypt(data) if data else b""
