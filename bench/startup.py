@@ -36,7 +36,13 @@ from trioaria.demo import serve_bytes  # noqa: E402 - after the path set-up abov
 __all__ = ["main"]
 
 SIZE = 1 << 20
-COMMON = ["--no-conf", "--console-log-level=error", "--summary-interval=0", "--allow-overwrite=true", "--auto-file-renaming=false"]
+COMMON = [
+    "--no-conf",
+    "--console-log-level=error",
+    "--summary-interval=0",
+    "--allow-overwrite=true",
+    "--auto-file-renaming=false",
+]
 
 
 _PYCACHE = tempfile.mkdtemp(prefix="trioaria-startup-pycache-")
