@@ -199,8 +199,9 @@ def scratch_dir(size_bytes: int, *, tmpfs: bool) -> Iterator[Path]:
                       file=sys.stderr)  # fmt: skip
         yield base
     finally:
-        if mounted:
-            subprocess.run(["umount", str(base)], check=False)
+        if mounted and subprocess.run(["umount", str(base)], capture_output=True).returncode:
+            # still busy (a peer's session not yet closed): detach it, the kernel frees it later
+            subprocess.run(["umount", "-l", str(base)], check=False)
         shutil.rmtree(base, ignore_errors=True)
 
 
