@@ -5,7 +5,8 @@
 * transmission seeds; trioaria dials it from a magnet's ``x.pe`` with no tracker at all, so the
   metadata (BEP 9) and then the pieces come from transmission, MSE required on our side;
 * transmission leeches and announces; a trioaria seed (``-V`` on existing data) finds it
-  through the tracker and dials it; trioaria ends by itself at ``--seed-ratio=1.0``.
+  through the tracker and dials it; trioaria ends by itself at ``--seed-ratio=1.0``; the same
+  with transmission requiring encryption and trioaria requiring RC4 (MSE both ways).
 
 transmission unchokes and declares interest only on its 10-second rechoke pulse, so each
 test spends most of its time waiting for that, not transferring.
@@ -29,7 +30,7 @@ from tests.bt.swarm_helpers import (
     stop_process,
 )
 from tests.servers.opentracker import OpenTracker
-from tests.servers.transmission import Transmission
+from tests.servers.transmission import Transmission, running_transmission
 from trioaria.bt.metainfo import parse_torrent
 
 Files = list[tuple[str, bytes]]
@@ -102,12 +103,12 @@ def test_magnet_from_transmission_direct_with_mse(
     _assert_files(dl, files)
 
 
-def test_transmission_leeches_from_trioaria_via_opentracker(
-    tmp_path: Path, transmission: Transmission, opentracker: OpenTracker
+def _transmission_leeches_from_trioaria(
+    tmp_path: Path, transmission: Transmission, opentracker: OpenTracker, *flags: str
 ) -> None:
     """transmission never dials a tracker-given 127.0.0.1 peer (it treats 127/8 as a martian
-    address), so it announces first as a leecher and the trioaria seed, whose first announce
-    returns it, dials it."""
+    address), so it announces first as a leecher and the trioaria seed (``-V`` on existing data,
+    then ``flags``), whose first announce returns it, dials it."""
     seed, dl = tmp_path / "seed", tmp_path / "dl"
     seed.mkdir()
     dl.mkdir()
@@ -122,11 +123,34 @@ def test_transmission_leeches_from_trioaria_via_opentracker(
     torrent_id = transmission.add(raw, dl)
     opentracker.wait_swarm(info_hash, leechers=1)
     port = free_port()
-    ours = start_trioaria(f"--dir={seed}", "-V", f"--listen-port={port}", str(torrent))
+    ours = start_trioaria(f"--dir={seed}", "-V", f"--listen-port={port}", *flags, str(torrent))
     try:
         transmission.wait_seeding(torrent_id)
         out, _ = ours.communicate(timeout=60)  # --seed-ratio=1.0: it ends by itself
     finally:
         stop_process(ours)
-    assert ours.returncode == 0, out.decode()
+    assert ours.returncode == 0, out.decode() + transmission.log
     assert (dl / "up.bin").read_bytes() == payload
+
+
+def test_transmission_leeches_from_trioaria_via_opentracker(
+    tmp_path: Path, transmission: Transmission, opentracker: OpenTracker
+) -> None:
+    _transmission_leeches_from_trioaria(tmp_path, transmission, opentracker)
+
+
+def test_transmission_requiring_crypto_leeches_from_trioaria(
+    tmp_path: Path, opentracker: OpenTracker
+) -> None:
+    """transmission with ``encryption: 2`` ("required": it drops any peer that does not complete
+    the MSE handshake with RC4) and the trioaria seed with ``--bt-require-crypto=true
+    --bt-min-crypto-level=arc4`` (it neither sends nor accepts a plain handshake and selects only
+    RC4): the download can only complete through RC4 both ways, trioaria as the MSE initiator
+    (``test_magnet_from_transmission_direct_with_mse`` has transmission as the seed,
+    ``tests/bt/test_mse_stream.py`` the receiver side)."""
+    with running_transmission(tmp_path / "transmission", encryption=2) as transmission:
+        assert transmission.rpc("session-get")["encryption"] == "required"
+        _transmission_leeches_from_trioaria(
+            tmp_path, transmission, opentracker,
+            "--bt-require-crypto=true", "--bt-min-crypto-level=arc4",
+        )  # fmt: skip

@@ -22,17 +22,15 @@ waits for that before trioaria starts.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.bt.swarm_helpers import make_torrent, run_trioaria, stop_process, wait_until
-from tests.servers.transmission import Transmission, start_transmission
+from tests.bt.swarm_helpers import make_torrent, run_trioaria, wait_until
+from tests.servers.transmission import Transmission, running_transmission
 from trioaria.bt.metainfo import parse_torrent
 
 lt: Any
@@ -77,40 +75,39 @@ def _x_with_b_only(raw: bytes, directory: Path, pieces_of_b: int) -> tuple[Any, 
 
 
 def test_peer_learned_through_transmission_pex_gets_connected(tmp_path: Path) -> None:
-    transmission = start_transmission(tmp_path / "transmission", pex_enabled=True)
     x_ses = None
-    try:
-        x_dir, middle, dl = tmp_path / "x", tmp_path / "middle", tmp_path / "dl"
-        x_dir.mkdir()
-        middle.mkdir()
-        b = os.urandom(300_000)
-        raw = make_torrent(
-            x_dir,
-            [("a.bin", os.urandom(4 * PIECE)), ("b.bin", b)],
-            name="two",
-            piece_length=PIECE,
-        )
-        (x_dir / "two" / "a.bin").unlink()  # X has b.bin only
-        meta = parse_torrent(raw)
-        x_ses, x_handle = _x_with_b_only(raw, x_dir, -(-len(b) // PIECE))
-        torrent_id = transmission.add(raw, middle)
-        transmission.rpc("torrent-set", ids=[torrent_id], **{"files-unwanted": [1]})
-        x_handle.connect_peer(("127.0.0.1", transmission.peer_port))
-        wait_until(
-            lambda: (X_ADDRESS, x_ses.listen_port()) in _peers(transmission, torrent_id),
-            "transmission to know X by its listen port",
-        )
-        magnet = (
-            f"magnet:?xt=urn:btih:{meta.info_hash_hex}&dn=two"
-            f"&x.pe=127.0.0.1:{transmission.peer_port}"
-        )
-        res = run_trioaria(f"--dir={dl}", "--seed-time=0", "--select-file=2", magnet, timeout=60)
-        assert res.returncode == 0, res.stdout + res.stderr + transmission.log
-        assert (dl / "two" / "b.bin").read_bytes() == b
-        assert transmission.torrent(torrent_id, "haveValid")["haveValid"] == 0
-    finally:
-        if x_ses is not None:
-            x_ses.pause()
-        stop_process(transmission.process)
-        with contextlib.suppress(OSError):
-            shutil.rmtree(transmission.config_dir)
+    with running_transmission(tmp_path / "transmission", pex_enabled=True) as transmission:
+        try:
+            x_dir, middle, dl = tmp_path / "x", tmp_path / "middle", tmp_path / "dl"
+            x_dir.mkdir()
+            middle.mkdir()
+            b = os.urandom(300_000)
+            raw = make_torrent(
+                x_dir,
+                [("a.bin", os.urandom(4 * PIECE)), ("b.bin", b)],
+                name="two",
+                piece_length=PIECE,
+            )
+            (x_dir / "two" / "a.bin").unlink()  # X has b.bin only
+            meta = parse_torrent(raw)
+            x_ses, x_handle = _x_with_b_only(raw, x_dir, -(-len(b) // PIECE))
+            torrent_id = transmission.add(raw, middle)
+            transmission.rpc("torrent-set", ids=[torrent_id], **{"files-unwanted": [1]})
+            x_handle.connect_peer(("127.0.0.1", transmission.peer_port))
+            wait_until(
+                lambda: (X_ADDRESS, x_ses.listen_port()) in _peers(transmission, torrent_id),
+                "transmission to know X by its listen port",
+            )
+            magnet = (
+                f"magnet:?xt=urn:btih:{meta.info_hash_hex}&dn=two"
+                f"&x.pe=127.0.0.1:{transmission.peer_port}"
+            )
+            res = run_trioaria(
+                f"--dir={dl}", "--seed-time=0", "--select-file=2", magnet, timeout=60
+            )
+            assert res.returncode == 0, res.stdout + res.stderr + transmission.log
+            assert (dl / "two" / "b.bin").read_bytes() == b
+            assert transmission.torrent(torrent_id, "haveValid")["haveValid"] == 0
+        finally:
+            if x_ses is not None:
+                x_ses.pause()

@@ -30,7 +30,7 @@ import pytest
 from tests.servers.nginx import free_port
 from tests.servers.process import stop_process
 
-__all__ = ["SEEDING", "Transmission", "start_transmission", "transmission"]
+__all__ = ["SEEDING", "Transmission", "running_transmission", "start_transmission", "transmission"]
 
 SEEDING = 6  # tr_torrent_activity TR_STATUS_SEED
 _DEADLINE = 15.0
@@ -200,13 +200,20 @@ def start_transmission(config_dir: Path, **overrides: object) -> Transmission:
     pytest.fail(f"transmission-daemon did not start: {log_text}")
 
 
-@pytest.fixture
-def transmission(tmp_path: Path) -> Iterator[Transmission]:
-    """A fresh transmission-daemon for one test."""
-    daemon = start_transmission(tmp_path / "transmission")
+@contextlib.contextmanager
+def running_transmission(config_dir: Path, **overrides: object) -> Iterator[Transmission]:
+    """:func:`start_transmission`, stopped and its config removed on exit."""
+    daemon = start_transmission(config_dir, **overrides)
     try:
         yield daemon
     finally:
         stop_process(daemon.process)
         with contextlib.suppress(OSError):
             shutil.rmtree(daemon.config_dir)
+
+
+@pytest.fixture
+def transmission(tmp_path: Path) -> Iterator[Transmission]:
+    """A fresh transmission-daemon for one test."""
+    with running_transmission(tmp_path / "transmission") as daemon:
+        yield daemon

@@ -260,22 +260,12 @@ class Swarm:
         self, peer: PeerTask, index: int, begin: int, data: bytes | bytearray | memoryview,
         now: float,
     ) -> None:  # fmt: skip
-        session = self.session
-        if session is None or self.complete:
+        """One requested block from ``peer``: :meth:`blocks_arrived` with a run of one."""
+        if self.session is None:
             return
-        block = self.block_index(index, begin)
-        try:
-            outcome = session.write_block(peer, block, memoryview(data))
-        except TrioariaError as exc:  # a disk error ends the download, not just this peer
-            self.fail(exc)
-            return
-        n = len(data)
-        self.downloaded += n
-        self.down_meter.add(n, now)
-        self._last_block[id(peer)] = now
-        for other, other_block in outcome.cancels:
-            if isinstance(other, PeerTask) and other is not peer:
-                other.cancel_block(other_block)
+        self.blocks_arrived(
+            peer, self.block_index(index, begin), [memoryview(data)], len(data), now
+        )
 
     def blocks_arrived(
         self, peer: PeerTask, first: int, data: list[memoryview], nbytes: int, now: float

@@ -469,13 +469,7 @@ class StorageSession:
                 self._cache_bytes += end - start
         else:
             self.disk.write(offset, data)
-        outcome = self.picker.block_written(source, block)
-        self._dirty = True
-        if outcome.pieces:
-            self._pieces_written(list(outcome.pieces))
-        if self._cache_bytes > self._cache_limit:
-            self.flush_cache()
-        return outcome
+        return self._marked(self.picker.block_written(source, block))
 
     def write_blocks(self, source: object, first: int, data: Sequence[memoryview]) -> BlockOutcome:
         """A peer's consecutive blocks ``first, first + 1, ...`` (one read's worth): each cached
@@ -510,7 +504,10 @@ class StorageSession:
                 block += 1
         else:
             self.disk.writev(start_offset, list(data))
-        outcome = self.picker.blocks_written(source, first, first + len(data))
+        return self._marked(self.picker.blocks_written(source, first, first + len(data)))
+
+    def _marked(self, outcome: BlockOutcome) -> BlockOutcome:
+        """After a peer's write: pieces it completed go to the hasher; the cache flushes when full."""
         self._dirty = True
         if outcome.pieces:
             self._pieces_written(list(outcome.pieces))
