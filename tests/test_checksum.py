@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from trioaria.base.errors import ChecksumError, ExitCode, OptionError, StorageError, TrioariaError
 from trioaria.storage.checksum import (
     ALGORITHMS,
-    WANT_DIGEST,
     Checksum,
     canonical_algorithm,
     digest_length,
@@ -244,10 +243,6 @@ def test_parse_digest_header_skips_what_aria2_skips() -> None:
     }
     assert pick_strongest({}) is None
     assert pick_strongest({"bogus": b"", "md5": b"short"}) is None
-
-
-def test_want_digest_is_aria2s() -> None:
-    assert WANT_DIGEST == "SHA-512;q=1, SHA-256;q=1, SHA;q=0.1"
 
 
 @given(st.text(max_size=200))

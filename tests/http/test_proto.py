@@ -20,6 +20,7 @@ from trioaria.base.errors import (
 from trioaria.http.proto import (
     DEFAULT_USER_AGENT,
     MAX_REDIRECTS,
+    WANT_DIGEST,
     HttpRequest,
     ResponseInfo,
     body_framing,
@@ -499,3 +500,7 @@ def test_build_request_head_rejects(req: HttpRequest) -> None:
 
 def test_redirect_limit_matches_aria2() -> None:
     assert MAX_REDIRECTS == 20
+
+
+def test_want_digest_is_aria2s() -> None:
+    assert WANT_DIGEST == "SHA-512;q=1, SHA-256;q=1, SHA;q=0.1"

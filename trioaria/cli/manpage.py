@@ -19,7 +19,8 @@ from trioaria._version import __version__
 from trioaria.base.errors import ExitCode
 from trioaria.cli.help import possible_values
 from trioaria.cli.option_table import OPTIONS, TAGS, OptionSpec
-from trioaria.cli.unsupported import PROXY_VARIABLES, status_note
+from trioaria.cli.unsupported import status_note
+from trioaria.net.proxy import PROXY_VARIABLES
 
 __all__ = ["render_manpage"]
 

@@ -22,7 +22,7 @@ option is accepted, warned about once and listed by ``--help=#unsupported``, exc
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from trioaria._version import __version__
 from trioaria.cli.implemented import IMPLEMENTED
@@ -168,6 +168,21 @@ A = ArgKind
 _PEER_ID_PREFIX = "-TA" + "".join(__version__.split(".")[:3]).ljust(4, "0")[:4] + "-"
 
 
+# Options not implemented yet whose silent omission would send traffic somewhere the user did
+# not choose (issue 15): setting one is an error (exit 28) naming it, with the reason below.
+# Harmless ones (BitTorrent, RPC, hooks, ...) stay warnings.  Remove a name when it lands.
+REFUSED: dict[str, str] = {
+    "interface": "binding to an interface is not implemented yet, and trioaria would use the"
+    " default route",
+    "multiple-interface": "binding to interfaces is not implemented yet, and trioaria would use"
+    " the default route",
+    "async-dns-server": "choosing the DNS server is not implemented yet, and trioaria would ask"
+    " the system's resolver",
+    "hash-check-only": "it is not implemented yet, and trioaria would download what the check"
+    " finds missing",
+}
+
+
 def _row(
     name: str,
     short: str | None,
@@ -199,6 +214,8 @@ def _row(
         tags=tags,
         help=help,
         per_download="D" in flags,
+        implemented=name in IMPLEMENTED,
+        refused=name in REFUSED,
         no_arg_value=no_arg_value,
         arg=arg,
         metavar=metavar,
@@ -432,25 +449,8 @@ _ROWS: tuple[OptionSpec, ...] = (
 # fmt: on
 
 
-# Options not implemented yet whose silent omission would send traffic somewhere the user did
-# not choose (issue 15): setting one is an error (exit 28) naming it, with the reason below.
-# Harmless ones (BitTorrent, RPC, hooks, ...) stay warnings.  Remove a name when it lands.
-REFUSED: dict[str, str] = {
-    "interface": "binding to an interface is not implemented yet, and trioaria would use the"
-    " default route",
-    "multiple-interface": "binding to interfaces is not implemented yet, and trioaria would use"
-    " the default route",
-    "async-dns-server": "choosing the DNS server is not implemented yet, and trioaria would ask"
-    " the system's resolver",
-    "hash-check-only": "it is not implemented yet, and trioaria would download what the check"
-    " finds missing",
-}
-
 #: Every option, keyed by its long name, in aria2's order.
-OPTIONS: dict[str, OptionSpec] = {
-    spec.name: replace(spec, implemented=spec.name in IMPLEMENTED, refused=spec.name in REFUSED)
-    for spec in _ROWS
-}
+OPTIONS: dict[str, OptionSpec] = {spec.name: spec for spec in _ROWS}
 
 #: Short flag -> long name (``"x"`` -> ``"max-connection-per-server"``).
 SHORT_OPTIONS: dict[str, str] = {spec.short: spec.name for spec in _ROWS if spec.short is not None}

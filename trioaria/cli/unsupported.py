@@ -20,11 +20,8 @@ from collections.abc import Iterable, Mapping
 from trioaria.base.errors import OptionError
 from trioaria.cli.option_table import OPTIONS, REFUSED, OptType
 from trioaria.cli.values import parse_value
-from trioaria.net.proxy import PROXY_VARIABLES as _VARIABLES
-from trioaria.net.proxy import proxy_variables
 
 __all__ = [
-    "PROXY_VARIABLES",
     "RefusedOptionError",
     "check_refused",
     "proxy_environment_options",
@@ -32,9 +29,6 @@ __all__ = [
     "unimplemented_names",
     "unsupported_warning",
 ]
-
-#: The environment variables aria2 reads proxies from.
-PROXY_VARIABLES: tuple[str, ...] = tuple(_VARIABLES)
 
 
 class RefusedOptionError(OptionError):
@@ -110,6 +104,8 @@ def proxy_environment_options(
     winning over upper case) become ``{option: value}``.  As aria2's ``overrideWithEnv``, a
     value that does not parse is reported and skipped; it never stops the program.
     """
+    from trioaria.net.proxy import proxy_variables  # only when one is set (app._proxy_environment)
+
     out: dict[str, str] = {}
     warnings: list[str] = []
     for option, (variable, value) in proxy_variables(env).items():

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..net.netrc import Netrc, parse_netrc, resolve_credentials
+if TYPE_CHECKING:
+    from ..net.netrc import Netrc
 
 __all__ = ["credentials_for", "load_netrc"]
 
@@ -52,6 +53,8 @@ def load_netrc(options: Any) -> Netrc | None:
             path,
         )
     else:
+        from ..net.netrc import parse_netrc  # only when the file exists (start-up time)
+
         with open(path, encoding="utf-8", errors="replace") as f:
             netrc = parse_netrc(f.read())
     _CACHE[key] = netrc
@@ -62,6 +65,8 @@ def credentials_for(
     host: str, url_user: str | None, url_password: str | None, options: Any
 ) -> tuple[str, str]:
     """``(user, password)`` in aria2's order: URL, ``--ftp-user``, netrc, anonymous."""
+    from ..net.netrc import resolve_credentials  # FTP only; the module costs ~1 ms at start-up
+
     return resolve_credentials(
         host,
         url_user=url_user,

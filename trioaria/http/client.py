@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import h11
 import trio
@@ -54,9 +55,7 @@ from ..base.errors import (
     TrioariaError,
 )
 from ..net.connect import ByteStream, TlsOptions, open_stream, read_deadline
-from ..net.proxy import Proxy, ProxyRoute, ProxySettings
 from .chunked import ChunkedDecoder
-from .cookies import CookieJar
 from .proto import (
     MAX_REDIRECTS,
     BodyFraming,
@@ -71,6 +70,10 @@ from .proto import (
     resolve_redirect,
     to_h11_request,
 )
+
+if TYPE_CHECKING:
+    from ..net.proxy import Proxy, ProxyRoute, ProxySettings
+    from .cookies import CookieJar
 
 __all__ = [
     "ConnectionPool",
@@ -560,8 +563,9 @@ class ConnectionPool:
         rcvbuf: int = 0,
         proxies: ProxySettings | None = None,
     ) -> None:
-        #: which connections go through which proxy (``--all-proxy`` and friends)
-        self.proxies = proxies or ProxySettings()
+        #: which connections go through which proxy (``--all-proxy`` and friends); ``None``:
+        #: none (then trioaria.net.proxy is never imported: start-up time, issue 15)
+        self.proxies = proxies
         self.rcvbuf = (
             rcvbuf  # SO_RCVBUF for new connections (trioaria.net.connect.recv_buffer_size)
         )
@@ -600,7 +604,7 @@ class ConnectionPool:
         if self._closed:
             raise LocalProtocolError("the connection pool is closed")
         parsed = parse_url(url)
-        route = self.proxies.route(parsed.scheme, parsed.host)
+        route = None if self.proxies is None else self.proxies.route(parsed.scheme, parsed.host)
         key = self._key(parsed.origin, tls, disable_ipv6, route)
         idle = self._idle.get(key, [])
         while idle and not fresh:

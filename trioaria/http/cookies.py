@@ -31,7 +31,6 @@ expiry 0 is a session cookie.
 
 from __future__ import annotations
 
-import calendar
 import ipaddress
 import re
 from dataclasses import dataclass, replace
@@ -128,6 +127,8 @@ def parse_cookie_date(text: str) -> float | None:
     hour, minute, second = hms
     if not 1 <= day <= 31 or year < 1601 or hour > 23 or minute > 59 or second > 59:
         return None
+    import calendar  # only for an Expires attribute (start-up time, issue 15)
+
     if day > calendar.monthrange(year, month)[1]:
         return None  # "30 Feb" fails (§5.1.1 step 5)
     return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))

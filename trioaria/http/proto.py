@@ -29,7 +29,6 @@ mirrors it.  Only h11 and the standard library's pure helpers are imported here.
 from __future__ import annotations
 
 import base64
-import email.utils
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "MAX_REDIRECTS",
     "REDIRECT_STATUSES",
+    "WANT_DIGEST",
     "BodyFraming",
     "HttpRequest",
     "ParsedUrl",
@@ -78,6 +78,9 @@ MAX_REDIRECTS = 20
 #: Statuses aria2 treats as redirects (src/HttpResponse.cc ``isRedirect``).
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_USER_AGENT = f"trioaria/{__version__}"
+#: The ``Want-Digest`` request header value aria2 sends (``HttpRequest.cc``; RFC 3230 §4.3.1;
+#: the ``Digest`` answer is read by :func:`trioaria.storage.checksum.parse_digest_header`).
+WANT_DIGEST = "SHA-512;q=1, SHA-256;q=1, SHA;q=0.1"
 
 # ftp only ever reaches this module as the absolute-form target of a request to a forwarding
 # proxy (squid fetches ftp:// for an HTTP client); direct connections are http/https only.
@@ -380,6 +383,8 @@ def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
         return float(int(value))
     if now is None:
         return None
+    import email.utils  # a Retry-After date is rare; email.* and datetime cost ~2 ms at start-up
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

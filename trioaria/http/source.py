@@ -40,26 +40,23 @@ pipelining implies keep-alive: ``Connection: close`` is not sent even with
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
 import secrets
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..ftp.auth import load_netrc
 from ..net.connect import TlsOptions, recv_buffer_size
-from ..net.proxy import ProxySettings
-from ..storage.checksum import WANT_DIGEST, parse_digest_header
 from ..storage.naming import control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response, with_cookies
 from .cookie_files import run_jar
-from .digest_auth import DigestAuth, parse_challenges, pick_digest
 from .gzip import ContentDecoder, content_encoding
 from .proto import (
+    WANT_DIGEST,
     HttpRequest,
     ResponseInfo,
     basic_auth_header,
@@ -68,6 +65,10 @@ from .proto import (
     parse_content_disposition,
     parse_url,
 )
+
+if TYPE_CHECKING:
+    from ..net.proxy import ProxySettings
+    from .digest_auth import DigestAuth
 
 __all__ = ["FOLLOWED_SCHEMES", "HttpSource"]
 
@@ -86,10 +87,22 @@ FOLLOWED_SCHEMES = frozenset({"ftp", "ftps", "ftpes", "sftp"})
 def _http_date(value: str | None) -> float | None:
     if not value:
         return None
+    import email.utils  # only with a Last-Modified: email.* and datetime cost ~2 ms at start-up
+
     try:
         return email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def _proxy_settings(options: Any) -> ProxySettings | None:
+    """The download's proxies, or ``None`` when no proxy option is set (then the proxy and
+    SOCKS modules are never imported: start-up time, issue 15)."""
+    if not any(options.get(f"{p}-proxy") for p in ("http", "https", "ftp", "all")):
+        return None
+    from ..net.proxy import ProxySettings
+
+    return ProxySettings.from_options(options.get)
 
 
 def _metalink_fields(info: ResponseInfo) -> dict[str, Any]:
@@ -239,7 +252,7 @@ class HttpSource(RangeSource):
         self._url = uri
         self._pool = ConnectionPool(
             rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0)),
-            proxies=ProxySettings.from_options(options.get),
+            proxies=_proxy_settings(options),
         )
         self._tls = TlsOptions.from_options(options)
         self._validator: str | None = None
@@ -308,6 +321,8 @@ class HttpSource(RangeSource):
         values = info.header_list("digest")
         if not values:
             return
+        from ..storage.checksum import parse_digest_header  # only with --checksum or Metalink
+
         algorithm, digest = self._expected_digest
         got = parse_digest_header(", ".join(values)).get(algorithm)
         if got is not None and got != digest:
@@ -344,6 +359,8 @@ class HttpSource(RangeSource):
         """After a 401: answer a Digest challenge (RFC 7616 §3.3) if we have credentials and
         have not yet answered this nonce (a ``stale=true`` challenge renews it).  Whether
         the request should be sent again."""
+        from .digest_auth import DigestAuth, parse_challenges, pick_digest  # after a 401 only
+
         challenge = pick_digest(parse_challenges(exc.challenges))
         creds = self._credentials()
         if challenge is None or creds is None:
@@ -376,6 +393,8 @@ class HttpSource(RangeSource):
             mtime = os.stat(path).st_mtime
         except OSError:
             return None
+        import email.utils  # --conditional-get only (start-up time)
+
         return email.utils.formatdate(mtime, usegmt=True)
 
     def _keep_alive(self) -> bool:

@@ -46,7 +46,6 @@ from ..base.errors import (
     ReadTimeoutError,
     TimeoutError_,
 )
-from .proxy_connect import establish_tunnel
 from .tls import TlsStream
 
 if TYPE_CHECKING:
@@ -616,6 +615,8 @@ async def open_transport(
     host = host.strip("[]")
     if proxy is None:
         return await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
+    from .proxy_connect import establish_tunnel  # CONNECT and SOCKS: only through a proxy
+
     try:
         tcp = await open_tcp(proxy.host, proxy.port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
     except NetworkError as exc:  # say that it is the proxy that cannot be reached

@@ -35,7 +35,6 @@ from trioaria.base.errors import ChecksumError, OptionError, StorageError
 
 __all__ = [
     "ALGORITHMS",
-    "WANT_DIGEST",
     "Checksum",
     "Hasher",
     "canonical_algorithm",
@@ -88,9 +87,6 @@ _HASHLIB_NAMES: dict[str, str] = {
     "sha-384": "sha384",
     "sha-512": "sha512",
 }
-
-WANT_DIGEST = "SHA-512;q=1, SHA-256;q=1, SHA;q=0.1"
-"""The ``Want-Digest`` request header value aria2 sends (``HttpRequest.cc``)."""
 
 _HEX = re.compile(r"[0-9a-f]*", re.ASCII)
 

@@ -47,7 +47,6 @@ import trio
 from ..base.errors import ExitCode, StorageError
 from . import control_file as cf
 from .bitfield import Bitfield
-from .checksum import canonical_algorithm, new_hasher
 from .disk import DiskAdaptor, load_control_file, remove_control_file, save_control_file
 from .layout import FileEntry, FileLayout
 from .picker import BlockOutcome, RangePicker, Segment
@@ -85,6 +84,9 @@ class PieceHashes:
     digests: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
+        # piece hashes only (BitTorrent, Metalink): a plain download never imports checksum
+        from .checksum import canonical_algorithm
+
         object.__setattr__(self, "algorithm", canonical_algorithm(self.algorithm))
         if self.piece_length <= 0:
             raise ValueError("piece length must be positive")
@@ -749,6 +751,8 @@ class StorageSession:
 
 
 def _digest(algorithm: str, data: bytes | memoryview) -> bytes:
+    from .checksum import new_hasher  # imported already by PieceHashes
+
     hasher = new_hasher(algorithm)
     hasher.update(data)
     return hasher.digest()
@@ -758,6 +762,8 @@ def _hash_on_own_fds(
     layout: FileLayout, paths: list[str], algorithm: str, start: int, length: int
 ) -> bytes:
     """Hash ``[start, start+length)`` reading through descriptors of its own (worker thread)."""
+    from .checksum import new_hasher  # imported already by PieceHashes
+
     hasher = new_hasher(algorithm)
     for index, file_offset, _global, size in layout.locate(start, length):
         fd = os.open(paths[index], os.O_RDONLY)
