@@ -33,14 +33,18 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-async def _wait_peers(d: Daemon, gid: str) -> list[dict[str, str]]:
-    """getPeers (bounded) until a peer shows up while the download runs."""
+async def _wait_seeding_peer(d: Daemon, gid: str) -> list[dict[str, str]]:
+    """getPeers (bounded) until a peer is listed as a seeder while the download runs.
+
+    A peer is listed from its handshake on, and is a seeder only once its bitfield has
+    arrived: waiting for the first listing alone raced with that message."""
+    peers: list[dict[str, str]] = []
     for _ in range(400):
-        peers = await d.result("aria2.getPeers", gid)
-        if peers:
-            return list(peers)
+        peers = list(await d.result("aria2.getPeers", gid))
+        if any(p["seeder"] == "true" for p in peers):
+            return peers
         await trio.sleep(0.05)
-    raise AssertionError("no peer listed")
+    raise AssertionError(f"no seeding peer listed: {peers}")
 
 
 async def test_add_torrent_peers_and_bittorrent_status(tmp_path: Path, tracker: Tracker) -> None:
@@ -70,7 +74,7 @@ async def test_add_torrent_peers_and_bittorrent_status(tmp_path: Path, tracker: 
             assert status["bittorrent"]["mode"] == "single"
             assert status["seeder"] == "false"
             await d.wait_status(gid, "active")
-            peers = await _wait_peers(d, gid)
+            peers = await _wait_seeding_peer(d, gid)
             assert peers[0]["ip"] == "127.0.0.1" and peers[0]["seeder"] == "true"
             assert peers[0]["peerId"].startswith("A2-")  # aria2c's peer id, percent-encoded
             assert set(peers[0]) == {

@@ -178,8 +178,8 @@ def render_manpage() -> str:
         ".SH ENVIRONMENT",
         ".TP",
         ".I " + ", ".join(PROXY_VARIABLES),
-        "aria2 takes proxies from these.  trioaria does not use proxies yet and reports each one",
-        "that is set (in either case) at start-up.",
+        "Set the matching proxy option, as in aria2: over the configuration file, under the",
+        "command line.  Upper-case spellings are read too; the lower-case one wins when both are set.",
         ".SH EXIT STATUS",
     ]
     for code in ExitCode:
