@@ -697,14 +697,18 @@ class PickerMachine(RuleBasedStateMachine):
                 assert p.storage.pieces[i]
 
 
+def _machine_settings(max_examples: int) -> settings:
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+
+
 TestPickerMachine = PickerMachine.TestCase
-TestPickerMachine.settings = settings(
-    max_examples=150,
-    stateful_step_count=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-)
+TestPickerMachine.settings = _machine_settings(150)
 
 
 class OddPiecePickerMachine(PickerMachine):
@@ -714,9 +718,4 @@ class OddPiecePickerMachine(PickerMachine):
 
 
 TestOddPiecePickerMachine = OddPiecePickerMachine.TestCase
-TestOddPiecePickerMachine.settings = settings(
-    max_examples=80,
-    stateful_step_count=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TestOddPiecePickerMachine.settings = _machine_settings(80)

@@ -402,7 +402,6 @@ class PeerTask:
         block_index = swarm.block_index
         run: list[memoryview] = []
         run_first = run_next = -1
-        run_bytes = 0
         while True:
             event = conn.next_event()
             if event is None:
@@ -416,14 +415,11 @@ class PeerTask:
                 if state.take_block(event.index, event.begin, n, now):
                     block = block_index(event.index, event.begin)
                     if block != run_next and run:
-                        self._flush_run(state, run_first, run, run_bytes, now)
-                        run = []
-                        run_bytes = 0
+                        self._flush_run(state, run_first, run, now)
                     if not run:
                         run_first = block
                     # a view of the read buffer (the codec's slow path may give bytes)
                     run.append(data if type(data) is memoryview else memoryview(data))
-                    run_bytes += n
                     run_next = block + 1
             elif kind is Request and state is not None and swarm.tracer is None:
                 assert isinstance(event, Request)
@@ -434,9 +430,7 @@ class PeerTask:
                     self.send(action.message)
             else:
                 if run and state is not None:
-                    self._flush_run(state, run_first, run, run_bytes, now)
-                    run = []
-                    run_bytes = 0
+                    self._flush_run(state, run_first, run, now)
                 if kind is ConnectionClosed:
                     return False
                 self._handle(event)
@@ -447,21 +441,20 @@ class PeerTask:
             handled += 1
             if not handled & 63:
                 if run and state is not None:
-                    self._flush_run(state, run_first, run, run_bytes, now)
-                    run = []
-                    run_bytes = 0
+                    self._flush_run(state, run_first, run, now)
                 await trio.lowlevel.checkpoint_if_cancelled()
         state = self.state
         if run and state is not None:
-            self._flush_run(state, run_first, run, run_bytes, now)
+            self._flush_run(state, run_first, run, now)
         return not self.closed
 
-    def _flush_run(
-        self, state: PeerState, first: int, run: list[memoryview], nbytes: int, now: float
-    ) -> None:
-        """Write, mark and count a run of consecutive requested blocks (see :meth:`_drain`)."""
+    def _flush_run(self, state: PeerState, first: int, run: list[memoryview], now: float) -> None:
+        """Write, mark and count a run of consecutive requested blocks (see :meth:`_drain`),
+        then empty ``run`` for the next one."""
+        nbytes = sum(map(len, run))
         state.blocks_arrived(nbytes, now)
         self.swarm.blocks_arrived(self, first, run, nbytes, now)
+        run.clear()
 
     # --- events ----------------------------------------------------------------------------
 

@@ -448,30 +448,12 @@ class StorageSession:
     def write_block(
         self, source: object, block: int, data: bytes | bytearray | memoryview
     ) -> BlockOutcome:
-        """A peer's block: cached (``--disk-cache``) or written, then marked.
+        """A peer's block: cached (``--disk-cache``) or written, then marked (a run of one for
+        :meth:`write_blocks`).
 
         Returns the picker's outcome (completed pieces and the duplicate endgame claims to cancel).
         """
-        st = self.storage
-        offset = st.block_start(block)
-        if self._cache_limit:
-            if block not in self._cache:
-                pl = st.piece_length
-                piece = offset // pl
-                buf = self._piece_bufs.get(piece)
-                if buf is None:
-                    if len(self._piece_bufs) >= self._max_bufs:
-                        self.flush_cache()
-                    buf = self._buf_pool.pop() if self._buf_pool else memoryview(bytearray(pl))
-                    self._piece_bufs[piece] = buf
-                start = offset - piece * pl
-                end = start + len(data)
-                buf[start:end] = data
-                self._cache[block] = buf[start:end]
-                self._cache_bytes += end - start
-        else:
-            self.disk.write(offset, data)
-        return self._marked(self.picker.block_written(source, block))
+        return self.write_blocks(source, block, [memoryview(data)])
 
     def write_blocks(self, source: object, first: int, data: Sequence[memoryview]) -> BlockOutcome:
         """A peer's consecutive blocks ``first, first + 1, ...`` (one read's worth): each cached
@@ -506,10 +488,7 @@ class StorageSession:
                 block += 1
         else:
             self.disk.writev(start_offset, list(data))
-        return self._marked(self.picker.blocks_written(source, first, first + len(data)))
-
-    def _marked(self, outcome: BlockOutcome) -> BlockOutcome:
-        """After a peer's write: pieces it completed go to the hasher; the cache flushes when full."""
+        outcome = self.picker.blocks_written(source, first, first + len(data))
         self._dirty = True
         if outcome.pieces:
             self._pieces_written(list(outcome.pieces))
