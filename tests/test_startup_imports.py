@@ -36,6 +36,7 @@ LAZY = (
     "trioaria.rpc",
     "trioaria.metalink.parse",
     "asyncssh",
+    "email.utils",  # the demo server sends an IMF-fixdate Last-Modified: parsed without it
 )
 
 _PROBE = """

@@ -29,6 +29,7 @@ from trioaria.http.proto import (
     classify_status,
     parse_content_disposition,
     parse_content_range,
+    parse_http_date,
     parse_response,
     parse_retry_after,
     parse_url,
@@ -504,3 +505,40 @@ def test_redirect_limit_matches_aria2() -> None:
 
 def test_want_digest_is_aria2s() -> None:
     assert WANT_DIGEST == "SHA-512;q=1, SHA-256;q=1, SHA;q=0.1"
+
+
+@given(st.integers(min_value=-2_000_000_000, max_value=253_402_300_799))
+def test_http_date_fixdate_matches_email_utils(when: int) -> None:
+    """RFC 9110 §5.6.7: the IMF-fixdate fast path agrees with the standard library."""
+    date = email.utils.formatdate(when, usegmt=True)
+    assert (
+        parse_http_date(date) == float(when) == email.utils.parsedate_to_datetime(date).timestamp()
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Sun, 06 Nov 1994 08:49:37 GMT", 784111777.0),  # IMF-fixdate
+        ("Sunday, 06-Nov-94 08:49:37 GMT", 784111777.0),  # RFC 850 (obsolete)
+        ("Sun Nov  6 08:49:37 1994", 784111777.0),  # asctime (obsolete), in GMT
+        ("Thu, 29 Feb 2024 23:59:59 GMT", 1709251199.0),
+        ("Fri, 30 Feb 2024 23:59:59 GMT", None),
+        ("Sun, 06 Nov 1994 24:00:00 GMT", None),
+        ("Sun, 06 Nov 1994 08:49:60 GMT", None),
+        # beyond the fixdate, the standard library's lenient reading applies (as before)
+        ("Sun, 06 Nov 1994 08:49:37 XYZ", 784111777.0),
+        ("Sun, 06 Nov 1994 08:49 GMT", 784111740.0),
+        ("Sun, 06 Nov 1994 08:49:37 +0100", 784108177.0),
+        ("", None),
+        ("soon", None),
+    ],
+)
+def test_http_date_forms(value: str, expected: float | None) -> None:
+    assert parse_http_date(value) == expected
+
+
+@given(st.text(max_size=40))
+def test_http_date_never_raises(value: str) -> None:
+    result = parse_http_date(value)
+    assert result is None or isinstance(result, float)

@@ -88,6 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("-v", "--version"):
         sys.stdout.write(_version_text())
         return 0
+    # Start-up allocates only objects that live for the whole run (modules, option tables):
+    # collecting them is wasted work (docs/performance.md "Start-up"); on again before trio.run.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(args, gc_was_enabled)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _main(args: list[str], gc_was_enabled: bool) -> int:
     from ..base.errors import ExitCode, OptionError, TrioariaError
 
     try:
@@ -144,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     # start-up objects (modules, option tables) live for the whole run: out of the collector's
     # way, so the collections the transfer triggers stay cheap (docs/performance.md)
     gc.freeze()
+    if gc_was_enabled:
+        gc.enable()
     try:
         return trio.run(_amain, engine, opts, entries, routed, deferred)
     finally:

@@ -47,8 +47,13 @@ __all__ = ["BUFFER_SIZE", "TransferContext", "Transfers"]
 log = logging.getLogger("trioaria.engine.group")
 
 BUFFER_SIZE = 1 << 20
-# The endgame does not race a segment that will end within this many seconds anyway.
+# The endgame does not race a segment that will end within this many seconds anyway...
 ENDGAME_MIN_ETA = 1.0
+# ...unless its response runs on past it and at most this much of it is left (see _eta_of).
+SHORT_TAIL = 4 * BLOCK_LENGTH
+# Nor is a segment expected to end within this many seconds split (it would save at most half
+# of that, and its connection would lose the exact range it asked for).
+STEAL_MIN_ETA = 0.25
 # A connection that delivered nothing for this long counts as stalled (the endgame races it).
 STALL_SECONDS = 2.0
 # Idle connections look for work again at least this often (a stall produces no event).
@@ -91,6 +96,8 @@ class Transfers:
         self.picker = session.picker
         # per-segment speed meters of the reads in flight (the endgame's ETA estimates)
         self._seg_meters: dict[int, SpeedMeter] = {}
+        # where the response of each of those reads ends (past the segment: first request, splits)
+        self._seg_req_ends: dict[int, int] = {}
         # per-segment cancel scopes: a segment a twin finished is cancelled at once
         self._seg_scopes: dict[int, trio.CancelScope] = {}
         # connects in flight (cancelled when the download completes)
@@ -152,21 +159,29 @@ class Transfers:
             await done.wait()
             nursery.cancel_scope.cancel()
 
-    def _eta_of(self, seg: Segment) -> float:
+    def _eta_of(self, seg: Segment) -> float | None:
         """Seconds the connection reading ``seg`` still needs at its own recent speed.
 
-        A connection that has just started has no speed yet: it counts as finishing soon
-        (0), so the endgame does not race it; one that sent nothing for ``STALL_SECONDS``
-        counts as never finishing.
+        A connection that has just started has no speed yet: its estimate is None (the endgame
+        does not race it, a split may cut it); one that sent nothing for ``STALL_SECONDS``
+        counts as never finishing.  Nor does a short tail (``SHORT_TAIL``) of a response that
+        runs on past its segment (the first request, a split's victim) have a useful estimate:
+        a server that paces its sending sends such a response in bursts, and the segment's
+        last bytes wait for the next one (nginx ``limit_rate``: up to 100 ms), while a new
+        request for exactly those bytes is answered at once.  It counts as never finishing,
+        so an idle connection races it; the duplicate costs at most ``SHORT_TAIL`` bytes
+        (docs/performance.md "Exact ranges").
         """
         meter = self._seg_meters.get(seg.id)
         if meter is None:
-            return 0.0
+            return None
+        if seg.remaining <= SHORT_TAIL and self._seg_req_ends.get(seg.id, 0) > seg.end:
+            return float("inf")
         now = trio.current_time()
         rate = meter.rate(now)
         if rate > 0:
             return seg.remaining / rate
-        return float("inf") if now - meter.started > STALL_SECONDS else 0.0
+        return float("inf") if now - meter.started > STALL_SECONDS else None
 
     async def _worker(
         self, src: SourceState | None, stream: RangeStream | None, seg: Segment | None
@@ -205,7 +220,10 @@ class Transfers:
                 if seg is None:
                     changed = self.session.changed_event()
                     seg = picker.next_segment(
-                        src.source, eta_of=self._eta_of, race_min_eta=ENDGAME_MIN_ETA
+                        src.source,
+                        eta_of=self._eta_of,
+                        race_min_eta=ENDGAME_MIN_ETA,
+                        steal_min_eta=STEAL_MIN_ETA,
                     )
                     if seg is None:
                         if self.session.is_complete():
@@ -218,6 +236,13 @@ class Transfers:
                 token = mirrors.read_started(src, seg)
                 try:
                     if stream is None:
+                        # Connections that start together (the fan-out after the probe) all
+                        # claim before any request goes out, so each asks for exactly the run
+                        # it will read, not a larger run the next claims split (docs/performance.md
+                        # "Exact ranges").
+                        await trio.lowlevel.checkpoint()
+                        if seg.finished:
+                            raise _Superseded
                         log.debug(
                             "GID#%s range %s-%s from %s",
                             self.ctx.gid,
@@ -378,10 +403,12 @@ class Transfers:
         timeout = self.ctx.opt("timeout")
         meter = self.ctx.meter
         seg_meter = self._seg_meters[seg.id] = SpeedMeter(trio.current_time())
+        self._seg_req_ends[seg.id] = req_end
         try:
             return await self._pump_loop(stream, seg, mv, src, req_end, timeout, meter, seg_meter)
         finally:
             del self._seg_meters[seg.id]
+            del self._seg_req_ends[seg.id]
             self._seg_scopes.pop(seg.id, None)
 
     async def _pump_loop(

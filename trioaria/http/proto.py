@@ -66,6 +66,7 @@ __all__ = [
     "is_redirect",
     "parse_content_disposition",
     "parse_content_range",
+    "parse_http_date",
     "parse_response",
     "parse_retry_after",
     "parse_url",
@@ -375,6 +376,71 @@ def parse_content_range(value: str) -> tuple[int, int, int | None]:
     return (start, end, total)
 
 
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (the era arithmetic of H. Hinnant's
+    ``days_from_civil``)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def parse_http_date(value: str) -> float | None:
+    """An HTTP-date (RFC 9110 §5.6.7) as POSIX seconds, or None if it is not one.
+
+    The preferred IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``, what servers send) is
+    parsed here; the two obsolete forms (RFC 850, asctime) go to :mod:`email.utils`, which
+    costs ~2 ms to import, so a download with a plain ``Last-Modified`` never loads it.
+    """
+    parts = value.split()
+    if len(parts) == 6 and parts[5] == "GMT" and len(parts[0]) == 4 and parts[0][3] == ",":
+        month = _MONTHS.get(parts[2])
+        hms = parts[4].split(":")
+        if (
+            month is not None
+            and len(hms) == 3
+            and parts[1].isascii()
+            and parts[1].isdigit()
+            and parts[3].isascii()
+            and parts[3].isdigit()
+            and len(parts[3]) == 4
+            and all(len(x) == 2 and x.isascii() and x.isdigit() for x in hms)
+        ):
+            day, year = int(parts[1]), int(parts[3])
+            hour, minute, second = (int(x) for x in hms)
+            ok = year >= 1 and 1 <= day <= _month_days(year, month)
+            if ok and hour < 24 and minute < 60 and second < 60:
+                days = _days_from_civil(year, month, day)
+                return float(days * 86400 + hour * 3600 + minute * 60 + second)
+            return None
+    import email.utils  # an obsolete date form: rare
+    from datetime import timezone
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:  # asctime has no zone; every HTTP-date is in GMT
+            when = when.replace(tzinfo=timezone.utc)
+        return when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
 def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
     """``Retry-After`` (RFC 9110 §10.2.3) in seconds: delta-seconds, or an HTTP-date
     converted with *now* (POSIX seconds).  ``None`` if unusable."""
@@ -383,15 +449,8 @@ def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
         return float(int(value))
     if now is None:
         return None
-    import email.utils  # a Retry-After date is rare; email.* and datetime cost ~2 ms at start-up
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
+    when = parse_http_date(value)
+    return None if when is None else max(0.0, when - now)
 
 
 _CD_PARAM_RE = re.compile(

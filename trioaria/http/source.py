@@ -63,6 +63,7 @@ from .proto import (
     check_range_response,
     classify_status,
     parse_content_disposition,
+    parse_http_date,
     parse_url,
 )
 
@@ -85,14 +86,7 @@ FOLLOWED_SCHEMES = frozenset({"ftp", "ftps", "ftpes", "sftp"})
 
 
 def _http_date(value: str | None) -> float | None:
-    if not value:
-        return None
-    import email.utils  # only with a Last-Modified: email.* and datetime cost ~2 ms at start-up
-
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+    return parse_http_date(value) if value else None
 
 
 def _proxy_settings(options: Any) -> ProxySettings | None:

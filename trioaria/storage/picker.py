@@ -61,7 +61,9 @@ Range sources: :meth:`Picker.next_segment`, as aria2's SegmentMan:
    will finish last (most bytes left, or the slowest by ``eta_of``).  While it has more than one
    piece left its tail is halved at a block boundary (no byte fetched twice); with one piece or
    less left the idle connection *races* it with a twin segment over the same bytes (unless
-   ``eta_of`` says it ends within ``race_min_eta``).  The first writer marks blocks done; the one
+   ``eta_of`` says it ends within ``race_min_eta``).  Splits and halvings also spare a segment
+   that ``eta_of`` says ends within ``steal_min_eta``: taking its tail would save little and
+   costs its connection the exact range it asked for.  The first writer marks blocks done; the one
    behind sees :attr:`Segment.finished` and stops.  With no segment to help, it races the
    lowest run of blocks peers hold (within one piece, as one more claimer).
 
@@ -181,6 +183,21 @@ class _Source:
         self.cur = -1  # the piece it claimed from last
         self.fail_epoch = -1  # Picker._epoch when a search last found nothing for it
         self.wpiece = -1  # last piece it was recorded as a writer of
+
+
+def _ends_within(
+    eta_of: Callable[[Segment], float | None] | None, limit: float
+) -> Callable[[Segment], bool]:
+    """A test for "this segment is expected to end within ``limit`` seconds" (never, without
+    an estimate)."""
+    if eta_of is None or limit <= 0:
+        return lambda seg: False
+
+    def ends_soon(seg: Segment) -> bool:
+        eta = eta_of(seg)
+        return eta is not None and eta < limit
+
+    return ends_soon
 
 
 class Picker:
@@ -1191,8 +1208,9 @@ class Picker:
         source: object = None,
         *,
         endgame: bool = True,
-        eta_of: Callable[[Segment], float] | None = None,
+        eta_of: Callable[[Segment], float | None] | None = None,
         race_min_eta: float = 0.0,
+        steal_min_eta: float = 0.0,
         have: Bitfield | None = None,
     ) -> Segment | None:
         """Return the next segment for a free connection of ``source``, or None.
@@ -1200,8 +1218,10 @@ class Picker:
         Args:
             source: the range source (registered on first use with ``have=None``).
             endgame: allow halving another segment's tail and racing it.
-            eta_of: seconds a segment still needs (the endgame races the slowest).
+            eta_of: seconds a segment still needs (the endgame races the slowest); None when
+                not known yet (a connection that has just started).
             race_min_eta: do not race a segment expected to end sooner than this.
+            steal_min_eta: do not split or halve a segment expected to end sooner than this.
             have: pieces this source has (None: its registered bitfield, else all); runs
                 stay inside them.
 
@@ -1219,12 +1239,13 @@ class Picker:
         if gaps:
             a, b = self._prio_gap(gaps) or self._choose_gap(gaps)
             return self._new(st.block_start(a), st.block_start(b), info)
+        ends_soon = _ends_within(eta_of, steal_min_eta)
         if self.allow_split:
-            seg = self._split(info, bits)
+            seg = self._split(info, bits, ends_soon)
             if seg is not None:
                 return seg
         if endgame:
-            return self._race(info, bits, eta_of, race_min_eta)
+            return self._race(info, bits, eta_of, race_min_eta, ends_soon)
         return None
 
     def _gaps_for(self, bits: bytearray | None, sid: int) -> list[tuple[int, int]]:
@@ -1292,8 +1313,14 @@ class Picker:
         pl = self.storage.piece_length
         return all(bits[p] for p in range(start // pl, (end - 1) // pl + 1))
 
-    def _split(self, info: _Source, bits: bytearray | None) -> Segment | None:
-        candidates = [s for s in self.active if s.twin is None and not s.finished and s._owns]
+    def _split(
+        self, info: _Source, bits: bytearray | None, ends_soon: Callable[[Segment], bool]
+    ) -> Segment | None:
+        candidates = [
+            s
+            for s in self.active
+            if s.twin is None and not s.finished and s._owns and not ends_soon(s)
+        ]
         if not candidates:
             return None
         pl = self.storage.piece_length
@@ -1323,8 +1350,9 @@ class Picker:
         self,
         info: _Source,
         bits: bytearray | None,
-        eta_of: Callable[[Segment], float] | None,
+        eta_of: Callable[[Segment], float | None] | None,
         min_eta: float,
+        ends_soon: Callable[[Segment], bool],
     ) -> Segment | None:
         candidates = [
             s
@@ -1335,10 +1363,15 @@ class Picker:
             if self._blocks_on and self._total_free == 0:
                 return self._help_peers(info, bits)
             return None
-        key = eta_of if eta_of is not None else (lambda s: float(s.remaining))
+
+        def key(s: Segment) -> float:
+            if eta_of is None:
+                return float(s.remaining)
+            return eta_of(s) or 0.0  # not known yet (just started): not raced
+
         slow = max(candidates, key=key)
         st = self.storage
-        if slow.remaining > st.piece_length:
+        if slow.remaining > st.piece_length and not ends_soon(slow):
             # Below -k: halve the tail instead of duplicating it (no byte fetched twice).
             cut = st.block_start(st.block_of(slow.pos + slow.remaining // 2))
             if slow.pos < cut < slow.end:
