@@ -6,7 +6,11 @@ the protocol drivers (issue 15: start-up time).
 
 from __future__ import annotations
 
-__all__ = ["main"]
+import os
+import sys
+from typing import NoReturn
+
+__all__ = ["main", "run"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,3 +18,40 @@ def main(argv: list[str] | None = None) -> int:
     from .app import main as run
 
     return run(argv)
+
+
+def run() -> NoReturn:
+    """The ``trioaria`` console script and ``python -m trioaria``: :func:`main`, then exit.
+
+    Everything the run wrote is on disk or flushed by then, so the interpreter is left with
+    :func:`os._exit` after the standard streams are flushed and the ``atexit`` hooks (logging's
+    among them) have run: tearing down the modules and objects would cost ~8 ms for nothing
+    (docs/performance.md "Start-up").  Still-running non-daemon threads, or a stream that cannot
+    be flushed (a closed pipe), take the ordinary way out.
+    """
+    code = main()
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    import atexit
+    import threading
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(code) from None
+    me = threading.current_thread()
+    if any(t is not me and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        raise SystemExit(code)
+    run_hooks = getattr(atexit, "_run_exitfuncs", None)
+    if run_hooks is None:
+        raise SystemExit(code)
+    run_hooks()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(code) from None
+    os._exit(code)

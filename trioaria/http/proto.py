@@ -424,12 +424,12 @@ def parse_http_date(value: str) -> float | None:
                 return float(days * 86400 + hour * 3600 + minute * 60 + second)
             return None
     import email.utils  # an obsolete date form: rare
-    from datetime import timezone
+    from datetime import UTC
 
     try:
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is None:  # asctime has no zone; every HTTP-date is in GMT
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return when.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None

@@ -1,0 +1,80 @@
+"""The console entry's way out (``trioaria.cli.run``): ``os._exit`` after flushing the
+streams and running the ``atexit`` hooks, the ordinary exit while a non-daemon thread runs
+(docs/performance.md "Start-up")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from trioaria.demo import serve_bytes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _python(code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["HOME"] = str(cwd)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_leave_runs_atexit_hooks_and_flushes(tmp_path: Path) -> None:
+    code = (
+        "import atexit, sys\n"
+        "from trioaria.cli import _leave\n"
+        "atexit.register(lambda: open(sys.argv[1], 'w').write('hook ran'))\n"
+        "sys.stdout.write('buffered, not yet flushed')\n"
+        "_leave(7)\n"
+    )
+    done = _python(code, str(tmp_path / "hook"), cwd=tmp_path)
+    assert done.returncode == 7, done.stderr
+    assert done.stdout == "buffered, not yet flushed"
+    assert (tmp_path / "hook").read_text() == "hook ran"
+
+
+def test_leave_waits_for_a_non_daemon_thread(tmp_path: Path) -> None:
+    code = (
+        "import sys, threading, time\n"
+        "from trioaria.cli import _leave\n"
+        "def work():\n"
+        "    time.sleep(0.3)\n"
+        "    open(sys.argv[1], 'w').write('finished')\n"
+        "threading.Thread(target=work).start()\n"
+        "_leave(3)\n"
+    )
+    done = _python(code, str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert (tmp_path / "out").read_text() == "finished"
+
+
+def test_module_entry_downloads_and_keeps_the_log(tmp_path: Path) -> None:
+    payload = os.urandom(300_000)
+    url = f"http://127.0.0.1:{serve_bytes(payload)}/f.bin"
+    log = tmp_path / "run.log"
+    done = _python(
+        "from trioaria.cli import run; run()",
+        "--no-conf",
+        "--summary-interval=0",
+        f"--log={log}",
+        "--log-level=info",
+        "-d",
+        str(tmp_path),
+        "-o",
+        "out.bin",
+        url,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.bin").read_bytes() == payload
+    assert "Download complete" in log.read_text()  # the file handler was flushed
+    assert "Download Results" in done.stdout  # and so was the summary on stdout
