@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests.cli_util import (
     LogLine,
@@ -57,6 +58,35 @@ async def test_segmented_x4_uses_several_ranges(nginx: NginxServer, tmp_path: Pa
     lines = log_lines(nginx, f"/{name}")
     assert all(line.status == 206 for line in lines), lines
     assert len(set(_range_starts(lines))) >= 3, lines  # several distinct ranges, not one stream
+
+
+async def test_fan_out_requests_exact_ranges(nginx: NginxServer, tmp_path: Path) -> None:
+    """The connections that start after the probe claim their segments before any request goes
+    out, so each asks for exactly its segment (docs/performance.md "Exact ranges"); before, the
+    first asked for half the file, the next for a quarter, and later claims split them."""
+    name = unique_name("exact")
+    size = 8 * MiB
+    data = serve_copy(nginx, name, size)
+    path = f"/rate/8192k/{name}"  # paced, so the fan-out is over long before the probe ends
+    res = await run_cli(
+        "-x4", "-s4", "-k1M", "-d", tmp_path / "out", nginx.url(path), home=tmp_path
+    )
+    assert res.returncode == ExitCode.FINISHED, res
+    assert (tmp_path / "out" / name).read_bytes() == data
+    fan_out: dict[int, str] = {}
+    for _ in range(100):  # nginx logs a request when it ends: bounded wait for the three lines
+        fan_out = {
+            start: line.range
+            for line in log_lines(nginx, path)
+            for start in _range_starts([line])
+            if start in (2 * MiB, 4 * MiB, 6 * MiB)
+        }
+        if len(fan_out) == 3:
+            break
+        await trio.sleep(0.05)
+    assert fan_out == {
+        start: f"bytes={start}-{start + 2 * MiB - 1}" for start in (2 * MiB, 4 * MiB, 6 * MiB)
+    }
 
 
 async def test_connection_counts(nginx: NginxServer, tmp_path: Path) -> None:

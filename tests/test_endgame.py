@@ -76,3 +76,30 @@ def test_slow_mirror_does_not_delay_finish(nginx, tmp_path: Path, slow_index: in
         f"four mirrors (one at {SLOW_RATE_KIB} KiB/s) took {elapsed['four']:.2f}s,"
         f" three fast mirrors {elapsed['three']:.2f}s\n" + runs["four"].describe()
     )
+
+
+async def test_eta_of_a_short_tail_of_a_running_on_response_is_never() -> None:
+    """``Transfers._eta_of``: the speed estimate of a segment with at most ``SHORT_TAIL`` bytes
+    left whose response runs on past it (the probe's, a split victim's) is "never", so an idle
+    connection races it (a paced server holds those bytes for its next burst); the same tail of
+    an exact range keeps its estimate, and a connection with no speed yet has none (None)."""
+    import trio
+
+    from trioaria.base.speed import SpeedMeter
+    from trioaria.engine.transfer import SHORT_TAIL, Transfers
+    from trioaria.storage.picker import Segment
+
+    t = Transfers.__new__(Transfers)
+    t._seg_meters, t._seg_req_ends = {}, {}
+    seg = Segment(id=1, start=0, end=8 << 20, pos=(8 << 20) - SHORT_TAIL)
+    assert t._eta_of(seg) is None  # not reading yet
+    meter = SpeedMeter(trio.current_time() - 1.0)
+    meter.add(20 << 20, trio.current_time() - 0.5)
+    t._seg_meters[seg.id] = meter
+    t._seg_req_ends[seg.id] = seg.end  # an exact range: the estimate stands
+    exact = t._eta_of(seg)
+    assert exact is not None and exact < 0.1
+    t._seg_req_ends[seg.id] = 64 << 20  # the response runs on past the segment
+    assert t._eta_of(seg) == float("inf")
+    seg.pos -= 1  # one byte more than a short tail: the estimate stands again
+    assert t._eta_of(seg) == pytest.approx(exact, rel=0.01)

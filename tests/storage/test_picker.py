@@ -165,3 +165,37 @@ def test_endgame_does_not_race_what_ends_soon():
     p.release(fast)
     assert p.next_segment("fast", eta_of=lambda s: 0.1, race_min_eta=1.0) is None
     assert p.next_segment("fast", eta_of=lambda s: 5.0, race_min_eta=1.0).twin is slow
+
+
+def test_steal_spares_a_segment_that_ends_soon():
+    """``steal_min_eta``: a segment its connection finishes within the limit is not split; one
+    without an estimate yet (None: the fan-out) or a slow one is split as before."""
+    p = make(total=8 * MB, k=MB)
+    a = p.next_segment("a")
+    assert p.next_segment("b", eta_of=lambda s: 0.1, race_min_eta=1.0, steal_min_eta=0.25) is None
+    assert (a.start, a.end) == (0, 8 * MB)
+    b = p.next_segment("b", eta_of=lambda s: None, race_min_eta=1.0, steal_min_eta=0.25)
+    assert (b.start, b.end, a.end) == (4 * MB, 8 * MB, 4 * MB)
+    c = p.next_segment("c", eta_of=lambda s: 5.0, race_min_eta=1.0, steal_min_eta=0.25)
+    assert c is not None and c.twin is None and c.start in (2 * MB, 6 * MB)
+
+
+def test_steal_spares_a_tail_from_halving_and_a_short_tail_is_raced():
+    p = make(total=4 * MB, k=2 * MB)
+    slow = p.next_segment("slow")
+    fast = p.next_segment("fast")
+    assert (slow.end, fast.start) == (2 * MB, 2 * MB)
+    p.advance(fast, fast.remaining)
+    p.release(fast)
+    # 2 MiB left: too little to split at -k 2M; more than a piece, so the endgame would halve
+    # it, but not when it ends within steal_min_eta (and it is not raced within race_min_eta)
+    assert (
+        p.next_segment("fast", eta_of=lambda s: 0.1, race_min_eta=1.0, steal_min_eta=0.25) is None
+    )
+    assert (slow.start, slow.end) == (0, 2 * MB)
+    p.advance(slow, slow.remaining - 4 * BLOCK_LENGTH)
+    # the engine's estimate for a short tail of a running-on response is "never": raced
+    twin = p.next_segment(
+        "fast", eta_of=lambda s: float("inf"), race_min_eta=1.0, steal_min_eta=0.25
+    )
+    assert twin is not None and twin.twin is slow and twin.end == 2 * MB
