@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from trioaria.demo import serve_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,33 +30,37 @@ def _python(code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
     )
 
 
-def test_leave_runs_atexit_hooks_and_flushes(tmp_path: Path) -> None:
-    code = (
-        "import atexit, sys\n"
-        "from trioaria.cli import _leave\n"
-        "atexit.register(lambda: open(sys.argv[1], 'w').write('hook ran'))\n"
-        "sys.stdout.write('buffered, not yet flushed')\n"
-        "_leave(7)\n"
-    )
-    done = _python(code, str(tmp_path / "hook"), cwd=tmp_path)
-    assert done.returncode == 7, done.stderr
-    assert done.stdout == "buffered, not yet flushed"
-    assert (tmp_path / "hook").read_text() == "hook ran"
+_HOOK = (
+    "import atexit, sys\n"
+    "from trioaria.cli import _leave\n"
+    "atexit.register(lambda: open(sys.argv[1], 'w').write('hook ran'))\n"
+    "sys.stdout.write('buffered, not yet flushed')\n"
+    "_leave(7)\n"
+)
+_THREAD = (
+    "import sys, threading, time\n"
+    "from trioaria.cli import _leave\n"
+    "def work():\n"
+    "    time.sleep(0.3)\n"
+    "    open(sys.argv[1], 'w').write('finished')\n"
+    "threading.Thread(target=work).start()\n"
+    "_leave(3)\n"
+)
 
 
-def test_leave_waits_for_a_non_daemon_thread(tmp_path: Path) -> None:
-    code = (
-        "import sys, threading, time\n"
-        "from trioaria.cli import _leave\n"
-        "def work():\n"
-        "    time.sleep(0.3)\n"
-        "    open(sys.argv[1], 'w').write('finished')\n"
-        "threading.Thread(target=work).start()\n"
-        "_leave(3)\n"
-    )
+@pytest.mark.parametrize(
+    ("code", "status", "stdout", "written"),
+    [
+        (_HOOK, 7, "buffered, not yet flushed", "hook ran"),  # atexit hooks run, stdout flushed
+        (_THREAD, 3, "", "finished"),  # a non-daemon thread is waited for
+    ],
+    ids=["atexit-and-flush", "non-daemon-thread"],
+)
+def test_leave(tmp_path: Path, code: str, status: int, stdout: str, written: str) -> None:
     done = _python(code, str(tmp_path / "out"), cwd=tmp_path)
-    assert done.returncode == 3, done.stderr
-    assert (tmp_path / "out").read_text() == "finished"
+    assert done.returncode == status, done.stderr
+    assert done.stdout == stdout
+    assert (tmp_path / "out").read_text() == written
 
 
 def test_module_entry_downloads_and_keeps_the_log(tmp_path: Path) -> None:

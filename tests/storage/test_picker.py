@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trioaria.storage.picker import RangePicker
+from trioaria.storage.picker import RangePicker, Segment
 from trioaria.storage.pieces import BLOCK_LENGTH, PieceStorage
 
 MB = 1 << 20
@@ -145,13 +145,19 @@ def test_random_schedule_always_completes_exactly(total, selector, steps):
     assert p.storage.completed_length == total
 
 
-def test_endgame_halves_a_long_slow_tail_before_racing():
-    p = make(total=8 * MB, k=4 * MB)
+def _slow_half_left(total: int, k: int) -> tuple[RangePicker, Segment]:
+    """Two connections split the file; the second finishes its half: the first is the tail."""
+    p = make(total=total, k=k)
     slow = p.next_segment("slow")
     fast = p.next_segment("fast")
-    assert (slow.end, fast.start) == (4 * MB, 4 * MB)
+    assert (slow.end, fast.start) == (total // 2, total // 2)
     p.advance(fast, fast.remaining)
     p.release(fast)
+    return p, slow
+
+
+def test_endgame_halves_a_long_slow_tail_before_racing():
+    p, slow = _slow_half_left(8 * MB, 4 * MB)
     helper = p.next_segment("fast")
     assert helper.twin is None and (helper.start, helper.end) == (2 * MB, 4 * MB)
     assert slow.end == 2 * MB
@@ -181,12 +187,7 @@ def test_steal_spares_a_segment_that_ends_soon():
 
 
 def test_steal_spares_a_tail_from_halving_and_a_short_tail_is_raced():
-    p = make(total=4 * MB, k=2 * MB)
-    slow = p.next_segment("slow")
-    fast = p.next_segment("fast")
-    assert (slow.end, fast.start) == (2 * MB, 2 * MB)
-    p.advance(fast, fast.remaining)
-    p.release(fast)
+    p, slow = _slow_half_left(4 * MB, 2 * MB)
     # 2 MiB left: too little to split at -k 2M; more than a piece, so the endgame would halve
     # it, but not when it ends within steal_min_eta (and it is not raced within race_min_eta)
     assert (
