@@ -167,3 +167,32 @@ async def test_an_empty_table_is_not_saved(tmp_path: Path) -> None:
             await discovery.ready.wait()
             nursery.cancel_scope.cancel()
     assert not dat.exists()
+
+
+def test_free_in_both_families_is_free_on_both() -> None:
+    """With ``--dht-listen-port`` left to the OS and both families on, the number the IPv4 node
+    gets must also be free on the IPv6 address (it was not, once in CI: the IPv6 DHT was then
+    disabled with "Address already in use")."""
+    import socket
+
+    from trioaria.bt.discovery import _free_in_both
+
+    taken = []
+    for _ in range(20):  # hold many ::1 ports, so a v4-only choice would often collide
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", 0))
+        taken.append(s)
+    try:
+        for _ in range(20):
+            port = _free_in_both("127.0.0.1", "::1")
+            assert port > 0
+            assert port not in {s.getsockname()[1] for s in taken}
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s4,
+                socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s6,
+            ):
+                s4.bind(("127.0.0.1", port))
+                s6.bind(("::1", port))
+    finally:
+        for s in taken:
+            s.close()

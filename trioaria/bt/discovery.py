@@ -154,6 +154,28 @@ def _ports(value: object) -> list[int]:
     return out or [0]
 
 
+def _free_in_both(host4: str, host6: str, attempts: int = 20) -> int:
+    """A UDP port number free on ``host4`` and on ``host6`` (0 if none was found): the OS picks
+    an IPv4 port, and the IPv6 address is tried on the same number."""
+    for _ in range(attempts):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s4:
+            try:
+                s4.bind((host4, 0))
+            except OSError:
+                return 0
+            port = int(s4.getsockname()[1])
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s6:
+                s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    s6.bind((host6, port))
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE:
+                        continue
+                    return 0  # no IPv6 here: the caller warns and goes on with IPv4
+                return port
+    return 0
+
+
 def _truthy(value: object) -> bool:
     return value is True or str(value).lower() == "true"
 
@@ -335,6 +357,9 @@ class Discovery:
 
     async def _bind(self, nursery: trio.Nursery, timeout: float) -> None:
         ports = _ports(self._get("dht-listen-port"))
+        if ports == [0] and self.enabled4 and self.enabled6:
+            # the OS picks the IPv4 port; the IPv6 node needs the same number free too
+            ports = [_free_in_both(self._node_host(4), self._node_host(6)), 0]
         last: OSError | None = None
         first_family = 4 if self.enabled4 else 6
         for port in ports:
@@ -362,9 +387,12 @@ class Discovery:
         log.info("DHT listening on UDP port %d (%s)", self.port,
                  ", ".join(f"IPv{f}" for f in self.nodes))  # fmt: skip
 
-    def _node(self, family: int, port: int, timeout: float) -> DhtNode:
+    def _node_host(self, family: int) -> str:
         key = "dht-listen-addr6" if family == 6 else "dht-listen-addr"
-        host = str(self._get(key) or ("::" if family == 6 else "0.0.0.0"))
+        return str(self._get(key) or ("::" if family == 6 else "0.0.0.0"))
+
+    def _node(self, family: int, port: int, timeout: float) -> DhtNode:
+        host = self._node_host(family)
         state = self._load(family)
         self._loaded[family] = len(state.nodes) if state is not None else 0  # pinged by run()
         other = self.nodes.get(4 if family == 6 else 6)
