@@ -241,58 +241,6 @@ async def test_disk_cache_holds_peer_blocks_and_the_control_file_never_claims_th
     assert path.read_bytes() == data
 
 
-async def test_pieces_complete_in_cache_are_hashed_from_memory_after_a_flush(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A piece completed in the disk cache keeps its buffer until it is hashed, even when the
-    cache is flushed first (full, or a save): the hash never reads the piece back from disk, and
-    a piece that fails is fetched again as before."""
-    from trioaria.storage import session as session_module
-
-    data = _data(8 * PIECE)
-    digests = [hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE)]
-    digests[5] = b"\0" * 20  # this piece will fail
-    disk_reads: list[int] = []
-    real = session_module._hash_on_own_fds
-
-    def counting(layout, paths, algorithm, start, length):  # type: ignore[no-untyped-def]
-        disk_reads.append(start // PIECE)
-        return real(layout, paths, algorithm, start, length)
-
-    monkeypatch.setattr(session_module, "_hash_on_own_fds", counting)
-    session = _session(
-        tmp_path,
-        [("h.bin", len(data))],
-        hashes=PieceHashes("sha-1", PIECE, tuple(digests)),
-        disk_cache=2 * PIECE,
-    )
-    await session.open("new")
-    peer = object()
-    session.picker.add_source(peer, None)
-    bl = session.storage.block_length
-    failed: list[int] = []
-    async with trio.open_nursery() as nursery:
-        await nursery.start(session.run)
-        blocks = session.picker.claim_blocks(peer, 8 * PIECE // bl)
-        assert len(blocks) == 8 * PIECE // bl
-        # all eight pieces complete before the hasher task runs once: the 2-piece cache is
-        # flushed three times over meanwhile
-        for block in blocks:
-            session.write_blocks(peer, block, [memoryview(data[block * bl : (block + 1) * bl])])
-        session.flush_cache()
-        with trio.fail_after(10):
-            while session.storage.verified.count() + session.hash_failures < 8:
-                await trio.sleep(0.01)
-        failed = [p for p in range(8) if not session.storage.verified[p]]
-        nursery.cancel_scope.cancel()
-    await session.close()
-    assert failed == [5]
-    assert session.hash_failures == 1
-    # two buffers are held (the cache's size), the other six pieces are read back
-    assert len(disk_reads) == 6 and session._held == {}
-    assert (tmp_path / "d" / "h.bin").read_bytes()[: 5 * PIECE] == data[: 5 * PIECE]
-
-
 async def test_read_sees_blocks_still_in_the_disk_cache(tmp_path: Path) -> None:
     """A peer uploading a piece that is verified but not flushed reads the cached bytes."""
     data = _data(4 * PIECE)

@@ -230,9 +230,6 @@ class StorageSession:
         self._buf_pool: list[memoryview] = []  # spare buffers: no fresh pages for each piece
         self._max_bufs = self._cache_limit // self.storage.piece_length
         self._hashing: int | None = None  # the piece whose buffer a hasher thread reads
-        # complete pieces awaiting their hash whose buffers stay out of the pool, so the hash
-        # reads memory even after a flush wrote them (no read-back); at most _max_bufs
-        self._held: dict[int, memoryview] = {}
         self._on_piece_failed = on_piece_failed
         self.on_piece_verified = on_piece_verified
         # called with the (peer, block) claims a range segment overtook (BEP 19 web seeds next
@@ -494,8 +491,6 @@ class StorageSession:
         outcome = self.picker.blocks_written(source, first, first + len(data))
         self._dirty = True
         if outcome.pieces:
-            if self._cache_limit and self.hashes is not None:
-                self._hold(outcome.pieces)
             self._pieces_written(list(outcome.pieces))
         if self._cache_bytes > self._cache_limit:
             self.flush_cache()
@@ -526,32 +521,10 @@ class StorageSession:
         self._release_buffers()
 
     def _release_buffers(self) -> None:
-        held = self._held
         for piece, buf in self._piece_bufs.items():
-            if (
-                piece != self._hashing
-                and piece not in held
-                and len(self._buf_pool) < self._max_bufs
-            ):
+            if piece != self._hashing and len(self._buf_pool) < self._max_bufs:
                 self._buf_pool.append(buf)
         self._piece_bufs.clear()
-
-    def _hold(self, pieces: Iterable[int]) -> None:
-        """Keep the assembly buffers of pieces just completed in the cache until they are hashed."""
-        for piece in pieces:
-            if len(self._held) >= self._max_bufs:
-                return
-            if self._cached_piece(piece) is not None:
-                self._held[piece] = self._piece_bufs[piece]
-
-    def _unhold(self, piece: int) -> None:
-        """The hash of ``piece`` is done (or void): its buffer goes back to the pool unless the
-        cache still holds it (a flush pools it then)."""
-        buf = self._held.pop(piece, None)
-        if buf is None or self._piece_bufs.get(piece) is buf:
-            return
-        if len(self._buf_pool) < self._max_bufs:
-            self._buf_pool.append(buf)
 
     def _pieces_written(self, pieces: Iterable[int]) -> None:
         if self.hashes is None:
@@ -573,15 +546,13 @@ class StorageSession:
                 continue
             start = piece * st.piece_length
             length = st.piece_size(piece)
-            held = self._held.get(piece)
-            cached = held[:length] if held is not None else self._cached_piece(piece)
+            cached = self._cached_piece(piece)
             if cached is not None:
                 self._hashing = piece  # its buffer must not be reused while the thread reads
                 try:
                     digest = await trio.to_thread.run_sync(_digest, hashes.algorithm, cached)
                 finally:
                     self._hashing = None
-                    self._unhold(piece)
             else:
                 if any(b in self._cache for b in st.piece_blocks(piece)):
                     self.flush_cache()  # part cached, part on disk: the disk must have it all
@@ -602,7 +573,6 @@ class StorageSession:
 
     def _piece_failed(self, piece: int) -> None:
         self.hash_failures += 1
-        self._unhold(piece)
         blamed = self.picker.piece_failed(piece)
         for block in self.storage.piece_blocks(piece):
             cached = self._cache.pop(block, None)
