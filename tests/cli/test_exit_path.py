@@ -63,6 +63,23 @@ def test_leave(tmp_path: Path, code: str, status: int, stdout: str, written: str
     assert (tmp_path / "out").read_text() == written
 
 
+def test_leave_under_a_profiler_takes_the_ordinary_exit(tmp_path: Path) -> None:
+    """``python -m cProfile -m trioaria`` writes its profile after the program returns."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    prof = tmp_path / "run.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "trioaria", "--version"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert prof.stat().st_size > 0
+
+
 def test_module_entry_downloads_and_keeps_the_log(tmp_path: Path) -> None:
     payload = os.urandom(300_000)
     url = f"http://127.0.0.1:{serve_bytes(payload)}/f.bin"

@@ -26,8 +26,9 @@ def run() -> NoReturn:
     Everything the run wrote is on disk or flushed by then, so the interpreter is left with
     :func:`os._exit` after the standard streams are flushed and the ``atexit`` hooks (logging's
     among them) have run: tearing down the modules and objects would cost ~8 ms for nothing
-    (docs/performance.md "Start-up").  Still-running non-daemon threads, or a stream that cannot
-    be flushed (a closed pipe), take the ordinary way out.
+    (docs/performance.md "Start-up").  Still-running non-daemon threads, a stream that cannot
+    be flushed (a closed pipe), or a profiler or tracer (``python -m cProfile -m trioaria``,
+    coverage), take the ordinary way out.
     """
     code = main()
     _leave(code)
@@ -42,6 +43,8 @@ def _leave(code: int) -> NoReturn:
         sys.stderr.flush()
     except (OSError, ValueError):
         raise SystemExit(code) from None
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        raise SystemExit(code)  # a profiler or coverage tool writes its data after we return
     me = threading.current_thread()
     if any(t is not me and t.is_alive() and not t.daemon for t in threading.enumerate()):
         raise SystemExit(code)
