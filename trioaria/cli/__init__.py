@@ -38,11 +38,6 @@ def _leave(code: int) -> NoReturn:
     import atexit
     import threading
 
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        raise SystemExit(code) from None
     if sys.gettrace() is not None or sys.getprofile() is not None:
         raise SystemExit(code)  # a profiler or coverage tool writes its data after we return
     me = threading.current_thread()
@@ -51,7 +46,7 @@ def _leave(code: int) -> NoReturn:
     run_hooks = getattr(atexit, "_run_exitfuncs", None)
     if run_hooks is None:
         raise SystemExit(code)
-    run_hooks()
+    run_hooks()  # runs each hook once: the ordinary exit below does not run them again
     try:
         sys.stdout.flush()
         sys.stderr.flush()
