@@ -193,9 +193,10 @@ async def test_auto_save_writes_the_control_file_while_data_flows(tmp_path: Path
 async def test_disk_cache_holds_peer_blocks_and_the_control_file_never_claims_them(
     tmp_path: Path,
 ) -> None:
-    """--disk-cache: a peer's blocks stay in memory until the cache is full or a save; a
-    complete piece is hashed from the cache; a save flushes first, so what the control file
-    marks done is always on disk."""
+    """--disk-cache: a peer's blocks that cannot be hashed on arrival (here: each piece's
+    blocks arrive last first) stay in memory until the cache is full or a save; a complete
+    piece is hashed from the cache; a save flushes first, so what the control file marks done
+    is always on disk."""
     data = _data(8 * PIECE)
     digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
     session = _session(
@@ -213,7 +214,7 @@ async def test_disk_cache_holds_peer_blocks_and_the_control_file_never_claims_th
         await nursery.start(session.run)
         blocks = session.picker.claim_blocks(peer, 2 * PIECE // bl)
         assert len(blocks) == 2 * PIECE // bl
-        for block in blocks:
+        for block in sorted(blocks, reverse=True):
             session.write_block(peer, block, data[block * bl : (block + 1) * bl])
         assert os.path.getsize(path) == 0  # everything still in the cache
         with trio.fail_after(10):  # hashed from the cache
@@ -239,6 +240,91 @@ async def test_disk_cache_holds_peer_blocks_and_the_control_file_never_claims_th
     await session.finish()
     await session.close()
     assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("disk_cache", [0, 3 * PIECE])
+async def test_blocks_in_order_are_hashed_on_arrival(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disk_cache: int
+) -> None:
+    """Blocks that arrive in order are hashed as they are stored: the piece is verified with
+    no read-back and no hasher thread, and (with a disk cache) written at once."""
+    from trioaria.storage import session as session_mod
+
+    def no_thread_hash(*_args: object) -> bytes:
+        raise AssertionError("a piece hashed on arrival was hashed again")
+
+    monkeypatch.setattr(session_mod, "_hash_on_own_fds", no_thread_hash)
+    monkeypatch.setattr(session_mod, "_digest", no_thread_hash)
+    data = _data(4 * PIECE + 5000)  # a short last piece
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    session = _session(
+        tmp_path,
+        [("o.bin", len(data))],
+        hashes=PieceHashes("sha-1", PIECE, digests),
+        disk_cache=disk_cache,
+    )
+    await session.open("new")
+    peer = object()
+    session.picker.add_source(peer, None)
+    bl = session.storage.block_length
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        blocks = session.picker.claim_blocks(peer, 1000)
+        assert sorted(blocks) == list(range(session.storage.num_blocks))
+        blocks.sort()
+        # in runs of three, as a peer's reads hand them over
+        for i in range(0, len(blocks), 3):
+            run = blocks[i : i + 3]
+            session.write_blocks(
+                peer, run[0], [memoryview(data[b * bl : (b + 1) * bl]) for b in run]
+            )
+        assert (tmp_path / "d" / "o.bin").read_bytes() == data  # written through, no cache
+        with trio.fail_after(10):
+            await session.wait_complete()
+        nursery.cancel_scope.cancel()
+    assert session.storage.verified.count() == session.storage.num_pieces
+    await session.finish()
+    await session.close()
+
+
+async def test_a_block_stored_out_of_order_is_hashed_as_stored(tmp_path: Path) -> None:
+    """A running hash never vouches for bytes it did not see: a block written again after the
+    hash went past it (a lying duplicate) makes the piece hashed from disk, and it fails; a
+    piece that arrives out of order is hashed whole and passes."""
+    data = _data(3 * PIECE)
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    session = _session(
+        tmp_path, [("x.bin", len(data))], hashes=PieceHashes("sha-1", PIECE, digests)
+    )
+    await session.open("new")
+    failed: list[int] = []
+    session._on_piece_failed = lambda piece, blamed: failed.append(piece)
+    peer = object()
+    session.picker.add_source(peer, None)
+    st = session.storage
+    bl = st.block_length
+    per = PIECE // bl
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        session.picker.claim_blocks(peer, 1000)
+        # piece 0: in order, but its first block is written again with other bytes before the
+        # last block lands: the disk holds the bad copy, so the piece must fail
+        for b in range(per - 1):
+            session.write_block(peer, b, data[b * bl : (b + 1) * bl])
+        session.disk.write(0, b"\0" * bl)  # what a second writer stored ...
+        session._feed(0, memoryview(b"\0" * bl))  # ... through the session's write path
+        session.write_block(peer, per - 1, data[(per - 1) * bl : per * bl])
+        # piece 1: last block first, then the rest: no running hash, hashed from disk
+        order = [2 * per - 1, *range(per, 2 * per - 1)]
+        for b in order:
+            session.write_block(peer, b, data[b * bl : (b + 1) * bl])
+        with trio.fail_after(10):
+            while not (failed and st.verified[1]):
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert failed == [0]
+    assert not st.verified[0] and st.verified[1]
+    await session.close()
 
 
 async def test_read_sees_blocks_still_in_the_disk_cache(tmp_path: Path) -> None:

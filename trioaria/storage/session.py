@@ -230,6 +230,10 @@ class StorageSession:
         self._buf_pool: list[memoryview] = []  # spare buffers: no fresh pages for each piece
         self._max_bufs = self._cache_limit // self.storage.piece_length
         self._hashing: int | None = None  # the piece whose buffer a hasher thread reads
+        # Hash on arrival (see _feed): piece -> [hasher, bytes hashed from its start], and the
+        # digests of pieces that were hashed whole that way, waiting for the hasher task.
+        self._streams: dict[int, list[Any]] = {}
+        self._streamed: dict[int, bytes] = {}
         self._on_piece_failed = on_piece_failed
         self.on_piece_verified = on_piece_verified
         # called with the (peer, block) claims a range segment overtook (BEP 19 web seeds next
@@ -428,6 +432,8 @@ class StorageSession:
     def restart_from_zero(self) -> None:
         """Forget all progress (a source without Range support must start over)."""
         self.storage.reset()
+        self._streams.clear()
+        self._streamed.clear()
         self._dirty = True
         self._complete = trio.Event()
 
@@ -436,6 +442,8 @@ class StorageSession:
     def write_segment(self, seg: Segment, data: memoryview) -> None:
         """A range source's bytes at ``seg.pos``: written inline, then marked (never before)."""
         self.disk.write(seg.pos, data)
+        if self.hashes is not None:
+            self._feed(seg.pos, data)
         pieces = self.picker.advance(seg, len(data))  # the picker records the writers (blame)
         self._dirty = True
         if self.on_block_cancels is not None:
@@ -456,20 +464,43 @@ class StorageSession:
         return self.write_blocks(source, block, [memoryview(data)])
 
     def write_blocks(self, source: object, first: int, data: Sequence[memoryview]) -> BlockOutcome:
-        """A peer's consecutive blocks ``first, first + 1, ...`` (one read's worth): each cached
-        (``--disk-cache``) or all written with one ``pwritev``, then marked with one picker call
-        (:meth:`Picker.blocks_written`).  The same as :meth:`write_block` for each, in order.
+        """A peer's consecutive blocks ``first, first + 1, ...`` (one read's worth), then marked
+        with one picker call (:meth:`Picker.blocks_written`).  The same as :meth:`write_block`
+        for each, in order.
+
+        A block that continues its piece's running hash (:meth:`_feed`) is written at once; runs
+        of them with one ``pwritev``.  Any other block goes to the disk cache (``--disk-cache``)
+        so that its piece can be hashed from memory, or is written at once without a cache.
         """
         st = self.storage
         start_offset = st.block_start(first)
-        if self._cache_limit:
+        feed = self._feed if self.hashes is not None else None
+        if not self._cache_limit:
+            self.disk.writev(start_offset, list(data))
+            if feed is not None:
+                offset = start_offset
+                for chunk in data:
+                    feed(offset, chunk)
+                    offset += len(chunk)
+        else:
             pl = st.piece_length
             cache = self._cache
             bufs = self._piece_bufs
-            offset = start_offset
+            through: list[memoryview] = []  # a run of blocks to write at once
+            through_at = offset = start_offset
             block = first
             for chunk in data:
-                if block not in cache:
+                if block in cache:  # a duplicate is not stored: the stream must not hash it
+                    if feed is not None:
+                        self._unstream(offset // pl)
+                elif feed is not None and feed(offset, chunk):
+                    if not through:
+                        through_at = offset
+                    through.append(chunk)
+                else:
+                    if through:
+                        self.disk.writev(through_at, through)
+                        through = []
                     piece = offset // pl
                     buf = bufs.get(piece)
                     if buf is None:
@@ -486,8 +517,8 @@ class StorageSession:
                 # and the next piece starts right behind it.
                 offset += len(chunk)
                 block += 1
-        else:
-            self.disk.writev(start_offset, list(data))
+            if through:
+                self.disk.writev(through_at, through)
         outcome = self.picker.blocks_written(source, first, first + len(data))
         self._dirty = True
         if outcome.pieces:
@@ -526,6 +557,63 @@ class StorageSession:
                 self._buf_pool.append(buf)
         self._piece_bufs.clear()
 
+    def _feed(self, offset: int, data: memoryview) -> bool:
+        """Hash on arrival: bytes just stored at global ``offset`` extend the running hash of
+        their piece when they continue it exactly; the first bytes of a piece start one.
+
+        A hash starts only in a piece with no block stored yet (one that already has some is
+        hashed whole: with a disk cache, from memory).  A piece whose every byte was stored in
+        order, from its start, while its hash ran is
+        hashed once it completes, with no read-back from disk, no copy and no thread hop (the
+        hasher task only compares the digest).  Any other write into a piece (out of order, a
+        repeat, a gap) drops its running hash, and the piece is hashed whole as before: what is
+        hashed is always what was stored last.  docs/performance.md §9.
+
+        Returns:
+            True when every byte went into a running hash.
+        """
+        st = self.storage
+        pl = st.piece_length
+        streams = self._streams
+        view = data if type(data) is memoryview else memoryview(data)
+        hashed = True
+        while view:
+            piece = offset // pl
+            start = offset - piece * pl
+            take = min(len(view), pl - start)
+            stream = streams.get(piece)
+            if stream is not None and stream[1] == start:
+                stream[0].update(view[:take])
+                stream[1] += take
+            elif (
+                start == 0
+                and stream is None
+                and not st.verified[piece]
+                and not st.blocks_done_in(*_span(st.piece_blocks(piece)))
+            ):
+                from .checksum import new_hasher  # imported already by PieceHashes
+
+                self._streamed.pop(piece, None)
+                assert self.hashes is not None
+                stream = [new_hasher(self.hashes.algorithm), take]
+                stream[0].update(view[:take])
+                streams[piece] = stream
+            else:
+                self._unstream(piece)
+                hashed = False
+                stream = None
+            if stream is not None and stream[1] == st.piece_size(piece):
+                del streams[piece]
+                self._streamed[piece] = stream[0].digest()
+            view = view[take:]
+            offset += take
+        return hashed
+
+    def _unstream(self, piece: int) -> None:
+        """Forget the running hash (and a finished one not yet compared) of ``piece``."""
+        self._streams.pop(piece, None)
+        self._streamed.pop(piece, None)
+
     def _pieces_written(self, pieces: Iterable[int]) -> None:
         if self.hashes is None:
             for piece in pieces:
@@ -546,8 +634,11 @@ class StorageSession:
                 continue
             start = piece * st.piece_length
             length = st.piece_size(piece)
-            cached = self._cached_piece(piece)
-            if cached is not None:
+            streamed = self._streamed.pop(piece, None)
+            cached = None if streamed is not None else self._cached_piece(piece)
+            if streamed is not None:
+                digest = streamed  # hashed on arrival (_feed)
+            elif cached is not None:
                 self._hashing = piece  # its buffer must not be reused while the thread reads
                 try:
                     digest = await trio.to_thread.run_sync(_digest, hashes.algorithm, cached)
@@ -573,6 +664,7 @@ class StorageSession:
 
     def _piece_failed(self, piece: int) -> None:
         self.hash_failures += 1
+        self._unstream(piece)
         blamed = self.picker.piece_failed(piece)
         for block in self.storage.piece_blocks(piece):
             cached = self._cache.pop(block, None)
@@ -724,6 +816,10 @@ class StorageSession:
             lo, hi = max(start, offset), min(start + len(cached), end)
             out[lo - offset : hi - offset] = cached[lo - start : hi - start]
         return bytes(out)
+
+
+def _span(blocks: range) -> tuple[int, int]:
+    return blocks.start, blocks.stop
 
 
 # --- thread-side helpers ---------------------------------------------------------------------
