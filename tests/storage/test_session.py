@@ -287,6 +287,50 @@ async def test_blocks_in_order_are_hashed_on_arrival(
     await session.close()
 
 
+@pytest.mark.parametrize("disk_cache", [0, 3 * PIECE])
+async def test_blocks_a_little_out_of_order_are_still_hashed_on_arrival(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disk_cache: int
+) -> None:
+    """A peer answers its pipeline a little out of order (libtorrent's disk threads do): a
+    block ahead of the running hash is kept until the ones before it land."""
+    from trioaria.storage import session as session_mod
+
+    def no_thread_hash(*_args: object) -> bytes:
+        raise AssertionError("a piece hashed on arrival was hashed again")
+
+    monkeypatch.setattr(session_mod, "_hash_on_own_fds", no_thread_hash)
+    monkeypatch.setattr(session_mod, "_digest", no_thread_hash)
+    data = _data(3 * PIECE + 3000)
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    session = _session(
+        tmp_path,
+        [("r.bin", len(data))],
+        hashes=PieceHashes("sha-1", PIECE, digests),
+        disk_cache=disk_cache,
+    )
+    await session.open("new")
+    peer = object()
+    session.picker.add_source(peer, None)
+    st = session.storage
+    bl = st.block_length
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        session.picker.claim_blocks(peer, 1000)
+        for piece in range(st.num_pieces):
+            rng = list(st.piece_blocks(piece))
+            # the second block first, the piece's last block before the one ahead of it
+            order = [rng[0], *rng[2:], rng[1]] if len(rng) > 2 else rng[::-1]
+            for b in order:
+                session.write_block(peer, b, data[b * bl : (b + 1) * bl])
+        with trio.fail_after(10):
+            await session.wait_complete()
+        nursery.cancel_scope.cancel()
+    assert session._ahead_bytes == 0  # every copy kept ahead was used and dropped
+    await session.finish()
+    await session.close()
+    assert (tmp_path / "d" / "r.bin").read_bytes() == data
+
+
 async def test_a_block_stored_out_of_order_is_hashed_as_stored(tmp_path: Path) -> None:
     """A running hash never vouches for bytes it did not see: a block written again after the
     hash went past it (a lying duplicate) makes the piece hashed from disk, and it fails; a

@@ -64,6 +64,11 @@ log = logging.getLogger("trioaria.storage")
 
 OpenMode = Literal["new", "resume", "restart"]
 
+# Hash on arrival (StorageSession._feed): at most this many bytes of blocks that arrived ahead
+# of their piece's running hash are kept, for all pieces together (a piece past it is hashed
+# whole when it completes).
+AHEAD_LIMIT = 4 << 20
+
 # The largest download trioaria accepts: ext4's largest file.  Piece state grows with what is
 # written (BlockMap), but per-piece bitfields still cover the whole length (16 TiB: 2 MiB).
 MAX_LENGTH = 1 << 44
@@ -90,6 +95,17 @@ class PieceHashes:
         object.__setattr__(self, "algorithm", canonical_algorithm(self.algorithm))
         if self.piece_length <= 0:
             raise ValueError("piece length must be positive")
+
+
+class _RunningHash:
+    """The hash of a piece's first ``upto`` bytes, and whole blocks kept ahead of it."""
+
+    __slots__ = ("ahead", "hasher", "upto")
+
+    def __init__(self, hasher: Any) -> None:
+        self.hasher = hasher
+        self.upto = 0
+        self.ahead: dict[int, bytes] = {}  # offset in the piece -> a copy of the stored block
 
 
 def check_capacity(directory: str, total_length: int, *, allocate: str) -> None:
@@ -232,8 +248,9 @@ class StorageSession:
         self._hashing: int | None = None  # the piece whose buffer a hasher thread reads
         # Hash on arrival (see _feed): piece -> [hasher, bytes hashed from its start], and the
         # digests of pieces that were hashed whole that way, waiting for the hasher task.
-        self._streams: dict[int, list[Any]] = {}
+        self._streams: dict[int, _RunningHash] = {}
         self._streamed: dict[int, bytes] = {}
+        self._ahead_bytes = 0  # copies of blocks kept ahead of their running hash
         self._on_piece_failed = on_piece_failed
         self.on_piece_verified = on_piece_verified
         # called with the (peer, block) claims a range segment overtook (BEP 19 web seeds next
@@ -434,6 +451,7 @@ class StorageSession:
         self.storage.reset()
         self._streams.clear()
         self._streamed.clear()
+        self._ahead_bytes = 0
         self._dirty = True
         self._complete = trio.Event()
 
@@ -559,21 +577,24 @@ class StorageSession:
 
     def _feed(self, offset: int, data: memoryview) -> bool:
         """Hash on arrival: bytes just stored at global ``offset`` extend the running hash of
-        their piece when they continue it exactly; the first bytes of a piece start one.
+        their piece when they continue it; the first bytes of a piece start one.
 
         A hash starts only in a piece with no block stored yet (one that already has some is
-        hashed whole: with a disk cache, from memory).  A piece whose every byte was stored in
-        order, from its start, while its hash ran is
-        hashed once it completes, with no read-back from disk, no copy and no thread hop (the
-        hasher task only compares the digest).  Any other write into a piece (out of order, a
-        repeat, a gap) drops its running hash, and the piece is hashed whole as before: what is
-        hashed is always what was stored last.  docs/performance.md §9.
+        hashed whole: with a disk cache, from memory).  A whole block that lands ahead of the
+        hash (peers answer a pipeline slightly out of order) is kept as a copy and hashed when
+        the bytes before it arrive, up to :data:`AHEAD_LIMIT` bytes for all pieces.  A piece
+        whose every byte was hashed this way, in order, as it was stored is verified when it
+        completes with no read-back from disk and no thread hop (the hasher task only compares
+        the digest).  Any other write into a piece (behind the hash, a repeat, an odd range
+        ahead) drops its running hash, and the piece is hashed whole as before: what is hashed
+        is always what was stored last.  docs/performance.md §9.
 
         Returns:
-            True when every byte went into a running hash.
+            True when every byte went into a running hash (or waits for it, kept ahead).
         """
         st = self.storage
         pl = st.piece_length
+        bl = st.block_length
         streams = self._streams
         view = data if type(data) is memoryview else memoryview(data)
         hashed = True
@@ -582,36 +603,62 @@ class StorageSession:
             start = offset - piece * pl
             take = min(len(view), pl - start)
             stream = streams.get(piece)
-            if stream is not None and stream[1] == start:
-                stream[0].update(view[:take])
-                stream[1] += take
-            elif (
-                start == 0
-                and stream is None
-                and not st.verified[piece]
-                and not st.blocks_done_in(*_span(st.piece_blocks(piece)))
-            ):
-                from .checksum import new_hasher  # imported already by PieceHashes
+            if stream is None:
+                if (
+                    start == 0
+                    and not st.verified[piece]
+                    and not st.blocks_done_in(*_span(st.piece_blocks(piece)))
+                ):
+                    from .checksum import new_hasher  # imported already by PieceHashes
 
-                self._streamed.pop(piece, None)
-                assert self.hashes is not None
-                stream = [new_hasher(self.hashes.algorithm), take]
-                stream[0].update(view[:take])
-                streams[piece] = stream
+                    self._streamed.pop(piece, None)
+                    assert self.hashes is not None
+                    stream = _RunningHash(new_hasher(self.hashes.algorithm))
+                    streams[piece] = stream
+                    self._hash_ahead(stream, view[:take])
+                else:
+                    self._unstream(piece)
+                    hashed = False
+            elif stream.upto == start:
+                self._hash_ahead(stream, view[:take])
+            elif (
+                start > stream.upto
+                and start % bl == 0
+                and (take == bl or start + take == st.piece_size(piece))
+                and start not in stream.ahead
+                and self._ahead_bytes + take <= AHEAD_LIMIT
+            ):
+                stream.ahead[start] = bytes(view[:take])
+                self._ahead_bytes += take
             else:
                 self._unstream(piece)
                 hashed = False
                 stream = None
-            if stream is not None and stream[1] == st.piece_size(piece):
-                del streams[piece]
-                self._streamed[piece] = stream[0].digest()
+            if stream is not None and stream.upto == st.piece_size(piece):
+                self._unstream(piece)
+                self._streamed[piece] = stream.hasher.digest()
             view = view[take:]
             offset += take
         return hashed
 
+    def _hash_ahead(self, stream: _RunningHash, data: memoryview) -> None:
+        """Extend ``stream`` by ``data`` and by the blocks kept ahead that now follow on."""
+        stream.hasher.update(data)
+        stream.upto += len(data)
+        ahead = stream.ahead
+        while ahead:
+            chunk = ahead.pop(stream.upto, None)
+            if chunk is None:
+                break
+            stream.hasher.update(chunk)
+            stream.upto += len(chunk)
+            self._ahead_bytes -= len(chunk)
+
     def _unstream(self, piece: int) -> None:
         """Forget the running hash (and a finished one not yet compared) of ``piece``."""
-        self._streams.pop(piece, None)
+        stream = self._streams.pop(piece, None)
+        if stream is not None:
+            self._ahead_bytes -= sum(map(len, stream.ahead.values()))
         self._streamed.pop(piece, None)
 
     def _pieces_written(self, pieces: Iterable[int]) -> None:
