@@ -91,3 +91,29 @@ def test_the_guard_sees_a_used_feature(tmp_path: Path) -> None:
     code, loaded = _run(LAZY, ["--all-proxy=http://127.0.0.1:9", "--max-tries=1", *args], tmp_path)
     assert code != 0
     assert "trioaria.net.proxy" in loaded
+
+
+def test_torrent_without_dht_lpd_or_udp_trackers_imports_none_of_them(tmp_path: Path) -> None:
+    """A torrent with an HTTP tracker, DHT and LPD off: the DHT/LPD nodes, KRPC and the BEP 15
+    client are never imported (they load when a node starts or a udp:// tracker is asked)."""
+    import hashlib
+
+    from trioaria.bt.bencode import encode
+
+    payload = os.urandom(100_000)
+    (tmp_path / "p.bin").write_bytes(payload)
+    piece = 32 * 1024
+    pieces = b"".join(
+        hashlib.sha1(payload[i : i + piece]).digest() for i in range(0, len(payload), piece)
+    )
+    info = {b"name": b"p.bin", b"piece length": piece, b"length": len(payload), b"pieces": pieces}
+    torrent = tmp_path / "p.torrent"
+    torrent.write_bytes(encode({b"announce": b"http://127.0.0.1:9/announce", b"info": info}))
+    args = [
+        "--no-conf", "--console-log-level=error", "--summary-interval=0", "-V",
+        "--seed-time=0", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+        "-d", str(tmp_path), str(torrent),
+    ]  # fmt: skip
+    watched = ("trioaria.bt.swarm", "trioaria.dht", "trioaria.dht.node", "trioaria.dht.krpc",
+               "trioaria.dht.lpd_node", "trioaria.bt.udp_tracker")  # fmt: skip
+    assert _run(watched, args, tmp_path) == (0, ["trioaria.bt.swarm"])

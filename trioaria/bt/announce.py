@@ -24,7 +24,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import h11
@@ -42,7 +42,9 @@ from .tracker import (
     build_announce_url,
     parse_announce_response,
 )
-from .udp_tracker import UdpAnnounceResponse, UdpError, UdpTimeout, UdpTrackerClient
+
+if TYPE_CHECKING:  # BEP 15 is imported with the first udp:// announce
+    from .udp_tracker import UdpAnnounceResponse, UdpTrackerClient
 
 __all__ = ["AnnounceCounters", "Announcer", "http_get", "udp_announce"]
 
@@ -175,6 +177,8 @@ async def udp_announce(
     Raises:
         TrackerError: the tracker answered with an error or never answered.
     """
+    from .udp_tracker import UdpTrackerClient
+
     infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_DGRAM)
     if not infos:
         raise TrackerError(f"cannot resolve {host}")
@@ -221,6 +225,8 @@ async def _udp_exchange(
     tracer: Tracer | None,
 ) -> UdpAnnounceResponse:
     """Drive ``client`` (sans-IO, BEP 15) over one datagram transport until it answers."""
+    from .udp_tracker import UdpAnnounceResponse, UdpError, UdpTimeout
+
     client.announce(request, trio.current_time())
     with trio.move_on_after(timeout):
         while True:

@@ -46,16 +46,21 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
 from ..base.errors import TrioariaError
-from ..dht.lpd_node import LpdNode
-from ..dht.node import DhtNode
-from ..dht.node_id import Address, NodeId
-from ..dht.persist import DhtFileError, DhtState, parse_dht_file, serialize_dht_file
 from ..net.services import start_service
+
+# The DHT and LPD nodes are imported when they start (--enable-dht, --bt-enable-lpd): a
+# download without them does not load the KRPC, routing and lookup modules.
+if TYPE_CHECKING:
+    from ..dht.node import DhtNode
+    from ..dht.node_id import NodeId
+    from ..dht.persist import DhtState
+
+Address = tuple[str, int]
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
@@ -305,6 +310,8 @@ class Discovery:
         path = self._path(family)
         if not path or not os.path.exists(path):
             return None
+        from ..dht.persist import DhtFileError, parse_dht_file
+
         try:
             with open(path, "rb") as f:
                 return parse_dht_file(f.read(), family)
@@ -324,6 +331,8 @@ class Discovery:
             state = node.save_state(int(time.time()))
             if not state.nodes:  # nothing learned: keep an older file, create none
                 continue
+            from ..dht.persist import serialize_dht_file
+
             data = serialize_dht_file(state, family)
             try:
                 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -397,6 +406,8 @@ class Discovery:
         self._loaded[family] = len(state.nodes) if state is not None else 0  # pinged by run()
         other = self.nodes.get(4 if family == 6 else 6)
         node_id: NodeId | None = other.node_id if other is not None else None
+        from ..dht.node import DhtNode
+
         return DhtNode(host, port, node_id=node_id, state=state, query_timeout=timeout)
 
     async def _bootstrap(self, family: int) -> None:
@@ -427,6 +438,8 @@ class Discovery:
         nodes = list(self.nodes.values())
         if not nodes:
             return
+        from ..dht.node_id import NodeId
+
         info_hash = NodeId(swarm.info_hash)
         retry = FIRST_RETRY
         while True:
@@ -460,6 +473,8 @@ async def serve_lpd(
     except OSError as exc:
         log.warning("LPD disabled: --bt-lpd-interface: %s", exc)
         return
+    from ..dht.lpd_node import LpdNode
+
     node = LpdNode(port, interface)
     async with trio.open_nursery() as nursery:
         try:
