@@ -15,12 +15,13 @@ picker, one disk layer").  The session owns:
 * the **picker** (:class:`~trioaria.storage.picker.RangePicker`): range sources claim runs,
   peers claim blocks;
 * the **piece hashes** (:class:`PieceHashes`: BEP 3 SHA-1 piece hashes, Metalink chunk
-  checksums).  A written piece is hashed in a worker thread that reads it through its own file
-  descriptors; a match marks it verified, a mismatch resets it and *blames* the sources that
-  wrote it (``on_piece_failed``);
-* the **disk cache** (``--disk-cache``): blocks that peers deliver are kept in memory and written
-  in offset order (``os.pwritev`` over contiguous runs) when the cache is full or before a save;
-  a complete piece is hashed straight from the cache;
+  checksums).  A piece whose bytes are stored in order from its start is hashed as they arrive
+  (:meth:`StorageSession._feed`, "hash on arrival"); any other written piece is hashed in a
+  worker thread, from the disk cache or through its own file descriptors.  A match marks it
+  verified, a mismatch resets it and *blames* the sources that wrote it (``on_piece_failed``);
+* the **disk cache** (``--disk-cache``): peers' blocks that cannot be hashed on arrival are kept
+  in memory and written in offset order (``os.pwritev`` over contiguous runs) when the cache is
+  full or before a save; such a piece, once complete, is hashed straight from the cache;
 * the **control file** (aria2's ``<file>.aria2`` layout, :mod:`trioaria.storage.control_file`):
   loaded and validated by :meth:`open`, saved every ``--auto-save-interval`` by :meth:`run` while
   data flows (flush the cache, snapshot, ``fdatasync``, then write a temp file and rename it over:
@@ -100,10 +101,11 @@ class PieceHashes:
 class _RunningHash:
     """The hash of a piece's first ``upto`` bytes, and whole blocks kept ahead of it."""
 
-    __slots__ = ("ahead", "hasher", "upto")
+    __slots__ = ("ahead", "hasher", "size", "upto")
 
-    def __init__(self, hasher: Any) -> None:
+    def __init__(self, hasher: Any, size: int) -> None:
         self.hasher = hasher
+        self.size = size  # the piece's length
         self.upto = 0
         self.ahead: dict[int, bytes] = {}  # offset in the piece -> a copy of the stored block
 
@@ -594,8 +596,19 @@ class StorageSession:
         """
         st = self.storage
         pl = st.piece_length
-        bl = st.block_length
         streams = self._streams
+        piece, start = divmod(offset, pl)
+        stream = streams.get(piece)
+        if (
+            stream is not None
+            and stream.upto == start
+            and start + len(data) < stream.size
+            and not stream.ahead
+        ):  # the bulk of a download: the next block of a running hash
+            stream.hasher.update(data)
+            stream.upto += len(data)
+            return True
+        bl = st.block_length
         view = data if type(data) is memoryview else memoryview(data)
         hashed = True
         while view:
@@ -613,7 +626,7 @@ class StorageSession:
 
                     self._streamed.pop(piece, None)
                     assert self.hashes is not None
-                    stream = _RunningHash(new_hasher(self.hashes.algorithm))
+                    stream = _RunningHash(new_hasher(self.hashes.algorithm), st.piece_size(piece))
                     streams[piece] = stream
                     self._hash_ahead(stream, view[:take])
                 else:
@@ -624,7 +637,7 @@ class StorageSession:
             elif (
                 start > stream.upto
                 and start % bl == 0
-                and (take == bl or start + take == st.piece_size(piece))
+                and (take == bl or start + take == stream.size)
                 and start not in stream.ahead
                 and self._ahead_bytes + take <= AHEAD_LIMIT
             ):
@@ -634,7 +647,7 @@ class StorageSession:
                 self._unstream(piece)
                 hashed = False
                 stream = None
-            if stream is not None and stream.upto == st.piece_size(piece):
+            if stream is not None and stream.upto == stream.size:
                 self._unstream(piece)
                 self._streamed[piece] = stream.hasher.digest()
             view = view[take:]
@@ -667,10 +680,24 @@ class StorageSession:
                 self.picker.piece_verified(piece)  # nothing to check: forget who wrote it
             self._check_complete()
             return
+        digests = self.hashes.digests
+        streamed = self._streamed
         for piece in pieces:
-            self._hash_send.send_nowait(piece)
+            if streamed.get(piece, b"") == digests[piece]:  # hashed on arrival, and it matches
+                del streamed[piece]
+                self._piece_verified(piece)
+            else:  # hashed in a thread, or a mismatch the hasher task reports as usual
+                self._hash_send.send_nowait(piece)
 
     # --- hashing ----------------------------------------------------------------------------
+
+    def _piece_verified(self, piece: int) -> None:
+        self.storage.mark_verified(piece)
+        self.picker.piece_verified(piece)
+        self._dirty = True
+        if self.on_piece_verified is not None:
+            self.on_piece_verified(piece)
+        self._check_complete()
 
     async def _hasher(self) -> None:
         assert self.hashes is not None
@@ -700,12 +727,7 @@ class StorageSession:
             if not st.pieces[piece]:
                 continue  # reset meanwhile (a restart from zero)
             if digest == hashes.digests[piece]:
-                st.mark_verified(piece)
-                self.picker.piece_verified(piece)
-                self._dirty = True
-                if self.on_piece_verified is not None:
-                    self.on_piece_verified(piece)
-                self._check_complete()
+                self._piece_verified(piece)
             else:
                 self._piece_failed(piece)
 
