@@ -719,29 +719,16 @@ class Picker:
         claims = info.claims
         sid = info.sid
         n = 0
-        while n < k:  # by runs of free blocks (a fast peer's refill is often one run)
+        while n < k:
             b = busy.find(0, start, end)
             if b < 0:
                 break
-            stop = min(end, b + k - n)
-            e = busy.find(1, b + 1, stop) if stop - b > 2 else -1
-            if e < 0:
-                e = stop if stop - b > 2 else b + 1
-            if e - b == 1:
-                busy[b] = 1
-                owner[b] = sid
-                claims.add(b)
-                out.append(b)
-                n += 1
-            else:
-                m = e - b
-                busy[b:e] = b"\x01" * m
-                owner[b:e] = [sid] * m
-                run = range(b, e)
-                claims.update(run)
-                out.extend(run)
-                n += m
-            start = e
+            busy[b] = 1
+            owner[b] = sid
+            claims.add(b)
+            out.append(b)
+            n += 1
+            start = b + 1
         if n:
             f = self._free[p]
             nf = f - n
