@@ -527,6 +527,55 @@ def test_fragmentation_invariance(first, later, data):
     assert b"".join(sender.send(e) for e in events) == raw
 
 
+def events_with_blocks(conn: PeerConnection) -> list[object]:
+    """As :func:`events_of`, taking every run of whole blocks with ``next_blocks`` first."""
+    out: list[object] = []
+    while True:
+        blocks = conn.next_blocks()
+        out.extend(Piece(i, b, bytes(d)) for i, b, d in blocks)
+        if blocks:
+            continue
+        event = conn.next_event()
+        if event is None:
+            return out
+        out.append(event)
+
+
+@settings(max_examples=200)
+@given(st.lists(LATER, max_size=12), st.data())
+def test_next_blocks_gives_what_next_event_gives(events, data):
+    """The bulk path (whole ``piece`` messages in a row) changes nothing but the speed: the
+    same messages in the same order, however the bytes are cut; a block that does not fit its
+    piece is left to next_event, which refuses it."""
+    blocks = data.draw(
+        st.lists(
+            st.builds(Piece, st.integers(0, 3), st.integers(0, 40), st.binary(max_size=30)),
+            max_size=8,
+        )
+    )
+    order = data.draw(st.permutations(events + blocks))
+    raw = b"".join(encode_message(e) for e in order)
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(raw)), max_size=8))))
+    slow, quick = opened(num_pieces=100), opened(num_pieces=100)
+    quick.set_geometry(64, 100 * 64)
+    slow.set_geometry(64, 100 * 64)
+    got_slow: list[object] = []
+    got_quick: list[object] = []
+    errors = []
+    for conn, got, drain in ((slow, got_slow, events_of), (quick, got_quick, events_with_blocks)):
+        try:
+            for a, b in itertools.pairwise([0, *cuts, len(raw)]):
+                if b > a:
+                    conn.receive_data(raw[a:b])
+                    got.extend(drain(conn))
+        except PeerProtocolError as exc:
+            errors.append(str(exc))
+    assert [
+        e if not isinstance(e, Piece) else (e.index, e.begin, bytes(e.data)) for e in got_quick
+    ] == [e if not isinstance(e, Piece) else (e.index, e.begin, bytes(e.data)) for e in got_slow]
+    assert len(errors) in (0, 2) and len(set(errors)) <= 1
+
+
 @given(st.binary(max_size=200), st.data())
 def test_arbitrary_bytes_after_handshake_raise_only_peer_errors(raw, data):
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=5))

@@ -403,6 +403,29 @@ class PeerTask:
         run: list[memoryview] = []
         run_first = run_next = -1
         while True:
+            state = self.state
+            if fast and state is not None:
+                blocks = conn.next_blocks()  # the bulk: every whole block message in a row
+                if blocks:
+                    take = state.take_block
+                    for index, begin, data in blocks:
+                        if take(index, begin, len(data), now):
+                            block = block_index(index, begin)
+                            if block != run_next and run:
+                                self._flush_run(state, run_first, run, now)
+                            if not run:
+                                run_first = block
+                            run.append(data)  # a view of the read buffer
+                            run_next = block + 1
+                    handled += len(blocks)
+                    if self.closed:
+                        break
+                    if handled >= 64:
+                        handled = 0
+                        if run:
+                            self._flush_run(state, run_first, run, now)
+                        await trio.lowlevel.checkpoint_if_cancelled()
+                    continue
             event = conn.next_event()
             if event is None:
                 break
@@ -410,16 +433,17 @@ class PeerTask:
             state = self.state
             if kind is Piece and state is not None and fast:
                 assert isinstance(event, Piece)
-                data = event.data
-                n = len(data)
-                if state.take_block(event.index, event.begin, n, now):
+                piece_data = event.data
+                if state.take_block(event.index, event.begin, len(piece_data), now):
                     block = block_index(event.index, event.begin)
                     if block != run_next and run:
                         self._flush_run(state, run_first, run, now)
                     if not run:
                         run_first = block
                     # a view of the read buffer (the codec's slow path may give bytes)
-                    run.append(data if type(data) is memoryview else memoryview(data))
+                    run.append(
+                        piece_data if type(piece_data) is memoryview else memoryview(piece_data)
+                    )
                     run_next = block + 1
             elif kind is Request and state is not None and swarm.tracer is None:
                 assert isinstance(event, Request)
@@ -439,7 +463,8 @@ class PeerTask:
             if self.closed:
                 break
             handled += 1
-            if not handled & 63:
+            if handled >= 64:
+                handled = 0
                 if run and state is not None:
                     self._flush_run(state, run_first, run, now)
                 await trio.lowlevel.checkpoint_if_cancelled()

@@ -277,6 +277,45 @@ class PeerConnection:
             return ConnectionClosed()
         return event
 
+    def next_blocks(self) -> list[tuple[int, int, memoryview]]:
+        """Every whole ``piece`` message at the head of the current chunk, as ``(index, begin,
+        block)`` with the block a view of the caller's buffer: the bulk of a download in one
+        call, with the same checks as :meth:`next_event`'s fast path (docs/performance.md §9).
+
+        Stops before anything else (another message, a partial one, bytes pending from an
+        earlier chunk): an empty list means "use :meth:`next_event`".
+        """
+        chunk = self._chunk
+        out: list[tuple[int, int, memoryview]] = []
+        if chunk is None or self._pending or self.state is not ConnectionState.OPEN:
+            return out
+        pos = self._cpos
+        size = len(chunk)
+        unpack = _PIECE_HEAD.unpack_from
+        most = 9 + self.max_block
+        num_pieces = self.num_pieces
+        piece_length = self.piece_length
+        total = self.total_length
+        while size - pos >= 13 and chunk[pos + 4] == _PIECE_ID:
+            length, _, index, begin = unpack(chunk, pos)
+            end = pos + 4 + length
+            if not 9 <= length <= most or end > size:
+                break
+            if num_pieces is not None and index >= num_pieces:
+                break
+            if (
+                piece_length is not None
+                and total is not None
+                and begin + length - 9 > min(piece_length, total - index * piece_length)
+            ):
+                break
+            out.append((index, begin, chunk[pos + 13 : end]))
+            pos = end
+        if out:
+            self._cpos = pos
+            self._seen_message = True
+        return out
+
     def _fail(self, message: str) -> None:
         exc = PeerProtocolError(message)
         self.state = ConnectionState.ERROR
