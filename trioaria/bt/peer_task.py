@@ -677,7 +677,7 @@ class PeerTask:
         blocks = session.picker.claim_blocks(self, slots)
         if not blocks:
             return
-        requests = [swarm.block_request(block) for block in blocks]
+        requests = swarm.block_requests(blocks)
         try:
             data = self.conn.send_requests(requests)
         except TrioariaError as exc:  # the codec refused: a bug on our side, end this peer

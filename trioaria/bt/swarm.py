@@ -177,6 +177,19 @@ class Swarm:
         index = start // st.piece_length
         return index, start - index * st.piece_length, end - start
 
+    def block_requests(self, blocks: list[int]) -> list[tuple[int, int, int]]:
+        """:meth:`block_request` of each block (a pipeline refill), in one call."""
+        assert self.session is not None
+        st = self.session.storage
+        pl = st.piece_length
+        span = st.block_span
+        out = []
+        for block in blocks:
+            start, end = span(block)
+            index = start // pl
+            out.append((index, start - index * pl, end - start))
+        return out
+
     def block_index(self, index: int, begin: int) -> int:
         assert self.session is not None
         st = self.session.storage
