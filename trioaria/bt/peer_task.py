@@ -402,9 +402,10 @@ class PeerTask:
         block_index = swarm.block_index
         run: list[memoryview] = []
         run_first = run_next = -1
+        bulk = True  # look for block runs first (off while requests come: a seeder's bulk)
         while True:
             state = self.state
-            if fast and state is not None:
+            if bulk and fast and state is not None:
                 blocks = conn.next_blocks()  # the bulk: every whole block message in a row
                 if blocks:
                     take = state.take_block
@@ -431,6 +432,7 @@ class PeerTask:
                 break
             kind = type(event)
             state = self.state
+            bulk = kind is not Request
             if kind is Piece and state is not None and fast:
                 assert isinstance(event, Piece)
                 piece_data = event.data
