@@ -228,3 +228,58 @@ async def test_plain_answer_to_mse_falls_back_without_waiting_for_the_timeout() 
             with pytest.raises(MseError, match="plain BitTorrent"):
                 await open_peer_stream("127.0.0.1", port, INFO_HASH, REQUIRE, connect_timeout=5)
             nursery.cancel_scope.cancel()
+
+
+async def test_prefetch_decrypts_ahead_in_order() -> None:
+    """RC4 read-ahead (``prefetch``): the next chunk is decrypted in a worker thread into the
+    buffer the reader will pass next; the bytes come back whole and in order, also when the
+    reader passes another buffer than the one prefetched into (it is copied over), mixed with
+    ``receive_some``, and a plaintext stream ignores it."""
+    a, b, _ = await _pair(RC4_ONLY, RC4_ONLY)
+    assert isinstance(a, MseStream) and isinstance(b, MseStream)
+    assert a.encrypted and b.encrypted
+    blob = random.Random(7).randbytes(2_000_000)
+    got = bytearray()
+    prefetched = 0
+
+    async def read_all() -> None:
+        nonlocal prefetched
+        views = [memoryview(bytearray(65536)), memoryview(bytearray(65536))]
+        turn = 0
+        reads = 0
+        while len(got) < len(blob):
+            reads += 1
+            if reads % 7 == 0:  # now and then the general path
+                data = await b.receive_some(3000)
+                assert data
+                got.extend(data)
+                continue
+            view = views[turn] if reads % 5 else memoryview(bytearray(65536))  # a stray buffer
+            n = await b.receive_into(view)
+            assert n
+            got.extend(view[:n])
+            turn ^= 1
+            b.prefetch(views[turn])
+            prefetched += b._ahead is not None
+            await trio.sleep(0.001)  # the reader's own work: data piles up meanwhile
+
+    async def send_all() -> None:
+        for lo in range(0, len(blob), 50_000):
+            await a.send_all(memoryview(blob)[lo : lo + 50_000])
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_all)
+            nursery.start_soon(read_all)
+    assert bytes(got) == blob
+    assert prefetched > 5  # the read-ahead did run
+    a.close_nowait()
+    b.close_nowait()
+
+    c, d, _ = await _pair(PLAIN_OK, PLAIN_OK)
+    assert isinstance(c, MseStream) and isinstance(d, MseStream)
+    assert not d.encrypted
+    d.prefetch(memoryview(bytearray(100)))
+    assert d._ahead is None
+    c.close_nowait()
+    d.close_nowait()

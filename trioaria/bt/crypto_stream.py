@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import trio
 
@@ -57,6 +58,22 @@ MSE_HANDSHAKE_TIMEOUT = 20.0
 """Seconds without progress before an MSE handshake is given up (each read is bounded)."""
 
 
+class _Prefetch:
+    """A chunk of ciphertext being decrypted in a worker thread (:meth:`MseStream.prefetch`)."""
+
+    __slots__ = ("buf", "done", "n", "outcome")
+
+    def __init__(self, buf: memoryview, n: int) -> None:
+        self.buf = buf  # the plaintext lands here
+        self.n = n
+        self.done = trio.Event()
+        self.outcome: Any = None
+
+    def finish(self, outcome: Any) -> None:
+        self.outcome = outcome
+        self.done.set()
+
+
 class MseStream(trio.abc.Stream):
     """A peer connection after an MSE handshake (see the module docstring).
 
@@ -79,6 +96,9 @@ class MseStream(trio.abc.Stream):
         #: outgoing ciphertext, reused across sends (RC4 only)
         self._out = memoryview(bytearray())
         self._sending = False
+        #: a chunk read ahead and being decrypted in a worker thread (RC4 only)
+        self._ahead: _Prefetch | None = None
+        self._raw_ahead = memoryview(bytearray())
 
     def __repr__(self) -> str:
         return f"<MseStream {self.method.name}>"
@@ -91,6 +111,11 @@ class MseStream(trio.abc.Stream):
     @property
     def closed(self) -> bool:
         return self.transport_stream.closed
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the payload is RC4-encrypted (not plaintext after the handshake)."""
+        return not self._plain
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data`` through the negotiated method.
@@ -117,9 +142,49 @@ class MseStream(trio.abc.Stream):
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.checkpoint()
 
+    def prefetch(self, buf: memoryview) -> None:
+        """Read the ciphertext already waiting and start decrypting it into ``buf`` in a worker
+        thread (RC4 only; otherwise nothing happens), so the caller can work on its previous
+        chunk meanwhile: the decryption runs beside the event loop (OpenSSL's RC4 releases the
+        GIL), not in front of it (docs/performance.md §9, "MSE").
+
+        The next :meth:`receive_into` returns these bytes; the caller passes ``buf`` to it and
+        must not touch ``buf`` before that (a reader alternates two buffers).  Ordering is kept:
+        at most one chunk is ahead, and nothing is read ahead of buffered handshake bytes.
+        """
+        if self._plain or self._ahead is not None or self._buffered or not buf:
+            return
+        if len(self._raw_ahead) < len(buf):
+            self._raw_ahead = memoryview(bytearray(len(buf)))
+        raw = self._raw_ahead[: len(buf)]
+        n = self.transport_stream.try_receive_into(raw)
+        if not n:  # nothing waiting, or EOF (left to receive_into, which sees it again)
+            return
+        job = _Prefetch(buf, n)
+        token = trio.lowlevel.current_trio_token()
+        decrypt = self._mse.decrypt_into
+
+        def deliver(outcome: Any) -> None:  # in the worker thread
+            try:
+                token.run_sync_soon(job.finish, outcome)
+            except trio.RunFinishedError:
+                pass
+
+        trio.lowlevel.start_thread_soon(lambda: decrypt(raw[:n], buf), deliver)
+        self._ahead = job
+
+    async def _take_ahead(self, job: _Prefetch) -> memoryview:
+        """Wait for the chunk read ahead; its plaintext (or the decryption's error)."""
+        await job.done.wait()
+        self._ahead = None
+        job.outcome.unwrap()
+        return job.buf[: job.n]
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Up to ``max_bytes`` decrypted bytes; ``b""`` at EOF."""
         size = max_bytes or 65536
+        if self._ahead is not None:
+            self._buffered += await self._take_ahead(self._ahead)
         if self._buffered:
             out = bytes(self._buffered[:size])
             del self._buffered[:size]
@@ -135,6 +200,12 @@ class MseStream(trio.abc.Stream):
         same read as plaintext) into a reused ciphertext buffer, then RC4 writes the plaintext
         straight into ``buf`` -- no new object per read, no copy besides the cipher's own.
         """
+        job = self._ahead
+        if job is not None:  # read ahead (prefetch): normally straight into this very buffer
+            data = await self._take_ahead(job)
+            if job.buf is buf:
+                return len(data)
+            self._buffered += data  # the caller changed buffers: hand it over by copy
         if self._buffered:
             n = min(len(buf), len(self._buffered))
             buf[:n] = self._buffered[:n]

@@ -36,6 +36,7 @@ import trio
 from ..base.errors import TrioariaError
 from ..net.connect import read_deadline
 from . import ut_metadata
+from .crypto_stream import MseStream
 from .errors import PeerProtocolError
 from .messages import (
     BLOCK_SIZE,
@@ -356,6 +357,10 @@ class PeerTask:
         stream = self.stream
         swarm = self.swarm
         full = 0  # consecutive reads that filled the buffer
+        # An RC4 stream decrypts the next chunk in a worker thread while this one is handled:
+        # two buffers, taking turns (MseStream.prefetch).
+        prefetch = stream.prefetch if isinstance(stream, MseStream) and stream.encrypted else None
+        other = memoryview(bytearray(RECV_BUFFER)) if prefetch is not None else view
         if self._initial:
             conn.receive_data(self._initial)
             self._initial = b""
@@ -369,6 +374,8 @@ class PeerTask:
                 n = await stream.receive_into(view)
             if n:
                 conn.receive_data(view[:n])
+                if prefetch is not None and self.state is not None:
+                    prefetch(other)
             else:
                 conn.receive_data(b"")
             if not await self._drain():
@@ -378,11 +385,14 @@ class PeerTask:
                 await swarm.download_throttle(n)
                 # a fast peer: larger reads, fewer trips through trio per MiB (the codec holds
                 # no view of the old buffer once drained)
-                full = full + 1 if n == len(buf) else 0
-                if full >= GROW_AFTER and len(buf) < MAX_RECV_BUFFER:
-                    buf = bytearray(len(buf) * 2)
-                    view = memoryview(buf)
+                full = full + 1 if n == len(view) else 0
+                if full >= GROW_AFTER and len(view) < MAX_RECV_BUFFER:
+                    size = len(view) * 2
+                    view = memoryview(bytearray(size))
+                    # (a chunk read ahead into an old buffer is copied over by the stream)
+                    other = memoryview(bytearray(size)) if prefetch is not None else view
                     full = 0
+            view, other = other, view
 
     async def _drain(self) -> bool:
         """Handle every complete event; False when the peer closed the connection.

@@ -287,6 +287,18 @@ class ByteStream:
         buf[:size] = data
         return size
 
+    def try_receive_into(self, buf: memoryview) -> int | None:
+        """Plain TCP only: the bytes already waiting, read into *buf* at once without blocking;
+        ``None`` when none are (or on TLS, or on an error the next :meth:`receive_into` will
+        report), ``0`` at EOF.  For a reader that wants to start work on the next chunk early
+        (:meth:`trioaria.bt.crypto_stream.MseStream.prefetch`)."""
+        if self.tls or not buf:
+            return None
+        try:
+            return os.readv(self._sock.fileno(), [buf])
+        except OSError:  # BlockingIOError: nothing waiting
+            return None
+
     def is_readable(self) -> bool:
         """Whether a read would not block: on an idle keep-alive connection this means the
         server closed it (or sent garbage), so it must not be reused."""
