@@ -54,6 +54,34 @@ def _fill(session: StorageSession, data: bytes, source: object = "mirror", *, li
     raise AssertionError("the picker never ran out of segments")
 
 
+async def _peer_session(
+    tmp_path: Path, name: str, data: bytes, *, disk_cache: int = 0
+) -> tuple[StorageSession, object]:
+    """An opened session over ``data`` with its SHA-1 piece hashes, and one registered peer."""
+    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
+    session = _session(
+        tmp_path,
+        [(name, len(data))],
+        hashes=PieceHashes("sha-1", PIECE, digests),
+        disk_cache=disk_cache,
+    )
+    await session.open("new")
+    peer = object()
+    session.picker.add_source(peer, None)
+    return session, peer
+
+
+def _forbid_thread_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the worker-thread hashers fail: every piece must be hashed on arrival."""
+    from trioaria.storage import session as session_mod
+
+    def no_thread_hash(*_args: object) -> bytes:
+        raise AssertionError("a piece hashed on arrival was hashed again")
+
+    monkeypatch.setattr(session_mod, "_hash_on_own_fds", no_thread_hash)
+    monkeypatch.setattr(session_mod, "_digest", no_thread_hash)
+
+
 async def test_multi_file_layout_writes_every_file(tmp_path: Path) -> None:
     data = _data(300_000)
     files = [("a/one.bin", 100_000), ("b/two.bin", 0), ("three.bin", 200_000)]
@@ -250,24 +278,9 @@ async def test_blocks_in_order_are_hashed_on_arrival(
 ) -> None:
     """Blocks that arrive in order are hashed as they are stored: the piece is verified with
     no read-back and no hasher thread, and (with a disk cache) written at once."""
-    from trioaria.storage import session as session_mod
-
-    def no_thread_hash(*_args: object) -> bytes:
-        raise AssertionError("a piece hashed on arrival was hashed again")
-
-    monkeypatch.setattr(session_mod, "_hash_on_own_fds", no_thread_hash)
-    monkeypatch.setattr(session_mod, "_digest", no_thread_hash)
+    _forbid_thread_hashing(monkeypatch)
     data = _data(4 * PIECE + 5000)  # a short last piece
-    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
-    session = _session(
-        tmp_path,
-        [("o.bin", len(data))],
-        hashes=PieceHashes("sha-1", PIECE, digests),
-        disk_cache=disk_cache,
-    )
-    await session.open("new")
-    peer = object()
-    session.picker.add_source(peer, None)
+    session, peer = await _peer_session(tmp_path, "o.bin", data, disk_cache=disk_cache)
     bl = session.storage.block_length
     async with trio.open_nursery() as nursery:
         await nursery.start(session.run)
@@ -295,24 +308,9 @@ async def test_blocks_a_little_out_of_order_are_still_hashed_on_arrival(
 ) -> None:
     """A peer answers its pipeline a little out of order (libtorrent's disk threads do): a
     block ahead of the running hash is kept until the ones before it land."""
-    from trioaria.storage import session as session_mod
-
-    def no_thread_hash(*_args: object) -> bytes:
-        raise AssertionError("a piece hashed on arrival was hashed again")
-
-    monkeypatch.setattr(session_mod, "_hash_on_own_fds", no_thread_hash)
-    monkeypatch.setattr(session_mod, "_digest", no_thread_hash)
+    _forbid_thread_hashing(monkeypatch)
     data = _data(3 * PIECE + 3000)
-    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
-    session = _session(
-        tmp_path,
-        [("r.bin", len(data))],
-        hashes=PieceHashes("sha-1", PIECE, digests),
-        disk_cache=disk_cache,
-    )
-    await session.open("new")
-    peer = object()
-    session.picker.add_source(peer, None)
+    session, peer = await _peer_session(tmp_path, "r.bin", data, disk_cache=disk_cache)
     st = session.storage
     bl = st.block_length
     async with trio.open_nursery() as nursery:
@@ -338,15 +336,9 @@ async def test_a_block_stored_out_of_order_is_hashed_as_stored(tmp_path: Path) -
     hash went past it (a lying duplicate) makes the piece hashed from disk, and it fails; a
     piece that arrives out of order is hashed whole and passes."""
     data = _data(3 * PIECE)
-    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
-    session = _session(
-        tmp_path, [("x.bin", len(data))], hashes=PieceHashes("sha-1", PIECE, digests)
-    )
-    await session.open("new")
+    session, peer = await _peer_session(tmp_path, "x.bin", data)
     failed: list[int] = []
     session._on_piece_failed = lambda piece, blamed: failed.append(piece)
-    peer = object()
-    session.picker.add_source(peer, None)
     st = session.storage
     bl = st.block_length
     per = PIECE // bl
@@ -430,16 +422,7 @@ async def test_write_blocks_runs_land_like_single_blocks(tmp_path: Path, disk_ca
     """A peer's runs of consecutive blocks (one ``pwritev``, or copies into the cache, then one
     picker call) write, mark and verify exactly what block-by-block writes do."""
     data = _data(4 * PIECE + 5000)  # a short last block
-    digests = tuple(hashlib.sha1(data[i : i + PIECE]).digest() for i in range(0, len(data), PIECE))
-    session = _session(
-        tmp_path,
-        [("r.bin", len(data))],
-        hashes=PieceHashes("sha-1", PIECE, digests),
-        disk_cache=disk_cache,
-    )
-    await session.open("new")
-    peer = object()
-    session.picker.add_source(peer, None)
+    session, peer = await _peer_session(tmp_path, "r.bin", data, disk_cache=disk_cache)
     bl = session.storage.block_length
     view = memoryview(data)
     async with trio.open_nursery() as nursery:
