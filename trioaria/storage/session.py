@@ -248,8 +248,8 @@ class StorageSession:
         self._buf_pool: list[memoryview] = []  # spare buffers: no fresh pages for each piece
         self._max_bufs = self._cache_limit // self.storage.piece_length
         self._hashing: int | None = None  # the piece whose buffer a hasher thread reads
-        # Hash on arrival (see _feed): piece -> [hasher, bytes hashed from its start], and the
-        # digests of pieces that were hashed whole that way, waiting for the hasher task.
+        # Hash on arrival (see _feed): each piece's running hash, and the digests of pieces
+        # hashed whole that way, until their completion is handled (_pieces_written).
         self._streams: dict[int, _RunningHash] = {}
         self._streamed: dict[int, bytes] = {}
         self._ahead_bytes = 0  # copies of blocks kept ahead of their running hash
@@ -585,9 +585,9 @@ class StorageSession:
         hashed whole: with a disk cache, from memory).  A whole block that lands ahead of the
         hash (peers answer a pipeline slightly out of order) is kept as a copy and hashed when
         the bytes before it arrive, up to :data:`AHEAD_LIMIT` bytes for all pieces.  A piece
-        whose every byte was hashed this way, in order, as it was stored is verified when it
-        completes with no read-back from disk and no thread hop (the hasher task only compares
-        the digest).  Any other write into a piece (behind the hash, a repeat, an odd range
+        whose every byte was hashed this way, in order, as it was stored is verified in the write
+        that completes it, with no read-back from disk and no thread hop (a mismatch goes to the
+        hasher task, which reports it as usual).  Any other write into a piece (behind the hash, a repeat, an odd range
         ahead) drops its running hash, and the piece is hashed whole as before: what is hashed
         is always what was stored last.  docs/performance.md §9.
 
