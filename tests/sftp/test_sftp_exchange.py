@@ -56,6 +56,21 @@ def _bytes_read(server: SftpServer, name: str, since: int) -> int:
     return sum(int(x[3]) for x in lines if x[0] == "read" and x[1] in conns)
 
 
+def _written(path: Path, data: bytes) -> int:
+    """Bytes of whole 16 KiB blocks already in ``path`` as they are in ``data`` (the payload is
+    random, so a preallocated zero block never matches)."""
+    try:
+        got = path.read_bytes()
+    except OSError:
+        return 0
+    block = 16 * 1024
+    return block * sum(
+        1
+        for i in range(0, min(len(got), len(data)) - block + 1, block)
+        if got[i : i + block] == data[i : i + block]
+    )
+
+
 def _args(out: Path, url: str) -> list[str]:
     return [f"-x{CONNECTIONS}", f"-s{CONNECTIONS}", "-k1M", "-d", str(out),
             "--summary-interval=0", url]  # fmt: skip
@@ -75,8 +90,17 @@ def test_sigint_then_other_tool_resumes(
     mark = len(slow_sftp.log_lines())
     run: ChildRun = START[first](_args(out, url), tmp_path / "run1", "first")
     try:
+        # the server has sent 3 MiB and the client has written more than a MiB of whole blocks
+        # (what the server sent may still be on its way when it is counted)
         progressed = wait_for(
-            lambda: _bytes_read(slow_sftp, name, mark) >= 3 * MiB or run.poll() is not None, 30
+            lambda: (
+                (
+                    _bytes_read(slow_sftp, name, mark) >= 3 * MiB
+                    and _written(out / name, data) >= MiB + 4 * 16 * 1024
+                )
+                or run.poll() is not None
+            ),
+            30,
         )
         assert progressed and run.poll() is None, run.describe()
         run.signal(signal.SIGINT)
