@@ -171,14 +171,10 @@ class Swarm:
 
     def block_request(self, block: int) -> tuple[int, int, int]:
         """``(index, begin, length)`` of a storage block."""
-        assert self.session is not None
-        st = self.session.storage
-        start, end = st.block_span(block)
-        index = start // st.piece_length
-        return index, start - index * st.piece_length, end - start
+        return self.block_requests([block])[0]
 
     def block_requests(self, blocks: list[int]) -> list[tuple[int, int, int]]:
-        """:meth:`block_request` of each block (a pipeline refill), in one call."""
+        """``(index, begin, length)`` of each storage block (a pipeline refill), in one call."""
         assert self.session is not None
         st = self.session.storage
         pl = st.piece_length

@@ -293,21 +293,11 @@ class PeerConnection:
         size = len(chunk)
         unpack = _PIECE_HEAD.unpack_from
         most = 9 + self.max_block
-        num_pieces = self.num_pieces
-        piece_length = self.piece_length
-        total = self.total_length
+        block_ok = self._block_ok
         while size - pos >= 13 and chunk[pos + 4] == _PIECE_ID:
             length, _, index, begin = unpack(chunk, pos)
             end = pos + 4 + length
-            if not 9 <= length <= most or end > size:
-                break
-            if num_pieces is not None and index >= num_pieces:
-                break
-            if (
-                piece_length is not None
-                and total is not None
-                and begin + length - 9 > min(piece_length, total - index * piece_length)
-            ):
+            if not 9 <= length <= most or end > size or not block_ok(index, begin, length - 9):
                 break
             out.append((index, begin, chunk[pos + 13 : end]))
             pos = end

@@ -617,10 +617,11 @@ class StorageSession:
             take = min(len(view), pl - start)
             stream = streams.get(piece)
             if stream is None:
+                blocks = st.piece_blocks(piece)
                 if (
                     start == 0
                     and not st.verified[piece]
-                    and not st.blocks_done_in(*_span(st.piece_blocks(piece)))
+                    and not st.blocks_done_in(blocks.start, blocks.stop)
                 ):
                     from .checksum import new_hasher  # imported already by PieceHashes
 
@@ -885,10 +886,6 @@ class StorageSession:
             lo, hi = max(start, offset), min(start + len(cached), end)
             out[lo - offset : hi - offset] = cached[lo - start : hi - start]
         return bytes(out)
-
-
-def _span(blocks: range) -> tuple[int, int]:
-    return blocks.start, blocks.stop
 
 
 # --- thread-side helpers ---------------------------------------------------------------------
