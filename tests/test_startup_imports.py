@@ -94,8 +94,10 @@ def test_the_guard_sees_a_used_feature(tmp_path: Path) -> None:
 
 
 def test_torrent_without_dht_lpd_or_udp_trackers_imports_none_of_them(tmp_path: Path) -> None:
-    """A torrent with an HTTP tracker, DHT and LPD off: the DHT/LPD nodes, KRPC and the BEP 15
-    client are never imported (they load when a node starts or a udp:// tracker is asked)."""
+    """A torrent with an HTTP tracker, DHT, LPD and PEX off, no ``--trace``: the DHT/LPD nodes,
+    KRPC, the BEP 15 client, PEX, the tracer and BEP 9 are never imported (they load when a
+    node starts, a udp:// tracker is asked, PEX is on, a trace is written or the first
+    ut_metadata message comes)."""
     import hashlib
 
     from trioaria.bt.bencode import encode
@@ -112,8 +114,9 @@ def test_torrent_without_dht_lpd_or_udp_trackers_imports_none_of_them(tmp_path: 
     args = [
         "--no-conf", "--console-log-level=error", "--summary-interval=0", "-V",
         "--seed-time=0", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
-        "-d", str(tmp_path), str(torrent),
+        "--enable-peer-exchange=false", "-d", str(tmp_path), str(torrent),
     ]  # fmt: skip
     watched = ("trioaria.bt.swarm", "trioaria.dht", "trioaria.dht.node", "trioaria.dht.krpc",
-               "trioaria.dht.lpd_node", "trioaria.bt.udp_tracker")  # fmt: skip
+               "trioaria.dht.lpd_node", "trioaria.bt.udp_tracker", "trioaria.bt.pex",
+               "trioaria.bt.pex_exchange", "trioaria.bt.trace", "trioaria.bt.ut_metadata")  # fmt: skip
     assert _run(watched, args, tmp_path) == (0, ["trioaria.bt.swarm"])

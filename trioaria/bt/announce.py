@@ -34,7 +34,6 @@ from ..base.errors import NetworkError, TrioariaError
 from ..net.connect import TlsOptions, open_stream, read_deadline
 from ..net.proxy import ProxySettings
 from .errors import TrackerError
-from .trace import Tracer, message_fields
 from .tracker import (
     AnnounceEvent,
     AnnounceRequest,
@@ -43,7 +42,8 @@ from .tracker import (
     parse_announce_response,
 )
 
-if TYPE_CHECKING:  # BEP 15 is imported with the first udp:// announce
+if TYPE_CHECKING:  # BEP 15 is imported with the first udp:// announce, --trace when asked
+    from .trace import Tracer
     from .udp_tracker import UdpAnnounceResponse, UdpTrackerClient
 
 __all__ = ["AnnounceCounters", "Announcer", "http_get", "udp_announce"]
@@ -407,6 +407,8 @@ class Announcer:
                 request = replace(request, tracker_id=tracker_id)
             tracer = self._tracer
             if tracer is not None:
+                from .trace import message_fields
+
                 tracer.record("out", "http-tracker", url, "announce", message_fields(request))
             try:
                 body = await http_get(
@@ -421,6 +423,8 @@ class Announcer:
                     tracer.record("in", "http-tracker", url, "error", {"error": str(exc)})
                 raise
             if tracer is not None:
+                from .trace import message_fields
+
                 tracer.record(
                     "in", "http-tracker", url, "announce_response", message_fields(response)
                 )
@@ -462,6 +466,8 @@ def _trace_datagram(
         action = int.from_bytes(data[8:12], "big")
         fields: dict[str, object] = {"transaction_id": int.from_bytes(data[12:16], "big")}
         if action == 1:
+            from .trace import message_fields
+
             fields.update(message_fields(request))
     else:  # action (4), transaction_id (4), ...
         if len(data) < 8:

@@ -467,6 +467,27 @@ class PeerState:
             return False
         return True
 
+    def take_blocks(
+        self, blocks: list[tuple[int, int, memoryview]], now: float
+    ) -> list[tuple[int, int, memoryview]]:
+        """:meth:`take_block` for each ``(index, begin, data)`` of one read: the requested
+        ones, in order (``blocks`` itself when every one was)."""
+        self._last_received = now
+        requests = self._requests
+        pop = requests.pop
+        taken = None
+        for k, (index, begin, data) in enumerate(blocks):
+            entry = pop((index, begin), None)
+            if entry is not None and entry[0] == len(data):
+                if taken is not None:
+                    taken.append((index, begin, data))
+                continue
+            if entry is not None:
+                requests[(index, begin)] = entry
+            if taken is None:
+                taken = blocks[:k]
+        return blocks if taken is None else taken
+
     def blocks_arrived(self, nbytes: int, now: float) -> None:
         """Requested blocks of ``nbytes`` in all arrived: the rate meter and the snub clock move."""
         self.download.add(nbytes, now)

@@ -35,7 +35,6 @@ import trio
 
 from ..base.errors import TrioariaError
 from ..net.connect import read_deadline
-from . import ut_metadata
 from .crypto_stream import MseStream
 from .errors import PeerProtocolError
 from .messages import (
@@ -75,6 +74,7 @@ from .peer import (
 from .wire import PeerConnection
 
 if TYPE_CHECKING:
+    from . import ut_metadata
     from .crypto_stream import PeerStream
     from .swarm import Swarm
 
@@ -85,6 +85,10 @@ log = logging.getLogger("trioaria.bt.peer")
 RECV_BUFFER = 256 * 1024
 MAX_RECV_BUFFER = 1024 * 1024  # a fast peer's reads grow to this
 GROW_AFTER = 4  # reads that filled the buffer in a row before it doubles
+# A peer owing us at least two buffers' worth of requested blocks is read a whole buffer at a
+# time: the reader waits (at most BULK_PATIENCE seconds) until that much has arrived
+# (ByteStream.wait_for_bytes; docs/performance.md §9).
+BULK_PATIENCE = 0.02
 UT_METADATA_ID = 3  # the id we ask peers to send ut_metadata messages as
 UT_PEX_ID = 1
 HANDSHAKE_TIMEOUT = 20.0
@@ -371,6 +375,11 @@ class PeerTask:
                 with read_deadline(HANDSHAKE_TIMEOUT, "peer handshake"):
                     n = await stream.receive_into(view)
             else:
+                state = self.state
+                owed = state.outstanding * BLOCK_SIZE if state is not None else 0
+                await stream.wait_for_bytes(
+                    len(view) if owed >= 2 * len(view) else 1, BULK_PATIENCE
+                )
                 n = await stream.receive_into(view)
             if n:
                 conn.receive_data(view[:n])
@@ -410,6 +419,11 @@ class PeerTask:
         handled = 0
         fast = swarm.tracer is None and swarm.session is not None
         block_index = swarm.block_index
+        # storage block numbers by arithmetic when every piece is a whole number of blocks
+        piece_length = block_length = 0
+        if swarm.session is not None and swarm.session.storage.uniform:
+            piece_length = swarm.session.storage.piece_length
+            block_length = swarm.session.storage.block_length
         run: list[memoryview] = []
         run_first = run_next = -1
         bulk = True  # look for block runs first (off while requests come: a seeder's bulk)
@@ -418,16 +432,18 @@ class PeerTask:
             if bulk and fast and state is not None:
                 blocks = conn.next_blocks()  # the bulk: every whole block message in a row
                 if blocks:
-                    take = state.take_block
-                    for index, begin, data in blocks:
-                        if take(index, begin, len(data), now):
-                            block = block_index(index, begin)
-                            if block != run_next and run:
-                                self._flush_run(state, run_first, run, now)
-                            if not run:
-                                run_first = block
-                            run.append(data)  # a view of the read buffer
-                            run_next = block + 1
+                    for index, begin, data in state.take_blocks(blocks, now):
+                        block = (
+                            (index * piece_length + begin) // block_length
+                            if block_length
+                            else block_index(index, begin)
+                        )
+                        if block != run_next and run:
+                            self._flush_run(state, run_first, run, now)
+                        if not run:
+                            run_first = block
+                        run.append(data)  # a view of the read buffer
+                        run_next = block + 1
                     handled += len(blocks)
                     if self.closed:
                         break
@@ -597,6 +613,8 @@ class PeerTask:
             return
         if event.name != "ut_metadata":
             return
+        from . import ut_metadata  # BEP 9 is imported with its first message
+
         try:
             message = ut_metadata.decode_message(event.payload)
         except TrioariaError as exc:
@@ -612,6 +630,8 @@ class PeerTask:
         ext = self.conn.remote_extensions.get("ut_metadata")
         if not ext:
             return
+        from . import ut_metadata
+
         meta = self.swarm.meta
         answer: ut_metadata.MetadataData | ut_metadata.MetadataReject
         if meta is None:
@@ -623,6 +643,8 @@ class PeerTask:
     def request_metadata(self, piece: int) -> None:
         ext = self.conn.remote_extensions.get("ut_metadata")
         if ext:
+            from . import ut_metadata
+
             message = ut_metadata.encode_message(ut_metadata.MetadataRequest(piece))
             self.send(Extended(ext, message))
 

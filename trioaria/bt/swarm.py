@@ -34,6 +34,7 @@ import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -48,9 +49,11 @@ from .fast import allowed_fast_set
 from .metainfo import Metainfo
 from .mse import CryptoPolicy
 from .peer_task import PeerTask
-from .pex_exchange import PexExchange
-from .trace import Tracer
-from .ut_metadata import MetadataAssembler, MetadataData
+
+if TYPE_CHECKING:  # --trace, PEX and BEP 9 are imported when a download uses them
+    from .pex_exchange import PexExchange
+    from .trace import Tracer
+    from .ut_metadata import MetadataAssembler, MetadataData
 
 __all__ = ["Swarm", "SwarmStats"]
 
@@ -178,8 +181,18 @@ class Swarm:
         assert self.session is not None
         st = self.session.storage
         pl = st.piece_length
-        span = st.block_span
         out = []
+        if st.uniform:  # every block but the very last is ``block_length`` long
+            bl = st.block_length
+            last = st.num_blocks - 1
+            for block in blocks:
+                start = block * bl
+                index = start // pl
+                out.append(
+                    (index, start - index * pl, bl if block < last else st.block_size(block))
+                )
+            return out
+        span = st.block_span
         for block in blocks:
             start, end = span(block)
             index = start // pl
@@ -532,6 +545,8 @@ class Swarm:
         if self.metadata is not None or self.meta is not None or size is None:
             return
         if self._assembler is None:
+            from .ut_metadata import MetadataAssembler
+
             try:
                 self._assembler = MetadataAssembler(self.info_hash, size)
             except PeerProtocolError as exc:

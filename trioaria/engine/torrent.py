@@ -518,7 +518,6 @@ class TorrentGroup(RequestGroup):
 
     async def _run_files_and_swarm(self, meta: Metainfo) -> None:
         from ..bt.mse import CryptoPolicy
-        from ..bt.pex_exchange import PexExchange
         from ..bt.swarm import Swarm
         from ..storage.disk import remove_control_file
         from ..storage.session import PieceHashes, StorageSession, check_capacity
@@ -604,6 +603,8 @@ class TorrentGroup(RequestGroup):
                 tracer=self._tracer(),
             )
             if self.opt("enable-peer-exchange") and not meta.private:
+                from ..bt.pex_exchange import PexExchange
+
                 swarm.pex = PexExchange()
             self.discovery.attach(swarm, meta.private)
             swarm_box.append(swarm)

@@ -236,7 +236,7 @@ class ByteStream:
     Not safe for concurrent use by two tasks in the same direction (like trio streams).
     """
 
-    __slots__ = ("_closed", "_sock", "_stream", "peer", "tls")
+    __slots__ = ("_closed", "_lowat", "_sock", "_stream", "peer", "tls")
 
     def __init__(
         self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | TlsStream
@@ -255,6 +255,7 @@ class ByteStream:
         except OSError:  # reset between connect and here
             self.peer = ()
         self._closed = False
+        self._lowat = 1  # SO_RCVLOWAT as set by wait_for_bytes
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of *data*."""
@@ -286,6 +287,39 @@ class ByteStream:
         size = len(data)
         buf[:size] = data
         return size
+
+    async def wait_for_bytes(self, nbytes: int, patience: float) -> None:
+        """Plain TCP: return once at least *nbytes* are waiting to be read, at EOF or on an
+        error, or after *patience* seconds, whichever comes first (TLS: at once).
+
+        The kernel holds the wake-up back (``SO_RCVLOWAT``, socket(7)) until that much has
+        arrived, so a reader owed a lot by a sender slower than itself takes one large read
+        instead of many small ones, each a trip through trio and the codec
+        (docs/performance.md §9).  The mark stays set for the next call with the same
+        *nbytes* (one ``setsockopt`` per change, not per read); it is back at 1 after a wait
+        that ran out of patience and after a call with ``nbytes <= 1``, which returns at once.
+        A reader that waits here before some reads must do so before every read, or a plain
+        :meth:`receive_into` could wait for the mark too.
+        """
+        if self.tls:
+            return
+        want = max(nbytes, 1)
+        if want != self._lowat and not self._set_lowat(want):
+            return
+        if want == 1:
+            return
+        with trio.move_on_after(patience) as scope:
+            await trio.lowlevel.wait_readable(self._sock)
+        if scope.cancelled_caught:
+            self._set_lowat(1)
+
+    def _set_lowat(self, nbytes: int) -> bool:
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, nbytes)
+        except OSError:  # closed meanwhile: the next read reports it
+            return False
+        self._lowat = nbytes
+        return True
 
     def try_receive_into(self, buf: memoryview) -> int | None:
         """Plain TCP only: the bytes already waiting, read into *buf* at once without blocking;

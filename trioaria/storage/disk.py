@@ -208,7 +208,7 @@ class DiskAdaptor:
         Raises:
             StorageError: as :meth:`write`.
         """
-        total = sum(len(c) for c in chunks)
+        total = sum(map(len, chunks))
         spans = self._layout.locate(offset, total)
         if len(spans) != 1:
             pos = offset
