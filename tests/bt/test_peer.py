@@ -133,6 +133,24 @@ def test_driver_fast_path_takes_blocks_and_counts_a_read_once() -> None:
     assert p.snubbed
 
 
+def test_take_blocks_keeps_the_requested_ones_in_order() -> None:
+    """``take_blocks`` (a whole read's blocks at once) is ``take_block`` for each: requested
+    blocks come back in order, a wrong length stays outstanding, an unrequested one is
+    dropped; when every block was requested the same list comes back."""
+    p = PeerState(4, now=0.0)
+    p.receive(Unchoke(), 0.0)
+    p.sent_requests([(1, 0, 16384), (1, 16384, 16384), (2, 0, 100), (3, 0, 16384)], 0.0)
+    view = memoryview(bytes(16384))
+    blocks = [(1, 0, view), (0, 0, view), (1, 16384, view), (2, 0, view), (3, 0, view)]
+    assert p.take_blocks(blocks, 1.0) == [(1, 0, view), (1, 16384, view), (3, 0, view)]
+    assert p.outstanding_blocks() == [(2, 0, 100)]  # its 16384-byte answer did not fit
+    assert p.take_blocks([(2, 0, view[:100])], 2.0) == [(2, 0, view[:100])]
+    p.sent_requests([(0, 0, 16384), (0, 16384, 16384)], 3.0)
+    every = [(0, 0, view), (0, 16384, view)]
+    assert p.take_blocks(every, 3.0) is every
+    assert p.outstanding == 0 and p.take_blocks(every, 3.0) == []
+
+
 def test_choke_drops_requests_without_fast_but_not_with_it():
     p = PeerState(4, now=0.0)
     p.receive(Unchoke(), 0.0)
