@@ -447,10 +447,8 @@ class PeerTask:
                     handled += len(blocks)
                     if self.closed:
                         break
-                    if handled >= 64:
+                    if handled >= 64:  # (a run may go on past the checkpoint: one write per read)
                         handled = 0
-                        if run:
-                            self._flush_run(state, run_first, run, now)
                         await trio.lowlevel.checkpoint_if_cancelled()
                     continue
             event = conn.next_event()

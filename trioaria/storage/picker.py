@@ -1039,9 +1039,7 @@ class Picker:
         ):
             st = self.storage
             owner[first:end] = [0] * n
-            claims = info.claims
-            for b in range(first, end):
-                claims.discard(b)
+            info.claims.difference_update(range(first, end))
             done = st.mark_blocks(first, end)
             self._seen_len += st.span_length(first, end)
             bpp = self._bpp

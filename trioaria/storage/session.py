@@ -506,13 +506,29 @@ class StorageSession:
             pl = st.piece_length
             cache = self._cache
             bufs = self._piece_bufs
+            streams = self._streams
             through: list[memoryview] = []  # a run of blocks to write at once
             through_at = offset = start_offset
             block = first
             for chunk in data:
-                if block in cache:  # a duplicate is not stored: the stream must not hash it
+                size = len(chunk)
+                piece, start = divmod(offset, pl)
+                stream = streams.get(piece)
+                if (
+                    stream is not None
+                    and stream.upto == start
+                    and start + size < stream.size
+                    and not stream.ahead
+                    and block not in cache
+                ):  # the bulk of a download: the next block of a running hash (see _feed)
+                    stream.hasher.update(chunk)
+                    stream.upto += size
+                    if not through:
+                        through_at = offset
+                    through.append(chunk)
+                elif block in cache:  # a duplicate is not stored: the stream must not hash it
                     if feed is not None:
-                        self._unstream(offset // pl)
+                        self._unstream(piece)
                 elif feed is not None and feed(offset, chunk):
                     if not through:
                         through_at = offset
@@ -535,7 +551,7 @@ class StorageSession:
                     self._cache_bytes += end - start
                 # Blocks of a run are adjacent on disk: a piece's last block may be shorter,
                 # and the next piece starts right behind it.
-                offset += len(chunk)
+                offset += size
                 block += 1
             if through:
                 self.disk.writev(through_at, through)
@@ -597,17 +613,6 @@ class StorageSession:
         st = self.storage
         pl = st.piece_length
         streams = self._streams
-        piece, start = divmod(offset, pl)
-        stream = streams.get(piece)
-        if (
-            stream is not None
-            and stream.upto == start
-            and start + len(data) < stream.size
-            and not stream.ahead
-        ):  # the bulk of a download: the next block of a running hash
-            stream.hasher.update(data)
-            stream.upto += len(data)
-            return True
         bl = st.block_length
         view = data if type(data) is memoryview else memoryview(data)
         hashed = True
