@@ -10,7 +10,9 @@ asserts in tests):
   separately (a ``-V --seed-time=0`` run with no peer) and subtracted, so the figure is the
   seeding alone;
 * first peer connection after the tracker reply: the bench's tracker notes when it answered,
-  the libtorrent seeder notes when the client connected (target ≤ 50 ms).
+  the libtorrent seeder notes when the client connected (target ≤ 50 ms);
+* for information, no target: the same leech of a 1 MiB torrent, the fixed cost of one run
+  (interpreter and imports, tracker, handshake, shutdown), and the leech CPU beyond it.
 
 Method: random data in a scratch directory (tmpfs when root), a v1 torrent with 1 MiB pieces
 hashed here, a tiny HTTP tracker (a thread of this script) that hands out the libtorrent
@@ -21,7 +23,7 @@ Every leeched file is checked by SHA-256; medians are over successful runs.
 
 Usage::
 
-    python bench/bt.py                 # 512 MiB, 5 runs (~2 min)
+    python bench/bt.py                 # 512 MiB, 5 runs (~3 min)
     python bench/bt.py --size 64 --runs 3   # smoke
 """
 
@@ -215,14 +217,14 @@ def _argv(tool: str, *opts: str) -> list[str]:
 
 def leech_once(
     tool: str, torrent: Path, out: Path, sha: str, env: dict[str, str],
-    tracker: Tracker, clock: ConnectClock,
+    tracker: Tracker, clock: ConnectClock, name: str = "payload.bin",
 ) -> tuple[Measurement, float | None]:  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     first_reply = len(tracker.replies)
     first_connect = len(clock.connects)
     r = measure(_argv(tool, "--seed-time=0", "-d", str(out), str(torrent)), env=env, cwd=out)
-    target = out / "payload.bin"
+    target = out / name
     ok = r.returncode == 0 and target.exists() and sha256_file(target) == sha
     if not ok:
         print(f"    !! {tool} leech: rc={r.returncode}", file=sys.stderr)
@@ -349,6 +351,24 @@ def main(argv: list[str] | None = None) -> int:
                     leech[tool].append(m)
                     if delay is not None:
                         delays[tool].append(delay)
+        # Start-up and shutdown: the same leech of a 1 MiB torrent (informational: shows how
+        # much of the leech figure is per byte and how much is the fixed cost of one run).
+        tiny = seed_dir / "tiny.bin"
+        tiny_sha = make_random_file(tiny, 1 * MiB)
+        tiny_raw = make_torrent(tiny, tracker.url)
+        tiny_torrent = base / "tiny.torrent"
+        tiny_torrent.write_bytes(tiny_raw)
+        tiny_handle = _add(ses, tiny_raw, seed_dir, seed=True)
+        _wait(lambda: tiny_handle.status().is_seeding, "libtorrent to seed the 1 MiB torrent")
+        fixed: dict[str, list[Measurement]] = {t: [] for t in tools}
+        for i in range(args.runs + 1):
+            for tool in tools if i % 2 == 0 else tools[::-1]:
+                m, _ = leech_once(
+                    tool, tiny_torrent, base / "out", tiny_sha, env, tracker, clock, "tiny.bin"
+                )
+                if i:
+                    fixed[tool].append(m)
+        ses.remove_torrent(tiny_handle)
         clock.close()
         handle.pause()
         tracker.peers = []  # seeding runs: the libtorrent leecher dials the tool itself
@@ -373,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| run | tool | wall s | CPU s | CPU s per GiB | peak RSS MiB | failed |")
     print("|---|---|---|---|---|---|---|")
     figures: dict[tuple[str, str], float] = {}
-    for label, table in (("leech", leech), ("check (-V only)", check), ("check + seed", seed)):
+    rows = (("leech", leech), ("leech 1 MiB", fixed), ("check (-V only)", check),
+            ("check + seed", seed))  # fmt: skip
+    for label, table in rows:
         for tool in tools:
             ms = table[tool]
             wall, cpu = _med(ms, lambda m: m.wall), _med(ms, lambda m: m.cpu)
@@ -381,9 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             figures[(label, tool)] = cpu
             figures[(label + " wall", tool)] = wall
             bad = sum(not m.ok for m in ms)
-            print(
-                f"| {label} | {tool} | {wall:.2f} | {cpu:.2f} | {cpu / gib:.2f} | {rss:.1f} | {bad} |"
-            )
+            per_gib = f"{cpu / gib:.2f}" if label != "leech 1 MiB" else "-"
+            print(f"| {label} | {tool} | {wall:.2f} | {cpu:.2f} | {per_gib} | {rss:.1f} | {bad} |")
     print()
     lw = figures[("leech wall", "trioaria")] / figures[("leech wall", "aria2c")]
     lc = figures[("leech", "trioaria")] / figures[("leech", "aria2c")]
@@ -397,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| leech CPU per GiB vs aria2c | {lc:.2f}x | 1.2x | {_verdict(lc, 1.2)} |")
     print(f"| seeding CPU per GiB vs aria2c (check subtracted: trioaria {seed_cpu['trioaria']:.2f} s,"
           f" aria2c {seed_cpu['aria2c']:.2f} s) | {sc:.2f}x | 1.2x | {_verdict(sc, 1.2)} |")  # fmt: skip
+    per_byte = {t: figures[("leech", t)] - figures[("leech 1 MiB", t)] for t in tools}
+    pb = per_byte["trioaria"] / max(per_byte["aria2c"], 1e-3)
+    print(f"| (information) leech CPU beyond one run's fixed cost, the 1 MiB leech's CPU "
+          f"subtracted: trioaria {per_byte['trioaria']:.2f} s, aria2c {per_byte['aria2c']:.2f} s "
+          f"| {pb:.2f}x | - | - |")  # fmt: skip
     for tool in tools:
         if delays[tool]:
             d = statistics.median(delays[tool]) * 1000
