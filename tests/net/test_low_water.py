@@ -49,7 +49,7 @@ async def test_the_wait_ends_only_once_enough_bytes_arrived() -> None:
         done = trio.Event()
 
         async def wait() -> None:
-            await ours.wait_for_bytes(WANT, patience=30)
+            assert await ours.wait_for_bytes(WANT, patience=30)
             done.set()
 
         async with trio.open_nursery() as nursery:
@@ -71,7 +71,7 @@ async def test_patience_runs_out_and_a_plain_read_still_gets_a_few_bytes() -> No
     async with _connected() as (ours, sender):
         await sender.send_all(b"abc")
         with trio.fail_after(5):
-            await ours.wait_for_bytes(WANT, patience=0.05)
+            assert not await ours.wait_for_bytes(WANT, patience=0.05)  # ran out of patience
         assert _lowat(ours) == 1
         buf = memoryview(bytearray(WANT))
         with trio.fail_after(5):
@@ -87,7 +87,7 @@ async def test_end_of_stream_ends_the_wait() -> None:
         await sender.send_all(b"last words")
         await sender.send_eof()
         with trio.fail_after(5):
-            await ours.wait_for_bytes(WANT, patience=30)
+            assert await ours.wait_for_bytes(WANT, patience=30)
             buf = memoryview(bytearray(WANT))
             n = await ours.receive_into(buf)
             assert bytes(buf[:n]) == b"last words"

@@ -193,12 +193,12 @@ class MseStream(trio.abc.Stream):
         data = await self.transport_stream.receive_some(size)
         return data if self._plain or not data else self._mse.decrypt(data)
 
-    async def wait_for_bytes(self, nbytes: int, patience: float) -> None:
+    async def wait_for_bytes(self, nbytes: int, patience: float) -> bool:
         """:meth:`ByteStream.wait_for_bytes` of the transport; at once (the transport's mark
         back at 1) while bytes are already buffered or read ahead here."""
         if self._ahead is not None or self._buffered:
             nbytes = 1
-        await self.transport_stream.wait_for_bytes(nbytes, patience)
+        return await self.transport_stream.wait_for_bytes(nbytes, patience)
 
     async def receive_into(self, buf: memoryview) -> int:
         """Receive up to ``len(buf)`` bytes into ``buf``; 0 at EOF.

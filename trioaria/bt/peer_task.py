@@ -87,8 +87,10 @@ MAX_RECV_BUFFER = 1024 * 1024  # a fast peer's reads grow to this
 GROW_AFTER = 4  # reads that filled the buffer in a row before it doubles
 # A peer owing us at least two buffers' worth of requested blocks is read a whole buffer at a
 # time: the reader waits (at most BULK_PATIENCE seconds) until that much has arrived
-# (ByteStream.wait_for_bytes; docs/performance.md §9).
+# (ByteStream.wait_for_bytes; docs/performance.md §9).  A peer that made it wait in vain is read
+# as its bytes come for the next BULK_BACKOFF seconds.
 BULK_PATIENCE = 0.02
+BULK_BACKOFF = 1.0
 UT_METADATA_ID = 3  # the id we ask peers to send ut_metadata messages as
 UT_PEX_ID = 1
 HANDSHAKE_TIMEOUT = 20.0
@@ -361,6 +363,7 @@ class PeerTask:
         stream = self.stream
         swarm = self.swarm
         full = 0  # consecutive reads that filled the buffer
+        bulk_after = 0.0  # whole-buffer reads are off until then (BULK_BACKOFF)
         # An RC4 stream decrypts the next chunk in a worker thread while this one is handled:
         # two buffers, taking turns (MseStream.prefetch).
         prefetch = stream.prefetch if isinstance(stream, MseStream) and stream.encrypted else None
@@ -376,10 +379,15 @@ class PeerTask:
                     n = await stream.receive_into(view)
             else:
                 state = self.state
-                owed = state.outstanding * BLOCK_SIZE if state is not None else 0
-                await stream.wait_for_bytes(
-                    len(view) if owed >= 2 * len(view) else 1, BULK_PATIENCE
-                )
+                if (
+                    state is not None
+                    and state.outstanding * BLOCK_SIZE >= 2 * len(view)
+                    and trio.current_time() >= bulk_after
+                ):
+                    if not await stream.wait_for_bytes(len(view), BULK_PATIENCE):
+                        bulk_after = trio.current_time() + BULK_BACKOFF
+                else:
+                    await stream.wait_for_bytes(1, BULK_PATIENCE)
                 n = await stream.receive_into(view)
             if n:
                 conn.receive_data(view[:n])

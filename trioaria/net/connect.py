@@ -288,7 +288,7 @@ class ByteStream:
         buf[:size] = data
         return size
 
-    async def wait_for_bytes(self, nbytes: int, patience: float) -> None:
+    async def wait_for_bytes(self, nbytes: int, patience: float) -> bool:
         """Plain TCP: return once at least *nbytes* are waiting to be read, at EOF or on an
         error, or after *patience* seconds, whichever comes first (TLS: at once).
 
@@ -300,18 +300,23 @@ class ByteStream:
         that ran out of patience and after a call with ``nbytes <= 1``, which returns at once.
         A reader that waits here before some reads must do so before every read, or a plain
         :meth:`receive_into` could wait for the mark too.
+
+        Returns:
+            False when *patience* ran out first, else True.
         """
         if self.tls:
-            return
+            return True
         want = max(nbytes, 1)
         if want != self._lowat and not self._set_lowat(want):
-            return
+            return True
         if want == 1:
-            return
+            return True
         with trio.move_on_after(patience) as scope:
             await trio.lowlevel.wait_readable(self._sock)
         if scope.cancelled_caught:
             self._set_lowat(1)
+            return False
+        return True
 
     def _set_lowat(self, nbytes: int) -> bool:
         try:
