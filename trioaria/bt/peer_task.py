@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from .crypto_stream import PeerStream
     from .swarm import Swarm
 
-__all__ = ["UT_METADATA_ID", "PeerTask"]
+__all__ = ["UT_METADATA_ID", "PeerTask", "bulk_read_size"]
 
 log = logging.getLogger("trioaria.bt.peer")
 
@@ -91,6 +91,16 @@ GROW_AFTER = 4  # reads that filled the buffer in a row before it doubles
 # as its bytes come for the next BULK_BACKOFF seconds.
 BULK_PATIENCE = 0.02
 BULK_BACKOFF = 1.0
+
+
+def bulk_read_size(owed: int, buffer: int, now: float, bulk_after: float) -> int:
+    """How many bytes the reader waits for before its next read (``wait_for_bytes``): the
+    whole ``buffer`` while the peer owes at least two buffers' worth of requested blocks
+    (``owed`` bytes) and no such wait ran out of patience lately (``now`` is past
+    ``bulk_after``); else 1, a read as the bytes come."""
+    return buffer if owed >= 2 * buffer and now >= bulk_after else 1
+
+
 UT_METADATA_ID = 3  # the id we ask peers to send ut_metadata messages as
 UT_PEX_ID = 1
 HANDSHAKE_TIMEOUT = 20.0
@@ -379,15 +389,10 @@ class PeerTask:
                     n = await stream.receive_into(view)
             else:
                 state = self.state
-                if (
-                    state is not None
-                    and state.outstanding * BLOCK_SIZE >= 2 * len(view)
-                    and trio.current_time() >= bulk_after
-                ):
-                    if not await stream.wait_for_bytes(len(view), BULK_PATIENCE):
-                        bulk_after = trio.current_time() + BULK_BACKOFF
-                else:
-                    await stream.wait_for_bytes(1, BULK_PATIENCE)
+                owed = state.outstanding * BLOCK_SIZE if state is not None else 0
+                low = bulk_read_size(owed, len(view), trio.current_time(), bulk_after)
+                if not await stream.wait_for_bytes(low, BULK_PATIENCE):
+                    bulk_after = trio.current_time() + BULK_BACKOFF
                 n = await stream.receive_into(view)
             if n:
                 conn.receive_data(view[:n])
