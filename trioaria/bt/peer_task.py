@@ -432,11 +432,6 @@ class PeerTask:
         handled = 0
         fast = swarm.tracer is None and swarm.session is not None
         block_index = swarm.block_index
-        # storage block numbers by arithmetic when every piece is a whole number of blocks
-        piece_length = block_length = 0
-        if swarm.session is not None and swarm.session.storage.uniform:
-            piece_length = swarm.session.storage.piece_length
-            block_length = swarm.session.storage.block_length
         run: list[memoryview] = []
         run_first = run_next = -1
         bulk = True  # look for block runs first (off while requests come: a seeder's bulk)
@@ -446,11 +441,7 @@ class PeerTask:
                 blocks = conn.next_blocks()  # the bulk: every whole block message in a row
                 if blocks:
                     for index, begin, data in state.take_blocks(blocks, now):
-                        block = (
-                            (index * piece_length + begin) // block_length
-                            if block_length
-                            else block_index(index, begin)
-                        )
+                        block = block_index(index, begin)
                         if block != run_next and run:
                             self._flush_run(state, run_first, run, now)
                         if not run:

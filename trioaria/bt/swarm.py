@@ -181,18 +181,8 @@ class Swarm:
         assert self.session is not None
         st = self.session.storage
         pl = st.piece_length
-        out = []
-        if st.uniform:  # every block but the very last is ``block_length`` long
-            bl = st.block_length
-            last = st.num_blocks - 1
-            for block in blocks:
-                start = block * bl
-                index = start // pl
-                out.append(
-                    (index, start - index * pl, bl if block < last else st.block_size(block))
-                )
-            return out
         span = st.block_span
+        out = []
         for block in blocks:
             start, end = span(block)
             index = start // pl

@@ -293,20 +293,11 @@ class PeerConnection:
         size = len(chunk)
         unpack = _PIECE_HEAD.unpack_from
         most = 9 + self.max_block
-        # _block_ok, inlined: every piece but the last is ``piece_length`` long
-        pl, total = self.piece_length, self.total_length
-        if pl is None or total is None:
-            return out
-        last = self.num_pieces - 1 if self.num_pieces is not None else -1
-        last_size = total - last * pl
+        block_ok = self._block_ok
         while size - pos >= 13 and chunk[pos + 4] == _PIECE_ID:
             length, _, index, begin = unpack(chunk, pos)
             end = pos + 4 + length
-            if (
-                not 9 <= length <= most
-                or end > size
-                or begin + length - 9 > (pl if index < last else last_size if index == last else -1)
-            ):
+            if not 9 <= length <= most or end > size or not block_ok(index, begin, length - 9):
                 break
             out.append((index, begin, chunk[pos + 13 : end]))
             pos = end
