@@ -37,11 +37,13 @@ async def _wait_seeding_peer(d: Daemon, gid: str) -> list[dict[str, str]]:
     """getPeers (bounded) until a peer is listed as a seeder while the download runs.
 
     A peer is listed from its handshake on, and is a seeder only once its bitfield has
-    arrived: waiting for the first listing alone raced with that message."""
+    arrived: waiting for the first listing alone raced with that message.  aria2c is
+    listed once even when each side dialled the other (one connection is closed)."""
     peers: list[dict[str, str]] = []
     for _ in range(400):
         peers = list(await d.result("aria2.getPeers", gid))
         if any(p["seeder"] == "true" for p in peers):
+            assert len(peers) == 1, peers
             return peers
         await trio.sleep(0.05)
     raise AssertionError(f"no seeding peer listed: {peers}")

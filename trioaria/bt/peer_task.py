@@ -550,6 +550,9 @@ class PeerTask:
             log.info("%r: banned peer, disconnecting", self)
             self.close()
             return
+        if not swarm.admit_peer_id(self, event.peer_id):
+            self.close()
+            return
         self.peer_id = event.peer_id
         log.debug("%r: handshake from %r (fast=%s, extensions=%s)", self, event.peer_id,
                   self.conn.fast, self.conn.extensions)  # fmt: skip
