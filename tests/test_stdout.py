@@ -50,6 +50,19 @@ async def test_stdout_split_download(fault_server: FaultServer, tmp_path: Path) 
     assert ranged  # it really was split
 
 
+async def test_stdout_unknown_length_stall_times_out(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """A body without a length that stops coming ends at ``--timeout`` (exit 2), not never."""
+    code, stdout, stderr = await _run_bytes(
+        "-o", "-", "--timeout=1", "--max-tries=1", "-d", tmp_path / "d",
+        fault_server.url("/http10/data.bin?after=1000"), home=tmp_path / "h",
+    )  # fmt: skip
+    assert code == 2, stderr
+    assert stdout == fault_server.files["data.bin"][:1000]  # what came was passed on
+    assert "no data from" in stderr
+
+
 async def test_stdout_unknown_length(fault_server: FaultServer, tmp_path: Path) -> None:
     """An HTTP/1.0 body without a length: copied as it arrives."""
     code, stdout, stderr = await _run_bytes(

@@ -26,7 +26,8 @@ there; add more with :meth:`FaultServer.add_file`)::
     /loop                 302 to itself, forever
     /status/<code>        that status with a small body
     /keepclose/<file>     honest response that says keep-alive, then closes the socket
-    /http10/<file>        HTTP/1.0 response without Content-Length (body ends at close)
+    /http10/<file>        HTTP/1.0 response without Content-Length (body ends at close);
+                          ``?after=N``: N body bytes, then nothing, forever
     /extra/<file>         honest response followed by junk bytes beyond Content-Length
     /cd/<file>?v=VALUE    honest, plus ``Content-Disposition: VALUE`` (percent-decoded to raw
                           bytes, so non-ASCII bytes reach the client as sent)
@@ -306,6 +307,9 @@ class FaultServer:
         if mode == "http10":
             await send(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
             if method != "HEAD":
+                if after is not None:  # ?after=N: N body bytes, then nothing, forever
+                    await send(data[:after])
+                    await trio.sleep_forever()
                 await send(data)
             raise _Close
         if mode == "416":

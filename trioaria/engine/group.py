@@ -426,7 +426,10 @@ class RequestGroup:
                 assert stream is not None
                 first.connections = 1
                 try:
-                    self._streamed = await copy_stream(stream, out, self._note_streamed)
+                    self._streamed = await copy_stream(
+                        stream, out, self._note_streamed,
+                        timeout=float(self.opt("timeout") or 60), what=first.source.uri,
+                    )  # fmt: skip
                 finally:
                     first.connections = 0
                 self.total_length = self._streamed

@@ -20,7 +20,7 @@ across connections and mirrors as usual, with three differences:
   With ``--checksum`` they are kept: the whole file is hashed at the end.
 
 A body of unknown length (chunked) has no ranges to split: :func:`copy_stream` writes it to
-stdout as it arrives.
+stdout as it arrives, under ``--timeout`` like any other body.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..base.errors import ReadTimeoutError
 from .bitfield import Bitfield
 
 if TYPE_CHECKING:
@@ -181,13 +182,22 @@ class _HolePuncher:
             self._fd = -1
 
 
-async def copy_stream(stream: RangeStream, out: Any, progress: Any) -> int:
-    """A body of unknown length, straight to *out*; returns its length."""
+async def copy_stream(
+    stream: RangeStream, out: Any, progress: Any, *, timeout: float, what: str = "the body"
+) -> int:
+    """A body of unknown length, straight to *out*; returns its length.
+
+    A read that brings nothing for ``timeout`` seconds (``--timeout``) raises
+    :class:`~trioaria.base.errors.ReadTimeoutError`, as on every other body path.
+    """
     buf = bytearray(_CHUNK)
     mv = memoryview(buf)
     total = 0
     while True:
-        n = await stream.read_into(mv)
+        with trio.move_on_after(timeout) as cs:
+            n = await stream.read_into(mv)
+        if cs.cancelled_caught:
+            raise ReadTimeoutError(f"no data from {what} for {timeout:g}s")
         if n == 0:
             break
         await out.send_all(bytes(mv[:n]))
