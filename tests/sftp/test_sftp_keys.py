@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.cli_util import run_process
 from tests.servers.sftp import SshdServer, SshKeys
@@ -79,6 +81,59 @@ def test_lookup_edge_cases() -> None:
     assert lookup("Host x\nUser\n", "x").user is None
 
 
+INCLUDED = {
+    "work.conf": "Host files\n  User carol\n  Port 2200\nHost *\n  IdentityFile ~/.ssh/from_include\n",
+    "conf.d/10-a": "User from-a\n",
+    "conf.d/20-b": "User from-b\n  HostName b.example\n",
+    "loop": "Include loop\n",
+}
+
+
+def _loader(pattern: str) -> list[str]:
+    """A stand-in for the driver's glob: ``*`` at the end matches by prefix, lexically."""
+    if pattern.endswith("*"):
+        return [INCLUDED[k] for k in sorted(INCLUDED) if k.startswith(pattern[:-1])]
+    return [INCLUDED[pattern]] if pattern in INCLUDED else []
+
+
+def test_include_reads_files_in_place() -> None:
+    # the included file's settings come where the Include stands: first value wins
+    config = "Include work.conf\nHost files\n  User alice\n"
+    assert lookup(config, "files", include=_loader) == HostConfig(
+        None, 2200, "carol", ("~/.ssh/from_include",)
+    )
+    # a Host line inside the included file does not end the including file's block
+    config = "Host other\n  Include work.conf\n  User dave\n"
+    assert lookup(config, "other", include=_loader) == HostConfig(
+        None, None, "dave", ("~/.ssh/from_include",)
+    )
+    # an Include in a block that does not apply includes nothing
+    assert lookup("Host nope\n  Include work.conf\n", "files", include=_loader) == HostConfig()
+    # glob matches in lexical order; several arguments on one line
+    assert lookup("Include conf.d/*\n", "x", include=_loader) == HostConfig(
+        "b.example", None, "from-a", ()
+    )
+    assert lookup("Include missing conf.d/20-b\n", "x", include=_loader).user == "from-b"
+    # without a loader, and for a file that includes itself: bounded, no error
+    assert lookup("Include work.conf\n", "files") == HostConfig()
+    assert lookup("Include loop\nUser u\n", "x", include=_loader).user == "u"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.text(min_size=1, max_size=20))
+def test_lookup_never_raises(text: str, name: str) -> None:
+    """Any text, any name (with Include lines resolved to the same text): a HostConfig."""
+    calls = []
+
+    def loader(pattern: str) -> list[str]:
+        calls.append(pattern)
+        return [text] if len(calls) < 50 else []
+
+    result = lookup(text, name, include=loader)
+    assert isinstance(result, HostConfig)
+    assert result.port is None or 0 < result.port < 65536
+
+
 def _sftp_url(
     sshd: SshdServer, name: str, *, host: str, user: bool = True, port: bool = True
 ) -> str:
@@ -128,7 +183,7 @@ async def test_ssh_agent_login(sshd: SshdServer, ssh_keys: SshKeys, tmp_path: Pa
 
 async def test_ssh_config_host_alias(sshd: SshdServer, ssh_keys: SshKeys, tmp_path: Path) -> None:
     """``sftp://myserver/...`` with no user and no port: HostName, Port, User and
-    IdentityFile come from ~/.ssh/config."""
+    IdentityFile come from ~/.ssh/config (here through its ``Include``)."""
     name = f"config-{os.urandom(4).hex()}.bin"
     data = os.urandom(200_000)
     sshd.add_file(name, data)
@@ -138,7 +193,10 @@ async def test_ssh_config_host_alias(sshd: SshdServer, ssh_keys: SshKeys, tmp_pa
     key = home / "keys" / "work"
     key.write_bytes(ssh_keys.client_key.read_bytes())
     key.chmod(0o600)
-    (home / ".ssh" / "config").write_text(
+    # the Host block lives in a file the config includes (relative: under ~/.ssh)
+    (home / ".ssh" / "config.d").mkdir()
+    (home / ".ssh" / "config").write_text("Include config.d/*.conf\n")
+    (home / ".ssh" / "config.d" / "servers.conf").write_text(
         f"Host myserver\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {sshd.user}\n"
         "  IdentityFile ~/keys/work\n"
     )

@@ -284,15 +284,32 @@ def _netrc(options: Any) -> Any:
     return parse_netrc(text)
 
 
-def _ssh_config(host: str) -> ssh_config.HostConfig:
-    """``~/.ssh/config``'s settings for *host* (empty when the file is missing)."""
-    path = os.path.expanduser("~/.ssh/config")
+def _read_text(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+            return fh.read()
     except OSError:
+        return None
+
+
+def _include_files(pattern: str) -> list[str]:
+    """``Include``'s files (ssh_config(5)): ``~`` expanded, relative to ``~/.ssh``, glob
+    matches in lexical order; unreadable ones are skipped."""
+    import glob
+
+    path = os.path.expanduser(pattern)
+    if not os.path.isabs(path):
+        path = os.path.join(os.path.expanduser("~/.ssh"), path)
+    texts = (_read_text(p) for p in sorted(glob.glob(path)) if os.path.isfile(p))
+    return [t for t in texts if t is not None]
+
+
+def _ssh_config(host: str) -> ssh_config.HostConfig:
+    """``~/.ssh/config``'s settings for *host* (empty when the file is missing)."""
+    text = _read_text(os.path.expanduser("~/.ssh/config"))
+    if text is None:
         return ssh_config.HostConfig()
-    return ssh_config.lookup(text, host)
+    return ssh_config.lookup(text, host, include=_include_files)
 
 
 def _credentials(

@@ -7,16 +7,29 @@ applies when one of its patterns matches the name given on the command line (``*
 wildcards, ``!pattern`` negates and vetoes the block); lines before the first ``Host`` apply to
 every host.  For each keyword the *first* value obtained wins, except ``IdentityFile``, whose
 values accumulate in order.  ``%h`` in ``HostName`` is the name given, ``%%`` a percent sign.
-``Match`` blocks are skipped (their conditions need a shell and the local user), and so is
-``Include``.
+``Match`` blocks are skipped (their conditions need a shell and the local user).
+
+``Include`` reads other files in place, as OpenSSH does: each argument may hold glob wildcards
+and ``~``, a relative one is under ``~/.ssh``, matches are read in lexical order.  An
+``Include`` inside a block that does not apply includes nothing; a ``Host`` line inside an
+included file starts a block there, and the including file's block goes on after it.  Nesting
+stops at 16 levels.  Reading the files is the caller's part (``include=``), so this module
+stays pure.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["HostConfig", "lookup"]
+__all__ = ["MAX_INCLUDE_DEPTH", "HostConfig", "lookup"]
+
+#: OpenSSH's limit on nested ``Include`` (``READCONF_MAX_DEPTH``)
+MAX_INCLUDE_DEPTH = 16
+
+#: ``Include``'s reader: one argument (a path pattern) -> the texts of the files it names
+Loader = Callable[[str], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +69,18 @@ def _host_matches(patterns: list[str], name: str) -> bool:
     return matched
 
 
-def lookup(text: str, name: str) -> HostConfig:
-    """The settings of *text* (a config file's contents) for the host *name*."""
-    active = True
-    values: dict[str, str] = {}
-    identities: list[str] = []
+def _apply(
+    text: str,
+    name: str,
+    values: dict[str, str],
+    identities: list[str],
+    include: Loader | None,
+    *,
+    active: bool,
+    depth: int,
+) -> None:
+    """Fold one file's lines into *values* and *identities*; ``active``: the block around an
+    ``Include`` applies (an included file starts in it)."""
     for raw in text.splitlines():
         parsed = _split(raw)
         if parsed is None:
@@ -74,10 +94,26 @@ def lookup(text: str, name: str) -> HostConfig:
             continue
         if not active or not value:
             continue
-        if key == "identityfile":
+        if key == "include":
+            if include is not None and depth < MAX_INCLUDE_DEPTH:
+                for pattern in value.split():
+                    for included in include(pattern):
+                        _apply(included, name, values, identities, include,
+                               active=True, depth=depth + 1)  # fmt: skip
+        elif key == "identityfile":
             identities.append(value)
         elif key in ("hostname", "port", "user") and key not in values:
             values[key] = value
+
+
+def lookup(text: str, name: str, *, include: Loader | None = None) -> HostConfig:
+    """The settings of *text* (a config file's contents) for the host *name*.
+
+    *include* reads the files an ``Include`` line names (none are read without it).
+    """
+    values: dict[str, str] = {}
+    identities: list[str] = []
+    _apply(text, name, values, identities, include, active=True, depth=0)
     port: int | None = None
     if "port" in values:
         try:
