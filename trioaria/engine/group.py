@@ -481,11 +481,13 @@ class RequestGroup:
         assert self.session is not None and self.mirrors is not None and self._meter is not None
         first_stream, self._unused_stream = self._unused_stream, None
         self._budget = self.mirrors.connection_budget(probe.supports_ranges)
-        await Transfers(self._transfer_context(), self.session).run(
+        await Transfers(self.transfer_context(), self.session).run(
             first, first_stream, self._budget
         )
 
-    def _transfer_context(self) -> TransferContext:
+    def transfer_context(self) -> TransferContext:
+        """What the transfer loop needs of this download (its mirrors, meter, limits and
+        failure accounting); web seeds of a torrent run under it too."""
         assert self.mirrors is not None and self._meter is not None
         return TransferContext(
             gid=self.gid,
@@ -525,7 +527,7 @@ class RequestGroup:
         first.connections = 1
         try:
             self._streamed = await Transfers.stream_to_file(
-                self._transfer_context(), first, stream, self.path, self._note_streamed
+                self.transfer_context(), first, stream, self.path, self._note_streamed
             )
         finally:
             first.connections = 0

@@ -73,6 +73,6 @@ async def run_web_seeds(group: RequestGroup) -> None:
     first = mirrors.probe_order()[0]
     budget = mirrors.connection_budget(True)
     group._budget = budget
-    await Transfers(group._transfer_context(), session).run(first, None, budget)
+    await Transfers(group.transfer_context(), session).run(first, None, budget)
     if not session.is_complete():
         log.info("GID#%s: no web seed is left; going on with peers only", group.gid)
