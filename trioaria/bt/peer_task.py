@@ -93,6 +93,17 @@ BULK_PATIENCE = 0.02
 BULK_BACKOFF = 1.0
 
 
+def next_buffer_size(size: int, full: int, n: int) -> tuple[int, int]:
+    """The reader's buffer after a read of ``n`` bytes into one of ``size``, ``full`` reads
+    in a row having filled it before: ``(size, full)`` for the next read.  A buffer filled
+    :data:`GROW_AFTER` times in a row doubles, up to :data:`MAX_RECV_BUFFER` (a fast peer:
+    fewer trips through trio per MiB); a read that does not fill it starts the count again."""
+    full = full + 1 if n == size else 0
+    if full >= GROW_AFTER and size < MAX_RECV_BUFFER:
+        return min(2 * size, MAX_RECV_BUFFER), 0
+    return size, full
+
+
 def bulk_read_size(owed: int, buffer: int, now: float, bulk_after: float) -> int:
     """How many bytes the reader waits for before its next read (``wait_for_bytes``): the
     whole ``buffer`` while the peer owes at least two buffers' worth of requested blocks
@@ -407,13 +418,11 @@ class PeerTask:
                 await swarm.download_throttle(n)
                 # a fast peer: larger reads, fewer trips through trio per MiB (the codec holds
                 # no view of the old buffer once drained)
-                full = full + 1 if n == len(view) else 0
-                if full >= GROW_AFTER and len(view) < MAX_RECV_BUFFER:
-                    size = len(view) * 2
+                size, full = next_buffer_size(len(view), full, n)
+                if size != len(view):
                     view = memoryview(bytearray(size))
                     # (a chunk read ahead into an old buffer is copied over by the stream)
                     other = memoryview(bytearray(size)) if prefetch is not None else view
-                    full = 0
             view, other = other, view
 
     async def _drain(self) -> bool:
