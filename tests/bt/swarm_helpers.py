@@ -55,7 +55,7 @@ def make_torrent(
             path = root / name / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-    doc: dict[bytes, object] = {b"info": info}
+    doc: dict[bytes, Any] = {b"info": info}
     if announce:
         doc[b"announce"] = announce.encode()
     return encode(doc)

@@ -160,7 +160,7 @@ class WsClient:
 
     async def call(self, method: str, *params: Any, request_id: str = "w") -> dict[str, Any]:
         """Send a request and wait (bounded) for the answer with that id."""
-        body = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         body["params"] = [f"token:{SECRET}", *params]
         await self.send_text(json.dumps(body))
         for _ in range(1000):

@@ -89,7 +89,7 @@ class OpenTracker:
         )
         doc = decode(self._get(f"/announce?{query}"))
         assert isinstance(doc, dict), doc
-        return doc
+        return dict(doc)
 
     def allow(self, info_hash: bytes) -> None:
         """Whitelist ``info_hash`` and wait until opentracker serves it.

@@ -346,9 +346,8 @@ def _serve(args: argparse.Namespace) -> None:
             if id(file_obj) in self._slow:
                 async with self._throttle:
                     await asyncio.sleep(size / args.slow_rate)
-            data = super().read(file_obj, offset, size)
-            if asyncio.iscoroutine(data):
-                data = await data
+            got = super().read(file_obj, offset, size)
+            data: bytes = await got if asyncio.iscoroutine(got) else got  # type: ignore[assignment]
             note("read", self._conn_id, offset, len(data))
             return data
 
