@@ -1,7 +1,7 @@
-"""Two connections to one peer: one is closed (the same one on both sides when they crossed).
+"""Two connections to one peer: the second is refused, the running one stays.
 
-The rule is a table; the swarm is driven with stand-in peers; a seeding trioaria is driven
-with a blocking socket that connects twice under one peer id.
+The swarm is driven with stand-in peers; a seeding trioaria is driven with a blocking socket
+that connects twice under one peer id.
 """
 
 from __future__ import annotations
@@ -11,78 +11,56 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
 import trio
 
 from tests.bt.swarm_helpers import make_torrent, start_trioaria, stop_process, wait_listening
 from tests.servers.nginx import free_port
 from trioaria.bt.messages import Handshake, HaveAll, Interested, Unchoke
 from trioaria.bt.metainfo import parse_torrent
-from trioaria.bt.swarm import Swarm, keep_new_connection
+from trioaria.bt.swarm import Swarm
 from trioaria.bt.wire import PeerConnection
 
 LOW, HIGH = b"A" * 20, b"B" * 20
 
 
-@pytest.mark.parametrize(
-    ("ours", "theirs", "new_outgoing", "old_outgoing", "keep_new"),
-    [
-        # crossed: the connection dialled by the greater peer id stays
-        (HIGH, LOW, True, False, True),
-        (HIGH, LOW, False, True, False),
-        (LOW, HIGH, True, False, False),
-        (LOW, HIGH, False, True, True),
-        # one direction twice: the older connection stays
-        (HIGH, LOW, True, True, False),
-        (LOW, HIGH, False, False, False),
-    ],
-)
-def test_which_connection_stays(
-    ours: bytes, theirs: bytes, new_outgoing: bool, old_outgoing: bool, keep_new: bool
-) -> None:
-    assert keep_new_connection(ours, theirs, new_outgoing, old_outgoing) is keep_new
-
-
-def test_both_sides_keep_the_same_connection() -> None:
-    """Each side sees the other's connection as the opposite direction: they agree."""
-    for ours, theirs in ((HIGH, LOW), (LOW, HIGH)):
-        # connection 1 was dialled by us, connection 2 by them
-        we_keep_2 = keep_new_connection(ours, theirs, new_outgoing=False, old_outgoing=True)
-        they_keep_2 = keep_new_connection(theirs, ours, new_outgoing=True, old_outgoing=False)
-        assert we_keep_2 == they_keep_2
-
-
 class _StandIn:
-    def __init__(self, peer_id: bytes, outgoing: bool) -> None:
+    def __init__(self, peer_id: bytes, outgoing: bool, port: int = 0) -> None:
         self.peer_id = peer_id
         self.outgoing = outgoing
         self.closed = False
+        self.addr = ("127.0.0.1", port)
+        self.listen_addr = self.addr if outgoing else None
 
     def close(self) -> None:
         self.closed = True
 
 
-def test_swarm_closes_the_loser() -> None:
-    trio.run(_swarm_closes_the_loser)
+def test_swarm_refuses_a_second_connection() -> None:
+    trio.run(_refuses_a_second_connection)
 
 
-async def _swarm_closes_the_loser() -> None:
+async def _refuses_a_second_connection() -> None:
     swarm = Swarm(b"i" * 20, HIGH, meta=None, session=None)
-    old = _StandIn(LOW, outgoing=False)
-    other = _StandIn(b"C" * 20, outgoing=False)
+    old = _StandIn(LOW, outgoing=False, port=40001)
+    other = _StandIn(b"C" * 20, outgoing=False, port=40002)
     swarm.peers.update([old, other])  # type: ignore[list-item]
-    new = _StandIn(b"", outgoing=True)
-    swarm.peers.add(new)  # type: ignore[arg-type]
-    # we (HIGH) dialled LOW, which had dialled us: ours stays, theirs is closed
-    assert swarm.admit_peer_id(new, LOW) is True  # type: ignore[arg-type]
-    assert old.closed and not other.closed
-    # a third connection from LOW, incoming like the first: the older one stays
-    new.peer_id = LOW
-    third = _StandIn(b"", outgoing=False)
+    # LOW dialled us, then we dialled LOW: ours is refused, theirs keeps running
+    dialled = _StandIn(b"", outgoing=True, port=6881)
+    swarm.peers.add(dialled)  # type: ignore[arg-type]
+    assert swarm.admit_peer_id(dialled, LOW) is False  # type: ignore[arg-type]
+    assert not old.closed and not other.closed
+    # the running one now stands for the address we dialled: not dialled again
+    assert old.listen_addr == ("127.0.0.1", 6881)
+    swarm.peers.discard(dialled)  # type: ignore[arg-type]
+    assert not swarm._dialable(("127.0.0.1", 6881))
+    # a second incoming connection from LOW: refused too
+    third = _StandIn(b"", outgoing=False, port=40003)
     assert swarm.admit_peer_id(third, LOW) is False  # type: ignore[arg-type]
-    assert not new.closed
-    # a peer id seen nowhere else is admitted
+    assert old.listen_addr == ("127.0.0.1", 6881)
+    # a peer id seen nowhere else is admitted; a closed connection does not count
     assert swarm.admit_peer_id(third, b"D" * 20) is True  # type: ignore[arg-type]
+    old.closed = True
+    assert swarm.admit_peer_id(third, LOW) is True  # type: ignore[arg-type]
 
 
 def _handshake(

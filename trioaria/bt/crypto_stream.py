@@ -117,14 +117,19 @@ class MseStream(trio.abc.Stream):
         """Whether the payload is RC4-encrypted (not plaintext after the handshake)."""
         return not self._plain
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send ``data`` through the negotiated method.
+    async def send_all(
+        self,
+        data: bytes | bytearray | memoryview,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Send ``data`` through the negotiated method (*progress*: as
+        :meth:`ByteStream.send_all`, one byte of ciphertext per byte of ``data``).
 
         RC4 encrypts into one reused buffer (grown to the largest send), so a send allocates
         nothing; like ``trio.SocketStream``, two tasks may not send at once.
         """
         if self._plain:
-            await self.transport_stream.send_all(data)
+            await self.transport_stream.send_all(data, progress)
             return
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this MseStream")
@@ -135,7 +140,7 @@ class MseStream(trio.abc.Stream):
                 self._out = memoryview(bytearray(n))
             out = self._out[:n]
             self._mse.encrypt_into(data, out)
-            await self.transport_stream.send_all(out)
+            await self.transport_stream.send_all(out, progress)
         finally:
             self._sending = False
 

@@ -338,6 +338,7 @@ class PeerTask:
         run: list[memoryview] = []
         run_start = run_end = -1
         at = 13
+        ends: list[int] = []  # where each block's bytes end in buf
         for index, begin, length in blocks:
             offset = index * piece_length + begin
             if offset != run_end and run:
@@ -347,6 +348,7 @@ class PeerTask:
                 run_start = offset
             run.append(buf[at : at + length])
             run_end = offset + length
+            ends.append(at + length)
             at += 13 + length
         session.readv_into(run_start, run)
         if swarm.tracer is not None:
@@ -355,11 +357,24 @@ class PeerTask:
                 self._trace("out", Piece(index, begin, bytes(buf[at : at + length])))
                 at += 13 + length
         state.sent(trio.current_time())
-        await self.stream.send_all(buf[:pos])
-        # counted once sent: --seed-ratio must not end the run while a batch is still going out
-        now = trio.current_time()
-        state.upload.add(total, now)
-        swarm.count_upload(total, now)
+        # A block counts as uploaded once its last byte is handed to the kernel: not before
+        # (--seed-ratio must not end the run while a batch is still going out), and not only
+        # at the end of the batch (a connection closed half-way through a slow batch would
+        # lose the count of the blocks that did go out).
+        done = 0
+
+        def progress(sent: int) -> None:
+            nonlocal done
+            first = done
+            while done < len(ends) and ends[done] <= sent:
+                done += 1
+            if done > first:
+                n = sum(length for _, _, length in blocks[first:done])
+                now = trio.current_time()
+                state.upload.add(n, now)
+                swarm.count_upload(n, now)
+
+        await self.stream.send_all(buf[:pos], progress)
 
     async def _timer(self) -> None:
         while True:

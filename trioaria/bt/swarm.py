@@ -14,8 +14,8 @@ uploads are read back through it (docs/design.md, "one picker, one disk layer").
   our own are skipped;
 * the **choker** (:class:`~trioaria.bt.choker.Choker`): a round every 10 s, and at once when an
   interested peer waits while an upload slot is free, so a new leecher does not wait 10 s;
-* **one connection per peer**: a handshake under a peer id already connected closes one of the
-  two (:func:`keep_new_connection`; both sides pick the same when they dialled each other);
+* **one connection per peer**: a handshake under a peer id already connected is refused
+  (:meth:`Swarm.admit_peer_id`); the running connection stays;
 * the **HAVE broadcaster**: each piece the session verifies is announced to every peer at once
   (:meth:`Swarm.piece_verified`, the session's ``on_piece_verified`` hook); pieces verified
   before a peer connected are in the bitfield it gets.
@@ -81,21 +81,6 @@ class SwarmStats:
     upload_speed: int
     downloaded: int
     uploaded: int
-
-
-def keep_new_connection(
-    our_id: bytes, their_id: bytes, new_outgoing: bool, old_outgoing: bool
-) -> bool:
-    """Of two connections to one peer, whether the new one is kept (and the old one closed).
-
-    When each side dialled the other, both must close the same connection or both are
-    lost: the one dialled by the side with the greater peer id stays (libtorrent's rule,
-    so a libtorrent peer agrees).  Two connections in one direction keep the older one,
-    which has the state.
-    """
-    if new_outgoing == old_outgoing:
-        return False
-    return new_outgoing == (our_id > their_id)
 
 
 class Swarm:
@@ -364,17 +349,19 @@ class Swarm:
         """Whether ``peer`` may go on after its handshake named ``peer_id``.
 
         Two connections to one peer (each side dialled the other, or it came on two
-        addresses) would count it twice and split its blocks; one of them is closed here
-        (:func:`keep_new_connection` says which, so both sides close the same one).
+        addresses) would count it twice and split its blocks, so the second is refused: the
+        first keeps running, whatever it is doing.  (libtorrent instead picks one of two
+        crossed connections by comparing peer ids, but aria2c answers the loss of either by
+        dropping both, so replacing a running connection made an aria2c peer reconnect every
+        second or two.)  When the refused connection is one we dialled, the running one
+        learns that address, so the connector does not dial it again.
         """
         for other in self.peers:
             if other is peer or other.closed or other.peer_id != peer_id:
                 continue
-            if keep_new_connection(self.peer_id, peer_id, peer.outgoing, other.outgoing):
-                log.debug("%r: replaces %r, a second connection to one peer", peer, other)
-                other.close()
-                return True
             log.debug("%r: already connected to this peer as %r", peer, other)
+            if other.listen_addr is None and peer.outgoing:
+                other.listen_addr = peer.addr
             return False
         return True
 

@@ -30,7 +30,7 @@ import functools
 import os
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -257,10 +257,29 @@ class ByteStream:
         self._closed = False
         self._lowat = 1  # SO_RCVLOWAT as set by wait_for_bytes
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of *data*."""
+    async def send_all(
+        self,
+        data: bytes | bytearray | memoryview,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Send all of *data*.
+
+        With *progress*, plain TCP calls it with the count of bytes handed to the kernel so far
+        after each ``send`` (a caller that is cancelled half-way knows how much went out);
+        TLS calls it once, at the end.
+        """
         with map_exceptions():
-            await self._stream.send_all(data)
+            if progress is None:
+                await self._stream.send_all(data)
+            elif self.tls:
+                await self._stream.send_all(data)
+                progress(len(data))
+            else:
+                view = memoryview(data).cast("B")
+                sent = 0
+                while sent < len(view):
+                    sent += await self._sock.send(view[sent:])
+                    progress(sent)
 
     async def receive_some(self, max_bytes: int = 65536) -> bytes:
         """Up to *max_bytes* bytes; ``b""`` at EOF."""
