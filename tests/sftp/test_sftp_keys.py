@@ -81,6 +81,36 @@ def test_lookup_edge_cases() -> None:
     assert lookup("Host x\nUser\n", "x").user is None
 
 
+def test_match_blocks() -> None:
+    config = (
+        "Match originalhost files user deploy\n  Port 2201\n"
+        "Match host 10.0.0.* !localuser root\n  User from-match\n"
+        "Match exec true\n  Port 1\n"
+        "Match canonical all\n  Port 2\n"
+        "Match final\n  IdentityFile ~/.ssh/final\n"
+        "Host files\n  HostName 10.0.0.5\n"
+        "Match host 10.0.0.*\n  User after-hostname\n"
+        "Match all\n  Port 22\n"
+    )
+    # originalhost and user (the URL's) both hold: 2201; exec and canonical never do
+    assert lookup(config, "files", user="deploy", local_user="me") == HostConfig(
+        "10.0.0.5", 2201, "after-hostname", ("~/.ssh/final",)
+    )
+    # another remote user: the first block is skipped; the host criterion is tested against
+    # the HostName set so far, so only the block after it applies
+    assert lookup(config, "files", user="other", local_user="me").port == 22
+    assert lookup(config, "files", local_user="me").user == "after-hostname"
+    # !localuser vetoes; a name typed as 10.0.0.7 matches `host` at once
+    assert lookup(config, "10.0.0.7", local_user="me").user == "from-match"
+    assert lookup(config, "10.0.0.7", local_user="root").user == "after-hostname"
+    # without a URL user, `user` is tested against the User set so far, else the local one
+    assert lookup("Match user me\n  Port 7\n", "x", local_user="me").port == 7
+    assert lookup("User bob\nMatch user me\n  Port 7\n", "x", local_user="me").port is None
+    # malformed lines never match
+    assert lookup("Match\n  Port 7\nMatch host\n  Port 8\n", "x") == HostConfig()
+    assert lookup("Match tagged x\n  Port 7\n", "x") == HostConfig()
+
+
 INCLUDED = {
     "work.conf": "Host files\n  User carol\n  Port 2200\nHost *\n  IdentityFile ~/.ssh/from_include\n",
     "conf.d/10-a": "User from-a\n",
@@ -120,8 +150,8 @@ def test_include_reads_files_in_place() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(), st.text(min_size=1, max_size=20))
-def test_lookup_never_raises(text: str, name: str) -> None:
+@given(st.text(), st.text(min_size=1, max_size=20), st.none() | st.text(max_size=8))
+def test_lookup_never_raises(text: str, name: str, user: str | None) -> None:
     """Any text, any name (with Include lines resolved to the same text): a HostConfig."""
     calls = []
 
@@ -129,7 +159,7 @@ def test_lookup_never_raises(text: str, name: str) -> None:
         calls.append(pattern)
         return [text] if len(calls) < 50 else []
 
-    result = lookup(text, name, include=loader)
+    result = lookup(text, name, include=loader, user=user, local_user="me")
     assert isinstance(result, HostConfig)
     assert result.port is None or 0 < result.port < 65536
 

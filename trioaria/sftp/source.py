@@ -304,12 +304,22 @@ def _include_files(pattern: str) -> list[str]:
     return [t for t in texts if t is not None]
 
 
-def _ssh_config(host: str) -> ssh_config.HostConfig:
-    """``~/.ssh/config``'s settings for *host* (empty when the file is missing)."""
+def _local_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the password file
+        return None
+
+
+def _ssh_config(host: str, user: str | None = None) -> ssh_config.HostConfig:
+    """``~/.ssh/config``'s settings for *host* (empty when the file is missing); *user*: the
+    URL's user, if any (``Match user``)."""
     text = _read_text(os.path.expanduser("~/.ssh/config"))
     if text is None:
         return ssh_config.HostConfig()
-    return ssh_config.lookup(text, host, include=_include_files)
+    return ssh_config.lookup(
+        text, host, include=_include_files, user=user, local_user=_local_user()
+    )
 
 
 def _credentials(
@@ -426,7 +436,7 @@ class SftpSource(RangeSource):
         self.uri = uri
         self._target = parse_sftp_url(uri)
         self.host_key = self._target.host_key
-        self._config = _ssh_config(self._target.host)
+        self._config = _ssh_config(self._target.host, self._target.user)
         explicit_port = urllib.parse.urlsplit(uri).port
         #: where the TCP connection goes: ``HostName``/``Port`` of ~/.ssh/config apply
         self._address = (

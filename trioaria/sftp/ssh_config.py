@@ -7,7 +7,13 @@ applies when one of its patterns matches the name given on the command line (``*
 wildcards, ``!pattern`` negates and vetoes the block); lines before the first ``Host`` apply to
 every host.  For each keyword the *first* value obtained wins, except ``IdentityFile``, whose
 values accumulate in order.  ``%h`` in ``HostName`` is the name given, ``%%`` a percent sign.
-``Match`` blocks are skipped (their conditions need a shell and the local user).
+
+``Match`` starts a block that applies when all its criteria hold (``!`` negates one):
+``all``; ``host`` (the name after a ``HostName`` set so far), ``originalhost`` (the name given),
+``user`` (the remote user: the URL's, else a ``User`` set so far, else the local one) and
+``localuser`` take pattern lists as ``Host`` does; ``final`` holds (this is the one pass);
+``canonical`` does not (no name canonicalization), and neither do ``exec`` (no command is
+ever run) nor criteria this module does not know, so such a block is skipped.
 
 ``Include`` reads other files in place, as OpenSSH does: each argument may hold glob wildcards
 and ``~``, a relative one is under ``~/.ssh``, matches are read in lexical order.  An
@@ -69,9 +75,54 @@ def _host_matches(patterns: list[str], name: str) -> bool:
     return matched
 
 
+@dataclass(frozen=True, slots=True)
+class _Who:
+    """What ``Match`` criteria are tested against, besides the settings so far."""
+
+    name: str
+    user: str | None
+    local_user: str | None
+
+
+_MATCH_WITH_ARG = frozenset({"host", "originalhost", "user", "localuser", "exec"})
+
+
+def _match(value: str, who: _Who, values: dict[str, str]) -> bool:
+    """Whether a ``Match`` line's criteria all hold (ssh_config(5) "Match")."""
+    words = value.split()
+    if not words:
+        return False
+    ok = True
+    i = 0
+    while i < len(words):
+        word = words[i]
+        negated = word.startswith("!")
+        key = word.removeprefix("!").lower()
+        i += 1
+        if key in _MATCH_WITH_ARG:
+            if i >= len(words):
+                return False  # a criterion without its argument: OpenSSH refuses the file
+            arg = words[i]
+            i += 1
+            hostname = values.get("hostname")
+            subject = {
+                "host": hostname.replace("%h", who.name) if hostname else who.name,
+                "originalhost": who.name,
+                "user": who.user or values.get("user") or who.local_user,
+                "localuser": who.local_user,
+            }.get(key)
+            hit = subject is not None and _host_matches(arg.split(","), subject)
+        elif key in ("all", "final"):
+            hit = True
+        else:  # canonical, and criteria not known here
+            hit = False
+        ok = ok and (hit != negated)
+    return ok
+
+
 def _apply(
     text: str,
-    name: str,
+    who: _Who,
     values: dict[str, str],
     identities: list[str],
     include: Loader | None,
@@ -87,10 +138,10 @@ def _apply(
             continue
         key, value = parsed
         if key == "host":
-            active = _host_matches(value.split(), name)
+            active = _host_matches(value.split(), who.name)
             continue
         if key == "match":
-            active = False
+            active = _match(value, who, values)
             continue
         if not active or not value:
             continue
@@ -98,7 +149,7 @@ def _apply(
             if include is not None and depth < MAX_INCLUDE_DEPTH:
                 for pattern in value.split():
                     for included in include(pattern):
-                        _apply(included, name, values, identities, include,
+                        _apply(included, who, values, identities, include,
                                active=True, depth=depth + 1)  # fmt: skip
         elif key == "identityfile":
             identities.append(value)
@@ -106,14 +157,24 @@ def _apply(
             values[key] = value
 
 
-def lookup(text: str, name: str, *, include: Loader | None = None) -> HostConfig:
+def lookup(
+    text: str,
+    name: str,
+    *,
+    include: Loader | None = None,
+    user: str | None = None,
+    local_user: str | None = None,
+) -> HostConfig:
     """The settings of *text* (a config file's contents) for the host *name*.
 
-    *include* reads the files an ``Include`` line names (none are read without it).
+    *include* reads the files an ``Include`` line names (none are read without it); *user* is
+    the remote user when the URL names one, *local_user* the local login name (``Match user``
+    and ``Match localuser``).
     """
     values: dict[str, str] = {}
     identities: list[str] = []
-    _apply(text, name, values, identities, include, active=True, depth=0)
+    who = _Who(name, user, local_user)
+    _apply(text, who, values, identities, include, active=True, depth=0)
     port: int | None = None
     if "port" in values:
         try:
