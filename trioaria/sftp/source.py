@@ -272,12 +272,13 @@ def _netrc(options: Any) -> Any:
     path = options.get("netrc-path") or os.path.expanduser("~/.netrc")
     try:
         st = os.stat(path)
-        if st.st_mode & 0o077:
-            log.warning("%s is readable by others; ignoring it (chmod 600 %s)", path, path)
-            return None
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
     except OSError:
+        return None
+    if st.st_mode & 0o077:
+        log.warning("%s is readable by others; ignoring it (chmod 600 %s)", path, path)
+        return None
+    text = _read_text(path)
+    if text is None:
         return None
     from ..net.netrc import parse_netrc
 

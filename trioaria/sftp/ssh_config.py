@@ -75,6 +75,11 @@ def _host_matches(patterns: list[str], name: str) -> bool:
     return matched
 
 
+def _expand_hostname(hostname: str, name: str) -> str:
+    """``HostName``'s tokens: ``%h`` is the name given, ``%%`` a percent sign."""
+    return hostname.replace("%h", name).replace("%%", "%")
+
+
 @dataclass(frozen=True, slots=True)
 class _Who:
     """What ``Match`` criteria are tested against, besides the settings so far."""
@@ -106,7 +111,7 @@ def _match(value: str, who: _Who, values: dict[str, str]) -> bool:
             i += 1
             hostname = values.get("hostname")
             subject = {
-                "host": hostname.replace("%h", who.name) if hostname else who.name,
+                "host": _expand_hostname(hostname, who.name) if hostname else who.name,
                 "originalhost": who.name,
                 "user": who.user or values.get("user") or who.local_user,
                 "localuser": who.local_user,
@@ -185,7 +190,7 @@ def lookup(
             port = None
     hostname = values.get("hostname")
     if hostname is not None:
-        hostname = hostname.replace("%h", name).replace("%%", "%")
+        hostname = _expand_hostname(hostname, name)
     return HostConfig(
         hostname=hostname,
         port=port,

@@ -537,15 +537,13 @@ class StorageSession:
                     if through:
                         self.disk.writev(through_at, through)
                         through = []
-                    piece = offset // pl
                     buf = bufs.get(piece)
                     if buf is None:
                         if len(bufs) >= self._max_bufs:
                             self.flush_cache()
                         buf = self._buf_pool.pop() if self._buf_pool else memoryview(bytearray(pl))
                         bufs[piece] = buf
-                    start = offset - piece * pl
-                    end = start + len(chunk)
+                    end = start + size
                     buf[start:end] = chunk
                     cache[block] = buf[start:end]
                     self._cache_bytes += end - start
