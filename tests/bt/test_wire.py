@@ -547,18 +547,21 @@ def test_next_blocks_gives_what_next_event_gives(events, data):
     """The bulk path (whole ``piece`` messages in a row) changes nothing but the speed: the
     same messages in the same order, however the bytes are cut; a block that does not fit its
     piece is left to next_event, which refuses it."""
+    # pieces 0-3 and the last two (99 may be shorter); rarely one past the end, which is refused
+    # (and hides what follows it)
+    index = st.integers(0, 40).map(lambda i: (0, 1, 2, 3, 98, 99)[i % 6] if i < 40 else 100)
     blocks = data.draw(
-        st.lists(
-            st.builds(Piece, st.integers(0, 3), st.integers(0, 40), st.binary(max_size=30)),
-            max_size=8,
-        )
+        st.lists(st.builds(Piece, index, st.integers(0, 16), st.binary(max_size=16)), max_size=8)
     )
     order = data.draw(st.permutations(events + blocks))
     raw = b"".join(encode_message(e) for e in order)
     cuts = sorted(set(data.draw(st.lists(st.integers(0, len(raw)), max_size=8))))
     slow, quick = opened(num_pieces=100), opened(num_pieces=100)
-    quick.set_geometry(64, 100 * 64)
-    slow.set_geometry(64, 100 * 64)
+    # 100 pieces of 16 bytes, the last one maybe shorter; or no geometry (the piece count only)
+    total = data.draw(st.integers(99 * 16 + 1, 100 * 16 + 1))
+    if total <= 100 * 16:
+        quick.set_geometry(16, total)
+        slow.set_geometry(16, total)
     got_slow: list[object] = []
     got_quick: list[object] = []
     errors = []
@@ -574,6 +577,34 @@ def test_next_blocks_gives_what_next_event_gives(events, data):
         e if not isinstance(e, Piece) else (e.index, e.begin, bytes(e.data)) for e in got_quick
     ] == [e if not isinstance(e, Piece) else (e.index, e.begin, bytes(e.data)) for e in got_slow]
     assert len(errors) in (0, 2) and len(set(errors)) <= 1
+
+
+@pytest.mark.parametrize(
+    ("index", "begin", "size", "taken"),
+    [
+        (0, 0, 16, True),  # a whole piece
+        (0, 8, 8, True),  # its end
+        (0, 8, 9, False),  # one byte past it
+        (98, 15, 1, True),
+        (99, 0, 10, True),  # the last piece holds 10 bytes
+        (99, 5, 5, True),
+        (99, 5, 6, False),
+        (100, 0, 1, False),  # no such piece
+    ],
+)
+def test_next_blocks_range_check_at_piece_ends(index, begin, size, taken):
+    """The bulk path's range check, byte-exact: a block that fits its piece is taken; one that
+    does not is left to next_event, which refuses it."""
+    conn = opened(num_pieces=100)
+    conn.set_geometry(16, 99 * 16 + 10)
+    conn.receive_data(encode_message(Piece(index, begin, b"x" * size)))
+    blocks = conn.next_blocks()
+    if taken:
+        assert [(i, b, bytes(d)) for i, b, d in blocks] == [(index, begin, b"x" * size)]
+    else:
+        assert blocks == []
+        with pytest.raises(PeerProtocolError):
+            conn.next_event()
 
 
 @given(st.binary(max_size=200), st.data())

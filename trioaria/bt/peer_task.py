@@ -455,7 +455,8 @@ class PeerTask:
         now = trio.current_time()
         handled = 0
         fast = swarm.tracer is None and swarm.session is not None
-        block_index = swarm.block_index
+        # a requested block starts a block: its number is index * bpp + begin // bl
+        bpp, bl = swarm.block_geometry()
         run: list[memoryview] = []
         run_first = run_next = -1
         bulk = True  # look for block runs first (off while requests come: a seeder's bulk)
@@ -465,7 +466,7 @@ class PeerTask:
                 blocks = conn.next_blocks()  # the bulk: every whole block message in a row
                 if blocks:
                     for index, begin, data in state.take_blocks(blocks, now):
-                        block = block_index(index, begin)
+                        block = index * bpp + begin // bl
                         if block != run_next and run:
                             self._flush_run(state, run_first, run, now)
                         if not run:
@@ -489,7 +490,7 @@ class PeerTask:
                 assert isinstance(event, Piece)
                 piece_data = event.data
                 if state.take_block(event.index, event.begin, len(piece_data), now):
-                    block = block_index(event.index, event.begin)
+                    block = event.index * bpp + event.begin // bl
                     if block != run_next and run:
                         self._flush_run(state, run_first, run, now)
                     if not run:
@@ -514,6 +515,7 @@ class PeerTask:
                 self._handle(event)
                 now = trio.current_time()
                 fast = swarm.tracer is None and swarm.session is not None
+                bpp, bl = swarm.block_geometry()  # (the metadata may have just arrived)
             if self.closed:
                 break
             handled += 1

@@ -179,22 +179,37 @@ class Swarm:
         return self.block_requests([block])[0]
 
     def block_requests(self, blocks: list[int]) -> list[tuple[int, int, int]]:
-        """``(index, begin, length)`` of each storage block (a pipeline refill), in one call."""
+        """``(index, begin, length)`` of each storage block (a pipeline refill), in one call.
+
+        Blocks are numbered piece by piece (``blocks_per_piece`` each, the last one of a piece
+        or of the download maybe shorter), so the arithmetic is done here, not block by block
+        through :meth:`PieceStorage.block_span` (docs/performance.md §9)."""
         assert self.session is not None
         st = self.session.storage
-        pl = st.piece_length
-        span = st.block_span
+        pl, bl, bpp = st.piece_length, st.block_length, st.blocks_per_piece
+        last = st.num_pieces - 1
+        last_size = st.total_length - last * pl
         out = []
         for block in blocks:
-            start, end = span(block)
-            index = start // pl
-            out.append((index, start - index * pl, end - start))
+            index = block // bpp
+            begin = (block - index * bpp) * bl
+            length = (pl if index < last else last_size) - begin
+            out.append((index, begin, bl if length > bl else length))
         return out
 
     def block_index(self, index: int, begin: int) -> int:
         assert self.session is not None
         st = self.session.storage
         return st.block_of(index * st.piece_length + begin)
+
+    def block_geometry(self) -> tuple[int, int]:
+        """``(blocks_per_piece, block_length)``: a block starting at ``begin`` in piece ``index``
+        is block ``index * blocks_per_piece + begin // block_length``; ``(0, 1)`` before the
+        metadata."""
+        if self.session is None:
+            return 0, 1
+        st = self.session.storage
+        return st.blocks_per_piece, st.block_length
 
     def verified_bitfield(self) -> Pieces:
         assert self.session is not None

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import sys
 
 from ..base.errors import LocalProtocolError
 from .bencode import decode
@@ -293,11 +294,17 @@ class PeerConnection:
         size = len(chunk)
         unpack = _PIECE_HEAD.unpack_from
         most = 9 + self.max_block
-        block_ok = self._block_ok
+        # _block_ok, unrolled: a block must end inside its piece (the last one may be shorter)
+        last, full, last_size = self._block_limits()
         while size - pos >= 13 and chunk[pos + 4] == _PIECE_ID:
             length, _, index, begin = unpack(chunk, pos)
             end = pos + 4 + length
-            if not 9 <= length <= most or end > size or not block_ok(index, begin, length - 9):
+            if not 9 <= length <= most or end > size:
+                break
+            if index < last:
+                if begin + length - 9 > full:
+                    break
+            elif index > last or begin + length - 9 > last_size:
                 break
             out.append((index, begin, chunk[pos + 13 : end]))
             pos = end
@@ -413,6 +420,15 @@ class PeerConnection:
         if self.num_pieces is not None and index >= self.num_pieces:
             raise PeerProtocolError(f"{what} for piece {index} of {self.num_pieces}")
         return index
+
+    def _block_limits(self) -> tuple[int, int, int]:
+        """``(last piece, piece length, last piece's length)`` for :meth:`next_blocks`' range
+        check, the same as :meth:`_block_ok` (``sys.maxsize`` stands in for what is unknown)."""
+        n, pl, total = self.num_pieces, self.piece_length, self.total_length
+        last = sys.maxsize if n is None else n - 1
+        if n is None or pl is None or total is None:
+            return last, sys.maxsize, sys.maxsize
+        return last, pl, total - last * pl
 
     def _block_ok(self, index: int, begin: int, length: int) -> bool:
         """Whether a block lies inside its piece (the fast path; errors go the slow way)."""
