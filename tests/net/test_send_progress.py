@@ -37,3 +37,23 @@ async def test_a_cancelled_send_has_reported_what_went_out() -> None:
             await ours.send_all(bytes(SIZE), seen.append)
         assert cs.cancelled_caught
         assert seen and 0 < seen[-1] < SIZE
+
+
+async def test_try_send_takes_what_the_kernel_takes_at_once() -> None:
+    """``try_send`` (the peer task's short road for small messages while its writer is idle):
+    the bytes go out without blocking; a full send buffer takes nothing (``None``); after a
+    close, ``None`` too (the writer's next ``send_all`` reports the error)."""
+    async with _connected() as (ours, receiver):
+        assert ours.try_send(b"") is None
+        assert ours.try_send(b"hello") == 5
+        with trio.fail_after(5):
+            assert await receiver.receive_some(100) == b"hello"
+        sent = 0
+        for _ in range(10_000):  # nobody reads: the buffers fill up
+            n = ours.try_send(bytes(1 << 16))
+            if n is None:
+                break
+            sent += n
+        assert n is None and sent > 0
+        ours.close_nowait()
+        assert ours.try_send(b"x") is None

@@ -160,6 +160,10 @@ class PeerTask:
         self._out = bytearray()
         self._upload_buffer: memoryview | None = None
         self._wake = trio.Event()
+        # while the writer is parked with nothing to send, a message may go straight to the
+        # kernel (plain TCP): no wake-up, send and park of the writer task per refill
+        self._parked = False
+        self._try_send = None if isinstance(stream, MseStream) else stream.try_send
         self._nursery: trio.Nursery | None = None
         self._registered = False
         self.closed = False
@@ -178,9 +182,16 @@ class PeerTask:
         return self.state is not None and not self.closed
 
     def queue(self, data: bytes) -> None:
-        """Queue bytes for the writer."""
+        """Queue bytes for the writer; or, when the writer is parked with nothing queued
+        (so no message of ours is half sent), hand them to the kernel at once, queueing only
+        what it did not take (docs/performance.md §9)."""
         if self.closed:
             return
+        if self._parked and not self._out and self._try_send is not None:
+            sent = self._try_send(data) or 0  # None: a full buffer, or an error to report
+            if sent == len(data):
+                return
+            data = data[sent:]
         self._out += data
         self._kick()
 
@@ -289,7 +300,11 @@ class PeerTask:
                 await self._serve_upload()
                 continue
             if not self._out:
-                await self._wake.wait()
+                self._parked = True
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._parked = False
                 self._wake = trio.Event()
                 continue
             data, self._out = self._out, bytearray()
@@ -404,6 +419,8 @@ class PeerTask:
         # two buffers, taking turns (MseStream.prefetch).
         prefetch = stream.prefetch if isinstance(stream, MseStream) and stream.encrypted else None
         other = memoryview(bytearray(RECV_BUFFER)) if prefetch is not None else view
+        # after a wait for a whole buffer, read it at once: no second trip through trio
+        direct = None if isinstance(stream, MseStream) else stream.try_receive_into
         if self._initial:
             conn.receive_data(self._initial)
             self._initial = b""
@@ -417,9 +434,13 @@ class PeerTask:
                 state = self.state
                 owed = state.outstanding * BLOCK_SIZE if state is not None else 0
                 low = bulk_read_size(owed, len(view), trio.current_time(), bulk_after)
-                if not await stream.wait_for_bytes(low, BULK_PATIENCE):
+                got = None
+                if await stream.wait_for_bytes(low, BULK_PATIENCE):
+                    if low > 1 and direct is not None:
+                        got = direct(view)  # None: nothing after all, or an error to report
+                else:
                     bulk_after = trio.current_time() + BULK_BACKOFF
-                n = await stream.receive_into(view)
+                n = await stream.receive_into(view) if got is None else got
             if n:
                 conn.receive_data(view[:n])
                 if prefetch is not None and self.state is not None:

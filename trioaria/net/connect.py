@@ -357,6 +357,17 @@ class ByteStream:
         except OSError:  # BlockingIOError: nothing waiting
             return None
 
+    def try_send(self, data: bytes | bytearray | memoryview) -> int | None:
+        """Plain TCP only: hand *data* to the kernel at once without blocking; the count it
+        took, or ``None`` when it took nothing (a full send buffer, TLS, or an error the next
+        :meth:`send_all` will report).  Not while a :meth:`send_all` is under way."""
+        if self.tls or self._closed or not data:
+            return None
+        try:
+            return os.write(self._sock.fileno(), data)
+        except OSError:  # BlockingIOError: the buffer is full
+            return None
+
     def is_readable(self) -> bool:
         """Whether a read would not block: on an idle keep-alive connection this means the
         server closed it (or sent garbage), so it must not be reused."""
