@@ -98,6 +98,19 @@ class PieceHashes:
             raise ValueError("piece length must be positive")
 
 
+def _slice_run(data: Sequence[memoryview], start: int, end: int) -> list[memoryview]:
+    """The views of ``data`` (consecutive chunks) that cover bytes ``[start, end)`` of it."""
+    out: list[memoryview] = []
+    pos = 0
+    for chunk in data:
+        size = len(chunk)
+        lo, hi = max(start, pos), min(end, pos + size)
+        if lo < hi:
+            out.append(chunk[lo - pos : hi - pos])
+        pos += size
+    return out
+
+
 class _RunningHash:
     """The hash of a piece's first ``upto`` bytes, and whole blocks kept ahead of it."""
 
@@ -448,9 +461,37 @@ class StorageSession:
         self._dirty = True
         self._check_complete()
 
+    def _unsettled_spans(self, offset: int, length: int) -> list[tuple[int, int]]:
+        """``[start, end)`` spans of ``[offset, offset + length)`` outside complete pieces.
+
+        A complete piece (every block written: verified, or queued for or under its hash
+        check, maybe in a worker thread reading the disk) is settled until a failed check
+        clears it: what was checked is what stays stored, and a late duplicate (an endgame
+        twin, a repeat from a peer) cannot change bytes under the hasher or after it.
+        """
+        st = self.storage
+        pl = st.piece_length
+        pieces = st.pieces
+        end = offset + length
+        out: list[tuple[int, int]] = []
+        pos = offset
+        while pos < end:
+            piece = pos // pl
+            stop = min(end, (piece + 1) * pl)
+            if not pieces[piece]:
+                if out and out[-1][1] == pos:
+                    out[-1] = (out[-1][0], stop)
+                else:
+                    out.append((pos, stop))
+            pos = stop
+        return out
+
     def restart_from_zero(self) -> None:
         """Forget all progress (a source without Range support must start over)."""
         self.storage.reset()
+        self._cache.clear()  # blocks cached before the restart must not be flushed over new ones
+        self._cache_bytes = 0
+        self._release_buffers()
         self._streams.clear()
         self._streamed.clear()
         self._ahead_bytes = 0
@@ -460,10 +501,18 @@ class StorageSession:
     # --- writing ----------------------------------------------------------------------------
 
     def write_segment(self, seg: Segment, data: memoryview) -> None:
-        """A range source's bytes at ``seg.pos``: written inline, then marked (never before)."""
-        self.disk.write(seg.pos, data)
-        if self.hashes is not None:
-            self._feed(seg.pos, data)
+        """A range source's bytes at ``seg.pos``: written inline, then marked (never before).
+
+        Bytes for a piece already complete (verified, or waiting for its hash check) are not
+        stored: a racing twin segment (endgame) may still be fetching them, and a second
+        writer's bytes must not replace the ones checked (:meth:`_settled_pieces`).
+        """
+        pos = seg.pos
+        for start, end in self._unsettled_spans(pos, len(data)):
+            part = data[start - pos : end - pos]
+            self.disk.write(start, part)
+            if self.hashes is not None:
+                self._feed(start, part)
         pieces = self.picker.advance(seg, len(data))  # the picker records the writers (blame)
         self._dirty = True
         if self.on_block_cancels is not None:
@@ -496,12 +545,14 @@ class StorageSession:
         start_offset = st.block_start(first)
         feed = self._feed if self.hashes is not None else None
         if not self._cache_limit:
-            self.disk.writev(start_offset, list(data))
-            if feed is not None:
-                offset = start_offset
-                for chunk in data:
-                    feed(offset, chunk)
-                    offset += len(chunk)
+            offset = start_offset
+            for start, end in self._unsettled_spans(start_offset, sum(map(len, data))):
+                run = _slice_run(data, start - start_offset, end - start_offset)
+                self.disk.writev(start, run)
+                if feed is not None:
+                    for chunk in run:
+                        feed(start, chunk)
+                        start += len(chunk)
         else:
             pl = st.piece_length
             cache = self._cache
@@ -526,9 +577,14 @@ class StorageSession:
                     if not through:
                         through_at = offset
                     through.append(chunk)
-                elif block in cache:  # a duplicate is not stored: the stream must not hash it
-                    if feed is not None:
-                        self._unstream(piece)
+                elif block in cache or st.pieces[piece]:
+                    # a duplicate (of a cached block, or into a complete piece: see
+                    # _unsettled_spans) is not stored; the run written through ends here
+                    if through:
+                        self.disk.writev(through_at, through)
+                        through = []
+                    if feed is not None and not st.pieces[piece]:
+                        self._unstream(piece)  # the stream must not hash what is not stored
                 elif feed is not None and feed(offset, chunk):
                     if not through:
                         through_at = offset
