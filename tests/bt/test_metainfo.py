@@ -134,6 +134,32 @@ def test_unsafe_paths_are_exit_26(paths, message):
     assert info.value.exit_code == ExitCode.BITTORRENT_PARSE_ERROR
 
 
+def _padded(files: list[dict[bytes, object]]) -> dict[bytes, object]:
+    total = sum(int(f[b"length"]) for f in files)  # type: ignore[call-overload]
+    return {b"name": b"t", b"piece length": 16, b"pieces": hashes_for(total, 16), b"files": files}
+
+
+def test_padding_files_may_share_a_path_and_may_have_none():
+    """BEP 47: padding files of one length share the recommended ``.pad/N`` (libtorrent writes
+    them so); a padding file needs no ``path``; only equal lengths may share (zeros either way)."""
+    pad6 = {b"length": 6, b"path": [b".pad", b"6"], b"attr": b"p"}
+    files = [{b"length": 10, b"path": [b"a"]}, pad6, {b"length": 10, b"path": [b"b"]}, pad6]
+    m = parse_torrent(make_torrent(_padded([*files, {b"length": 10, b"path": [b"c"]}])))
+    assert [f.padding for f in m.files] == [False, True, False, True, False]
+    assert [f.path for f in m.files][1::2] == ["t/.pad/6", "t/.pad/6"]
+    m = parse_torrent(make_torrent(_padded([files[0], {b"length": 6, b"attr": b"p"}, files[2]])))
+    assert m.files[1].padding and m.files[1].path == "t/.pad/6"
+    bad = [
+        [files[0], pad6, files[2], {b"length": 7, b"path": [b".pad", b"6"], b"attr": b"p"}],
+        [files[0], pad6, {b"length": 10, b"path": [b".pad", b"6"]}],  # a real file there
+        [files[0], {b"length": 6, b"path": [b"a"], b"attr": b"p"}],
+        [files[0], {b"length": 6}],  # no path, not padding
+    ]
+    for entries in bad:
+        with pytest.raises(MetainfoError):
+            parse_torrent(make_torrent(_padded(entries)))
+
+
 @pytest.mark.parametrize("name", [b"..", b".", b"/etc", b"a/", b"a//b", b"a/../b"])
 def test_unsafe_names_are_exit_26(name):
     with pytest.raises(MetainfoError):

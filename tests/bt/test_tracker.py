@@ -21,6 +21,7 @@ from trioaria.bt.tracker import (
     parse_announce_response,
     parse_scrape_response,
     scrape_url,
+    split_tracker_url,
 )
 
 IH = bytes(range(20))
@@ -166,9 +167,60 @@ def test_failure_and_malformed_responses():
         parse_announce_response(encode({b"failure reason": "unregistered torrent", b"interval": 1}))
     assert info.value.reason == "unregistered torrent"
     assert isinstance(info.value, TrackerError)
-    for body in (b"", b"<html>", b"le", b"d8:intervali5e", encode({b"peers": b"12345"})):
+    for body in (b"", b"<html>", b"le", b"d8:intervali5e"):
         with pytest.raises(TrackerError):
             parse_announce_response(body)
+
+
+def test_a_malformed_compact_list_is_skipped():
+    """A ``peers``/``peers6`` string of a length that is not a multiple of 6/18 is skipped and
+    the rest of the answer used, as aria2 does (not the whole answer thrown away)."""
+    good, _ = encode_compact_peers([PeerAddress("1.2.3.4", 6881)])
+    r = parse_announce_response(encode({b"interval": 1800, b"peers": good, b"peers6": bytes(17)}))
+    assert r.interval == 1800 and r.peers == (PeerAddress("1.2.3.4", 6881),)
+    r = parse_announce_response(encode({b"interval": 60, b"peers": b"12345"}))
+    assert r.interval == 60 and r.peers == ()
+
+
+@pytest.mark.parametrize(
+    ("url", "split"),
+    [
+        ("http://t.example/announce", ("http", "t.example", 80, "/announce")),
+        ("HTTPS://t.example:8443/a?b=c", ("https", "t.example", 8443, "/a?b=c")),
+        ("udp://[::1]:6969/announce", ("udp", "::1", 6969, "/announce")),
+        ("http://t.example/a b", ("http", "t.example", 80, "/a%20b")),  # a valid request line
+        ("http://t.example", ("http", "t.example", 80, "/")),
+    ],
+)
+def test_split_tracker_url(url, split):
+    assert split_tracker_url(url) == split
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://t.example:99999/announce",  # port out of range
+        "udp://t.example:abc/announce",  # not a number
+        "udp://t.example/announce",  # BEP 15 needs a port
+        "http://[::1/announce",  # unclosed bracket
+        "http://a..b/announce",  # an empty label: IDNA refuses it
+        "ftp://t.example/announce",
+        "http:///announce",
+    ],
+)
+def test_split_tracker_url_refuses_what_cannot_be_used(url):
+    with pytest.raises(TrackerError, match="bad tracker URL"):
+        split_tracker_url(url)
+
+
+@given(st.text(max_size=60) | st.text(max_size=40).map(lambda t: "http://" + t))
+def test_split_tracker_url_raises_only_tracker_errors(url):
+    try:
+        scheme, host, port, target = split_tracker_url(url)
+    except TrackerError:
+        return
+    assert scheme in ("http", "https", "udp") and host and 0 < port < 65536
+    assert target.isascii() and not any(c.isspace() for c in target)
 
 
 @given(st.binary(max_size=200))

@@ -70,6 +70,26 @@ def test_web_seed_alone_multi_file(tmp_path: Path, nginx) -> None:  # type: igno
     assert all("empty" not in r for r in requested)
 
 
+def test_web_seed_alone_announces_completed(tmp_path: Path, nginx) -> None:  # type: ignore[no-untyped-def]
+    """BEP 3: ``completed`` is sent when the download completes, also when every byte came
+    from the web seed and none from a peer."""
+    src, dl = tmp_path / "src", tmp_path / "dl"
+    src.mkdir()
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    with Tracker(interval=900) as tracker:
+        raw = make_torrent(
+            src, [("f.bin", os.urandom(100_000))], name="f.bin", announce=tracker.url
+        )
+        _publish(nginx, prefix, src)
+        torrent = tmp_path / "w.torrent"
+        torrent.write_bytes(_with_url_list(raw, [nginx.url(f"/{prefix}/f.bin")]))
+        res = run_trioaria(f"--dir={dl}", "--seed-time=0", str(torrent))
+        assert res.returncode == 0, res.stdout + res.stderr
+        info_hash = parse_torrent(raw).info_hash
+        assert tracker.state.events(info_hash) == ["started", "completed", "stopped"]
+    assert (dl / "f.bin").read_bytes() == (src / "f.bin").read_bytes()
+
+
 def test_web_seed_given_with_minus_T(tmp_path: Path, nginx) -> None:  # type: ignore[no-untyped-def]
     """``-T x.torrent http://host/dir/``: a directory URI gets the name appended (BEP 19);
     tiny 8 KiB pieces (below the 16 KiB block) work."""

@@ -21,6 +21,7 @@ without DHT (docs/decisions.md: aria2 needs DHT on for UDP trackers, we do not).
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from .tracker import (
     PeerAddress,
     build_announce_url,
     parse_announce_response,
+    split_tracker_url,
 )
 
 if TYPE_CHECKING:  # BEP 15 is imported with the first udp:// announce, --trace when asked
@@ -82,13 +84,9 @@ async def http_get(
         TrackerError: a status other than 200, or a body too large.
         NetworkError, TimeoutError_: the connection failed.
     """
+    scheme, host, port, target = split_tracker_url(url)
     parts = urlsplit(url)
-    secure = parts.scheme == "https"
-    host = parts.hostname or ""
-    port = parts.port or (443 if secure else 80)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
+    secure = scheme == "https"
     route = proxies.route(parts.scheme, host) if proxies is not None else None
     extra: list[tuple[str, str]] = []
     with read_deadline(timeout, f"announcing to {host}"):
@@ -104,7 +102,8 @@ async def http_get(
             except NetworkError as exc:
                 exc.message = f"cannot reach the proxy {proxy.label}: {exc.message}"
                 raise
-            target = parts._replace(fragment="").geturl()  # absolute form, RFC 9112 §3.2.2
+            # absolute form, RFC 9112 §3.2.2
+            target = f"{scheme}://{parts.netloc}{target}"
             authorization = proxy.authorization()
             if authorization is not None:
                 extra.append(("Proxy-Authorization", authorization))
@@ -275,6 +274,7 @@ class Announcer:
         udp_shared: ``family -> SharedUdp | None``: UDP trackers use the DHT's socket when it
             runs (``trioaria.bt.discovery``).
         tracer: ``--trace``: announces and answers are written there (bt/trace.py).
+        rng: shuffles the URLs of each tier (BEP 12).
     """
 
     def __init__(
@@ -293,8 +293,11 @@ class Announcer:
         proxies: ProxySettings | None = None,
         udp_shared: Callable[[int], Any] | None = None,
         tracer: Tracer | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self.tiers = [list(t) for t in tiers if t]
+        # BEP 12: the URLs of each tier are tried in an order shuffled once, at the start
+        rng = rng if rng is not None else random.Random()
+        self.tiers = [rng.sample(t, len(t)) for t in tiers if t]
         self.info_hash = info_hash
         self.peer_id = peer_id
         self.port = port
@@ -368,7 +371,8 @@ class Announcer:
                     self.last_error = f"{url}: {exc}"
                     log.info("announce to %s failed: %s", url, exc)
                     continue
-                except OSError as exc:
+                except (OSError, ValueError) as exc:  # ValueError: a host name the resolver
+                    # refuses (UnicodeError) that split_tracker_url let through
                     self.last_error = f"{url}: {exc}"
                     log.info("announce to %s failed: %s", url, exc)
                     continue
@@ -398,7 +402,7 @@ class Announcer:
         self, url: str, event: AnnounceEvent
     ) -> tuple[int, list[tuple[str, int]]]:
         request = self._request(event)
-        scheme = url.partition(":")[0].lower()
+        scheme, host, port, _ = split_tracker_url(url)  # TrackerError: one failed tracker
         if scheme in ("http", "https"):
             tracker_id = self._tracker_ids.get(url)
             if tracker_id is not None:
@@ -437,12 +441,9 @@ class Announcer:
                 interval = max(interval, response.min_interval)
             return interval, _addresses(response.peers)
         if scheme == "udp":
-            parts = urlsplit(url)
-            if not parts.hostname or not parts.port:
-                raise TrackerError(f"bad UDP tracker URL {url}")
             answer = await udp_announce(
-                parts.hostname,
-                parts.port,
+                host,
+                port,
                 request,
                 timeout=self.timeout,
                 shared=self._udp_shared,

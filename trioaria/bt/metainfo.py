@@ -297,9 +297,14 @@ def _files(
             if not isinstance(entry, dict):
                 raise MetainfoError("A files entry is not a dictionary.")
             length = _length(entry)
+            attr = entry.get(b"attr")
+            padding = isinstance(attr, bytes) and b"p" in attr
             raw_path = entry.get(b"path.utf-8")
             if not isinstance(raw_path, list):
                 raw_path = entry.get(b"path")
+            if not isinstance(raw_path, list) and padding:
+                # BEP 47: a padding file need not have a path; its recommended one
+                raw_path = [b".pad", str(length).encode()]
             if not isinstance(raw_path, list):
                 raise MetainfoError("Missing path in a files entry.")
             if not raw_path:
@@ -314,8 +319,6 @@ def _files(
             url_path = "/".join(url_parts)
             shown = "/".join([shown_name, *parts])
             path = _safe_path([*name_components, *parts], shown)
-            attr = entry.get(b"attr")
-            padding = isinstance(attr, bytes) and b"p" in attr
             files.append(TorrentFile(path, length, offset, padding, url_path))
             offset += length
         _check_unique(files)
@@ -335,15 +338,23 @@ def _length(d: dict[bytes, BValue]) -> int:
 
 
 def _check_unique(files: Iterable[TorrentFile]) -> None:
+    """Two files may not share a path, nor a file be another's directory; padding files of
+    equal length may share one (BEP 47 recommends ``.pad/N`` for all of them: zeros, never
+    selected, so they cannot disagree)."""
     paths: set[str] = set()
+    pads: dict[str, int] = {}
     dirs: set[str] = set()
     for f in files:
-        if f.path in paths:
+        if f.padding and pads.get(f.path, f.length) == f.length and f.path not in paths:
+            pads[f.path] = f.length
+        elif f.path in paths or f.path in pads:
             raise MetainfoError(f"Duplicate file path {f.path}")
-        paths.add(f.path)
+        else:
+            paths.add(f.path)
         parts = f.path.split("/")
         for k in range(1, len(parts)):
             dirs.add("/".join(parts[:k]))
+    paths.update(pads)
     clash = paths & dirs
     if clash:
         raise MetainfoError(f"{min(clash)} is both a file and a directory")

@@ -27,7 +27,7 @@ import enum
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .bencode import BValue, decode
 from .errors import BencodeError, TrackerError, TrackerFailure
@@ -44,6 +44,7 @@ __all__ = [
     "parse_announce_response",
     "parse_scrape_response",
     "scrape_url",
+    "split_tracker_url",
 ]
 
 
@@ -146,6 +147,48 @@ class ScrapeStats:
 
 def _pct(raw: bytes) -> str:
     return quote(raw, safe="")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# a request target keeps every printable ASCII character; spaces, controls and the rest are
+# percent-encoded (as a browser does), so no URL can make the request line invalid
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def split_tracker_url(url: str) -> tuple[str, str, int, str]:
+    """Check an announce URL (from a torrent, a magnet's ``tr``, ``--bt-tracker``: untrusted)
+    and split it into ``(scheme, host, port, target)``: the host without IPv6 brackets, the
+    request target (path and query) for HTTP(S).  A URL that cannot be used is one failed
+    tracker, as in aria2, never a crash.
+
+    Raises:
+        TrackerError: not http/https/udp, no host, a port that is not a number in 1-65535 (a
+            UDP tracker must name one, BEP 15), an unclosed IPv6 bracket, or a host name that
+            IDNA cannot encode (an empty or over-long label).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port out of range or not a number, "[::1" ...
+        raise TrackerError(f"bad tracker URL {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https", "udp"):
+        raise TrackerError(f"bad tracker URL {url!r}: not http, https or udp")
+    host = parts.hostname or ""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        host = ""
+    if not host:
+        raise TrackerError(f"bad tracker URL {url!r}: no usable host name")
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme, 0)
+    if not port:
+        raise TrackerError(f"bad tracker URL {url!r}: no port")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return scheme, host, port, quote(target, safe=_TARGET_SAFE)
 
 
 def build_announce_url(announce: str, request: AnnounceRequest) -> str:
@@ -283,13 +326,15 @@ def parse_announce_response(body: bytes) -> AnnounceResponse:
     """
     d = _tracker_dict(body)
     peers: list[PeerAddress] = []
+    # a compact list of a length that is not a multiple of its entry size is skipped, the rest
+    # of the answer used (aria2 does the same)
     raw_peers = d.get(b"peers")
-    if isinstance(raw_peers, bytes):
+    if isinstance(raw_peers, bytes) and len(raw_peers) % 6 == 0:
         peers.extend(decode_compact_peers(raw_peers))
     elif isinstance(raw_peers, list):
         peers.extend(_dict_peers(raw_peers))
     raw6 = d.get(b"peers6")
-    if isinstance(raw6, bytes):
+    if isinstance(raw6, bytes) and len(raw6) % 18 == 0:
         peers.extend(decode_compact_peers(raw6, ipv6=True))
     warning = d.get(b"warning message")
     tracker_id = d.get(b"tracker id")

@@ -735,9 +735,12 @@ class TorrentGroup(RequestGroup):
                     storage_nursery.cancel_scope.cancel()
                 swarm.set_complete()
                 await session.finish()
-                if swarm.downloaded:  # a download that started complete never "completed"
+                # a download that started complete never "completed"; one that came from the
+                # peers, the web seeds or both did
+                fetched = swarm.downloaded + self._web_bytes
+                if fetched:
                     announcer.completed()
-                if swarm.downloaded or self.opt("bt-enable-hook-after-hash-check"):
+                if fetched or self.opt("bt-enable-hook-after-hash-check"):
                     self.notify("bt-complete")  # --on-bt-download-complete, before seeding
                 if self._skip_seeding:
                     log.info("GID#%s verified complete; --bt-hash-check-seed=false", self.gid)
