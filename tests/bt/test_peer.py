@@ -185,14 +185,19 @@ def test_uploads_queue_reject_and_cancel():
     p.set_choking(False, 0.0)
     assert p.receive(Request(1, 0, 16384), 0.0) == [UploadQueued(1, 0, 16384)]
     assert p.receive(Request(2, 0, 16384), 0.0) == [SendMessage(RejectRequest(2, 0, 16384))]
-    assert p.receive(Cancel(0, 0, 16384), 0.0) == [UploadCancelled(0, 0, 16384)]
-    assert p.receive(Cancel(0, 0, 16384), 0.0) == []
+    # BEP 6: "even when a request is cancelled, the peer receiving the cancel should respond
+    # with either the corresponding reject or the corresponding piece"
+    assert p.receive(Cancel(0, 0, 16384), 0.0) == [SendMessage(RejectRequest(0, 0, 16384))]
+    assert p.receive(Cancel(0, 0, 16384), 0.0) == []  # not queued (any more): no answer
     assert p.next_upload() == (1, 0, 16384) and p.next_upload() is None
     p.receive(Request(3, 0, 16384), 0.0)
     assert p.set_choking(True, 0.0) == [SendMessage(RejectRequest(3, 0, 16384))]
     assert p.queued_uploads == 0
     plain = PeerState(8, now=0.0)
     assert plain.receive(Request(0, 0, 16384), 0.0) == []  # choked, no Fast: ignored
+    plain.set_choking(False, 0.0)
+    assert plain.receive(Request(0, 0, 16384), 0.0) == [UploadQueued(0, 0, 16384)]
+    assert plain.receive(Cancel(0, 0, 16384), 0.0) == [UploadCancelled(0, 0, 16384)]
     plain.set_choking(False, 0.0)
     plain.receive(Request(0, 0, 16384), 0.0)
     assert plain.set_choking(True, 0.0) == [] and plain.queued_uploads == 0
@@ -212,3 +217,18 @@ def test_snubbing_keepalive_and_idle_timers():
     assert not p.snubbed
     assert p.get_timer() == 250.0
     assert p.handle_timer(320.0) == [PeerIdle(), SendMessage(KeepAlive())]
+
+
+def test_allowed_fast_and_early_haves_are_bounded() -> None:
+    """Before the metadata the piece count is unknown: a flood of ``allowed fast`` or ``have``
+    messages keeps a bounded set; after it, indices past the last piece are ignored."""
+    from trioaria.bt.peer import MAX_ALLOWED_FAST
+
+    p = PeerState(None, now=0.0, fast=True)
+    for i in range(MAX_ALLOWED_FAST + 100):
+        p.receive(AllowedFast(i), 0.0)
+    assert len(p.allowed_fast) == MAX_ALLOWED_FAST
+    known = PeerState(8, now=0.0, fast=True)
+    known.receive(AllowedFast(8), 0.0)
+    known.receive(AllowedFast(7), 0.0)
+    assert known.allowed_fast == {7}

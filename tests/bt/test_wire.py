@@ -233,11 +233,14 @@ def test_eof_at_a_boundary_and_mid_message():
     assert conn.state is ConnectionState.CLOSED and conn.next_event() is None
     with pytest.raises(LocalProtocolError):
         conn.receive_data(b"x")
-    conn = opened()
-    conn.receive_data(encode_message(Have(1))[:3])
-    conn.receive_data(b"")
-    with pytest.raises(PeerProtocolError, match="middle of a message"):
-        conn.next_event()
+    # a peer that hangs up in the middle of a message has closed the connection, no more
+    # (it is not a protocol violation: a killed peer must not be banned)
+    for partial in (encode_message(Have(1))[:3], encode_message(Piece(0, 0, b"x" * 100))[:50]):
+        conn = opened()
+        conn.receive_data(partial)
+        conn.receive_data(b"")
+        assert events_of(conn) == [ConnectionClosed()]
+        assert conn.state is ConnectionState.CLOSED and conn.buffered == 0
 
 
 def test_handshake_checks():
@@ -627,3 +630,19 @@ def test_arbitrary_handshake_bytes_raise_only_peer_errors(raw):
         events_of(conn)
     except PeerProtocolError:
         pass
+
+
+def test_the_remote_extension_map_is_bounded() -> None:
+    """BEP 10: later handshakes update ``m``; repeated ones with new names do not grow it past
+    MAX_EXTENSIONS, while known names still update and an id of 0 still removes."""
+    from trioaria.bt.wire import MAX_EXTENSIONS
+
+    conn = opened()
+    for k in range(5):
+        names = {f"x{k}_{i}": 1 + i % 200 for i in range(100)}
+        conn.receive_data(encode_message(ExtendedHandshake(m={"ut_pex": 1, **names})))
+        assert isinstance(conn.next_event(), ExtendedHandshake)
+    assert len(conn.remote_extensions) == MAX_EXTENSIONS
+    conn.receive_data(encode_message(ExtendedHandshake(m={"ut_pex": 9, "x0_1": 0})))
+    conn.next_event()
+    assert conn.remote_extensions["ut_pex"] == 9 and "x0_1" not in conn.remote_extensions

@@ -83,6 +83,8 @@ SNUB_AFTER = 60.0
 KEEPALIVE_AFTER = 120.0
 IDLE_AFTER = 180.0
 DEFAULT_MAX_QUEUE = 250
+MAX_ALLOWED_FAST = 256  # allowed-fast pieces remembered from one peer
+MAX_EARLY_HAVES = 1 << 16  # HAVEs kept from before the metadata (the piece count) is known
 MIN_PIPELINE = 4
 PIPELINE_SECONDS = 3.0
 
@@ -400,7 +402,7 @@ class PeerState:
                 return []
             case Have(index=index):
                 if self._pieces is None:
-                    if len(self._early_haves) < 1 << 20:
+                    if len(self._early_haves) < MAX_EARLY_HAVES:
                         self._early_haves.add(index)
                     return []
                 if self._set_have(index):
@@ -423,6 +425,8 @@ class PeerState:
                     self._uploads.remove((index, begin, length))
                 except ValueError:
                     return []
+                if self.fast:  # BEP 6: every request gets exactly one answer, a cancelled one too
+                    return [SendMessage(RejectRequest(index, begin, length))]
                 return [UploadCancelled(index, begin, length)]
             case RejectRequest(index=index, begin=begin, length=length):
                 entry = self._requests.get((index, begin))
@@ -431,7 +435,12 @@ class PeerState:
                 del self._requests[(index, begin)]
                 return [RequestsDropped(((index, begin, length),))]
             case AllowedFast(index=index):
-                self.allowed_fast.add(index)
+                # a handful is usual (BEP 6 suggests 10); before the metadata the piece count is
+                # unknown, so a bound, not the range, keeps the set small
+                if len(self.allowed_fast) < MAX_ALLOWED_FAST and (
+                    self._num_pieces is None or index < self._num_pieces
+                ):
+                    self.allowed_fast.add(index)
                 return []
             case SuggestPiece(index=index):
                 self.suggested.append(index)

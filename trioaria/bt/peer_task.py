@@ -116,6 +116,7 @@ UT_METADATA_ID = 3  # the id we ask peers to send ut_metadata messages as
 UT_PEX_ID = 1
 HANDSHAKE_TIMEOUT = 20.0
 UPLOAD_BATCH = 64  # blocks per send while no upload limit applies (~1 MiB)
+MAX_QUEUED_OUT = 8 << 20  # bytes of messages (not piece data) waiting for a peer to read them
 
 
 class PeerTask:
@@ -193,6 +194,13 @@ class PeerTask:
                 return
             data = data[sent:]
         self._out += data
+        if len(self._out) > MAX_QUEUED_OUT:
+            # a peer that asks (requests we reject, metadata pieces) and does not read the
+            # answers: its replies would pile up without bound (BEP 6 allows choking or
+            # closing such a peer)
+            log.info("%r: %d bytes of replies not read, disconnecting", self, len(self._out))
+            self.close()
+            return
         self._kick()
 
     def send(self, event: Event) -> None:

@@ -89,6 +89,7 @@ from .messages import (
 
 __all__ = ["ConnectionState", "PeerConnection"]
 
+MAX_EXTENSIONS = 64  # BEP 10 extension names remembered per peer (a dozen exist)
 _PIECE_HEAD = struct.Struct(">IBII")  # length prefix, id 7, index, begin
 _REQUEST = struct.Struct(">IBIII")  # length prefix 13, id 6, index, begin, length
 _PIECE_ID = int(MessageId.PIECE)
@@ -272,8 +273,11 @@ class PeerConnection:
             self._error = exc
             raise
         if event is None and self._eof:
-            if self.buffered:
-                self._fail(f"connection closed in the middle of a message ({self.buffered} bytes)")
+            # a peer that hangs up in the middle of a message (killed while it wrote a block)
+            # has closed the connection, no more: the partial message is dropped (BEP 3 treats
+            # neither as misconduct)
+            self._pending = bytearray()
+            self._chunk = None
             self.state = ConnectionState.CLOSED
             return ConnectionClosed()
         return event
@@ -515,12 +519,14 @@ class PeerConnection:
             if not isinstance(d, dict):
                 raise PeerProtocolError("extended handshake is not a dictionary")
             handshake = ExtendedHandshake.from_dict(d)
-            # BEP 10: later handshakes update the map; an id of 0 disables an extension.
+            # BEP 10: later handshakes update the map; an id of 0 disables an extension.  At
+            # most MAX_EXTENSIONS names are remembered (repeated handshakes must not grow it).
+            remote = self.remote_extensions
             for name, value in handshake.m.items():
-                if value:
-                    self.remote_extensions[name] = value
-                else:
-                    self.remote_extensions.pop(name, None)
+                if not value:
+                    remote.pop(name, None)
+                elif name in remote or len(remote) < MAX_EXTENSIONS:
+                    remote[name] = value
             return handshake
         ext_name = next((n for n, i in self.local_extensions.items() if i == ext_id), None)
         return Extended(ext_id, bytes(frame[2:]), ext_name)
