@@ -5,6 +5,7 @@ what was hash-checked is what stays on disk, and a verified piece cannot turn co
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from pathlib import Path
 
@@ -39,6 +40,19 @@ def _bad_pieces(tmp_path: Path, data: bytes, piece: int) -> list[int]:
     ]
 
 
+async def _complete(s: StorageSession, nursery: trio.Nursery) -> None:
+    with trio.fail_after(5):
+        await s.wait_complete()
+    nursery.cancel_scope.cancel()
+
+
+async def _closed_and_intact(s: StorageSession, tmp_path: Path, data: bytes, piece: int) -> None:
+    await s.finish()
+    await s.close()
+    assert s.hash_failures == 0
+    assert _bad_pieces(tmp_path, data, piece) == []
+
+
 async def test_a_twin_behind_does_not_rewrite_a_verified_piece(tmp_path: Path) -> None:
     piece = 64 * K
     data = random.Random(7).randbytes(3 * piece)
@@ -59,12 +73,8 @@ async def test_a_twin_behind_does_not_rewrite_a_verified_piece(tmp_path: Path) -
         s.write_segment(twin, memoryview(corrupt[96 * K : 112 * K]))  # late, into piece 1
         s.write_segment(good, memoryview(data[128 * K : 144 * K]))
         s.write_segment(tail, memoryview(data[144 * K :]))
-        with trio.fail_after(5):
-            await s.wait_complete()
-        nursery.cancel_scope.cancel()
-    await s.finish()
-    await s.close()
-    assert _bad_pieces(tmp_path, data, piece) == []
+        await _complete(s, nursery)
+    await _closed_and_intact(s, tmp_path, data, piece)
 
 
 @pytest.mark.parametrize("disk_cache", [0, 256 * K])
@@ -94,13 +104,8 @@ async def test_a_late_duplicate_block_is_not_stored(
         # one read: piece 0, piece 1 again (other bytes), piece 2
         s.write_blocks(b, 0, [*blocks[:per], *bad[per : 2 * per], *blocks[2 * per : 3 * per]])
         s.write_blocks(a, 3 * per, blocks[3 * per :])
-        with trio.fail_after(5):
-            await s.wait_complete()
-        nursery.cancel_scope.cancel()
-    await s.finish()
-    await s.close()
-    assert s.hash_failures == 0
-    assert _bad_pieces(tmp_path, data, piece) == []
+        await _complete(s, nursery)
+    await _closed_and_intact(s, tmp_path, data, piece)
 
 
 async def test_a_write_while_the_piece_is_checked_is_not_stored(tmp_path: Path) -> None:
@@ -122,10 +127,32 @@ async def test_a_write_while_the_piece_is_checked_is_not_stored(tmp_path: Path) 
         assert s.storage.pieces[0] and not s.storage.verified[0]  # queued for its check
         s.write_block(a, 1, memoryview(corrupt[bl : 2 * bl]))  # before the hasher runs
         s.write_blocks(a, 4, blocks[4:])
-        with trio.fail_after(5):
-            await s.wait_complete()
-        nursery.cancel_scope.cancel()
-    await s.finish()
-    await s.close()
-    assert s.hash_failures == 0
-    assert _bad_pieces(tmp_path, data, piece) == []
+        await _complete(s, nursery)
+    await _closed_and_intact(s, tmp_path, data, piece)
+
+
+def test_spans_in_units_against_a_byte_model() -> None:
+    """``spans_in_units`` keeps exactly the positions whose unit is kept, merged into runs."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from trioaria.storage.pieces import spans_in_units
+
+    @given(
+        st.lists(st.tuples(st.integers(0, 200), st.integers(0, 30)), max_size=6),
+        st.integers(1, 17),
+        st.sets(st.integers(0, 20)),
+    )
+    def check(raw: list[tuple[int, int]], unit: int, kept: set[int]) -> None:
+        spans, end = [], 0
+        for start, size in sorted(raw):
+            start = max(start, end)
+            spans.append((start, start + size))
+            end = start + size
+        got = spans_in_units(spans, unit, kept.__contains__)
+        positions = {x for a, b in spans for x in range(a, b) if x // unit in kept}
+        assert {x for a, b in got for x in range(a, b)} == positions
+        assert all(a < b for a, b in got)
+        assert all(b1 < a2 for (_, b1), (a2, _) in itertools.pairwise(got))
+
+    check()

@@ -86,7 +86,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .bitfield import Bitfield
-from .pieces import PieceStorage
+from .pieces import PieceStorage, spans_in_units
 
 __all__ = [
     "STREAM_PIECE_SELECTORS",
@@ -643,19 +643,7 @@ class Picker:
         if self._wanted_all:
             return runs
         wanted = self._wanted
-        bpp = self._bpp
-        out: list[tuple[int, int]] = []
-        for a, b in runs:
-            cur = a
-            while cur < b:
-                stop = min(b, (cur // bpp + 1) * bpp)
-                if wanted[cur // bpp]:
-                    if out and out[-1][1] == cur:
-                        out[-1] = (out[-1][0], stop)
-                    else:
-                        out.append((cur, stop))
-                cur = stop
-        return out
+        return spans_in_units(runs, self._bpp, lambda piece: wanted[piece])
 
     def _runs(self, first: int, stop: int) -> list[tuple[int, int]]:
         busy = self._busy

@@ -28,11 +28,11 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .bitfield import Bitfield
 
-__all__ = ["BLOCK_LENGTH", "BlockMap", "PieceStorage", "block_length_for"]
+__all__ = ["BLOCK_LENGTH", "BlockMap", "PieceStorage", "block_length_for", "spans_in_units"]
 
 BLOCK_LENGTH = 16 * 1024
 
@@ -43,6 +43,27 @@ def block_length_for(piece_length: int) -> int:
     if piece_length <= 0:
         return BLOCK_LENGTH
     return min(BLOCK_LENGTH, piece_length)
+
+
+def spans_in_units(
+    spans: Iterable[tuple[int, int]], unit: int, keep: Callable[[int], object]
+) -> list[tuple[int, int]]:
+    """The parts of the half-open, ascending ``spans`` that lie in units ``x // unit`` for
+    which ``keep(unit index)`` holds, adjacent parts merged: the missing blocks of wanted
+    pieces (the picker), the bytes of a write outside complete pieces (the session)."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        cur = a
+        while cur < b:
+            k = cur // unit
+            stop = min(b, (k + 1) * unit)
+            if keep(k):
+                if out and out[-1][1] == cur:
+                    out[-1] = (out[-1][0], stop)
+                else:
+                    out.append((cur, stop))
+            cur = stop
+    return out
 
 
 class BlockMap:

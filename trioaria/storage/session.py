@@ -51,7 +51,7 @@ from .bitfield import Bitfield
 from .disk import DiskAdaptor, load_control_file, remove_control_file, save_control_file
 from .layout import FileEntry, FileLayout
 from .picker import BlockOutcome, RangePicker, Segment
-from .pieces import PieceStorage
+from .pieces import PieceStorage, spans_in_units
 
 __all__ = [
     "MAX_LENGTH",
@@ -470,21 +470,8 @@ class StorageSession:
         twin, a repeat from a peer) cannot change bytes under the hasher or after it.
         """
         st = self.storage
-        pl = st.piece_length
         pieces = st.pieces
-        end = offset + length
-        out: list[tuple[int, int]] = []
-        pos = offset
-        while pos < end:
-            piece = pos // pl
-            stop = min(end, (piece + 1) * pl)
-            if not pieces[piece]:
-                if out and out[-1][1] == pos:
-                    out[-1] = (out[-1][0], stop)
-                else:
-                    out.append((pos, stop))
-            pos = stop
-        return out
+        return spans_in_units([(offset, offset + length)], st.piece_length, lambda p: not pieces[p])
 
     def restart_from_zero(self) -> None:
         """Forget all progress (a source without Range support must start over)."""
