@@ -492,7 +492,7 @@ class StorageSession:
 
         Bytes for a piece already complete (verified, or waiting for its hash check) are not
         stored: a racing twin segment (endgame) may still be fetching them, and a second
-        writer's bytes must not replace the ones checked (:meth:`_settled_pieces`).
+        writer's bytes must not replace the ones checked (:meth:`_unsettled_spans`).
         """
         pos = seg.pos
         for start, end in self._unsettled_spans(pos, len(data)):
@@ -532,7 +532,6 @@ class StorageSession:
         start_offset = st.block_start(first)
         feed = self._feed if self.hashes is not None else None
         if not self._cache_limit:
-            offset = start_offset
             for start, end in self._unsettled_spans(start_offset, sum(map(len, data))):
                 run = _slice_run(data, start - start_offset, end - start_offset)
                 self.disk.writev(start, run)
