@@ -244,3 +244,21 @@ def test_two_nodes_find_each_other_ipv6(namespaces: tuple[str, str]) -> None:
     assert any(p[2] == 41002 for p in res_a["peers"]), res_a
     assert any(p[2] == 41001 for p in res_b["peers"]), res_b
     assert all(p[2] == 41002 for p in res_a["peers"]) and all(p[2] == 41001 for p in res_b["peers"])
+
+
+def test_the_node_keeps_the_last_peers_and_hands_out_each_once() -> None:
+    """Neighbours re-announce for as long as we run: the node keeps the last MAX_PEERS it heard
+    (not every announce ever), and a reader that counted what it took gets only what is new."""
+    from trioaria.dht.lpd_node import MAX_PEERS, LpdNode
+
+    node = LpdNode(6881, "127.0.0.1")
+    batch = [LpdPeer(IH, ("10.0.0.2", 7000 + i)) for i in range(10)]
+    node.add_found(batch)
+    assert node.peers_since(0) == batch and node.peers_since(10) == []
+    seen = node.found
+    for _ in range(100):
+        node.add_found(batch)
+    assert len(node.peers) == MAX_PEERS and node.found == 1010
+    assert node.peers_since(seen) == node.peers  # more arrived than is kept: all that is kept
+    node.add_found(batch[:3])
+    assert node.peers_since(1010) == batch[:3]

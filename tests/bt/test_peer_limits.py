@@ -107,3 +107,19 @@ def test_multi_file_torrent_with_one_open_file(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     for rel, data in files:
         assert (dl / "m" / rel).read_bytes() == data
+
+
+def test_candidates_are_bounded(tmp_path: Path) -> None:
+    """A peer flooding PEX (100 fresh addresses a message, as often as it likes) cannot grow the
+    list of addresses waiting to be dialled past aria2's 1024; the newest stay."""
+    from trioaria.bt.swarm import MAX_CANDIDATES
+
+    async def main() -> None:
+        swarm = _swarm(tmp_path, max_peers=55, limit=0)
+        for k in range(50):
+            swarm.add_peers((f"10.{k}.{i // 250}.{i % 250}", 6881) for i in range(100))
+        assert len(swarm._candidates) == MAX_CANDIDATES
+        assert ("10.49.0.99", 6881) in swarm._candidates
+        assert ("10.0.0.0", 6881) not in swarm._candidates
+
+    trio.run(main, clock=trio.testing.MockClock())

@@ -487,9 +487,9 @@ async def serve_lpd(
         seen = 0
         while True:
             await node.wait_peer()
-            if len(node.peers) > seen:
-                fresh = node.peers[seen:]
-                seen = len(node.peers)
+            if node.found > seen:
+                fresh = node.peers_since(seen)
+                seen = node.found
                 swarm.add_peers(p.address for p in fresh if p.info_hash == swarm.info_hash)
             await trio.sleep(LPD_POLL)
 

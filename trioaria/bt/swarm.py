@@ -31,6 +31,7 @@ govern uploads.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -70,6 +71,7 @@ REDIAL_AFTER = (2.0, 10.0, 30.0)
 ALLOWED_FAST_SIZE = 10  # BEP 6 "k"; aria2 and libtorrent send 10
 MIN_PEERS = 40  # aria2 BtRuntime's minimum: a leecher below it keeps dialling
 DIAL_RECHECK = 1.0  # seconds: aria2's ActivePeerConnectionCommand tick
+MAX_CANDIDATES = 1024  # addresses waiting to be dialled (aria2's MAX_PEER_LIST_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,12 +394,19 @@ class Swarm:
     # --- peers coming and going --------------------------------------------------------------
 
     def add_peers(self, addrs: Iterable[tuple[str, int]]) -> None:
-        """Addresses to dial (trackers, magnet ``x.pe``, PEX)."""
+        """Addresses to dial (trackers, magnet ``x.pe``, PEX, LPD).
+
+        At most :data:`MAX_CANDIDATES` wait (aria2's peer list size): past it the oldest go,
+        so a peer flooding PEX messages cannot grow the list without bound."""
+        candidates = self._candidates
         added = False
         for addr in addrs:
             if self._dialable(addr):
-                self._candidates[addr] = None
+                candidates[addr] = None
                 added = True
+        if len(candidates) > MAX_CANDIDATES:
+            for old in list(itertools.islice(candidates, len(candidates) - MAX_CANDIDATES)):
+                del candidates[old]
         if added:
             self._wake()
 
@@ -508,8 +517,10 @@ class Swarm:
                 )  # fmt: skip
             except TrioariaError as exc:
                 log.debug("cannot connect to %s:%d: %s", addr[0], addr[1], exc)
-                failures = self._dial_failures.get(addr, 0)
+                failures = self._dial_failures.pop(addr, 0)
                 self._dial_failures[addr] = failures + 1
+                if len(self._dial_failures) > MAX_CANDIDATES:  # forget the oldest failure
+                    del self._dial_failures[next(iter(self._dial_failures))]
                 peer = None
             else:
                 self._dial_failures.pop(addr, None)

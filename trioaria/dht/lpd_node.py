@@ -25,6 +25,8 @@ import trio
 
 from ..bt.lpd import LPD_GROUP4, LPD_PORT, LpdPeer, LpdService
 
+MAX_PEERS = 256  # announces kept for the swarms to read (each reads them within a second)
+
 __all__ = ["LpdNode"]
 
 
@@ -56,7 +58,8 @@ class LpdNode:
         self.ttl = ttl
         self.lpd_port = lpd_port
         self.service = LpdService(port, secrets.token_hex(8), group=group)
-        self.peers: list[LpdPeer] = []
+        self.peers: list[LpdPeer] = []  # the last MAX_PEERS found, oldest first
+        self.found = 0  # peers found in all (``peers`` holds the last of them)
         self.sent = 0
         self._found = trio.Event()
         self._scope: trio.CancelScope | None = None
@@ -69,6 +72,18 @@ class LpdNode:
     def remove_torrent(self, info_hash: bytes) -> None:
         """Stop announcing ``info_hash``."""
         self.service.remove_torrent(info_hash)
+
+    def add_found(self, found: list[LpdPeer]) -> None:
+        """Peers a neighbour announced: kept for the swarms, the last :data:`MAX_PEERS` of
+        them (neighbours re-announce every 5 minutes, for as long as we run)."""
+        self.peers.extend(found)
+        self.found += len(found)
+        del self.peers[:-MAX_PEERS]
+        self._found.set()
+
+    def peers_since(self, count: int) -> list[LpdPeer]:
+        """The peers found after the first ``count`` (:attr:`found` then), as far as kept."""
+        return self.peers[max(0, len(self.peers) - (self.found - count)) :]
 
     async def wait_peer(self) -> LpdPeer:
         """Wait until at least one peer was found; returns the first."""
@@ -119,8 +134,7 @@ class LpdNode:
                         data, (address[0], address[1]), trio.current_time()
                     )
                     if found:
-                        self.peers.extend(found)
-                        self._found.set()
+                        self.add_found(found)
                 self._scope = None
                 for datagram in self.service.datagrams_to_send(trio.current_time()):
                     try:

@@ -28,6 +28,7 @@ id and port) can be linked with :meth:`DhtNode.link` so each answers ``want`` fo
 
 from __future__ import annotations
 
+import collections
 import math
 import secrets
 import socket
@@ -54,6 +55,7 @@ from .routing import Liveness
 __all__ = ["DhtNode", "DhtQueryError"]
 
 _RECV_SIZE = 65536
+MAX_ANNOUNCED = 1024  # announces to us remembered (for tests and diagnostics)
 
 
 class DhtQueryError(NetworkError):
@@ -112,7 +114,8 @@ class DhtNode:
         self._sock: trio.socket.SocketType | None = None
         self._waiters: dict[int, _Waiter] = {}
         self._scope: trio.CancelScope | None = None
-        self.announced: list[PeerAnnounced] = []
+        #: the last announces other nodes made to us (the peer store keeps the peers)
+        self.announced: collections.deque[PeerAnnounced] = collections.deque(maxlen=MAX_ANNOUNCED)
         self.port = 0
         #: receives datagrams that are not KRPC (not a bencoded dictionary): UDP tracker
         #: answers when trackers share this socket (BEP 15 packets start with an action int)

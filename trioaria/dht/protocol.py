@@ -193,6 +193,7 @@ class DhtProtocol:
         self._out: deque[tuple[bytes, Address]] = deque()
         self._events: deque[DhtEvent] = deque()
         self._tx: dict[bytes, _Transaction] = {}
+        self._pinging: set[Address] = set()  # addresses with a ping of ours under way
         self._next_tid = int.from_bytes(random_bytes(2), "big")
         self._next_request = 0
         self._lookups: dict[int, _LookupState] = {}
@@ -222,7 +223,7 @@ class DhtProtocol:
         """Fail expired queries, rotate secrets, refresh stale buckets, expire peers."""
         for tid, tx in list(self._tx.items()):
             if tx.deadline <= now:
-                del self._tx[tid]
+                self._forget(tid)
                 self._failed(tx, None, now)
         self.tokens.rotate_if_due(now)
         if self.refresh and self.table.get_timer() <= now:
@@ -272,7 +273,13 @@ class DhtProtocol:
         node: NodeId | None = None,
     ) -> None:
         if len(self._tx) >= _MAX_TRANSACTIONS:
-            self._failed(_Transaction(address, method, now, request, lookup, node), None, now)
+            # a full table (a flood of work): the query is not sent, so no node is charged
+            # with a failure, and a lookup learns of it without being pumped again from here
+            # (this may be inside its own _pump)
+            if request is not None:
+                self._events.append(QueryFailed(request, None))
+            if lookup is not None and lookup in self._lookups:
+                self._lookups[lookup].lookup.on_failure(address)
             return
         while True:
             self._next_tid = (self._next_tid + 1) & 0xFFFF
@@ -281,6 +288,8 @@ class DhtProtocol:
                 break
         want = self._want() if method in (Method.FIND_NODE, Method.GET_PEERS) else ()
         query = Query(tid, method, self.own_id, target, info_hash, port, token, implied_port, want)
+        if method == Method.PING:
+            self._pinging.add(address)
         self._tx[tid] = _Transaction(
             address, method, now + self.query_timeout, request, lookup, node
         )
@@ -346,25 +355,28 @@ class DhtProtocol:
         self._pump(lookup_id, now)
         return lookup_id
 
+    def _send_lookup_queries(
+        self, lookup_id: int, target: NodeId, method: str, nodes: list[NodeInfo], now: float
+    ) -> None:
+        for node in nodes:
+            if method == Method.FIND_NODE:
+                self._query(
+                    node.address, method, now, target=target, lookup=lookup_id, node=node.id
+                )
+            else:
+                self._query(
+                    node.address, method, now, info_hash=target, lookup=lookup_id, node=node.id
+                )
+
     def _pump(self, lookup_id: int, now: float) -> None:
         state = self._lookups[lookup_id]
         lookup = state.lookup
         method = Method.FIND_NODE if lookup.kind is LookupKind.FIND_NODE else Method.GET_PEERS
-        for node in lookup.next_queries():
-            if method == Method.FIND_NODE:
-                self._query(
-                    node.address, method, now, target=lookup.target, lookup=lookup_id, node=node.id
-                )
-            else:
-                self._query(
-                    node.address,
-                    method,
-                    now,
-                    info_hash=lookup.target,
-                    lookup=lookup_id,
-                    node=node.id,
-                )
-        if lookup.done and lookup.in_flight == 0:
+        # (a query that cannot be sent, the transaction table being full, fails at once and
+        # frees its slot: the next round takes the next candidates; each is queried once)
+        while queries := lookup.next_queries():
+            self._send_lookup_queries(lookup_id, lookup.target, method, queries, now)
+        if lookup.done and lookup.in_flight == 0 and lookup_id in self._lookups:
             del self._lookups[lookup_id]
             closest = lookup.closest_responded()
             if state.announce_port is not None and lookup.kind is LookupKind.GET_PEERS:
@@ -393,7 +405,7 @@ class DhtProtocol:
         if tx is None or tx.address != address:
             self.dropped += 1
             return
-        del self._tx[message.t]
+        self._forget(message.t)
         if isinstance(message, ErrorMessage):
             self._failed(tx, message, now)
             return
@@ -401,7 +413,7 @@ class DhtProtocol:
             self._failed(tx, None, now)
             return
         for info in self.table.heard_from(NodeInfo(message.id, *address), now, response=True):
-            self._query(info.address, Method.PING, now, node=info.id)
+            self._ping_questionable(info, now)
         if tx.request is not None:
             self._events.append(QueryAnswered(tx.request, message))
         if tx.lookup is not None and tx.lookup in self._lookups:
@@ -411,6 +423,18 @@ class DhtProtocol:
                 address, message.id, nodes, values=message.values, token=message.token
             )
             self._pump(tx.lookup, now)
+
+    def _forget(self, tid: bytes) -> None:
+        tx = self._tx.pop(tid)
+        if tx.method == Method.PING:
+            self._pinging.discard(tx.address)
+
+    def _ping_questionable(self, info: NodeInfo, now: float) -> None:
+        """Ping the table's candidate for eviction (BEP 5: the least recently seen questionable
+        node of a full bucket) once: while a ping to it is under way, another is not sent,
+        so a flood of newcomers cannot turn into a flood of pings."""
+        if info.address not in self._pinging:
+            self._query(info.address, Method.PING, now, node=info.id)
 
     def _failed(self, tx: _Transaction, error: ErrorMessage | None, now: float) -> None:
         if tx.node is not None:
@@ -463,7 +487,7 @@ class DhtProtocol:
         except ValueError:
             return
         for info in self.table.heard_from(NodeInfo(query.id, *address), now, response=False):
-            self._query(info.address, Method.PING, now, node=info.id)
+            self._ping_questionable(info, now)
         t = query.t
         if query.method == Method.PING:
             self._send(Response(t, self.own_id), address)
