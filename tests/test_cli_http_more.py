@@ -388,6 +388,20 @@ async def test_conditional_get(nginx: NginxServer, tmp_path: Path) -> None:
     assert statuses.count(304) == 2, statuses
 
 
+async def test_unasked_304_is_a_protocol_error(fault_server: FaultServer, tmp_path: Path) -> None:
+    """A 304 answers only a conditional request (RFC 9110 §15.4.5): to a probe that carried no
+    ``If-Modified-Since`` (no ``--conditional-get``, or a resumed download) it is an HTTP
+    protocol error, as in aria2 ("Got 304 without If-Modified-Since or If-None-Match"), never
+    "complete" for the local file of that name (which may be half downloaded)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "304").write_bytes(b"a partial local copy")
+    res = await run_cli("-d", out, fault_server.url("/status/304"), home=tmp_path / "h")
+    assert res.returncode == ExitCode.HTTP_PROTOCOL_ERROR, res
+    assert "without If-Modified-Since" in res.stdout + res.stderr
+    assert (out / "304").read_bytes() == b"a partial local copy"
+
+
 # --- errors: --max-file-not-found, Retry-After --------------------------------------------
 
 

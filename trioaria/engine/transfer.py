@@ -100,6 +100,8 @@ class Transfers:
         self._seg_req_ends: dict[int, int] = {}
         # per-segment cancel scopes: a segment a twin finished is cancelled at once
         self._seg_scopes: dict[int, trio.CancelScope] = {}
+        #: segments whose stream read past their end (bytes were dropped): never extended
+        self._overshot: set[int] = set()
         # connects in flight (cancelled when the download completes)
         self._opening: set[trio.CancelScope] = set()
 
@@ -286,6 +288,9 @@ class Transfers:
                         drained = await self._continue_stream(
                             pumped, seg, mv, src, req_end, drained
                         )
+                    elif seg.id in self._overshot:
+                        self._overshot.discard(seg.id)
+                        drained = False
                     mirrors.read_ended(token)
                     done_stream, stream = stream, None
                     await done_stream.finish(drained=drained)
@@ -381,12 +386,17 @@ class Transfers:
         while not drained and not self.session.is_complete():
             if src.dropped and not isinstance(src.last_exc, errors.UnreliableSourceError):
                 break
+            if seg.id in self._overshot:
+                break
             if picker.extend(seg, req_end):
                 drained = await self._pump(stream, seg, mv, src, req_end)
                 continue
             if not picker.neighbour_pending(seg) or trio.current_time() >= deadline:
                 break
             await trio.sleep(PENDING_POLL)
+        if seg.id in self._overshot:
+            self._overshot.discard(seg.id)
+            return False  # bytes were read and dropped: the connection is not reused
         return drained
 
     def _ranges_ok(self) -> bool:
@@ -448,8 +458,13 @@ class Transfers:
                         f"{src.source.uri}: connection closed at byte {seg.pos} before {seg.end}"
                     )
                 if seg.finished:  # a twin finished these bytes while we waited
+                    self._overshot.add(seg.id)
                     break
-                n = min(n, seg.end - seg.pos)  # a split may have moved seg.end while we waited
+                if n > seg.end - seg.pos:  # a split or a race moved seg.end while we waited:
+                    # the stream is now past seg.end, so it must not go on into a run handed
+                    # back to this segment (its bytes would land short of their offset)
+                    n = seg.end - seg.pos
+                    self._overshot.add(seg.id)
                 session.write_segment(seg, mv[:n])
                 self.ctx.mirrors.read_bytes(id(seg), n)
                 twin = seg.twin

@@ -239,6 +239,7 @@ class HttpSource(RangeSource):
         #: the source a redirect to another scheme handed this URI to
         self._delegate: RangeSource | None = None
         self._retired: list[RangeSource] = []
+        self._asked_if_modified = False  # the last probe carried If-Modified-Since
         self.pipelining = bool(options.get("enable-http-pipelining"))
         parsed = parse_url(uri)
         self.host_key = f"{parsed.host}:{parsed.port}"
@@ -290,6 +291,7 @@ class HttpSource(RangeSource):
             headers.append(("Connection", "close"))
         if probe:
             since = self._if_modified_since()
+            self._asked_if_modified = since is not None
             if since is not None:
                 headers.append(("If-Modified-Since", since))
         for line in o.get("header") or ():
@@ -575,8 +577,23 @@ class HttpSource(RangeSource):
 
     def _not_modified(self, conn: HttpConnection, info: ResponseInfo) -> ProbeResult:
         """304 to ``--conditional-get``: the local file is up to date (aria2 marks every piece
-        done and reports the download complete)."""
+        done and reports the download complete).
+
+        Only an answer to a conditional request (RFC 9110 §15.4.5): a 304 to a request that
+        carried neither ``If-Modified-Since`` nor ``If-None-Match`` (a lying server or proxy,
+        a resumed download, which never asks) is a protocol error, as in aria2, never
+        "complete" for a file that may be half downloaded.
+        """
         del info
+        if not (
+            self._asked_if_modified
+            or self._has_header("if-modified-since")
+            or self._has_header("if-none-match")
+        ):
+            conn.close_nowait()
+            raise errors.HttpProtocolError(
+                f"{self.uri}: 304 Not Modified without If-Modified-Since or If-None-Match"
+            )
         path = self._local_target()
         try:
             size = os.path.getsize(path)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,8 +70,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):  # 1e999: not a number JSON can write back
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _loads(text: bytes | str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
 
 
 def _item(obj: Any) -> RpcRequest | RpcResponse:
@@ -151,9 +159,11 @@ def _envelope(response: RpcResponse) -> str:
     # by the json module's C encoder (a Python walk over 1,000 tellWaiting structs cost more
     # than the rest of the call).
     key = "result" if response.code == 0 else "error"
-    return (
-        f'{{"id":{_dump(response.id)},"jsonrpc":"2.0","{key}":{_dump(response.value, sort=True)}}}'
-    )
+    try:
+        request_id = _dump(response.id)
+    except (RecursionError, ValueError):  # an id nested too deep to write back: null
+        request_id = "null"
+    return f'{{"id":{request_id},"jsonrpc":"2.0","{key}":{_dump(response.value, sort=True)}}}'
 
 
 def _wrap(text: str, callback: str) -> bytes:

@@ -281,6 +281,8 @@ class RpcServer:
             pass
         except (h11.RemoteProtocolError, h11.LocalProtocolError, WsRemoteProtocolError) as exc:
             log.debug("RPC connection closed: %s", exc)
+        except Exception:  # a bug must end this connection, never the server and the run
+            log.exception("RPC connection failed")
         finally:
             with trio.move_on_after(1) as scope:
                 scope.shield = True
@@ -396,7 +398,7 @@ class RpcServer:
         if answer.body:
             data += conn.send(h11.Data(data=answer.body)) or b""
         data += conn.send(h11.EndOfMessage()) or b""
-        await stream.send_all(data)
+        await _send_timed(stream, data)
 
     # --- routing ------------------------------------------------------------------------
 
@@ -518,7 +520,7 @@ class RpcServer:
     ) -> None:
         try:
             async for data in receive:
-                await stream.send_all(data)
+                await _send_timed(stream, data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         scope.cancel()  # the client is gone (or was dropped): end the reader too
@@ -572,6 +574,18 @@ class RpcServer:
             await trio.sleep(self.config.unauthorized_delay)
         if ws.state is ConnectionState.OPEN:
             await send.send(ws.send(TextMessage(data=body.decode("utf-8"))))
+
+
+async def _send_timed(stream: trio.abc.Stream, data: bytes) -> None:
+    """``send_all`` that gives up on a client that stops reading: each 64 KiB must go out
+    within :data:`IDLE_TIMEOUT` (aria2: "Timeout while transmitting response" after 30 s
+    without progress), so an answer nobody reads cannot hold its task and memory forever."""
+    view = memoryview(data)
+    for start in range(0, len(view), _READ):
+        with trio.move_on_after(IDLE_TIMEOUT) as scope:
+            await stream.send_all(view[start : start + _READ])
+        if scope.cancelled_caught:
+            raise trio.BrokenResourceError("timeout while transmitting the response")
 
 
 def _accepts_gzip(request: h11.Request) -> bool:
