@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request, TextMessage
 
 import trioaria.rpc.server as server_mod
 from tests.rpc.rpc_util import running_daemon
@@ -87,4 +89,36 @@ async def test_an_answer_nobody_reads_is_given_up(
             if line.lower().startswith(b"content-length")
         )
         assert len(payload) < length  # the server gave up: the answer was cut short
+        assert "result" in await dm.call("aria2.getVersion")
+
+
+async def test_a_websocket_client_that_never_reads_is_dropped(tmp_path: Path) -> None:
+    """Small requests with large answers, never read: past 16 MiB of answers waiting the client
+    is disconnected (the queue is bounded in bytes, not only in frames)."""
+    async with running_daemon(tmp_path, secret=None) as dm:
+        sock = trio.socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        await sock.connect(("127.0.0.1", dm.port))
+        stream = trio.SocketStream(sock)
+        ws = WSConnection(ConnectionType.CLIENT)
+        await stream.send_all(ws.send(Request(host="x", target="/jsonrpc")))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(4096)
+        ws.receive_data(head)
+        assert any(isinstance(e, AcceptConnection) for e in ws.events())
+        batch = json.dumps(
+            [{"jsonrpc": "2.0", "id": i, "method": "aria2.getGlobalOption"} for i in range(100)]
+        )  # a 6 KB message, a ~370 KB answer
+        with trio.fail_after(30):
+            try:
+                for _ in range(300):  # ~110 MB of answers if all were kept
+                    await stream.send_all(ws.send(TextMessage(data=batch)))
+                    waiting = sum(dm.server._ws_queued.values())
+                    assert waiting <= server_mod._WS_QUEUE_BYTES
+            except trio.BrokenResourceError:
+                pass  # dropped while we were still sending
+            while dm.server._clients:  # the server let go of it
+                await trio.sleep(0.05)
+        await stream.aclose()
         assert "result" in await dm.call("aria2.getVersion")

@@ -91,6 +91,7 @@ log = logging.getLogger("trioaria.rpc.server")
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit idle (aria2: 30)
 _READ = 65536
 _WS_QUEUE = 1024  # outgoing frames a WebSocket client may have pending
+_WS_QUEUE_BYTES = 16 << 20  # ... and bytes: a client past it does not read, and is dropped
 SEEDING_POLL = 0.5  # seconds between looks for torrents that began seeding
 _WS_FLUSH = 5.0  # seconds a closing WebSocket may take to send its last frames
 
@@ -193,6 +194,7 @@ class RpcServer:
         self.ports: list[int] = []
         self._clients: set[trio.MemorySendChannel[bytes]] = set()
         self._ws_conns: dict[trio.MemorySendChannel[bytes], WsConnection] = {}
+        self._ws_queued: dict[trio.MemorySendChannel[bytes], int] = {}  # bytes not yet sent
         self._bt_done: set[str] = set()  # torrents whose onBtDownloadComplete was sent
 
     @property
@@ -209,8 +211,11 @@ class RpcServer:
             ws = self._ws_conns.get(channel)
             if ws is None or ws.state is not ConnectionState.OPEN:
                 continue
+            frame = ws.send(TextMessage(data=payload))
+            if not self._ws_count(channel, len(frame)):
+                continue
             try:
-                channel.send_nowait(ws.send(TextMessage(data=payload)))
+                channel.send_nowait(frame)
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 self._drop(channel)
 
@@ -244,7 +249,30 @@ class RpcServer:
     def _drop(self, channel: trio.MemorySendChannel[bytes]) -> None:
         self._clients.discard(channel)
         self._ws_conns.pop(channel, None)
+        self._ws_queued.pop(channel, None)
         channel.close()
+
+    def _ws_count(self, channel: trio.MemorySendChannel[bytes], size: int) -> bool:
+        """Count ``size`` bytes more waiting for ``channel``'s client; False (and the client
+        dropped) past :data:`_WS_QUEUE_BYTES`: it does not read what it is sent."""
+        total = self._ws_queued.get(channel, 0) + size
+        if total > _WS_QUEUE_BYTES:
+            log.info("RPC WebSocket client does not read (%d bytes waiting): dropped", total)
+            self._drop(channel)
+            return False
+        self._ws_queued[channel] = total
+        return True
+
+    async def _ws_put(self, channel: trio.MemorySendChannel[bytes], frame: bytes) -> bool:
+        """Queue a frame for the writer (counted); False when the client was dropped instead
+        (past the bound: it does not read) or is gone: the reader ends."""
+        if not self._ws_count(channel, len(frame)):
+            return False
+        try:
+            await channel.send(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
     # --- serving ------------------------------------------------------------------------
 
@@ -503,7 +531,7 @@ class RpcServer:
         self._ws_conns[send] = ws
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._ws_writer, stream, receive, nursery.cancel_scope)
+                nursery.start_soon(self._ws_writer, stream, send, receive, nursery.cancel_scope)
                 await self._ws_reader(stream, ws, send, trailing)
                 # let the writer flush what is queued (a close frame) before the connection
                 # ends; it cancels the scope itself once the closed channel is drained
@@ -515,12 +543,15 @@ class RpcServer:
     async def _ws_writer(
         self,
         stream: trio.abc.Stream,
+        send: trio.MemorySendChannel[bytes],
         receive: trio.MemoryReceiveChannel[bytes],
         scope: trio.CancelScope,
     ) -> None:
         try:
             async for data in receive:
                 await _send_timed(stream, data)
+                if send in self._ws_queued:
+                    self._ws_queued[send] -= len(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         scope.cancel()  # the client is gone (or was dropped): end the reader too
@@ -543,18 +574,22 @@ class RpcServer:
                     parts.append(event.data)
                     size += len(event.data)
                     if size > limit:
-                        await send.send(ws.send(CloseConnection(code=1009, reason="too large")))
+                        await self._ws_put(
+                            send, ws.send(CloseConnection(code=1009, reason="too large"))
+                        )
                         return
                     if event.message_finished:
                         text, parts, size = "".join(parts), [], 0
-                        await self._ws_request(ws, send, text)
+                        if not await self._ws_request(ws, send, text):
+                            return
                 elif isinstance(event, BytesMessage):
                     continue  # aria2 answers text frames only
                 elif isinstance(event, Ping):
-                    await send.send(ws.send(event.response()))
+                    if not await self._ws_put(send, ws.send(event.response())):
+                        return
                 elif isinstance(event, CloseConnection):
                     if ws.state is ConnectionState.REMOTE_CLOSING:
-                        await send.send(ws.send(event.response()))
+                        await self._ws_put(send, ws.send(event.response()))
                     send.close()
                     return
             with trio.move_on_after(IDLE_TIMEOUT * 20):
@@ -567,13 +602,14 @@ class RpcServer:
 
     async def _ws_request(
         self, ws: WsConnection, send: trio.MemorySendChannel[bytes], text: str
-    ) -> None:
+    ) -> bool:
         call = jsonrpc.decode(text.encode("utf-8", "surrogatepass"))
         _, body, authorized = self.run_json(call)
         if not authorized and self.config.unauthorized_delay > 0:
             await trio.sleep(self.config.unauthorized_delay)
         if ws.state is ConnectionState.OPEN:
-            await send.send(ws.send(TextMessage(data=body.decode("utf-8"))))
+            return await self._ws_put(send, ws.send(TextMessage(data=body.decode("utf-8"))))
+        return True
 
 
 async def _send_timed(stream: trio.abc.Stream, data: bytes) -> None:
