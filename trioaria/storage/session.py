@@ -532,8 +532,15 @@ class StorageSession:
         start_offset = st.block_start(first)
         feed = self._feed if self.hashes is not None else None
         if not self._cache_limit:
-            for start, end in self._unsettled_spans(start_offset, sum(map(len, data))):
-                run = _slice_run(data, start - start_offset, end - start_offset)
+            total = sum(map(len, data))
+            for start, end in self._unsettled_spans(start_offset, total):
+                # the usual case, no complete piece in the way: the run as it came, unsliced
+                whole = start == start_offset and end == start_offset + total
+                run = (
+                    list(data)
+                    if whole
+                    else _slice_run(data, start - start_offset, end - start_offset)
+                )
                 self.disk.writev(start, run)
                 if feed is not None:
                     for chunk in run:
