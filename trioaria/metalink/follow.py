@@ -187,7 +187,7 @@ class FollowingGroup(RequestGroup):
             await super()._download_probed(first, probe)
             if not self.path or self.opt("dry-run"):
                 return
-            data = await trio.Path(self.path).read_bytes()
+            data = await _read_document(self.path)
         self._follow(data, base)
 
     async def _read_in_memory(self, first: SourceState, probe: ProbeResult, name: str) -> bytes:
@@ -225,3 +225,13 @@ class FollowingGroup(RequestGroup):
         for group in groups:
             log.log(NOTICE, "GID#%s follows Metalink %s: %s", group.gid, where, group.opt("out"))
         self._spawn(groups)
+
+
+async def _read_document(path: str) -> bytes:
+    """The downloaded document, read only up to the parser's size limit (one byte more, so
+    that a larger document is refused by the parser without being held in memory whole)."""
+    from .parse import MAX_DOCUMENT_SIZE
+
+    async with await trio.open_file(path, "rb") as f:
+        data: bytes = await f.read(MAX_DOCUMENT_SIZE + 1)
+    return data

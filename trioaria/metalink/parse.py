@@ -54,6 +54,7 @@ __all__ = [
     "LOWEST_PRIORITY",
     "MAX_DEPTH",
     "MAX_DOCUMENT_SIZE",
+    "MAX_PIECE_LENGTH",
     "METALINK3_NS",
     "METALINK4_NS",
     "ChunkHashes",
@@ -82,7 +83,12 @@ HIGHEST_PRIORITY = 1
 LOWEST_PRIORITY = 999999
 """RFC 5854 §4.2.17.1: the largest priority; aria2 gives it to urls without one."""
 
+MAX_PIECE_LENGTH = (1 << 31) - 1
+"""Largest ``pieces@length`` accepted (aria2 reads it as a 31-bit unsigned value, and the
+``.aria2`` control file keeps the piece length in 32 bits)."""
+
 _MAX_INTEGER = (1 << 63) - 1  # aria2 keeps sizes and lengths in int64_t
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 _HEX = re.compile(r"[0-9a-fA-F]+", re.ASCII)
 
@@ -365,9 +371,14 @@ def _digest(algorithm: str, text: str, what: str) -> bytes:
 
 
 def _safe_name(name: str | None) -> str:
-    """RFC 5854 §4.1.2.1: the name is a relative path without traversal (aria2: exit 20)."""
+    """RFC 5854 §4.1.2.1: the name is a relative path without traversal (aria2: exit 20).
+
+    As aria2, a name naming a directory (a trailing ``/``) or holding a control character is
+    refused rather than mended."""
     if name is None or not name.strip():
         raise MetalinkError("Metalink file has no name attribute")
+    if name.endswith("/") or _CONTROL.search(name):
+        raise MetalinkError(f"Metalink file name is unsafe: {name[:200]!r}")
     try:
         return safe_relative_path([name])
     except StorageError as exc:
@@ -444,7 +455,9 @@ def _v4_pieces(element: ET.Element) -> ChunkHashes | None:
     algorithm = _algorithm(_attr(element, "type"))
     if algorithm is None:
         return None
-    length = _integer(_attr(element, "length"), "pieces length", minimum=1)
+    length = _integer(
+        _attr(element, "length"), "pieces length", minimum=1, maximum=MAX_PIECE_LENGTH
+    )
     digests = tuple(
         _digest(algorithm, _text(h), "piece hash")
         for h in _Children(element, METALINK4_NS).all("hash")
@@ -543,7 +556,9 @@ def _v3_pieces(element: ET.Element) -> ChunkHashes | None:
     algorithm = _algorithm(_attr(element, "type"))
     if algorithm is None:
         return None
-    length = _integer(_attr(element, "length"), "pieces length", minimum=1)
+    length = _integer(
+        _attr(element, "length"), "pieces length", minimum=1, maximum=MAX_PIECE_LENGTH
+    )
     numbered: dict[int, bytes] = {}
     for index, h in enumerate(_Children(element, METALINK3_NS).all("hash")):
         raw = _attr(h, "piece")

@@ -33,8 +33,10 @@ its own control file):
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +45,7 @@ from ..base.errors import MetalinkError
 from ..storage.session import PieceHashes
 from .parse import (
     LOWEST_PRIORITY,
+    MAX_DOCUMENT_SIZE,
     ChunkHashes,
     Metalink,
     MetalinkFile,
@@ -72,7 +75,13 @@ METALINK_SUFFIXES = (".meta4", ".metalink")
 _SCHEMES = ("http://", "https://", "ftp://", "ftps://", "ftpes://", "sftp://")
 _TORRENT_TYPES = ("torrent", "application/x-bittorrent")
 
-_cache: dict[tuple[str, str | None], Metalink] = {}
+_CACHED = 8
+"""Documents kept parsed: the command line checks its documents before the downloads are
+built from them (standard input can be read once only); an RPC daemon, handed a new document
+with every ``aria2.addMetalink``, keeps no more than these."""
+_cache: OrderedDict[tuple[str, str | None], tuple[tuple[int, int, int] | None, Metalink]] = (
+    OrderedDict()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,21 +174,31 @@ def load_metalink(path: str, *, base_uri: str | None = None) -> Metalink:
         MetalinkError: exit 20, for an unreadable or invalid document.
     """
     key = (path, base_uri)
-    if key in _cache:
-        return _cache[key]
     try:
         if path == "-":
-            data = sys.stdin.buffer.read()
+            stamp = None
+            if key in _cache:
+                return _cache[key][1]
+            data = sys.stdin.buffer.read(MAX_DOCUMENT_SIZE + 1)
         else:
             with open(path, "rb") as f:
-                data = f.read()
+                st = os.fstat(f.fileno())
+                stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+                cached = _cache.get(key)
+                if cached is not None and cached[0] == stamp:
+                    _cache.move_to_end(key)
+                    return cached[1]
+                data = f.read(MAX_DOCUMENT_SIZE + 1)  # the parser refuses a larger one
     except OSError as exc:
         raise MetalinkError(f"Failed to read the Metalink file {path}: {exc.strerror}") from None
     try:
         doc = parse_metalink(data, base_uri=base_uri)
     except MetalinkError as exc:
         raise MetalinkError(f"{path}: {exc}") from None
-    _cache[key] = doc
+    _cache[key] = (stamp, doc)
+    _cache.move_to_end(key)
+    for old in [k for k in _cache if k[0] != "-"][: max(0, len(_cache) - _CACHED)]:
+        del _cache[old]  # standard input stays: it cannot be read a second time
     return doc
 
 
