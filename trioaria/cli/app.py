@@ -366,7 +366,9 @@ def _groups_for(uris: list[str], opts: Options) -> list[tuple[list[str], Options
     if not uris:
         return []
     if opts.get("force-sequential"):
-        return [([u], opts) for u in uris]
+        # one download per URI; --out is ignored with -Z (aria2 manual: it would name them all)
+        alone = opts.without("out") if opts.get("out") else opts
+        return [([u], alone) for u in uris]
     return [(list(uris), opts)]
 
 

@@ -43,7 +43,7 @@ from ..net.connect import connect_deadline
 from .lifecycle import transition
 from .mirrors import Mirrors, SourceFactory, SourceState
 from .server_stat import ServerStatTable
-from .transfer import TransferContext, Transfers
+from .transfer import TransferContext, Transfers, raise_single
 
 if TYPE_CHECKING:
     from ..storage.session import OpenMode, PieceHashes, StorageSession
@@ -122,7 +122,10 @@ class RequestGroup:
         try:
             with trio.CancelScope() as scope:
                 self._cancel_scope = scope
-                await self._download()
+                try:
+                    await self._download()
+                except BaseExceptionGroup as group:  # a nursery's lone error, as itself
+                    raise_single(group)
                 self._apply_remote_time()
                 self.state = transition(self.state, "complete")
                 log.log(NOTICE, "Download complete: %s", self.path)
@@ -328,6 +331,12 @@ class RequestGroup:
             return
         if self.opt("remote-time"):
             self._remote_mtime = probe.last_modified
+        if self.opt("remove-control-file") and not self.opt("dry-run"):
+            from ..storage.disk import remove_control_file
+
+            # aria2: removed before the download starts; the file left behind is then one
+            # without a control file (renamed, refused, or overwritten with --allow-overwrite)
+            remove_control_file(control_file_path(os.path.join(directory, name)))
         decision = decide_output(
             directory,
             name,

@@ -528,6 +528,8 @@ class TorrentGroup(RequestGroup):
         control_path = os.path.join(directory, meta.name + ".aria2")
         files = [os.path.join(directory, e.path) for e in layout.files if e.selected]
         self.path = os.path.join(directory, meta.name) if meta.multi_file else files[0]
+        if self.opt("remove-control-file") and not self.opt("dry-run"):
+            remove_control_file(control_path)  # aria2: removed before the download starts
         has_control = os.path.exists(control_path)
         existing = any(os.path.exists(p) for p in files)
         check = bool(self.opt("check-integrity"))

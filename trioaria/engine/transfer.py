@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ..storage.session import StorageSession
     from .mirrors import Mirrors
 
-__all__ = ["BUFFER_SIZE", "TransferContext", "Transfers"]
+__all__ = ["BUFFER_SIZE", "TransferContext", "Transfers", "raise_single"]
 
 log = logging.getLogger("trioaria.engine.group")
 
@@ -110,7 +110,7 @@ class Transfers:
         try:
             await self._run_workers_nursery(first, first_stream, budget)
         except BaseExceptionGroup as group:
-            _raise_single(group)
+            raise_single(group)
 
     async def _run_workers_nursery(
         self, first: SourceState, first_stream: RangeStream | None, budget: int
@@ -586,7 +586,7 @@ def _bounded_shield() -> trio.CancelScope:
     return trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT)
 
 
-def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
+def raise_single(group: BaseExceptionGroup[BaseException]) -> None:
     """Re-raise a nursery's lone TrioariaError as itself (trio wraps child errors in groups)."""
     leaves: list[BaseException] = []
 
