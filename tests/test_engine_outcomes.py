@@ -126,3 +126,70 @@ async def test_force_sequential_ignores_out(fault_server: FaultServer, tmp_path:
     )  # fmt: skip
     assert res.returncode == 0, res
     assert sorted(p.name for p in out.iterdir()) == ["a.bin", "b.bin"], res
+
+
+async def test_two_running_downloads_of_one_name_never_share_its_file(tmp_path: Path) -> None:
+    """-j2, two different files both named f.bin (two -i lines, two addUri): aria2 renames
+    the second download (isSameFileBeingDownloaded: f.1.bin), never both into f.bin."""
+    from trioaria.demo import serve_bytes
+    from trioaria.engine.queue import DownloadEngine
+
+    a = random.Random(1).randbytes(3 * MB)
+    b = random.Random(2).randbytes(3 * MB)
+    pa, pb = serve_bytes(a, rate=4 * MB), serve_bytes(b, rate=4 * MB)
+    opts = _opts(tmp_path, **{"max-concurrent-downloads": "2"})
+    engine = DownloadEngine(opts)
+    ga = RequestGroup([f"http://127.0.0.1:{pa}/f.bin"], opts)
+    gb = RequestGroup([f"http://127.0.0.1:{pb}/f.bin"], opts)
+    engine.add_many([ga, gb])
+    with trio.fail_after(15):
+        await engine.run()
+    outcome = [(g.state, str(g.error), g.path) for g in (ga, gb)]
+    assert all(g.state is DownloadStatus.COMPLETE for g in (ga, gb)), outcome
+    assert sorted(Path(g.path).name for g in (ga, gb)) == ["f.1.bin", "f.bin"], outcome
+    assert Path(ga.path).read_bytes() == a and Path(gb.path).read_bytes() == b
+    assert not engine.paths_in_use._owners  # every claim given back
+
+
+async def test_a_running_downloads_file_is_not_taken_without_renaming(tmp_path: Path) -> None:
+    """--auto-file-renaming=false: the second download of a running download's file fails
+    with exit 13 (aria2 tryAutoFileRenaming) and the first completes intact."""
+    from trioaria.demo import serve_bytes
+    from trioaria.engine.queue import DownloadEngine
+
+    a = random.Random(1).randbytes(3 * MB)
+    pa, pb = serve_bytes(a, rate=4 * MB), serve_bytes(a[::-1], rate=4 * MB)
+    opts = _opts(tmp_path, **{"max-concurrent-downloads": "2", "auto-file-renaming": "false"})
+    engine = DownloadEngine(opts)
+    ga = RequestGroup([f"http://127.0.0.1:{pa}/f.bin"], opts)
+    gb = RequestGroup([f"http://127.0.0.1:{pb}/f.bin"], opts)
+    engine.add_many([ga, gb])
+    with trio.fail_after(15):
+        await engine.run()
+    states = sorted((g.state.value, g.error.exit_code if g.error else 0) for g in (ga, gb))
+    assert states == [("complete", 0), ("error", ExitCode.FILE_ALREADY_EXISTS)], states
+    assert (tmp_path / "f.bin").read_bytes() in (a, a[::-1])
+
+
+async def test_a_torrent_whose_file_another_download_writes_is_refused(tmp_path: Path) -> None:
+    """aria2 RequestGroup::createInitialCommand: a torrent whose file is being downloaded by
+    another running download fails with exit 11 (DUPLICATE_DOWNLOAD), nothing written."""
+    from tests.bt.swarm_helpers import make_torrent
+    from trioaria.engine.factory import GroupFactory
+    from trioaria.engine.paths_in_use import PathsInUse
+
+    src = tmp_path / "src"
+    src.mkdir()
+    torrent = tmp_path / "t.torrent"
+    torrent.write_bytes(make_torrent(src, [("t.bin", b"x" * 70_000)], name="t.bin"))
+    out = tmp_path / "out"
+    opts = _opts(
+        out, **{"enable-dht": "false", "bt-enable-lpd": "false", "seed-time": "0"}
+    )  # fmt: skip
+    (group,) = GroupFactory().make_groups([str(torrent)], opts)
+    group.paths_in_use = PathsInUse()
+    group.paths_in_use.claim([str(out / "t.bin")], "another-gid")
+    with trio.fail_after(10):
+        await group.run()
+    assert group.error is not None and group.error.exit_code == ExitCode.DUPLICATE_DOWNLOAD
+    assert not (out / "t.bin").exists()

@@ -184,3 +184,25 @@ async def test_invalid_documents_exit_20_nothing_downloaded(
     assert not log_lines(nginx, "/" + name)
     assert not (tmp_path / "escape.bin").exists()
     assert not (tmp_path / "out").exists()
+
+
+async def test_two_files_of_one_name_are_not_written_into_one(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    """Two metalink:file entries named alike run at once: as aria2 (isSameFileBeingDownloaded)
+    the second is renamed d.1.bin instead of both writing d.bin and its control file."""
+    a, b = os.urandom(3_000_000), os.urandom(3_000_000)
+    na, nb = unique_name("mldup-a"), unique_name("mldup-b")
+    nginx.add_file(na, a)
+    nginx.add_file(nb, b)
+    doc = tmp_path / "dup.meta4"
+    doc.write_bytes(
+        _v4(
+            f'<file name="d.bin"><size>{len(a)}</size><url>{nginx.url("/" + na)}</url></file>'
+            f'<file name="d.bin"><size>{len(b)}</size><url>{nginx.url("/" + nb)}</url></file>'
+        )
+    )
+    res = await run_cli("-M", doc, "-d", tmp_path / "out", "-k", "1M", "-s", "4", home=tmp_path)
+    assert res.returncode == 0, res.stdout[-1500:]
+    got = sorted(p.read_bytes() for p in (tmp_path / "out").iterdir())
+    assert got == sorted([a, b])

@@ -235,3 +235,21 @@ def test_name_from_url_is_a_safe_basename(tail: str) -> None:
     assert "/" not in name
     assert name not in (".", "..")
     assert all(ord(c) >= 0x20 and c != "\x7f" for c in name)
+
+
+def test_a_path_another_download_writes_is_renamed_never_resumed(tmp_path: Path) -> None:
+    """aria2 shouldCancelDownloadForSafety: even with its control file, -c or
+    --allow-overwrite, a file another running download writes is not ours: rename."""
+    busy = {str(tmp_path / "f.bin"), str(tmp_path / "f.1.bin")}
+    decision = decide_output(
+        str(tmp_path), "f.bin", exists=lambda p: p.endswith("f.bin"), allow_overwrite=True,
+        auto_file_renaming=True, continue_=True, control_file_exists=lambda p: True,
+        in_use=lambda p: p in busy,
+    )  # fmt: skip
+    assert decision.path == str(tmp_path / "f.2.bin") and decision.action == "renamed"
+    with pytest.raises(FileExistsError_):
+        decide_output(
+            str(tmp_path), "f.bin", exists=lambda p: False, allow_overwrite=False,
+            auto_file_renaming=False, continue_=False, control_file_exists=lambda p: False,
+            in_use=lambda p: p in busy,
+        )  # fmt: skip

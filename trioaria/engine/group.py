@@ -42,6 +42,7 @@ from ..base.stats import DownloadStats, DownloadStatus, FileStats, SourceStats
 from ..net.connect import connect_deadline
 from .lifecycle import transition
 from .mirrors import Mirrors, SourceFactory, SourceState
+from .paths_in_use import PathsInUse
 from .server_stat import ServerStatTable
 from .transfer import TransferContext, Transfers, raise_single
 
@@ -88,6 +89,8 @@ class RequestGroup:
         self.phase_done = 0
         self.phase_total = 0
         self._source_factory = source_factory
+        # files written by the run's downloads (the engine shares its own; alone: just ours)
+        self.paths_in_use = PathsInUse()
         self.mirrors: Mirrors | None = None  # built when the download starts
         self._cancel_scope: trio.CancelScope | None = None
         self._stop_event = "stop"
@@ -144,6 +147,7 @@ class RequestGroup:
             self.state = transition(self.state, "fail")
             log.error("Download aborted: GID#%s %s", self.gid, self.error)
         finally:
+            self.paths_in_use.release(self.gid)
             self._finished_at = trio.current_time()
             if self.mirrors is not None:
                 try:
@@ -349,8 +353,10 @@ class RequestGroup:
             control_file_exists=lambda p: os.path.exists(control_file_path(p)),
             file_size=os.path.getsize,
             total_length=probe.total_length,
+            in_use=lambda p: self.paths_in_use.taken(p, self.gid),
         )
         self.path = decision.path
+        self.paths_in_use.claim([self.path], self.gid)
         if decision.renamed_from is not None and not self.opt("dry-run"):
             log.log(NOTICE, "File already exists. Renamed to %s.", self.path)
         control_path = control_file_path(self.path)

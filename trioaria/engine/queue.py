@@ -27,6 +27,7 @@ from ..net.services import open_services
 from .group import RequestGroup
 from .hooks import HookRunner
 from .lifecycle import transition
+from .paths_in_use import PathsInUse
 
 __all__ = ["DownloadEngine"]
 
@@ -48,6 +49,8 @@ class DownloadEngine:
         # --max-overall-download-limit: one token bucket shared by every download's
         # connections; assign ``download_limit.rate`` to change it (RPC changeGlobalOption).
         self.download_limit = SpeedLimit(int(options.get("max-overall-download-limit") or 0))
+        # the files running downloads write: a second download of one is renamed (aria2)
+        self.paths_in_use = PathsInUse()
         # RPC (trioaria.rpc.backend): lifecycle listeners called as fn(event, group) with event
         # "start", "pause", "stop" (removed), "complete" or "error"; what to do with a group
         # once its run ends ("unpause": queue it again at the front, "remove"); counters.
@@ -273,6 +276,7 @@ class DownloadEngine:
 
     async def _run_group(self, group: RequestGroup) -> None:
         group.overall_limit = self.download_limit
+        group.paths_in_use = self.paths_in_use
         if group.state is not DownloadStatus.WAITING:  # paused or removed before it ran (RPC)
             self.active.remove(group)
             self._finished(group)

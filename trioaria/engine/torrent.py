@@ -528,6 +528,15 @@ class TorrentGroup(RequestGroup):
         control_path = os.path.join(directory, meta.name + ".aria2")
         files = [os.path.join(directory, e.path) for e in layout.files if e.selected]
         self.path = os.path.join(directory, meta.name) if meta.multi_file else files[0]
+        every = [os.path.join(directory, e.path) for e in layout.files]
+        busy = next((p for p in every if self.paths_in_use.taken(p, self.gid)), None)
+        if busy is not None:  # aria2 RequestGroup::createInitialCommand: DUPLICATE_DOWNLOAD
+            raise errors.TrioariaError(
+                f"File {busy} is being downloaded by another download.",
+                exit_code=errors.ExitCode.DUPLICATE_DOWNLOAD,
+                retryable=False,
+            )
+        self.paths_in_use.claim(every, self.gid)
         if self.opt("remove-control-file") and not self.opt("dry-run"):
             remove_control_file(control_path)  # aria2: removed before the download starts
         has_control = os.path.exists(control_path)

@@ -118,6 +118,7 @@ def decide_output(
     control_file_exists: Callable[[str], bool],
     file_size: Callable[[str], int] | None = None,
     total_length: int | None = None,
+    in_use: Callable[[str], bool] | None = None,
 ) -> OutputDecision:
     """Decide the final path and open mode of a single-file download (aria2 rules above).
 
@@ -135,6 +136,10 @@ def decide_output(
         file_size: size of an existing data file; with ``total_length`` it enforces aria2's
             "``-c`` only if the local file is not longer than the remote one".
         total_length: remote length when known.
+        in_use: whether another running download writes a path: such a path is never
+            resumed, continued or overwritten; the download is renamed (aria2
+            ``RequestGroup::shouldCancelDownloadForSafety``), or refused (exit 13) without
+            ``--auto-file-renaming``.
 
     Returns:
         The :class:`OutputDecision`.
@@ -145,6 +150,11 @@ def decide_output(
         StorageError: ``file.1.ext`` .. ``file.9999.ext`` are all taken (exit 14).
     """
     path = _apply_dir(dir, name)
+    busy = in_use or (lambda _: False)
+    if busy(path):
+        if not auto_file_renaming:
+            raise FileExistsError_(_MSG_FILE_ALREADY_EXISTS.format(path))
+        return _renamed(path, exists, control_file_exists, busy)
     if control_file_exists(path):
         if exists(path):
             return OutputDecision(path, "resume", control_file=True)
@@ -157,8 +167,19 @@ def decide_output(
         return OutputDecision(path, "overwrite")
     if not auto_file_renaming:
         raise FileExistsError_(_MSG_FILE_ALREADY_EXISTS.format(path))
+    return _renamed(path, exists, control_file_exists, busy)
+
+
+def _renamed(
+    path: str,
+    exists: Callable[[str], bool],
+    control_file_exists: Callable[[str], bool],
+    busy: Callable[[str], bool],
+) -> OutputDecision:
     for number in range(1, MAX_RENAME_ATTEMPTS + 1):
         candidate = renamed_path(path, number)
+        if busy(candidate):
+            continue
         if not exists(candidate):
             return OutputDecision(candidate, "renamed", renamed_from=path)
         if control_file_exists(candidate):
