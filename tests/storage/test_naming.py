@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Set as AbstractSet
+from pathlib import Path
 from typing import Any
 
 import pytest
