@@ -206,3 +206,44 @@ async def test_two_files_of_one_name_are_not_written_into_one(
     assert res.returncode == 0, res.stdout[-1500:]
     got = sorted(p.read_bytes() for p in (tmp_path / "out").iterdir())
     assert got == sorted([a, b])
+
+
+async def test_a_mirror_serving_another_size_than_the_document_is_dropped(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    """The document says 100000 bytes and its best mirror serves a truncated copy: as aria2
+    (RequestGroup::validateTotalLength, "Size mismatch") that mirror is dropped and the file
+    comes from the honest one, instead of the liar's length becoming the truth."""
+    data = os.urandom(100_000)
+    good, bad = unique_name("mlsz-good"), unique_name("mlsz-bad")
+    nginx.add_file(good, data)
+    nginx.add_file(bad, data[:60_000])
+    doc = tmp_path / "size.meta4"
+    doc.write_bytes(
+        _v4(
+            f'<file name="s.bin"><size>{len(data)}</size>'
+            f'<url priority="1">{nginx.url("/" + bad)}</url>'
+            f'<url priority="2">{nginx.url("/" + good)}</url></file>'
+        )
+    )
+    res = await run_cli("-M", doc, "-d", tmp_path / "out", "-s", "1", home=tmp_path)
+    assert res.returncode == 0, res.stdout[-1500:]
+    assert (tmp_path / "out" / "s.bin").read_bytes() == data
+
+
+async def test_only_mirrors_of_another_size_fail_the_download(
+    nginx: NginxServer, tmp_path: Path
+) -> None:
+    data = os.urandom(50_000)
+    bad = unique_name("mlsz-only")
+    nginx.add_file(bad, data)
+    doc = tmp_path / "size.meta4"
+    doc.write_bytes(
+        _v4(
+            f'<file name="s.bin"><size>{len(data) + 1}</size><url>{nginx.url("/" + bad)}</url></file>'
+        )
+    )
+    res = await run_cli("-M", doc, "-d", tmp_path / "out", home=tmp_path)
+    assert res.returncode != 0
+    assert "Size mismatch" in res.stdout + res.stderr
+    assert not (tmp_path / "out" / "s.bin").exists()

@@ -73,8 +73,12 @@ class RequestGroup:
         source_factory: SourceFactory | None = None,
         server_stats: ServerStatTable | None = None,
         piece_hashes: PieceHashes | None = None,
+        expected_length: int | None = None,
     ) -> None:
         self.gid = gid or new_gid()
+        # the length the download must have (a Metalink file's <size>): a mirror answering
+        # another length is dropped, as aria2's RequestGroup::validateTotalLength
+        self.expected_length = expected_length
         # --server-stat-if/-of records shared by the run's downloads (cli.py passes them)
         self.server_stats = server_stats if server_stats is not None else ServerStatTable()
         self.uris = list(uris)
@@ -263,6 +267,7 @@ class RequestGroup:
                     timeout = self.opt("connect-timeout") + self.opt("timeout")
                     with connect_deadline(timeout, f"probing {st.source.uri}"):
                         result = await st.source.probe()
+                    await self._check_expected_length(st, result)
                     log.debug(
                         "GID#%s probe %s: length=%s ranges=%s name=%s etag=%s",
                         self.gid, st.source.uri, result.total_length, result.supports_ranges,
@@ -274,6 +279,19 @@ class RequestGroup:
                     await self._note_failure(st, exc)
         assert last is not None
         raise last
+
+    async def _check_expected_length(self, st: SourceState, result: ProbeResult) -> None:
+        """A mirror whose length is not the expected one is not this file (not retried)."""
+        expected, actual = self.expected_length, result.total_length
+        if expected is None or actual is None or actual == expected:
+            return
+        if result.stream is not None:
+            with trio.CancelScope(shield=True):
+                await result.stream.finish(drained=False)
+        raise errors.TrioariaError(
+            f"Size mismatch Expected:{expected} Actual:{actual} ({st.source.uri})",
+            retryable=False,
+        )
 
     async def _note_failure(self, st: SourceState, exc: errors.TrioariaError) -> None:
         self._last_failure = exc

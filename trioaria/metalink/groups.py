@@ -116,6 +116,7 @@ def build_groups(
                 gid=this_gid,
                 server_stats=server_stats,
                 piece_hashes=d.piece_hashes,
+                expected_length=d.size,
                 signature=d.signature,
                 unique_protocol=d.unique_protocol,
             )

@@ -98,6 +98,7 @@ class MetalinkDownload:
         torrent_file: the file's path inside that (multi-file) torrent (the metaurl's
             ``name``, RFC 5854 §4.2.8.3): only that file is downloaded; None: every file.
         unique_protocol: ``--metalink-enable-unique-protocol`` for this download.
+        size: the file's ``<size>``: a mirror serving another length is dropped.
     """
 
     uris: list[str]
@@ -108,6 +109,7 @@ class MetalinkDownload:
     torrent: str | None = None
     unique_protocol: bool = False
     torrent_file: str | None = None
+    size: int | None = None
 
 
 def piece_hashes(chunks: ChunkHashes | None) -> PieceHashes | None:
@@ -278,6 +280,7 @@ def document_downloads(doc: Metalink, options: Any, *, where: str) -> list[Metal
                 torrent=torrent,
                 unique_protocol=bool(options.get("metalink-enable-unique-protocol")),
                 torrent_file=metaurl.name if metaurl is not None else None,
+                size=file.size,
             )
         )
     return downloads
