@@ -193,3 +193,26 @@ async def test_a_torrent_whose_file_another_download_writes_is_refused(tmp_path:
         await group.run()
     assert group.error is not None and group.error.exit_code == ExitCode.DUPLICATE_DOWNLOAD
     assert not (out / "t.bin").exists()
+
+
+async def test_force_save_keeps_the_control_file_of_a_completed_download(
+    tmp_path: Path,
+) -> None:
+    """aria2 removes a finished download's control file only without --force-save; with it
+    the control file stays (every piece done), so running the saved entry again reports
+    'already completed' instead of downloading a second copy (f.1.bin)."""
+    from trioaria.demo import serve_bytes
+    from trioaria.storage import control_file as cf
+
+    data = random.Random(9).randbytes(2 * MB)
+    port = serve_bytes(data)
+    opts = _opts(tmp_path, **{"force-save": "true"})
+    for _ in range(2):
+        group = RequestGroup([f"http://127.0.0.1:{port}/f.bin"], opts)
+        with trio.fail_after(10):
+            await group.run()
+        assert group.state is DownloadStatus.COMPLETE, group.error
+        control = tmp_path / "f.bin.aria2"
+        assert cf.completed_length(cf.parse(control.read_bytes())) == len(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "f.bin.aria2"]
+    assert (tmp_path / "f.bin").read_bytes() == data

@@ -423,7 +423,7 @@ class RequestGroup:
             if await self._verify_existing(total) or (resumed and session.is_complete()):
                 log.log(NOTICE, "GID#%s - Download has already completed: %s", self.gid, self.path)
                 if resumed:
-                    await session.finish()
+                    await session.finish(keep_control=bool(self.opt("force-save")))
                 return
             if fresh or (mode == "resume" and not resumed and not session.completed_length):
                 await session.allocate()
@@ -436,7 +436,7 @@ class RequestGroup:
             if not session.is_complete():
                 raise self._final_error()
             await self._verify_checksum(total)
-            await session.finish()
+            await session.finish(keep_control=bool(self.opt("force-save")))
         finally:
             await session.close()
 

@@ -286,7 +286,8 @@ class TorrentGroup(RequestGroup):
             phase_done=base.phase_done,
             phase_total=base.phase_total,
             seeder=self.seeding and active,
-            upload_length=sstats.uploaded if sstats is not None else 0,
+            upload_length=(session.upload_base if session is not None else 0)
+            + (sstats.uploaded if sstats is not None else 0),
             num_seeders=swarm.seeders() if swarm is not None and active else 0,
         )
 
@@ -619,6 +620,7 @@ class TorrentGroup(RequestGroup):
                 swarm.pex = PexExchange()
             self.discovery.attach(swarm, meta.private)
             swarm_box.append(swarm)
+            session.uploaded_now = lambda: swarm.uploaded
             self.swarm = swarm
             session.on_piece_verified = swarm.piece_verified
             session.on_block_cancels = swarm.cancel_claims
@@ -745,7 +747,7 @@ class TorrentGroup(RequestGroup):
                             await swarm.fatal_event.wait()
                     storage_nursery.cancel_scope.cancel()
                 swarm.set_complete()
-                await session.finish()
+                await session.finish(keep_control=bool(self.opt("force-save")))
                 # a download that started complete never "completed"; one that came from the
                 # peers, the web seeds or both did
                 fetched = swarm.downloaded + self._web_bytes
@@ -792,7 +794,8 @@ class TorrentGroup(RequestGroup):
             with trio.CancelScope() as scope:
                 self._seed_scope = scope
                 while True:
-                    if ratio > 0 and swarm.uploaded / completed >= ratio:
+                    # aria2 ShareRatioSeedCriteria: the upload of earlier runs counts too
+                    if ratio > 0 and (session.upload_base + swarm.uploaded) / completed >= ratio:
                         break
                     now = trio.current_time()
                     if deadline is not None and now >= deadline:

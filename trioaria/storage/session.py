@@ -252,6 +252,10 @@ class StorageSession:
         self._no_allocation_limit = no_file_allocation_limit
         self._allow_piece_length_change = allow_piece_length_change
         self._auto_save_interval = auto_save_interval
+        # BitTorrent's all-time upload (aria2 keeps it in the control file): what earlier runs
+        # uploaded, plus what this run's swarm reports through ``uploaded_now``
+        self.upload_base = 0
+        self.uploaded_now: Callable[[], int] = lambda: 0
         # The disk cache assembles each piece in a buffer of its own (one copy per block, no
         # per-block object); a cache smaller than a piece writes through instead.
         self._cache_limit = max(0, disk_cache) if disk_cache >= self.storage.piece_length else 0
@@ -406,6 +410,7 @@ class StorageSession:
 
     def _load(self, control: cf.ControlFile) -> None:
         st = self.storage
+        self.upload_base = control.upload_length
         st.load(control.bitfield, [(p.index, p.length, p.bitfield) for p in control.in_flight])
         if self.hashes is not None:
             # The saved bitfield holds only verified pieces (see snapshot); a piece that was
@@ -855,6 +860,7 @@ class StorageSession:
             in_flight=tuple(flights),
             info_hash=self.info_hash,
             bittorrent=bool(self.info_hash),
+            upload_length=self.upload_base + self.uploaded_now() if self.info_hash else 0,
         )
 
     async def save(self, *, force: bool = False) -> None:
@@ -873,8 +879,12 @@ class StorageSession:
         """Progress happened outside the write methods (e.g. a restart): save it next time."""
         self._dirty = True
 
-    async def finish(self) -> None:
-        """The download is complete: flush, ``fdatasync`` and remove the control file."""
+    async def finish(self, *, keep_control: bool = False) -> None:
+        """The download is complete: flush, ``fdatasync`` and remove the control file, or
+        with ``keep_control`` (``--force-save``, as aria2) save it, every piece marked done."""
+        if keep_control and self.control_path:
+            await self.save(force=True)
+            return
         self.flush_cache()
         await self.disk.sync()
         remove_control_file(self.control_path)
