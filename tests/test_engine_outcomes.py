@@ -216,3 +216,68 @@ async def test_force_save_keeps_the_control_file_of_a_completed_download(
         assert cf.completed_length(cf.parse(control.read_bytes())) == len(data)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "f.bin.aria2"]
     assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def _saved_first_piece(tmp_path: Path, data: bytes) -> None:
+    """r.bin with its first piece written and a control file saying so."""
+    from trioaria.storage import control_file as cf
+
+    (tmp_path / "r.bin").write_bytes(data[:MB] + bytes(len(data) - MB))
+    (tmp_path / "r.bin.aria2").write_bytes(
+        cf.serialize(cf.ControlFile(piece_length=MB, total_length=len(data), bitfield=b"\x80"))
+    )
+
+
+async def test_always_resume_gives_up_a_server_that_cannot_resume(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """aria2 --always-resume=true (the default): saved progress and a server that ignores
+    Range: exit 8, the control file and the saved piece kept (not a silent restart)."""
+    data = random.Random(11).randbytes(3 * MB)
+    fault_server.add_file("r.bin", data)
+    _saved_first_piece(tmp_path, data)
+    res = await run_cli(
+        "--max-tries=2", "--retry-wait=0", "-d", tmp_path, fault_server.url("/norange/r.bin"),
+        home=tmp_path / "h", timeout=30,
+    )  # fmt: skip
+    assert res.returncode == ExitCode.CANNOT_RESUME, res
+    assert (tmp_path / "r.bin.aria2").exists()
+    assert (tmp_path / "r.bin").read_bytes()[:MB] == data[:MB]
+
+
+async def test_without_always_resume_the_download_starts_over(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """--always-resume=false: once every source failed to resume (max-resume-failure-tries
+    0), the download starts over from byte 0 and completes."""
+    data = random.Random(12).randbytes(3 * MB)
+    fault_server.add_file("r.bin", data)
+    _saved_first_piece(tmp_path, data)
+    res = await run_cli(
+        "--always-resume=false", "--retry-wait=0", "-d", tmp_path,
+        fault_server.url("/norange/r.bin"), home=tmp_path / "h", timeout=30,
+    )  # fmt: skip
+    assert res.returncode == 0, res
+    assert (tmp_path / "r.bin").read_bytes() == data
+    assert not (tmp_path / "r.bin.aria2").exists()
+
+
+async def test_max_resume_failure_tries_counts_the_sources_that_failed(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """--always-resume=false --max-resume-failure-tries=1 with two mirrors that ignore Range:
+    the first failure already restarts the download (aria2: the count reached N)."""
+    data = random.Random(13).randbytes(3 * MB)
+    fault_server.add_file("r.bin", data)
+    fault_server.add_file("s.bin", data)
+    _saved_first_piece(tmp_path, data)
+    group = RequestGroup(
+        [fault_server.url("/norange/r.bin"), fault_server.url("/norange/s.bin")],
+        _opts(
+            tmp_path, **{"always-resume": "false", "max-resume-failure-tries": "1", "out": "r.bin"}
+        ),
+    )
+    with trio.fail_after(20):
+        await group.run()
+    assert group.state is DownloadStatus.COMPLETE, group.error
+    assert (tmp_path / "r.bin").read_bytes() == data

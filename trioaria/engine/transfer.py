@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["BUFFER_SIZE", "TransferContext", "Transfers", "raise_single"]
 
 log = logging.getLogger("trioaria.engine.group")
+NOTICE = logging.INFO + 5  # aria2's NOTICE level
 
 BUFFER_SIZE = 1 << 20
 # The endgame does not race a segment that will end within this many seconds anyway...
@@ -104,6 +105,10 @@ class Transfers:
         self._overshot: set[int] = set()
         # connects in flight (cancelled when the download completes)
         self._opening: set[trio.CancelScope] = set()
+        # progress saved by an earlier run (control file, -c): aria2's --always-resume rules
+        # apply to it when a server cannot serve ranges; sources that failed to resume it
+        self._resumed = session.completed_length > 0
+        self._resume_failures = 0
 
     async def run(self, first: SourceState, first_stream: RangeStream | None, budget: int) -> None:
         """Run ``budget`` connections until the session is complete or no source can go on."""
@@ -311,14 +316,9 @@ class Transfers:
                     # that stay written reset the count; a restart from zero does not.
                     lasting = seg.pos - seg_start >= BLOCK_LENGTH and self._ranges_ok()
                     if not self._ranges_ok() and picker.storage.completed_length:
-                        # No Range support: what was written is lost; start over from byte 0.
-                        # If the tries run out, the error is aria2's "cannot resume" (exit 8).
-                        exc = errors.CannotResumeError(
-                            f"{src.source.uri} does not support ranges and the transfer broke"
-                            f" off at byte {seg.pos} ({exc}); it cannot resume",
-                            retryable=True,
-                        )
-                        self.session.restart_from_zero()
+                        exc, restart = self._cannot_resume(src, seg, exc)
+                        if restart:
+                            self.session.restart_from_zero()
                     if lasting:
                         src.failures = 0
                     picker.release(seg)
@@ -401,6 +401,48 @@ class Transfers:
 
     def _ranges_ok(self) -> bool:
         return bool(self.picker.allow_split)
+
+    def _cannot_resume(
+        self, src: SourceState, seg: Segment, exc: errors.TrioariaError
+    ) -> tuple[errors.TrioariaError, bool]:
+        """A source without Range support failed with progress on disk: the error to count
+        against it, and whether the download starts over from byte 0.
+
+        This run's own bytes are lost and the download starts over (retried within
+        ``--max-tries``; exit 8 once they run out).  Progress saved by an earlier run is kept
+        as aria2 keeps it (``AbstractCommand::onAbort``): with ``--always-resume`` (the
+        default) the source is given up (exit 8 when no other can go on); without it the
+        download starts over once ``--max-resume-failure-tries`` sources failed to resume (0:
+        once no other source is left).
+        """
+        uri = src.source.uri
+        if not self._resumed:
+            return errors.CannotResumeError(
+                f"{uri} does not support ranges and the transfer broke off at byte {seg.pos}"
+                f" ({exc}); it cannot resume",
+                retryable=True,
+            ), True
+        if self.ctx.opt("always-resume"):
+            return errors.CannotResumeError(
+                f"{uri} does not support ranges: the saved progress cannot be resumed"
+                " (--always-resume=false would download the file again from scratch)",
+                retryable=False,
+            ), False
+        self._resume_failures += 1
+        limit = int(self.ctx.opt("max-resume-failure-tries") or 0)
+        others = any(not s.dropped and s is not src for s in self.ctx.mirrors.sources)
+        if (limit and self._resume_failures >= limit) or not others:
+            log.log(
+                NOTICE, "GID#%s - Failed to resume download. Download from scratch.", self.ctx.gid
+            )
+            self._resumed = False
+            return errors.CannotResumeError(
+                f"{uri} does not support ranges: the download starts over", retryable=True
+            ), True
+        return errors.CannotResumeError(
+            f"{uri} does not support ranges: the saved progress cannot be resumed",
+            retryable=False,
+        ), False
 
     async def _pump(
         self,
