@@ -9,7 +9,8 @@ under :attr:`SftpServer.root`, which clients see as ``/`` (chroot).  Reads of fi
 mid-download.  With ``--log`` every authentication, open and read is appended to a log file
 (``auth USER METHOD``, ``open CONN PATH``, ``read CONN PATH OFFSET SIZE``), so tests can see
 how many SSH connections a download used and which ranges it read.  It listens on 127.0.0.1,
-port picked by the OS (``listen(port=0)``), and prints ``PORT <n>`` when ready.
+port picked by the OS (``listen(port=0)``), and prints ``PORT <n>`` when ready.  Files under
+``/overlong/`` are served by a liar: each READ answer carries 16 bytes more than was asked for.
 
 ``sshd`` (OpenSSH ``/usr/sbin/sshd -D -e -f <config>``, not the system service): public-key login
 only (``PermitRootLogin prohibit-password``, ``UsePAM no``) with the same client key for the
@@ -332,6 +333,7 @@ def _serve(args: argparse.Namespace) -> None:
             super().__init__(chan, chroot=root.encode())
             self._conn_id = next(counter)
             self._slow: set[int] = set()
+            self._overlong: set[int] = set()  # files under /overlong/: each READ answer lies
             self._throttle = asyncio.Lock()  # slow reads are served one at a time per session
 
         def open(self, path: bytes, pflags: int, attrs: Any) -> Any:
@@ -340,6 +342,8 @@ def _serve(args: argparse.Namespace) -> None:
             note("open", self._conn_id, name)
             if "/slow/" in "/" + name.lstrip("/"):
                 self._slow.add(id(f))
+            if "/overlong/" in "/" + name.lstrip("/"):
+                self._overlong.add(id(f))
             return f
 
         async def read(self, file_obj: Any, offset: int, size: int) -> bytes:
@@ -349,6 +353,8 @@ def _serve(args: argparse.Namespace) -> None:
             got = super().read(file_obj, offset, size)
             data: bytes = await got if asyncio.iscoroutine(got) else got  # type: ignore[assignment]
             note("read", self._conn_id, offset, len(data))
+            if data and id(file_obj) in self._overlong:
+                return data + b"\xee" * 16  # more than was asked for
             return data
 
     async def main() -> None:

@@ -274,3 +274,36 @@ def test_map_error_defaults() -> None:
     import socket
 
     assert map_error(socket.gaierror(-2, "no"), "u").exit_code == errors.ExitCode.NAME_RESOLVE_ERROR
+
+
+async def test_a_read_answer_longer_than_asked_is_refused(sftp_server: SftpServer) -> None:
+    """A server whose READ answers carry extra bytes would shift every later byte of the file:
+    the stream refuses it (a protocol error) instead of delivering misplaced bytes."""
+    data = os.urandom(3 * MiB + 1000)
+    name = "overlong/" + _name("long")
+    sftp_server.add_file(name, data)
+    src = SftpSource(sftp_server.url(name), _opts())
+    try:
+        with trio.fail_after(10):
+            probe = await src.probe()
+            assert probe.total_length == len(data)
+            if probe.stream is not None:
+                await probe.stream.finish(drained=False)
+            stream = await src.open_range(0, len(data))
+            buf = memoryview(bytearray(MiB))
+            got = bytearray()
+
+            async def read_all() -> None:
+                while len(got) < len(data):
+                    n = await stream.read_into(buf)
+                    assert n, "ended early"
+                    got.extend(buf[:n])
+                    assert bytes(got) == data[: len(got)], "misplaced bytes delivered"
+
+            try:
+                with pytest.raises(errors.RemoteProtocolError, match="bytes for a"):
+                    await read_all()
+            finally:
+                await stream.finish(drained=False)
+    finally:
+        await src.aclose()

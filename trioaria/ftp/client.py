@@ -245,6 +245,12 @@ class FtpConnection:
         if url.tls and not url.implicit_tls:
             assert ctx is not None
             await self.command("AUTH", "TLS")
+            if self._ctl.buffered:  # clear text after the 234 would pass as a TLS reply
+                raise FtpProtocolError(
+                    f"{self.key.host} sent data after its AUTH TLS reply, before TLS began"
+                    " (refused: it could be injected)",
+                    retryable=False,
+                )
             with connect_deadline(self.connect_timeout, "TLS handshake"):
                 self._ssl = await _tls_wrap(self._tcp, ctx, url.host)
             self._stream = ByteStream(self._ssl)
@@ -529,6 +535,18 @@ class DataTransfer:
         self.control = control
         self.data = data
         self.eof = False
+        self.final: Reply | None = None  # the transfer's final reply, once read
+
+    async def end_of_data(self) -> None:
+        """The data reached EOF and nothing else tells whether that was the whole file (no
+        length known): the final reply does (RFC 959 §4.2: 226/250 done; 426/451 aborted).
+
+        Raises:
+            NetworkError: the server reports the transfer aborted (retryable).
+        """
+        self.final = await self.control.finish_transfer()
+        if self.final.code not in (226, 250):
+            raise NetworkError(f"the server reports the FTP transfer aborted: {self.final}")
 
     async def read_into(self, buf: memoryview) -> int:
         if self.eof:
@@ -551,7 +569,7 @@ class DataTransfer:
         try:
             with trio.move_on_after(min(ctl.read_timeout, 10)) as cs:
                 if complete:
-                    reply = await ctl.finish_transfer()
+                    reply = self.final or await ctl.finish_transfer()
                     if reply.code not in (226, 250):
                         await ctl.sync()
                 else:

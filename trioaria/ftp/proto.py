@@ -71,6 +71,11 @@ __all__ = [
 MAX_LINE = 8192
 #: Most lines in one multi-line reply (a FEAT or HELP listing is a few dozen).
 MAX_LINES = 1000
+#: Most characters of a reply's text shown in a message.
+MAX_SHOWN = 200
+
+_DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 #: Default ports: ``ftps`` is implicit TLS (RFC 4217 §1 history, IANA port 990).
 DEFAULT_PORTS = {"ftp": 21, "ftpes": 21, "ftps": 990}
@@ -94,7 +99,11 @@ class Reply:
         return 100 <= self.code < 200
 
     def __str__(self) -> str:
-        return f"{self.code} {self.lines[-1] if self.lines else ''}".strip()
+        """The code and last line, printable: a server's text reaches messages and the
+        console, so control characters (terminal escapes) are shown escaped, the line capped."""
+        last = self.lines[-1] if self.lines else ""
+        shown = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", last[:MAX_SHOWN])
+        return f"{self.code} {shown}{'...' if len(last) > MAX_SHOWN else ''}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +375,7 @@ def parse_pasv(reply: Reply) -> tuple[str, int]:
 def parse_size(reply: Reply) -> int:
     """The byte count of ``213 12345`` (RFC 3659 §4)."""
     text = reply.text.strip()
-    if not text.isdigit() or len(text) > 19:
+    if not _DIGITS.fullmatch(text):
         raise FtpProtocolError(f"malformed SIZE reply: {reply}")
     return int(text)
 

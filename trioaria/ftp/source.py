@@ -68,6 +68,8 @@ class _FtpStream(RangeStream):
             raise errors.NetworkError(
                 f"{self._source.uri}: data connection closed at byte {self._pos} before {end}"
             )
+        if n == 0 and end is None:
+            await self._transfer.end_of_data()  # only the final reply tells a cut file
         self._pos += n
         return n
 

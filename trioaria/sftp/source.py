@@ -402,6 +402,12 @@ class _SftpStream(RangeStream):
             except BaseException:
                 self._failed = True  # cancelled mid-read: do not trust this session's state
                 raise
+            if len(data) > size:  # every later byte would land shifted: refuse the server
+                self._failed = True
+                raise errors.RemoteProtocolError(
+                    f"{self._source.uri}: the SFTP server returned {len(data)} bytes for a"
+                    f" {size}-byte read at {offset}"
+                )
             if len(data) < size:
                 if self._end is not None:
                     self._failed = True
