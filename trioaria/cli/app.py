@@ -317,6 +317,7 @@ def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
         check_refused(conf_opts, where=conf_path)
         check_refused(argv_opts, where="the command line")
         _warn_unsupported(opts.explicit_names())
+        _check_local_files(opts)
     if not opts.get("input-file"):
         return opts, opts, uris
 
@@ -325,6 +326,24 @@ def _load_options(args: list[str]) -> tuple[Options, Options, list[str]]:
 
     input_opts = build_options(without_out(argv_opts), without_out(conf_opts), base=base, home=home)
     return opts, input_opts, uris
+
+
+def _check_local_files(opts: Options) -> None:
+    """``-T`` and ``-M`` name files that must exist (aria2 ``LocalFilePathOptionHandler``
+    with ``mustExist``: exit 28 before anything starts; ``-M -`` reads standard input).
+
+    Raises:
+        OptionError: a missing file, or a directory (exit 28).
+    """
+    for name in ("torrent-file", "metalink-file"):
+        path = opts.get(name)
+        if not path or (name == "metalink-file" and path == "-"):
+            continue
+        if not os.path.isfile(path):
+            from ..base.errors import OptionError
+
+            what = "is a directory" if os.path.isdir(path) else "does not exist"
+            raise OptionError(f"--{name}: the file {path} {what}")
 
 
 _warned: set[str] = set()
@@ -382,7 +401,10 @@ def _entry_groups(entry: InputEntry, input_opts: Options) -> list[tuple[list[str
 
     check_refused(entry.options, where=f"the input file, entry {entry.uris[0]}")
     _warn_unsupported(entry.options)
-    return _groups_for(list(entry.uris), input_opts.with_overrides(entry.options))
+    # aria2 createRequestGroupFromUriListParser: an entry's option replaces the global value,
+    # lists included (a saved --header is not sent twice, nor saved twice again)
+    entry_opts = input_opts.with_overrides(entry.options, replace_lists=True)
+    return _groups_for(list(entry.uris), entry_opts)
 
 
 def _input_warning(message: str) -> None:
@@ -409,12 +431,11 @@ def _download_entries(
         with open(input_file, "rb") as fb:
             raw = fb.read()
         if raw[:2] == b"\x1f\x8b":  # aria2: "Input files can use gzip compression"
-            import gzip
-
-            raw = gzip.decompress(raw)
+            raw = _gunzip(raw, input_file)
         text = raw.decode("utf-8", errors="replace")
     entries: list[tuple[list[str], Options]] = []
-    for entry in parse_input_file(text, on_unknown=_input_warning):
+    home = os.path.expanduser("~")
+    for entry in parse_input_file(text, home=home, on_unknown=_input_warning):
         entries.extend(_entry_groups(entry, input_opts))
     return _check_metalinks(entries)
 
@@ -444,18 +465,44 @@ def _check_metalinks(
     return entries
 
 
+def _gunzip(raw: bytes, path: str) -> bytes:
+    """A gzip-compressed input file's text (aria2: input files can use gzip compression).
+
+    Raises:
+        TrioariaError: a truncated or corrupt file (exit 1).
+    """
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        from ..base.errors import TrioariaError
+
+        raise TrioariaError(f"cannot read the input file {path}: {exc}") from None
+
+
+def _open_text(path: str) -> TextIO:
+    """``path`` as text, through gzip when it is compressed (its first two bytes say so)."""
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    if compressed:
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
 class _DeferredInput:
     """``--deferred-input``: the input file read one entry at a time, in a worker thread."""
 
     def __init__(self, path: str, input_opts: Options) -> None:
         from .input_file import InputFileParser
 
-        self._file: TextIO = (
-            sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
-        )
+        self._file: TextIO = sys.stdin if path == "-" else _open_text(path)
         self._owned = path != "-"
         self._opts = input_opts
-        self._parser = InputFileParser(on_unknown=_input_warning)
+        self._parser = InputFileParser(home=os.path.expanduser("~"), on_unknown=_input_warning)
         self._eof = False
         self._pending: list[tuple[list[str], Options]] = []
 
@@ -470,7 +517,7 @@ class _DeferredInput:
         while not self._pending:
             if self._eof:
                 return None
-            line = await trio.to_thread.run_sync(self._file.readline, abandon_on_cancel=True)
+            line = await trio.to_thread.run_sync(self._readline, abandon_on_cancel=True)
             if line:
                 entry = self._parser.feed(line)
             else:
@@ -479,6 +526,16 @@ class _DeferredInput:
             if entry is not None:
                 self._pending.extend(_entry_groups(entry, self._opts))
         return self._pending.pop(0)
+
+    def _readline(self) -> str:
+        import zlib
+
+        try:
+            return self._file.readline()
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt gzip file
+            from ..base.errors import TrioariaError
+
+            raise TrioariaError(f"cannot read the input file: {exc}") from None
 
     def close(self) -> None:
         if self._owned:

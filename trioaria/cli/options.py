@@ -118,8 +118,9 @@ class Options(Mapping[str, Any]):
                 items (an RPC array) or a newline-joined string.
             home: expands ``${HOME}`` in PATH values when given.
             explicit: record the names as explicitly set (see :meth:`is_set`).
-            replace_lists: replace LIST values instead of appending to them
-                (aria2 appends across conf file, command line and ``-i`` lines).
+            replace_lists: replace LIST values instead of appending to them (aria2
+                appends the command line's to the conf file's; an ``-i`` entry's value, and
+                an RPC option, replaces the global one).
 
         Raises:
             OptionError: an unknown name or an invalid value (exit 28).

@@ -18,7 +18,8 @@ default) or separate downloads (``-Z``) is decided by the caller, as in aria2's
 
 A malformed pattern raises :class:`~trioaria.base.errors.TrioariaError` with aria2's message and
 exit status 1 (aria2 throws ``DL_ABORT_EX`` there).  Unlike aria2, a step of 0 is an error
-rather than an endless loop.
+rather than an endless loop, and more than :data:`MAX_URIS` expansions are an error rather
+than memory exhausted.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from collections.abc import Iterable
 
 from trioaria.base.errors import ExitCode, TrioariaError
 
-__all__ = ["MAX_VALUE", "expand_uri", "expand_uris", "to_base26"]
+__all__ = ["MAX_URIS", "MAX_VALUE", "expand_uri", "expand_uris", "to_base26"]
 
 #: The largest START, END or STEP aria2 accepts (``UINT16_MAX``).
 MAX_VALUE = 65535
+#: The most URIs one run expands to (aria2 sets no limit and runs out of memory):
+#: ``[0-65535][0-65535]`` stands for 4.3e9 of them.
+MAX_URIS = 1_000_000
 
 
 def _fail(message: str) -> TrioariaError:
@@ -137,6 +141,8 @@ def expand_uri(pattern: str) -> list[str]:
         parts = _choices(body) if closer == "}" else _loop(body)
         if closer == "}" or parts:
             # an empty loop ([9-1]) leaves the strings as they are; an empty choice empties them
+            if len(results) * len(parts) > MAX_URIS:
+                raise _fail(f"Too many URIs from the parameterized string (over {MAX_URIS}).")
             results = [r + p for r in results for p in parts]
         i = k + 1
     if results == [""]:
@@ -149,4 +155,6 @@ def expand_uris(patterns: Iterable[str]) -> list[str]:
     out: list[str] = []
     for pattern in patterns:
         out.extend(expand_uri(pattern))
+        if len(out) > MAX_URIS:
+            raise _fail(f"Too many URIs from the parameterized strings (over {MAX_URIS}).")
     return out
