@@ -281,3 +281,36 @@ async def test_max_resume_failure_tries_counts_the_sources_that_failed(
         await group.run()
     assert group.state is DownloadStatus.COMPLETE, group.error
     assert (tmp_path / "r.bin").read_bytes() == data
+
+
+async def test_a_stop_does_not_wait_for_a_whole_checksum_pass(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """-V --checksum over an existing 1 GiB file: the hash goes in steps, so a stop takes
+    effect within one step instead of after the whole pass (aria2 checks in small steps on
+    its event loop too)."""
+    from trioaria.engine.queue import DownloadEngine
+
+    size = 1 << 30
+    with open(tmp_path / "data.bin", "wb") as f:
+        f.truncate(size)  # sparse: reading it costs CPU, not disk
+    opts = _opts(
+        tmp_path, **{"check-integrity": "true", "checksum": "sha-256=" + "00" * 32, "split": "1"}
+    )
+    engine = DownloadEngine(opts)
+    group = RequestGroup([fault_server.url(f"/huge/data.bin?len={size}")], opts)
+    engine.add(group)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        with trio.fail_after(10):
+            while group.phase != "Checksum":
+                await trio.sleep(0.005)
+        await trio.sleep(0.05)
+        assert group.phase_done < size
+        start = trio.current_time()
+        engine.shutdown(force=True)
+        with trio.fail_after(30):
+            while engine.active:
+                await trio.sleep(0.01)
+        elapsed = trio.current_time() - start
+    assert elapsed < 0.5, f"the stop took {elapsed:.2f} s (the checksum pass ran to its end)"

@@ -53,6 +53,8 @@ __all__ = ["RequestGroup", "new_gid"]
 
 log = logging.getLogger("trioaria.engine.group")
 
+# Bytes of --checksum hashing per worker-thread call (a stop waits for one call at most).
+CHECKSUM_STEP = 16 << 20
 NOTICE = logging.INFO + 5  # aria2's NOTICE level sits between INFO and WARNING
 
 
@@ -608,7 +610,10 @@ class RequestGroup:
         return False
 
     async def _file_matches(self, total: int, checksum: Any) -> bool:
-        from ..storage.checksum import hash_file_ranges, parse_checksum_option
+        """Whether the file's digest is the ``--checksum``: hashed in steps of
+        ``CHECKSUM_STEP`` bytes, one worker-thread call each, so that a stop (Ctrl-C, RPC
+        remove) takes effect between steps and the readout shows the progress."""
+        from ..storage.checksum import new_hasher, parse_checksum_option
 
         session = self.session
         assert session is not None
@@ -619,10 +624,22 @@ class RequestGroup:
         session.flush_cache()
         self.phase, self.phase_done, self.phase_total = "Checksum", 0, total
 
-        def _hash() -> bytes:
-            return hash_file_ranges(session.read, total, checksum.algorithm)
+        hasher = new_hasher(checksum.algorithm)
 
-        digest = await trio.to_thread.run_sync(_hash)
+        def hash_span(pos: int, end: int) -> None:
+            while pos < end:
+                data = session.read(pos, min(1 << 20, end - pos))
+                if not data:
+                    raise errors.StorageError(f"{self.path} ended at byte {pos} while hashing")
+                hasher.update(data)
+                pos += len(data)
+
+        done = 0
+        while done < total:
+            end = min(total, done + CHECKSUM_STEP)
+            await trio.to_thread.run_sync(hash_span, done, end)
+            done = self.phase_done = end
+        digest = hasher.digest()
         self.phase = ""
         return bool(digest == checksum.digest)
 
