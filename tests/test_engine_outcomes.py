@@ -314,3 +314,18 @@ async def test_a_stop_does_not_wait_for_a_whole_checksum_pass(
                 await trio.sleep(0.01)
         elapsed = trio.current_time() - start
     assert elapsed < 0.5, f"the stop took {elapsed:.2f} s (the checksum pass ran to its end)"
+
+
+async def test_a_group_whose_task_starts_after_a_shutdown_never_runs(tmp_path: Path) -> None:
+    """The engine starts a group's task, then a Ctrl-C arrives before the task runs: the
+    group has no cancel scope yet, so it must see the shutdown itself and stay queued
+    (unfinished, exit 7) instead of downloading to its end."""
+    from trioaria.engine.queue import DownloadEngine
+
+    engine = DownloadEngine(_opts(tmp_path))
+    group = RequestGroup(["http://127.0.0.1:9/never.bin"], engine.options)
+    engine.active.append(group)
+    engine.shutdown()
+    await engine._run_group(group)
+    assert group.state is DownloadStatus.WAITING and engine.waiting == [group]
+    assert not engine.active and engine.exit_code() == ExitCode.IN_PROGRESS

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,22 @@ def test_hidden_options_stay_hidden():
     for keyword in ("#all", "timeout", "dns"):
         assert "dns-timeout" not in _names(render_help(keyword))
     assert set(HELP_TAGS) >= {"#all", "#unsupported", *TAGS}
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """``trioaria -v | head -0``: standard output is a pipe nobody reads any more; the command
+    ends quietly (128 + SIGPIPE, as aria2 killed by the signal), without a traceback."""
+    import os
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "trioaria", "-v"], stdout=write_end, stderr=subprocess.PIPE,
+            timeout=30, check=False, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert b"Traceback" not in res.stderr, res.stderr.decode()[-500:]
+    assert res.returncode == 141

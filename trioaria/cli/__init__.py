@@ -30,7 +30,14 @@ def run() -> NoReturn:
     be flushed (a closed pipe), or a profiler or tracer (``python -m cProfile -m trioaria``,
     coverage), take the ordinary way out.
     """
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:
+        # the reader of standard output went away (``trioaria -h | head -1``): leave quietly,
+        # as aria2 does (killed by SIGPIPE; a shell reports 128 + 13)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 128 + 13
     _leave(code)
 
 

@@ -282,6 +282,11 @@ class DownloadEngine:
             self._finished(group)
             self._wakeup.set()
             return
+        if self._shutdown:  # shut down between its start and now: it never ran, it waits on
+            self.active.remove(group)
+            self.waiting.insert(0, group)
+            self._wakeup.set()
+            return
         self._notify("start", group)
         group.notify = self._hook_only(group)
         try:
