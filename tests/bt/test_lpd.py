@@ -262,3 +262,59 @@ def test_the_node_keeps_the_last_peers_and_hands_out_each_once() -> None:
     assert node.peers_since(seen) == node.peers  # more arrived than is kept: all that is kept
     node.add_found(batch[:3])
     assert node.peers_since(1010) == batch[:3]
+
+
+_LISTENER = r"""
+import json, sys, trio
+from trioaria.dht.lpd_node import LpdNode
+
+async def main():
+    node = LpdNode(41001, sys.argv[1])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.run)
+        node.add_torrent(bytes.fromhex(sys.argv[2]))
+        print("READY", flush=True)
+        await trio.sleep(3)
+        nursery.cancel_scope.cancel()
+    print(json.dumps([p.address[1] for p in node.peers]))
+
+trio.run(main)
+"""
+
+_SENDER = r"""
+import socket, sys, time
+from trioaria.bt.lpd import build_announce
+ih = bytes.fromhex(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(sys.argv[3]))
+for i in range(10):
+    s.sendto(build_announce([ih], 42000 + i, cookie="u"), (sys.argv[1], 6771))  # unicast
+    s.sendto(build_announce([ih], 43000 + i, cookie="m"), ("239.192.152.143", 6771))
+    time.sleep(0.2)
+"""
+
+
+def test_only_datagrams_to_the_group_are_heard(namespaces: tuple[str, str]) -> None:
+    """As aria2 (its receiver binds the group address): an announce sent to the group is
+    heard, one sent to the host's own address (from anywhere, not only the local network)
+    is not."""
+    a, b = namespaces
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)}
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", a, sys.executable, "-c", _LISTENER, "10.77.14.1", IH.hex()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+    )  # fmt: skip
+    try:
+        assert listener.stdout is not None
+        assert listener.stdout.readline().strip() == "READY", listener.stderr
+        subprocess.run(
+            ["ip", "netns", "exec", b, sys.executable, "-c", _SENDER, "10.77.14.1", IH.hex(),
+             "10.77.14.2"],
+            check=True, timeout=30, cwd=REPO, env=env,
+        )  # fmt: skip
+        out, err = listener.communicate(timeout=30)
+    finally:
+        listener.kill()
+    ports = json.loads(out.strip().splitlines()[-1])
+    assert any(43000 <= p < 43010 for p in ports), (ports, err[-2000:])  # the group's
+    assert not any(42000 <= p < 42010 for p in ports), ports  # unicast: never heard

@@ -7,7 +7,8 @@ deadline, feed the core, write what it returns); the BitTorrent layer starts it 
 ``--bt-enable-lpd`` and feeds :attr:`LpdNode.peers` into its swarms.
 
 Socket set-up (docs/design.md; verified across network namespaces): bind port 6771 on
-the wildcard address with ``SO_REUSEADDR`` (several clients on one host share the port), join
+the group's address (as aria2: a datagram sent to this host's own address is not heard) with
+``SO_REUSEADDR`` (several clients on one host share the port), join
 the group on the interface given by ``--bt-lpd-interface`` (``IP_ADD_MEMBERSHIP`` with that
 interface's address, or ``IPV6_JOIN_GROUP`` with its index), send through the same interface
 (``IP_MULTICAST_IF``), TTL 1 unless told otherwise.  Multicast loopback is off by default; with
@@ -119,7 +120,9 @@ class LpdNode:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; ``task_status.started()`` once the group is joined."""
         with self._open() as sock:
-            await sock.bind(("::" if ":" in self.group else "", self.lpd_port))
+            # the group's address, as aria2: only datagrams sent to the group are heard, not
+            # ones sent to this host's own address (from anywhere, not just the local network)
+            await sock.bind((self.group, self.lpd_port))
             task_status.started()
             destination = (self.group, self.lpd_port)
             while True:
