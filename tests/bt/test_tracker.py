@@ -254,3 +254,14 @@ def test_scrape_response():
     assert parse_scrape_response(encode({b"files": {IH: {}}}), IH) == ScrapeStats(0, 0, 0)
     with pytest.raises(TrackerFailure):
         parse_scrape_response(encode({b"failure reason": b"no"}), IH)
+
+
+async def test_a_bad_torrent_url_is_named_as_such() -> None:
+    """The .torrent of a download is fetched by the same HTTP code as announces; its errors
+    name what was fetched (not a 'tracker URL')."""
+    from trioaria.bt.announce import http_get
+
+    with pytest.raises(TrackerError, match=r"bad \.torrent URL"):
+        await http_get("http://[::1/x.torrent", timeout=1, what=".torrent URL")
+    with pytest.raises(TrackerError, match="bad tracker URL"):
+        await http_get("http://[::1/announce", timeout=1)

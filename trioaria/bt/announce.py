@@ -73,6 +73,7 @@ async def http_get(
     timeout: float,
     tls: TlsOptions | None = None,
     proxies: ProxySettings | None = None,
+    what: str = "tracker URL",
 ) -> bytes:
     """GET ``url`` and return the body of a 200 answer (at most 4 MiB).
 
@@ -84,12 +85,13 @@ async def http_get(
         TrackerError: a status other than 200, or a body too large.
         NetworkError, TimeoutError_: the connection failed.
     """
-    scheme, host, port, target = split_tracker_url(url)
+    scheme, host, port, target = split_tracker_url(url, what=what)
     parts = urlsplit(url)
     secure = scheme == "https"
     route = proxies.route(parts.scheme, host) if proxies is not None else None
     extra: list[tuple[str, str]] = []
-    with read_deadline(timeout, f"announcing to {host}"):
+    doing = "announcing to" if what == "tracker URL" else "fetching a .torrent from"
+    with read_deadline(timeout, f"{doing} {host}"):
         if route is not None and not route.tunnel:
             proxy = route.proxy
             try:
@@ -139,7 +141,7 @@ async def http_get(
                 try:
                     event = conn.next_event()
                 except h11.RemoteProtocolError as exc:
-                    raise TrackerError(f"bad HTTP answer from the tracker: {exc}") from None
+                    raise TrackerError(f"bad HTTP answer from {host}: {exc}") from None
                 if event is h11.NEED_DATA:
                     data = await stream.receive_some(65536)
                     conn.receive_data(data)
@@ -149,13 +151,13 @@ async def http_get(
                 elif isinstance(event, h11.Data):
                     body += event.data
                     if len(body) > MAX_BODY:
-                        raise TrackerError("tracker answer too large")
+                        raise TrackerError(f"the answer from {host} is too large")
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
         finally:
             stream.close_nowait()
     if status != 200:
-        raise TrackerError(f"tracker answered HTTP {status}")
+        raise TrackerError(f"{host} answered HTTP {status}")
     return bytes(body)
 
 

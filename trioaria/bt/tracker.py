@@ -155,7 +155,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
-def split_tracker_url(url: str) -> tuple[str, str, int, str]:
+def split_tracker_url(url: str, *, what: str = "tracker URL") -> tuple[str, str, int, str]:
     """Check an announce URL (from a torrent, a magnet's ``tr``, ``--bt-tracker``: untrusted)
     and split it into ``(scheme, host, port, target)``: the host without IPv6 brackets, the
     request target (path and query) for HTTP(S).  A URL that cannot be used is one failed
@@ -164,27 +164,28 @@ def split_tracker_url(url: str) -> tuple[str, str, int, str]:
     Raises:
         TrackerError: not http/https/udp, no host, a port that is not a number in 1-65535 (a
             UDP tracker must name one, BEP 15), an unclosed IPv6 bracket, or a host name that
-            IDNA cannot encode (an empty or over-long label).
+            IDNA cannot encode (an empty or over-long label); the message names the URL as
+            ``what`` (a ``.torrent`` URL is checked the same way).
     """
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:  # a port out of range or not a number, "[::1" ...
-        raise TrackerError(f"bad tracker URL {url!r}: {exc}") from None
+        raise TrackerError(f"bad {what} {url!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https", "udp"):
-        raise TrackerError(f"bad tracker URL {url!r}: not http, https or udp")
+        raise TrackerError(f"bad {what} {url!r}: not http, https or udp")
     host = parts.hostname or ""
     try:
         host.encode("idna")
     except UnicodeError:
         host = ""
     if not host:
-        raise TrackerError(f"bad tracker URL {url!r}: no usable host name")
+        raise TrackerError(f"bad {what} {url!r}: no usable host name")
     if port is None:
         port = _DEFAULT_PORTS.get(scheme, 0)
     if not port:
-        raise TrackerError(f"bad tracker URL {url!r}: no port")
+        raise TrackerError(f"bad {what} {url!r}: no port")
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query

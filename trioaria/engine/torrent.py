@@ -361,6 +361,7 @@ class TorrentGroup(RequestGroup):
             timeout=timeout,
             tls=TlsOptions.from_options(self.options),
             proxies=self._proxies(),
+            what=".torrent URL",
         )
         name = url.partition("?")[0].rstrip("/").rpartition("/")[2] or "download.torrent"
         meta = parse_torrent(data, default_name=name)
