@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import h11
 import trio
@@ -53,6 +53,8 @@ __all__ = ["AnnounceCounters", "Announcer", "http_get", "udp_announce"]
 log = logging.getLogger("trioaria.bt.tracker")
 
 MAX_BODY = 4 << 20
+MAX_REDIRECTS = 20  # as aria2's HTTP downloads
+_REDIRECTS = (301, 302, 303, 307, 308)
 DEFAULT_INTERVAL = 1800
 MIN_INTERVAL = 1
 RETRY_AFTER_FAILURE = 60
@@ -75,16 +77,37 @@ async def http_get(
     proxies: ProxySettings | None = None,
     what: str = "tracker URL",
 ) -> bytes:
-    """GET ``url`` and return the body of a 200 answer (at most 4 MiB).
+    """GET ``url`` and return the body of a 200 answer (at most 4 MiB), following redirects
+    (301, 302, 303, 307, 308) up to :data:`MAX_REDIRECTS` times, as aria2 follows them for
+    trackers and ``.torrent`` URLs (RFC 9110 §15.4: ``Location`` resolved against the URL).
 
     With *proxies* the request goes through the proxy its scheme and host get (aria2 fetches
     trackers and ``.torrent`` URLs like any HTTP download): an absolute-form GET to a
     forwarding proxy, or a tunnel (``CONNECT``, SOCKS).
 
     Raises:
-        TrackerError: a status other than 200, or a body too large.
+        TrackerError: a status other than 200, too many redirects, or a body too large.
         NetworkError, TimeoutError_: the connection failed.
     """
+    for _ in range(MAX_REDIRECTS + 1):
+        status, body, location = await _get_once(url, timeout, tls, proxies, what)
+        if status in _REDIRECTS and location:
+            url = urljoin(url, location)
+            continue
+        if status != 200:
+            raise TrackerError(f"{urlsplit(url).hostname} answered HTTP {status}")
+        return body
+    raise TrackerError(f"more than {MAX_REDIRECTS} redirects for {url}")
+
+
+async def _get_once(
+    url: str,
+    timeout: float,
+    tls: TlsOptions | None,
+    proxies: ProxySettings | None,
+    what: str,
+) -> tuple[int, bytes, str | None]:
+    """One GET: the status, the body and the ``Location`` header."""
     scheme, host, port, target = split_tracker_url(url, what=what)
     parts = urlsplit(url)
     secure = scheme == "https"
@@ -137,6 +160,7 @@ async def http_get(
             await stream.send_all(conn.send(request) + (conn.send(h11.EndOfMessage()) or b""))
             body = bytearray()
             status = 0
+            location: str | None = None
             while True:
                 try:
                     event = conn.next_event()
@@ -148,6 +172,9 @@ async def http_get(
                     continue
                 if isinstance(event, h11.Response):
                     status = event.status_code
+                    for name, value in event.headers:
+                        if name == b"location":
+                            location = value.decode("latin-1")
                 elif isinstance(event, h11.Data):
                     body += event.data
                     if len(body) > MAX_BODY:
@@ -156,9 +183,7 @@ async def http_get(
                     break
         finally:
             stream.close_nowait()
-    if status != 200:
-        raise TrackerError(f"{host} answered HTTP {status}")
-    return bytes(body)
+    return status, bytes(body), location
 
 
 async def udp_announce(

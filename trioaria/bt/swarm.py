@@ -72,6 +72,7 @@ ALLOWED_FAST_SIZE = 10  # BEP 6 "k"; aria2 and libtorrent send 10
 MIN_PEERS = 40  # aria2 BtRuntime's minimum: a leecher below it keeps dialling
 DIAL_RECHECK = 1.0  # seconds: aria2's ActivePeerConnectionCommand tick
 MAX_CANDIDATES = 1024  # addresses waiting to be dialled (aria2's MAX_PEER_LIST_SIZE)
+METADATA_SOURCES = 4  # peers asked for the metadata at once, each into its own assembler
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,10 @@ class Swarm:
         # BEP 9 metadata (magnet phase)
         self.metadata: bytes | None = None
         self.metadata_event = trio.Event()
-        self._assembler: MetadataAssembler | None = None
+        # one assembler per peer asked (at most METADATA_SOURCES at once): a peer whose pieces
+        # fail the info hash, or that announced another size, spoils only its own attempt
+        self._assemblers: dict[PeerTask, MetadataAssembler] = {}
+        self.metadata_received = 0  # metadata bytes received (--bt-stop-timeout while fetching)
         self._seen: dict[tuple[str, int], None] = {}
         self._fast_sets: dict[str, list[int]] = {}  # peer IP -> its BEP 6 allowed fast set
 
@@ -439,6 +443,8 @@ class Swarm:
 
     def peer_left(self, peer: PeerTask) -> None:
         self.peers.discard(peer)
+        if peer in self._assemblers:
+            self._metadata_source_gone(peer)
         self._last_block.pop(id(peer), None)
         self._wake()
         self._choke_now.set()
@@ -578,47 +584,60 @@ class Swarm:
     # --- BEP 9 metadata ----------------------------------------------------------------------
 
     def metadata_offered(self, peer: PeerTask) -> None:
-        """A peer announced ``metadata_size``: ask it for every missing piece."""
+        """A peer announced ``metadata_size``: ask it for every piece, into an assembler of its
+        own, while fewer than :data:`METADATA_SOURCES` peers are being asked."""
         size = peer.metadata_size
         if self.metadata is not None or self.meta is not None or size is None:
             return
-        if self._assembler is None:
-            from .ut_metadata import MetadataAssembler
-
-            try:
-                self._assembler = MetadataAssembler(self.info_hash, size)
-            except PeerProtocolError as exc:
-                log.info("%r: %s", peer, exc)
-                peer.close()
-                return
-        elif self._assembler.total_size != size:
+        if peer in self._assemblers or peer.closed or len(self._assemblers) >= METADATA_SOURCES:
             return
-        for piece in self._assembler.missing():
+        from .ut_metadata import MetadataAssembler
+
+        try:
+            assembler = MetadataAssembler(self.info_hash, size)
+        except PeerProtocolError as exc:
+            log.info("%r: %s", peer, exc)
+            peer.close()
+            return
+        self._assemblers[peer] = assembler
+        for piece in assembler.missing():
             peer.request_metadata(piece)
 
     def metadata_piece(self, peer: PeerTask, message: MetadataData) -> None:
-        assembler = self._assembler
+        """A piece of metadata from ``peer``: the info hash is checked over that peer's own
+        pieces, so a peer that lies is banned (aria2: "Got wrong ut_metadata") and the others
+        go on."""
+        assembler = self._assemblers.get(peer)
         if assembler is None or self.metadata is not None:
             return
+        self.metadata_received += len(message.data)
         try:
             result = assembler.add(message)
         except PeerProtocolError as exc:
             log.info("%r: %s", peer, exc)
-            self.ban(peer)
+            self._metadata_source_gone(peer, ban=True)
             return
         if result is not None:
             self.metadata = result
+            self._assemblers.clear()
             self.metadata_event.set()
-        elif assembler.failures and len(assembler.missing()) == assembler.num_pieces:
-            if assembler.failures > 5:
-                self.fail(TrioariaError("the metadata from peers never matched the info hash"))
-                return
-            for other in list(self.peers):
-                if other is not peer and other.metadata_size == assembler.total_size:
-                    self.metadata_offered(other)
+        elif assembler.failures:
+            log.warning("banning %r: its metadata does not match the info hash", peer)
+            self._metadata_source_gone(peer, ban=True)
+
+    def _metadata_source_gone(self, peer: PeerTask, *, ban: bool = False) -> None:
+        """``peer`` is no longer asked for metadata: another peer that offers it is asked."""
+        self._assemblers.pop(peer, None)
+        if ban:
+            self.ban(peer)
+        for other in list(self.peers):
+            if other is not peer and other.metadata_size is not None:
+                self.metadata_offered(other)
 
     def metadata_rejected(self, peer: PeerTask) -> None:
         log.debug("%r rejected a metadata request", peer)
+        if peer in self._assemblers:
+            self._metadata_source_gone(peer)
 
 
 _LOOPBACK_SELF = ("127.0.0.1", "::1", "localhost")

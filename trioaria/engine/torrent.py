@@ -29,6 +29,7 @@ exit status treat it like any other download.  Inside its one cancel scope and n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -367,10 +368,7 @@ class TorrentGroup(RequestGroup):
         meta = parse_torrent(data, default_name=name)
         if str(self.opt("follow-torrent")) == "true":
             directory = self._directory()
-            os.makedirs(directory, exist_ok=True)
-            path = os.path.join(directory, str(self.opt("out") or name))
-            with open(path, "wb") as f:
-                f.write(data)
+            _save_file(directory, os.path.join(directory, str(self.opt("out") or name)), data)
         return meta
 
     def _tracer(self) -> Any:
@@ -396,11 +394,16 @@ class TorrentGroup(RequestGroup):
         saved = os.path.join(self._directory(), f"{hexhash}.torrent")
         tiers = tracker_tiers([[t] for t in magnet.trackers], self.options)
         if self.opt("bt-load-saved-metadata") and os.path.exists(saved):
-            with open(saved, "rb") as f:
-                meta = parse_torrent(f.read(), default_name=saved)
-            if meta.info_hash == magnet.info_hash:
-                log.log(NOTICE, "Loaded saved metadata %s", saved)
-                return meta
+            # aria2: a saved file that cannot be read or parsed is ignored (the peers have it)
+            try:
+                with open(saved, "rb") as f:
+                    meta = parse_torrent(f.read(), default_name=saved)
+            except (OSError, errors.TrioariaError) as exc:
+                log.warning("cannot use the saved metadata %s (%s); asking the peers", saved, exc)
+            else:
+                if meta.info_hash == magnet.info_hash:
+                    log.log(NOTICE, "Loaded saved metadata %s", saved)
+                    return meta
         self.path = f"[METADATA]{magnet.display_name or hexhash}"
         swarm = Swarm(
             magnet.info_hash,
@@ -429,9 +432,7 @@ class TorrentGroup(RequestGroup):
         self._magnet_peers = swarm.known_addresses()
         log.log(NOTICE, "Metadata of %s downloaded (%d bytes)", hexhash, len(info))
         if self.opt("bt-save-metadata") or self.opt("bt-metadata-only"):
-            os.makedirs(self._directory(), exist_ok=True)
-            with open(saved, "wb") as f:
-                f.write(serialize_torrent(meta))
+            _save_file(self._directory(), saved, serialize_torrent(meta))
             log.log(NOTICE, "Saved metadata as %s", saved)
         if self.opt("bt-metadata-only"):
             self.path = saved
@@ -477,6 +478,9 @@ class TorrentGroup(RequestGroup):
 
                     waiter.start_soon(wait, done)
                     waiter.start_soon(wait, swarm.fatal_event)
+                    stop_timeout = float(self.opt("bt-stop-timeout") or 0)
+                    if stop_timeout:
+                        waiter.start_soon(self._stop_when_idle, swarm, stop_timeout)
                 nursery.cancel_scope.cancel()
             if swarm.fatal is not None and not done.is_set():
                 raise swarm.fatal
@@ -484,6 +488,19 @@ class TorrentGroup(RequestGroup):
             listener.unregister(swarm)
             with trio.CancelScope(shield=True):
                 await announcer.stop(STOP_ANNOUNCE_TIMEOUT)
+
+    async def _stop_when_idle(self, swarm: Any, stop_timeout: float) -> None:
+        """``--bt-stop-timeout`` while the metadata is fetched too (aria2 arms its
+        ``BtStopDownloadCommand`` in metadata-get mode): no metadata byte for SEC seconds."""
+        idle = _IdleWatch(trio.current_time())
+        while True:
+            await trio.sleep(min(1.0, stop_timeout / 4))
+            if idle.idle_for(swarm.metadata_received, trio.current_time()) >= stop_timeout:
+                raise errors.TrioariaError(
+                    f"GID#{self.gid} Stop downloading torrent due to --bt-stop-timeout option.",
+                    exit_code=errors.ExitCode.IN_PROGRESS,
+                    retryable=False,
+                )
 
     # --- storage -------------------------------------------------------------------------------
 
@@ -787,7 +804,9 @@ class TorrentGroup(RequestGroup):
         ratio = float(self.opt("seed-ratio") or 0.0)
         if seed_time is not None and float(seed_time) <= 0:
             return
-        completed = max(1, sum(e.length for e in session.layout.files if e.selected))
+        completed = sum(e.length for e in session.layout.files if e.selected)
+        if ratio > 0 and not completed:
+            return  # aria2 ShareRatioSeedCriteria: nothing to share meets any ratio
         deadline = trio.current_time() + float(seed_time) * 60 if seed_time is not None else None
         self.seeding = True
         log.info("seeding %s (ratio %.2f, time %s min)", self.path, ratio, seed_time)
@@ -806,6 +825,33 @@ class TorrentGroup(RequestGroup):
         finally:
             self.seeding = False
             self._seed_scope = None
+
+
+def _save_file(directory: str, path: str, data: bytes) -> None:
+    """Write a small file (a fetched ``.torrent``, saved metadata) whole or not at all: a
+    temporary name, then a rename, so a crash never leaves a truncated file behind.
+
+    Raises:
+        StorageError: the directory cannot be created (exit 18) or the file written (16).
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise errors.StorageError(
+            f"Failed to create directory {directory}: {exc.strerror}",
+            exit_code=errors.ExitCode.DIR_CREATE_ERROR,
+        ) from None
+    tmp = path + ".__temp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise errors.StorageError(
+            f"Failed to write {path}: {exc.strerror}", exit_code=errors.ExitCode.FILE_CREATE_ERROR
+        ) from None
 
 
 class _IdleWatch:
