@@ -116,3 +116,32 @@ async def test_a_missing_torrent_or_metalink_file_is_exit_28(tmp_path: Path, fla
         res = await run_cli("--no-conf", flag, tmp_path / "missing", home=tmp_path)
     assert res.returncode == 28, res
     assert "does not exist" in res.stdout + res.stderr
+
+
+def test_deferred_input_from_a_pipe_keeps_its_first_bytes(tmp_path: Path) -> None:
+    """-i <(generator) --deferred-input: the file is opened once (a pipe cannot be opened
+    again), so the gzip check loses nothing of the first entry."""
+    import os
+
+    from trioaria.cli.options import Options
+
+    r, w = os.pipe()
+    try:
+        os.write(w, b"http://127.0.0.1:9/a.bin\n")
+        os.close(w)
+        w = -1
+        deferred = app._DeferredInput(f"/dev/fd/{r}", Options.defaults())
+        try:
+
+            async def first() -> Any:
+                with trio.fail_after(5):
+                    return await deferred.next_group()
+
+            got = trio.run(first)
+        finally:
+            deferred.close()
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    assert got is not None and got[0] == ["http://127.0.0.1:9/a.bin"]

@@ -329,3 +329,69 @@ async def test_a_group_whose_task_starts_after_a_shutdown_never_runs(tmp_path: P
     await engine._run_group(group)
     assert group.state is DownloadStatus.WAITING and engine.waiting == [group]
     assert not engine.active and engine.exit_code() == ExitCode.IN_PROGRESS
+
+
+async def test_remove_control_file_never_deletes_a_running_downloads_control_file(
+    tmp_path: Path,
+) -> None:
+    """aria2 checks isSameFileBeingDownloaded before it honours --remove-control-file: B (same
+    name, --remove-control-file) is renamed and leaves running download A's control file."""
+    from trioaria.demo import serve_bytes
+    from trioaria.engine.queue import DownloadEngine
+
+    a = random.Random(1).randbytes(8 * MB)
+    b = random.Random(2).randbytes(1 * MB)
+    pa, pb = serve_bytes(a, rate=1 * MB), serve_bytes(b, rate=1 * MB)
+    opts = _opts(tmp_path, **{"max-concurrent-downloads": "2", "split": "1"})
+    engine = DownloadEngine(opts)
+    ga = RequestGroup([f"http://127.0.0.1:{pa}/f.bin"], opts)
+    gb = RequestGroup(
+        [f"http://127.0.0.1:{pb}/f.bin"], opts.with_overrides({"remove-control-file": "true"})
+    )
+    control = tmp_path / "f.bin.aria2"
+    engine.add(ga)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(engine.run)
+        with trio.fail_after(10):
+            while not control.exists():
+                await trio.sleep(0.01)
+            engine.add(gb)
+            while not gb.path:
+                await trio.sleep(0.01)
+        a_running = ga.state is DownloadStatus.ACTIVE
+        still_there = control.exists()
+        engine.shutdown(force=True)
+    assert a_running and Path(gb.path).name == "f.1.bin"
+    assert still_there, "B's --remove-control-file deleted running download A's control file"
+
+
+def test_a_reader_of_stdout_that_went_away_does_not_stop_the_download(
+    tmp_path: Path,
+) -> None:
+    """aria2 ignores SIGPIPE while it downloads, so ``aria2c URI | head -c 10`` still
+    completes the file: the console goes quiet, the download goes on."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.cli_util import child_env
+    from trioaria.demo import serve_bytes
+
+    data = random.Random(21).randbytes(2 * MB)
+    port = serve_bytes(data, rate=1 * MB)
+    out = tmp_path / "out"
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trioaria", "--no-conf", "--summary-interval=1", "-d", str(out),
+         f"http://127.0.0.1:{port}/f.bin"],
+        stdout=w, stderr=subprocess.PIPE, cwd=str(tmp_path), env=child_env(tmp_path),
+    )  # fmt: skip
+    os.close(w)
+    try:
+        os.read(r, 10)  # the reader takes a few bytes, then goes away (| head -c 10)
+    finally:
+        os.close(r)
+    err = proc.communicate(timeout=30)[1].decode(errors="replace")
+    assert "Traceback" not in err, err[-800:]
+    assert proc.returncode == 0, (proc.returncode, err[-800:])
+    assert (out / "f.bin").read_bytes() == data

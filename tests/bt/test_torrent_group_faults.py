@@ -10,6 +10,7 @@ import http.server
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,65 @@ def test_follow_torrent_save_error_is_a_clear_one_line_error(tmp_path: Path) -> 
     out = res.stdout + res.stderr
     assert "ExceptionGroup" not in out, out
     assert res.returncode == 18, out
+
+
+# --- --force-save and seeding -----------------------------------------------------------------
+
+
+def test_force_save_keeps_the_upload_made_while_seeding(tmp_path: Path) -> None:
+    """--force-save: aria2 saves a torrent's control file when the download stops (after
+    seeding: RequestGroupMan::removeStoppedGroup -> saveControlFile), so its all-time upload
+    counts what was uploaded while seeding, not just what was uploaded before completion."""
+    from tests.bt.swarm_helpers import make_torrent, start_trioaria, stop_process, wait_listening
+    from tests.bt.test_upload_count import PIECE, _blocks, _connect, _until_unchoked
+    from tests.servers.nginx import free_port
+    from trioaria.bt.messages import Piece
+    from trioaria.bt.metainfo import parse_torrent
+    from trioaria.bt.wire import PeerConnection
+    from trioaria.storage import control_file as cf
+
+    size = 2 << 20
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    payload = os.urandom(size)
+    torrent = tmp_path / "u.torrent"
+    raw = make_torrent(seed, [("u.bin", payload)], name="u.bin", piece_length=PIECE)
+    torrent.write_bytes(raw)
+    meta = parse_torrent(raw)
+    port = free_port()
+    ours = start_trioaria(
+        f"--dir={seed}", "-V", "--force-save=true", f"--listen-port={port}",
+        "--seed-ratio=0.4", "--seed-time=1", str(torrent),
+    )  # fmt: skip
+    try:
+        wait_listening(port, ours, "trioaria")
+        deadline = time.monotonic() + 20
+        while True:
+            assert time.monotonic() < deadline, "never unchoked"
+            sock = _connect(port)
+            conn = PeerConnection(info_hash=meta.info_hash, num_pieces=meta.num_pieces)
+            if _until_unchoked(sock, conn, meta.info_hash, b"-XX0000-forcesave001"):
+                break
+            sock.close()
+            time.sleep(0.1)
+        with sock:
+            wanted = _blocks(0, size // 2)
+            sock.sendall(conn.send_requests(wanted))
+            got = 0
+            while got < len(wanted):
+                assert time.monotonic() < deadline + 20
+                data = sock.recv(1 << 16)
+                if not data:
+                    break
+                conn.receive_data(data)
+                while (event := conn.next_event()) is not None:
+                    if isinstance(event, Piece):
+                        got += 1
+            out, _ = ours.communicate(timeout=30)
+        assert ours.returncode == 0, out.decode(errors="replace")
+    finally:
+        stop_process(ours)
+    control = seed / "u.bin.aria2"
+    assert control.exists()
+    uploaded = cf.parse(control.read_bytes()).upload_length
+    assert uploaded >= size // 2, f"control file says {uploaded} bytes uploaded"

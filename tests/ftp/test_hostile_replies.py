@@ -40,6 +40,7 @@ class Opts:
 class Script:
     size_reply: bytes = b"502 no SIZE\r\n"
     cut_after: int | None = None  # data bytes sent before the server aborts the transfer
+    cuts: int = 1_000  # how many transfers are cut that way (later ones are whole)
     replies: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -76,10 +77,11 @@ async def _serve(sc: Script, stream: trio.SocketStream) -> None:
             data = await listener.accept()
             await listener.aclose()
             await stream.send_all(b"150 here it comes\r\n")
-            payload = DATA if sc.cut_after is None else DATA[: sc.cut_after]
-            await data.send_all(payload)
+            cut = sc.cut_after is not None and sc.cuts > 0
+            sc.cuts -= cut
+            await data.send_all(DATA[: sc.cut_after] if cut else DATA)
             await data.aclose()
-            reply = b"226 done\r\n" if sc.cut_after is None else b"426 transfer aborted\r\n"
+            reply = b"426 transfer aborted\r\n" if cut else b"226 done\r\n"
         elif verb == "QUIT":
             reply = b"221 bye\r\n"
         try:
@@ -130,6 +132,26 @@ async def test_the_cli_does_not_report_an_aborted_transfer_as_done(
         home=tmp_path, timeout=20,
     )  # fmt: skip
     assert res.returncode != 0, res.stdout[-500:]
+
+
+async def test_an_aborted_transfer_is_tried_again_from_byte_0(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """No length known: a cut transfer starts over from byte 0 within --max-tries, as aria2
+    tries the URI again."""
+    from trioaria.base.stats import DownloadStatus
+    from trioaria.cli.options import Options
+    from trioaria.engine.group import RequestGroup
+
+    port = await _start(nursery, Script(cut_after=5000, cuts=1))
+    opts = Options.defaults().with_overrides(
+        {"dir": str(tmp_path), "max-tries": "3", "retry-wait": "0"}
+    )
+    group = RequestGroup([f"ftp://127.0.0.1:{port}/f.bin"], opts)
+    with trio.fail_after(10):
+        await group.run()
+    assert group.state is DownloadStatus.COMPLETE, group.error
+    assert (tmp_path / "f.bin").read_bytes() == DATA
 
 
 async def test_a_size_reply_with_a_non_ascii_digit_is_a_protocol_error(

@@ -482,15 +482,26 @@ def _gunzip(raw: bytes, path: str) -> bytes:
         raise TrioariaError(f"cannot read the input file {path}: {exc}") from None
 
 
-def _open_text(path: str) -> TextIO:
-    """``path`` as text, through gzip when it is compressed (its first two bytes say so)."""
-    with open(path, "rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    if compressed:
-        import gzip
+def _open_text(path: str) -> tuple[TextIO, Any]:
+    """``path`` opened once (a pipe cannot be opened twice) as text, through gzip when its
+    first two bytes say it is compressed; also the binary file, for closing."""
+    import io
 
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    raw = open(path, "rb")  # noqa: SIM115 - closed by _DeferredInput.close
+    try:
+        compressed = raw.peek(2)[:2] == b"\x1f\x8b"
+        if compressed:
+            import gzip
+
+            text: TextIO = io.TextIOWrapper(
+                gzip.GzipFile(fileobj=raw), encoding="utf-8", errors="replace"
+            )
+        else:
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    except BaseException:
+        raw.close()
+        raise
+    return text, raw
 
 
 class _DeferredInput:
@@ -499,7 +510,10 @@ class _DeferredInput:
     def __init__(self, path: str, input_opts: Options) -> None:
         from .input_file import InputFileParser
 
-        self._file: TextIO = sys.stdin if path == "-" else _open_text(path)
+        self._path = path
+        # opened on the first read, in the worker thread (a pipe's writer may be slow)
+        self._file: TextIO | None = sys.stdin if path == "-" else None
+        self._raw: Any = None
         self._owned = path != "-"
         self._opts = input_opts
         self._parser = InputFileParser(home=os.path.expanduser("~"), on_unknown=_input_warning)
@@ -531,6 +545,8 @@ class _DeferredInput:
         import zlib
 
         try:
+            if self._file is None:
+                self._file, self._raw = _open_text(self._path)
             return self._file.readline()
         except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt gzip file
             from ..base.errors import TrioariaError
@@ -539,7 +555,10 @@ class _DeferredInput:
 
     def close(self) -> None:
         if self._owned:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
+            if self._raw is not None:
+                self._raw.close()
 
 
 # --- logging ------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ class Console:
         self._min_level = LOG_LEVELS.index(console_log_level.lower())
         self._columns = columns if columns is not None else lambda: terminal_columns(stream)
         self._clock = clock
+        self._gone = False  # the stream's reader went away: nothing more is written
 
     def width(self) -> int:
         """aria2's console width: terminal columns - 1 on a TTY, otherwise 79."""
@@ -108,8 +109,16 @@ class Console:
         return DEFAULT_COLUMNS
 
     def _write(self, text: str) -> None:
-        self._stream.write(text)
-        self._stream.flush()
+        if self._gone:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            # the reader went away (``trioaria URI | head -c 10``): as aria2, which ignores
+            # SIGPIPE, the console goes quiet and the download goes on
+            self._gone = True
+            _silence(self._stream)
 
     def clear(self) -> None:
         """Wipe the readout line on a TTY (``\\r``, spaces to the width, ``\\r``)."""
@@ -250,3 +259,17 @@ async def run_readout(
     )
     task_status.started(console)
     await console.run(get_stats, interval=interval, summary_interval=summary_interval)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a stream whose reader went away at /dev/null, so that the flush at exit (and
+    anything else still writing to it) does not fail again."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -355,12 +355,17 @@ class RequestGroup:
             return
         if self.opt("remote-time"):
             self._remote_mtime = probe.last_modified
-        if self.opt("remove-control-file") and not self.opt("dry-run"):
+        wanted = os.path.join(directory, name)
+        if (
+            self.opt("remove-control-file")
+            and not self.opt("dry-run")
+            and not self.paths_in_use.taken(wanted, self.gid)  # never a running download's
+        ):
             from ..storage.disk import remove_control_file
 
             # aria2: removed before the download starts; the file left behind is then one
             # without a control file (renamed, refused, or overwritten with --allow-overwrite)
-            remove_control_file(control_file_path(os.path.join(directory, name)))
+            remove_control_file(control_file_path(wanted))
         decision = decide_output(
             directory,
             name,
@@ -561,9 +566,26 @@ class RequestGroup:
         assert stream is not None
         first.connections = 1
         try:
-            self._streamed = await Transfers.stream_to_file(
-                self.transfer_context(), first, stream, self.path, self._note_streamed
-            )
+            current: RangeStream | None = stream
+            while True:  # each try starts over from byte 0 (nothing tells where to resume)
+                try:
+                    if current is None:
+                        current = await first.source.open_range(0, None)
+                    self._streamed = await Transfers.stream_to_file(
+                        self.transfer_context(), first, current, self.path, self._note_streamed
+                    )
+                    break
+                except errors.StorageError:
+                    raise
+                except errors.TrioariaError as exc:
+                    if current is not None:
+                        with trio.CancelScope(shield=True):
+                            await current.finish(drained=False)
+                        current = None
+                    await self._note_failure(first, exc)  # --max-tries, --retry-wait
+                    if first.dropped:
+                        raise
+                    log.info("GID#%s retrying %s from byte 0: %s", self.gid, first.source.uri, exc)
         finally:
             first.connections = 0
         self.total_length = self._streamed

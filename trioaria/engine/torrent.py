@@ -825,6 +825,9 @@ class TorrentGroup(RequestGroup):
         finally:
             self.seeding = False
             self._seed_scope = None
+            if self.opt("force-save"):  # the control file keeps what seeding uploaded (aria2)
+                with trio.CancelScope(shield=True), trio.move_on_after(10):
+                    await session.save(force=True)
 
 
 def _save_file(directory: str, path: str, data: bytes) -> None:
