@@ -185,6 +185,12 @@ def _parse_host_port(spec: OptionSpec, raw: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _redacted(uri: str) -> str:
+    from ..net.proxy import redact_userinfo
+
+    return redact_userinfo(uri)
+
+
 def _parse_proxy(spec: OptionSpec, raw: str) -> str:
     text = raw.strip()
     if not text:
@@ -195,11 +201,11 @@ def _parse_proxy(spec: OptionSpec, raw: str) -> str:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise option_error(spec, f"unrecognized proxy {raw!r}") from None
+        raise option_error(spec, f"unrecognized proxy {_redacted(raw)!r}") from None
     if parts.scheme.lower() not in _PROXY_SCHEMES or not parts.hostname:
-        raise option_error(spec, f"unrecognized proxy {raw!r}")
+        raise option_error(spec, f"unrecognized proxy {_redacted(raw)!r}")
     if port == 0:
-        raise option_error(spec, f"unrecognized proxy {raw!r}")
+        raise option_error(spec, f"unrecognized proxy {_redacted(raw)!r}")
     scheme = parts.scheme.lower()
     if scheme == "ftp":  # aria2 treats an ftp:// proxy as an HTTP proxy
         scheme = "http"

@@ -184,6 +184,8 @@ class FtpConnection:
         self.data_rcvbuf = 0
         #: TLS settings for an ``https://`` proxy in ``key.proxy``
         self.proxy_tls: TlsOptions | None = None
+        #: ``--disable-ipv6``, for the data connections' tunnels too
+        self.disable_ipv6 = False
         #: the last transfer was cut short and no NOOP followed: a late stray reply may
         #: still come, so the next command's unexpected reply is a retryable error
         self.stray_possible = False
@@ -233,6 +235,7 @@ class FtpConnection:
         )
         conn._ssl = ssl_stream
         conn.proxy_tls = proxy_tls
+        conn.disable_ipv6 = disable_ipv6
         try:
             await conn._login(url, ctx)
         except BaseException:
@@ -384,6 +387,7 @@ class FtpConnection:
                 proxy=self.key.proxy,
                 proxy_tls=self.proxy_tls,
                 rcvbuf=self.data_rcvbuf,
+                disable_ipv6=self.disable_ipv6,
             )
         try:
             await self._rest_retr(name, offset)

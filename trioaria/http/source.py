@@ -245,6 +245,9 @@ class HttpSource(RangeSource):
         self.host_key = f"{parsed.host}:{parsed.port}"
         self._options = options
         self._url = uri
+        # --http-user and an Authorization --header belong to the origin the user named: they
+        # are not sent once a redirect has left it (http/client.py drops them on the hop)
+        self._origin = parsed.origin
         self._pool = ConnectionPool(
             rcvbuf=recv_buffer_size(int(options.get("socket-recv-buffer-size") or 0)),
             proxies=_proxy_settings(options),
@@ -294,10 +297,13 @@ class HttpSource(RangeSource):
             self._asked_if_modified = since is not None
             if since is not None:
                 headers.append(("If-Modified-Since", since))
+        away = parse_url(self._url).origin != self._origin
         for line in o.get("header") or ():
             name, sep, value = str(line).partition(":")
             if sep and name.strip():
                 name = name.strip()
+                if away and name.lower() == "authorization":
+                    continue
                 if name.lower() == "cookie":
                     name = "Cookie"  # told apart from the jar's "cookie" (client.with_cookies)
                 headers.append((name, value.strip()))
@@ -335,7 +341,7 @@ class HttpSource(RangeSource):
         o = self._options
         prefix = "ftp" if self._url.lower().startswith("ftp:") else "http"
         user = o.get(f"{prefix}-user")
-        if user:
+        if user and parse_url(self._url).origin == self._origin:
             return str(user), str(o.get(f"{prefix}-passwd") or "")
         netrc = load_netrc(o)
         entry = netrc.find(parse_url(self._url).host, ignore_default=True) if netrc else None

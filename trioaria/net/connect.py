@@ -433,6 +433,22 @@ def interleave(targets: list[Target]) -> list[Target]:
     return ordered
 
 
+def ascii_host(host: str) -> str:
+    """*host* without IPv6 brackets, a name in its ASCII form (IDNA A-labels, RFC 5890), as
+    it goes into ``CONNECT``, SOCKS, SNI and the resolver alike.
+
+    Raises:
+        NameResolveError: a name IDNA cannot encode (an empty or over-long label; exit 19).
+    """
+    host = host.strip("[]")
+    if _is_literal(host):
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise NameResolveError(f"could not resolve host name {host}: {exc}") from None
+
+
 async def resolve(host: str, port: int, *, disable_ipv6: bool = False) -> list[Target]:
     """Resolve *host* (a name or an IP literal, brackets allowed) to connect targets in
     Happy Eyeballs order (:func:`interleave`); only IPv4 with *disable_ipv6*.
@@ -447,6 +463,8 @@ async def resolve(host: str, port: int, *, disable_ipv6: bool = False) -> list[T
     except socket.gaierror as exc:
         reason = exc.strerror or _describe(exc)
         raise NameResolveError(f"could not resolve host name {host}: {reason}") from exc
+    except UnicodeError as exc:  # a name IDNA cannot encode ("exa..mple")
+        raise NameResolveError(f"could not resolve host name {host}: {exc}") from None
     targets: list[Target] = []
     for fam, _type, _proto, _canon, sockaddr in infos:
         target = Target(int(fam), tuple(sockaddr))
@@ -643,7 +661,7 @@ async def open_stream(
         TimeoutError_: *connect_timeout* expired.
         OptionError: the TLS files could not be loaded.
     """
-    host = host.strip("[]")
+    host = ascii_host(host)
     ctx = make_ssl_context(tls) if tls is not None else None
     with connect_deadline(connect_timeout, f"connecting to {host}:{port}"):
         transport = await open_transport(
@@ -693,7 +711,7 @@ async def open_transport(
     Raises:
         NameResolveError, ConnectError, NetworkError, ProxyError: as :func:`open_stream`.
     """
-    host = host.strip("[]")
+    host = ascii_host(host)
     if proxy is None:
         return await open_tcp(host, port, disable_ipv6=disable_ipv6, rcvbuf=rcvbuf)
     from .proxy_connect import establish_tunnel  # CONNECT and SOCKS: only through a proxy

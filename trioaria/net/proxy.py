@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -157,12 +158,12 @@ def parse_proxy(uri: str, *, user: str | None = None, password: str | None = Non
         parts = urllib.parse.urlsplit(text)
         port = parts.port
     except ValueError:
-        raise OptionError(f"unrecognized proxy {uri!r}") from None
+        raise OptionError(f"unrecognized proxy {redact_userinfo(uri)!r}") from None
     scheme = parts.scheme.lower()
     if scheme == "ftp":
         scheme = "http"
     if scheme not in DEFAULT_PORTS or not parts.hostname or port == 0:
-        raise OptionError(f"unrecognized proxy {uri!r}")
+        raise OptionError(f"unrecognized proxy {redact_userinfo(uri)!r}")
     uri_user = urllib.parse.unquote(parts.username) if parts.username is not None else None
     uri_pass = urllib.parse.unquote(parts.password) if parts.password is not None else None
     return Proxy(
@@ -298,15 +299,28 @@ class ProxySettings:
         return ProxyRoute(proxy, tunnel)
 
 
+def redact_userinfo(uri: str) -> str:
+    """*uri* fit for a message: a password in its userinfo shown as ``***``."""
+    return _USERINFO.sub(lambda m: m.group(1) + (":***" if m.group(2) else "") + "@", uri)
+
+
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?[^:@/]*)(:[^@/]*)?@")
+
+
 def proxy_variables(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """The proxy options the environment sets: ``{option: (variable, value)}``.
 
     The lower-case variable wins over the upper-case one (aria2 reads only lower case);
-    variables set to an empty string are ignored.
+    variables set to an empty string are ignored.  Under CGI (``REQUEST_METHOD`` set) the
+    upper-case ``HTTP_PROXY`` is not read: it is the client's ``Proxy:`` request header there
+    ("httpoxy", CVE-2016-5385; Python's urllib and curl do the same).
     """
     out: dict[str, tuple[str, str]] = {}
+    cgi = "REQUEST_METHOD" in env
     for lower, option in PROXY_VARIABLES.items():
         for name in (lower, lower.upper()):
+            if cgi and name == "HTTP_PROXY":
+                continue
             value = env.get(name)
             if value is not None and value.strip():
                 out[option] = (name, value.strip())

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from .proxy_proto import ConnectReply, authority, connect_error, connect_request
 from .socks import SocksHandshake
 
+MAX_INTERIM = 8  # interim 1xx answers accepted before CONNECT's final one
+
 if TYPE_CHECKING:
     import trio
 
@@ -66,9 +68,14 @@ async def establish_tunnel(
     await transport.send_all(
         connect_request(host, port, authorization=proxy.authorization(), user_agent=user_agent)
     )
-    reply = ConnectReply(proxy.label)
-    while reply.result is None:
-        reply.receive_data(await _read(transport, reply.wanted()))
+    for _ in range(MAX_INTERIM + 1):
+        reply = ConnectReply(proxy.label)
+        while reply.result is None:
+            reply.receive_data(await _read(transport, reply.wanted()))
+        # RFC 9110 §15.2: interim 1xx answers may come before the final one (101 is final)
+        if not (100 <= reply.result.status < 200 and reply.result.status != 101):
+            break
+    assert reply.result is not None
     error = connect_error(reply.result, proxy.label, authority(host, port))
     if error is not None:
         raise error
