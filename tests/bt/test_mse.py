@@ -330,3 +330,16 @@ def test_plaintext_only_is_refused_by_aria2c(aria2c_crypto_seed: tuple[bytes, in
     info_hash, num_pieces, port = aria2c_crypto_seed
     with pytest.raises((AssertionError, MseError, OSError)):
         _handshake_with(port, info_hash, num_pieces, CryptoMethod.PLAINTEXT)
+
+
+def test_an_initial_payload_longer_than_a_handshake_is_refused() -> None:
+    """The receiver buffers A's IA whole: more than one BitTorrent handshake (68 bytes) is
+    refused before it is read, as aria2 ("Too large IA length")."""
+    a, b = pair(11, ia=b"x" * 69)
+    b.receive_data(a.data_to_send())
+    a.receive_data(b.data_to_send())
+    with pytest.raises(MseError, match="IA of 69 bytes"):
+        b.receive_data(a.data_to_send())
+    a, b = pair(12, ia=b"x" * 68)
+    _, done_b = run_pair(a, b)
+    assert done_b.initial_payload == b"x" * 68

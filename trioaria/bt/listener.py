@@ -46,6 +46,7 @@ HANDSHAKE_DEADLINE = 10.0
 #: how long a peer for an expected (not yet running) torrent is held, and how many at once
 PENDING_WAIT = 30.0
 MAX_PENDING = 32
+MAX_HALF_OPEN = 128  # incoming connections still in their handshake; more are closed at once
 SERVICE_KEY = "bt-listener"
 
 
@@ -61,6 +62,7 @@ class PeerListener:
         # info hash -> (crypto policy, set when its swarm registers) of expected torrents
         self._expected: dict[bytes, tuple[CryptoPolicy, trio.Event]] = {}
         self._pending = 0
+        self._half_open = 0  # accepted connections whose handshake is not done
 
     def expect(self, info_hash: bytes, crypto: CryptoPolicy) -> None:
         """Hold peers for ``info_hash`` until its swarm registers (see the module docstring).
@@ -138,10 +140,20 @@ class PeerListener:
                 # the listener is run-wide: its failure must not end every download of the run
                 log.warning("no more incoming peers on port %d: %s", self.port, exc)
                 return
+            if self._half_open >= MAX_HALF_OPEN:  # a flood: no descriptor, task or DH for it
+                self.refused += 1
+                stream.socket.close()
+                continue
+            self._half_open += 1
             nursery.start_soon(self._greet, stream)
 
     async def _greet(self, sock_stream: trio.SocketStream) -> None:
-        stream = ByteStream(sock_stream)
+        try:
+            await self._greet_counted(ByteStream(sock_stream))
+        finally:
+            self._half_open -= 1
+
+    async def _greet_counted(self, stream: ByteStream) -> None:
         handed = False
         try:
             peer = stream.peer

@@ -85,6 +85,8 @@ MAX_PAD = 512
 """Longest PadA/PadB/PadC/PadD."""
 
 VC = bytes(8)
+MAX_RECEIVED_IA = 68
+"""The longest IA taken from an initiator: one BitTorrent handshake (aria2 refuses more)."""
 _PRIVATE_BYTES = 20  # 160-bit exponents
 _PLAIN_PREFIX = b"\x13BitTorrent protocol"
 
@@ -415,6 +417,8 @@ class MseHandshake:
                 return False
             tail = self._decrypt_take(self._need + 2)
             self._need = int.from_bytes(tail[-2:], "big")
+            if self._need > MAX_RECEIVED_IA:  # aria2: "Too large IA length"
+                self._fail(f"IA of {self._need} bytes (at most {MAX_RECEIVED_IA})")
             self.state = MseState.READ_IA
             return True
         if state is MseState.READ_IA:

@@ -460,7 +460,7 @@ class Swarm:
         """Take a connection the listener accepted (its handshake bytes already read)."""
         if self._nursery is None or addr in self.banned_addrs:
             return False
-        if self.max_peers and len(self.peers) >= self.max_peers:
+        if self.max_peers and len(self.peers) >= self._incoming_cap():
             return False
         peer = PeerTask(self, stream, addr, outgoing=False, initial=initial)
         self.peers.add(peer)
@@ -478,6 +478,20 @@ class Swarm:
             if self.pex is not None:
                 nursery.start_soon(self.pex.run, self)
             task_status.started()
+
+    def _incoming_cap(self) -> int:
+        """Peers kept when one more connects to us: ``--bt-max-peers``, or twice that while
+        a leecher downloads slower than ``--bt-request-peer-speed-limit`` (aria2
+        ``PeerReceiveHandshakeCommand``: a slow download takes every peer that comes)."""
+        session = self.session
+        if (
+            session is not None
+            and not session.is_complete()
+            and self.request_peer_speed_limit
+            and self.down_meter.rate(trio.current_time()) < self.request_peer_speed_limit
+        ):
+            return 2 * self.max_peers
+        return self.max_peers
 
     def _dial_room(self) -> bool:
         """Whether one more peer may be dialled now.
