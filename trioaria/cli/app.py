@@ -788,15 +788,17 @@ async def _amain(
                     input_error.append(1)
                     engine.shutdown()
             interval = int(opts.get("save-session-interval") or 0)
-            if session_path and interval > 0:
+            if (session_path or opts.get("enable-rpc")) and interval > 0:
                 from ..rpc.session_file import run_session_saver
 
-                nursery.start_soon(run_session_saver, engine, session_path, float(interval))
+                nursery.start_soon(run_session_saver, engine, float(interval))
             if deferred is None:
                 await engine.run(keep_running=bool(opts.get("enable-rpc")))
             else:
                 await _run_deferred(engine, opts, deferred, input_error, nursery, order, factory)
             nursery.cancel_scope.cancel()
+    # RPC changeGlobalOption may have named another file (or the first one): the current one
+    session_path = str(engine.options.get("save-session") or "")
     if session_path:  # aria2 writes the session at every exit, graceful or forced
         from ..rpc.session_file import save_session_file
 
@@ -809,7 +811,11 @@ async def _amain(
         server_stat.save_file(str(opts.get("server-stat-of")), server_stats)
     if input_error and code == 0:
         code = input_error[0]
-    _print_results(engine, opts, console, order, incomplete=code == 7)
+    # aria2 MultiUrlRequestInfo: the "will resume" note unless every download completed
+    # (or was removed): a failure, one in progress or one still queued all get it
+    done = ("complete", "removed")
+    incomplete = any(g.state.value not in done for g in engine.all_groups())
+    _print_results(engine, opts, console, order, incomplete=incomplete)
     routed.console = None
     return code
 

@@ -112,13 +112,21 @@ class Console:
         if self._gone:
             return
         try:
-            self._stream.write(text)
+            try:
+                self._stream.write(text)
+            except UnicodeEncodeError:  # a name the console's encoding cannot show
+                encoding = getattr(self._stream, "encoding", None) or "ascii"
+                self._stream.write(
+                    text.encode(encoding, "backslashreplace").decode(encoding, "replace")
+                )
             self._stream.flush()
-        except (BrokenPipeError, ValueError):
+        except BrokenPipeError:
             # the reader went away (``trioaria URI | head -c 10``): as aria2, which ignores
             # SIGPIPE, the console goes quiet and the download goes on
             self._gone = True
             _silence(self._stream)
+        except ValueError:  # the stream was closed
+            self._gone = True
 
     def clear(self) -> None:
         """Wipe the readout line on a TTY (``\\r``, spaces to the width, ``\\r``)."""

@@ -208,6 +208,9 @@ class DownloadEngine:
             DownloadStatus.ERROR: "error",
             DownloadStatus.REMOVED: "stop",
         }.get(group.state)
+        error = group.error
+        if event == "error" and error is not None and error.exit_code == ExitCode.IN_PROGRESS:
+            event = "stop"  # stopped unfinished (--bt-stop-timeout): aria2's stop hook, not error
         if event:
             self._notify(event, group)
         limit = self.options.get("max-download-result")

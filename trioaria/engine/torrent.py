@@ -47,7 +47,13 @@ from ..bt.metainfo import Metainfo
 from ..net.proxy import ProxySettings
 from .group import NOTICE, RequestGroup
 
-__all__ = ["TorrentGroup", "TorrentSource", "classify_uri", "split_torrent_uris"]
+__all__ = [
+    "TorrentGroup",
+    "TorrentSource",
+    "classify_uri",
+    "set_overall_upload_rate",
+    "split_torrent_uris",
+]
 
 log = logging.getLogger("trioaria.engine.torrent")
 
@@ -213,8 +219,8 @@ class TorrentGroup(RequestGroup):
         self.seeding = False
         self._seed_scope: trio.CancelScope | None = None
         self.upload_limit = SpeedLimit(int(options.get("max-upload-limit") or 0))
-        # --max-overall-upload-limit: one bucket for every torrent of the process (the
-        # engine's download bucket has its upload twin here until RPC needs to change it)
+        # --max-overall-upload-limit: one bucket for every torrent of the process (RPC
+        # changeGlobalOption sets its rate: set_overall_upload_rate)
         self.overall_upload_limit: SpeedLimit | None = _overall_upload_limit(
             int(options.get("max-overall-upload-limit") or 0)
         )
@@ -888,6 +894,12 @@ def _overall_upload_limit(rate: int) -> SpeedLimit:
     elif rate and _OVERALL_UPLOAD[0].rate != rate:
         _OVERALL_UPLOAD[0].rate = rate
     return _OVERALL_UPLOAD[0]
+
+
+def set_overall_upload_rate(rate: int) -> None:
+    """``--max-overall-upload-limit`` changed (RPC ``changeGlobalOption``): every torrent's
+    shared upload bucket takes the new rate at once (0: unlimited)."""
+    _overall_upload_limit(rate).rate = rate
 
 
 def _counters(uploaded: int, downloaded: int, left: int) -> Any:

@@ -301,6 +301,13 @@ class EngineBackend:
         group.options = group.options.with_overrides(every, replace_lists=True)
         if "max-download-limit" in every:
             group.speed_limit.rate = int(group.options.get("max-download-limit") or 0)
+        # a torrent's upload cap and peer count change at once too (aria2 changeOption)
+        upload = getattr(group, "upload_limit", None)
+        if "max-upload-limit" in every and upload is not None:
+            upload.rate = int(group.options.get("max-upload-limit") or 0)
+        swarm = getattr(group, "swarm", None)
+        if "bt-max-peers" in every and swarm is not None:
+            swarm.max_peers = int(group.options.get("bt-max-peers") or 0)
         if active and change.restart:
             engine.restart(group)
         return True
@@ -311,6 +318,10 @@ class EngineBackend:
         engine.options = engine.options.with_overrides(options, replace_lists=True)
         if "max-overall-download-limit" in options:
             engine.download_limit.rate = int(engine.options.get("max-overall-download-limit") or 0)
+        if "max-overall-upload-limit" in options:
+            from ..engine.torrent import set_overall_upload_rate
+
+            set_overall_upload_rate(int(engine.options.get("max-overall-upload-limit") or 0))
         if "max-concurrent-downloads" in options:
             engine.wake()
 

@@ -27,12 +27,13 @@ log = logging.getLogger("trioaria.rpc.session_file")
 
 
 def _not_found(group: Any) -> bool:
-    """The download failed because the file was not found (``--save-not-found``)."""
+    """The download failed because the file was not found (``--save-not-found``; aria2's
+    ``SessionSerializer`` counts ``--max-file-not-found`` failures, exit 4, too)."""
     error = group.error
     return (
         group.state is DownloadStatus.ERROR
         and error is not None
-        and int(error.exit_code) == int(ExitCode.RESOURCE_NOT_FOUND)
+        and int(error.exit_code) in (ExitCode.RESOURCE_NOT_FOUND, ExitCode.MAX_FILE_NOT_FOUND)
     )
 
 
@@ -81,16 +82,20 @@ def save_session_file(engine: Any, path: str) -> str:
     return text
 
 
-async def run_session_saver(engine: Any, path: str, interval: float) -> None:
-    """``--save-session-interval``: save every ``interval`` seconds when the text changed."""
-    last: str | None = None
+async def run_session_saver(engine: Any, interval: float) -> None:
+    """``--save-session-interval``: save every ``interval`` seconds when the text changed, to
+    the engine's current ``--save-session`` (RPC ``changeGlobalOption`` may change it)."""
+    last: tuple[str, str] | None = None
     while True:
         await trio.sleep(interval)
+        path = str(engine.options.get("save-session") or "")
+        if not path:
+            continue
         text = session_file_text(engine)
-        if text == last:
+        if (path, text) == last:
             continue
         try:
             write_atomic(path, text.encode("utf-8"))
-            last = text
+            last = (path, text)
         except OSError as exc:
             log.error("Failed to serialize session to '%s': %s", path, exc)
