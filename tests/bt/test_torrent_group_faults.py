@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from tests.bt.swarm_helpers import make_torrent, run_trioaria, start_aria2c, stop_process
 from trioaria.bt.bencode import encode
@@ -291,3 +292,77 @@ def test_force_save_keeps_the_upload_made_while_seeding(tmp_path: Path) -> None:
     assert control.exists()
     uploaded = cf.parse(control.read_bytes()).upload_length
     assert uploaded >= size // 2, f"control file says {uploaded} bytes uploaded"
+
+
+# --- ut_metadata: silent and rejecting peers -------------------------------------------------
+
+
+class _WatchedPeer:
+    """What Swarm's BEP 9 code (and its choke loop) touches on a PeerTask."""
+
+    state = None
+
+    def __init__(self, port: int, metadata_size: int) -> None:
+        self.addr = ("127.0.0.1", port)
+        self.listen_addr = self.addr
+        self.peer_id = f"-XX0000-{port:012d}".encode()
+        self.metadata_size = metadata_size
+        self.closed = False
+        self.requested: list[int] = []
+
+    def close(self) -> None:
+        self.closed = True
+
+    def request_metadata(self, piece: int) -> None:
+        self.requested.append(piece)
+
+
+def test_four_silent_metadata_peers_do_not_lock_out_an_honest_fifth() -> None:
+    """Four peers advertise the right metadata_size and never answer a request (hostile or
+    stuck): after METADATA_PATIENCE each gives its place up (aria2 times its requests out too,
+    UTMetadataRequestTracker), so the honest fifth peer is asked."""
+    info, info_hash = _info()
+
+    async def main() -> None:
+        swarm = Swarm(info_hash, b"-TA0100-000000000000", meta=None)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(swarm.run)
+            silent = [_WatchedPeer(2000 + i, len(info)) for i in range(4)]
+            honest = _WatchedPeer(2010, len(info))
+            for p in [*silent, honest]:
+                swarm.peers.add(p)  # type: ignore[arg-type]
+                swarm.metadata_offered(p)  # type: ignore[arg-type]
+            await trio.sleep(600)  # ten minutes with the silent peers saying nothing
+            assert honest.requested, "the honest peer was never asked for the metadata"
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_one_rejected_request_from_the_only_peer_does_not_stall_the_magnet() -> None:
+    """The only peer rejects one request (libtorrent does while its send buffer is full): as
+    aria2 (UTMetadataRejectExtensionMessage) the connection is dropped, so that the peer may be
+    dialled again, rather than kept and never asked again."""
+    info, info_hash = _info()
+
+    async def main() -> None:
+        swarm = Swarm(info_hash, b"-TA0100-000000000000", meta=None)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(swarm.run)
+            only = _WatchedPeer(2100, len(info))
+            swarm.peers.add(only)  # type: ignore[arg-type]
+            swarm.metadata_offered(only)  # type: ignore[arg-type]
+            assert only.requested == [0]
+            swarm.metadata_rejected(only)  # type: ignore[arg-type]  # busy: asks again later
+            await trio.sleep(600)
+            if only.closed:  # aria2: "Drop connection because peer didn't offer metadata."
+                nursery.cancel_scope.cancel()  # (it may be dialled again)
+                return
+            for _ in range(len(only.requested)):
+                swarm.metadata_piece(only, MetadataData(0, len(info), info))  # type: ignore[arg-type]
+            assert swarm.metadata == info, (
+                f"the only peer was asked {only.requested} and its answer was dropped"
+            )
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 import pytest
+import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trioaria.bt.announce import http_get
 from trioaria.bt.bencode import encode
 from trioaria.bt.errors import TrackerError, TrackerFailure
 from trioaria.bt.tracker import (
@@ -265,3 +267,41 @@ async def test_a_bad_torrent_url_is_named_as_such() -> None:
         await http_get("http://[::1/x.torrent", timeout=1, what=".torrent URL")
     with pytest.raises(TrackerError, match="bad tracker URL"):
         await http_get("http://[::1/announce", timeout=1)
+
+
+async def test_a_redirect_to_udp_is_not_fetched_over_tcp(nursery: trio.Nursery) -> None:
+    """A tracker (or .torrent URL) answers 302 Location: udp://host:port/announce.  aria2
+    (and http/client.py's SchemeRedirect for downloads) never speaks HTTP to a udp:// URL: no
+    HTTP request goes over TCP to that host and port."""
+    got: list[bytes] = []
+
+    async def victim(stream: trio.SocketStream) -> None:
+        async with stream:
+            with trio.move_on_after(2):
+                got.append(await stream.receive_some(4096))
+
+    victims = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    nursery.start_soon(trio.serve_listeners, victim, victims)
+    vport = victims[0].socket.getsockname()[1]
+
+    async def redirector(stream: trio.SocketStream) -> None:
+        async with stream:
+            head = b""
+            with trio.move_on_after(5):
+                while b"\r\n\r\n" not in head:
+                    chunk = await stream.receive_some(4096)
+                    if not chunk:
+                        return
+                    head += chunk
+                await stream.send_all(
+                    f"HTTP/1.1 302 Found\r\nLocation: udp://127.0.0.1:{vport}/announce\r\n"
+                    "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+                )
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    nursery.start_soon(trio.serve_listeners, redirector, listeners)
+    port = listeners[0].socket.getsockname()[1]
+    with trio.fail_after(5):
+        with pytest.raises(TrackerError):
+            await http_get(f"http://127.0.0.1:{port}/announce?x=1", timeout=3)
+    assert not got, f"an HTTP request went over TCP to the udp:// target: {got[0][:40]!r}"

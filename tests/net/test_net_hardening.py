@@ -5,13 +5,18 @@ named, host names go out in their ASCII (IDNA) form or fail as name-resolution e
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 import trio
 
 from tests.cli_util import run_cli
+from tests.resolver_util import StaticResolver
 from tests.servers.fault import FaultServer
+from trioaria.base.errors import OptionError
+from trioaria.net.connect import open_stream
+from trioaria.net.proxy import parse_proxy, redact_userinfo
 
 
 async def _redirector(nursery: trio.Nursery, location: str) -> int:
@@ -154,3 +159,35 @@ def test_a_proxy_password_is_not_shown_in_messages() -> None:
     with pytest.raises(OptionError) as info:
         Options.defaults().with_overrides({"all-proxy": "gopher://bob:hunter2@p:1"})
     assert "hunter2" not in str(info.value)
+
+
+def _v4(port: int) -> tuple:
+    return (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))
+
+
+async def test_an_idn_with_sharp_s_resolves_the_idna2008_name() -> None:
+    """``faß.de`` is its own registered domain, ``xn--fa-hia.de`` (IDNA 2008 / UTS #46
+    non-transitional: trio's resolver, curl/libidn2, browsers); Python's IDNA 2003 codec would
+    make it ``fass.de``, another domain."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        port = int(server.getsockname()[1])
+        resolver = StaticResolver({"xn--fa-hia.de": [_v4(port)], "fass.de": [_v4(port)]})
+        trio.socket.set_custom_hostname_resolver(resolver)
+        with trio.fail_after(5):
+            stream = await open_stream("faß.de", port, tls=None, connect_timeout=3)
+            await stream.aclose()
+    assert resolver.asked == ["xn--fa-hia.de"], resolver.asked
+
+
+def test_a_password_with_a_raw_at_sign_is_redacted_whole() -> None:
+    """urllib (and parse_proxy) split userinfo at the LAST '@' (user 'u', password
+    'p@ssw0rd'): the whole password is hidden."""
+    assert "ssw0rd" not in redact_userinfo("http://u:p@ssw0rd@proxy.example:3128")
+
+
+def test_unrecognized_proxy_message_does_not_show_the_password_tail() -> None:
+    with pytest.raises(OptionError) as info:
+        parse_proxy("http://u:p@ssw0rd@proxy.example:notaport")
+    assert "ssw0rd" not in str(info.value), str(info.value)

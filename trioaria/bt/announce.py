@@ -93,6 +93,8 @@ async def http_get(
         status, body, location = await _get_once(url, timeout, tls, proxies, what)
         if status in _REDIRECTS and location:
             url = urljoin(url, location)
+            if urlsplit(url).scheme.lower() not in ("http", "https"):
+                raise TrackerError(f"redirected to {url!r}, which is not http or https")
             continue
         if status != 200:
             raise TrackerError(f"{urlsplit(url).hostname} answered HTTP {status}")

@@ -73,6 +73,7 @@ MIN_PEERS = 40  # aria2 BtRuntime's minimum: a leecher below it keeps dialling
 DIAL_RECHECK = 1.0  # seconds: aria2's ActivePeerConnectionCommand tick
 MAX_CANDIDATES = 1024  # addresses waiting to be dialled (aria2's MAX_PEER_LIST_SIZE)
 METADATA_SOURCES = 4  # peers asked for the metadata at once, each into its own assembler
+METADATA_PATIENCE = 30  # seconds a peer asked for the metadata may send nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ class Swarm:
         # one assembler per peer asked (at most METADATA_SOURCES at once): a peer whose pieces
         # fail the info hash, or that announced another size, spoils only its own attempt
         self._assemblers: dict[PeerTask, MetadataAssembler] = {}
+        self._metadata_since: dict[PeerTask, float] = {}  # asked, or last piece received
         self.metadata_received = 0  # metadata bytes received (--bt-stop-timeout while fetching)
         self._seen: dict[tuple[str, int], None] = {}
         self._fast_sets: dict[str, list[int]] = {}  # peer IP -> its BEP 6 allowed fast set
@@ -475,6 +477,8 @@ class Swarm:
             self._nursery = nursery
             nursery.start_soon(self._connector, nursery)
             nursery.start_soon(self._choke_loop)
+            if self.meta is None:  # a magnet: its metadata comes from the peers first
+                nursery.start_soon(self._metadata_watch)
             if self.pex is not None:
                 nursery.start_soon(self.pex.run, self)
             task_status.started()
@@ -614,6 +618,7 @@ class Swarm:
             peer.close()
             return
         self._assemblers[peer] = assembler
+        self._metadata_since[peer] = trio.current_time()
         for piece in assembler.missing():
             peer.request_metadata(piece)
 
@@ -625,6 +630,7 @@ class Swarm:
         if assembler is None or self.metadata is not None:
             return
         self.metadata_received += len(message.data)
+        self._metadata_since[peer] = trio.current_time()
         try:
             result = assembler.add(message)
         except PeerProtocolError as exc:
@@ -634,6 +640,7 @@ class Swarm:
         if result is not None:
             self.metadata = result
             self._assemblers.clear()
+            self._metadata_since.clear()
             self.metadata_event.set()
         elif assembler.failures:
             log.warning("banning %r: its metadata does not match the info hash", peer)
@@ -642,6 +649,7 @@ class Swarm:
     def _metadata_source_gone(self, peer: PeerTask, *, ban: bool = False) -> None:
         """``peer`` is no longer asked for metadata: another peer that offers it is asked."""
         self._assemblers.pop(peer, None)
+        self._metadata_since.pop(peer, None)
         if ban:
             self.ban(peer)
         for other in list(self.peers):
@@ -649,9 +657,24 @@ class Swarm:
                 self.metadata_offered(other)
 
     def metadata_rejected(self, peer: PeerTask) -> None:
+        """aria2 drops a peer that rejects a metadata request ("didn't offer metadata"); it
+        may be dialled again later, and meanwhile another peer is asked."""
         log.debug("%r rejected a metadata request", peer)
         if peer in self._assemblers:
             self._metadata_source_gone(peer)
+            peer.close()
+
+    async def _metadata_watch(self) -> None:
+        """A peer asked for the metadata that sends nothing for :data:`METADATA_PATIENCE`
+        seconds gives its place to another (aria2 times its requests out too)."""
+        while self.metadata is None:
+            await trio.sleep(DIAL_RECHECK)
+            now = trio.current_time()
+            for peer, since in list(self._metadata_since.items()):
+                if now - since >= METADATA_PATIENCE:
+                    log.info("%r sent no metadata for %d s", peer, METADATA_PATIENCE)
+                    self._metadata_source_gone(peer)
+                    peer.close()
 
 
 _LOOPBACK_SELF = ("127.0.0.1", "::1", "localhost")

@@ -434,19 +434,28 @@ def interleave(targets: list[Target]) -> list[Target]:
 
 
 def ascii_host(host: str) -> str:
-    """*host* without IPv6 brackets, a name in its ASCII form (IDNA A-labels, RFC 5890), as
-    it goes into ``CONNECT``, SOCKS, SNI and the resolver alike.
+    """*host* without IPv6 brackets, a name in its ASCII form, as it goes into ``CONNECT``,
+    SOCKS, SNI and the resolver alike: IDNA 2008 with UTS 46 mapping (RFC 5891; ``faß.de``
+    is ``xn--fa-hia.de``), the encoding trio's resolver applies; ASCII names as they are.
 
     Raises:
-        NameResolveError: a name IDNA cannot encode (an empty or over-long label; exit 19).
+        NameResolveError: a name that cannot be encoded, or with an empty or over-long label
+            (exit 19).
     """
     host = host.strip("[]")
     if _is_literal(host):
         return host
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise NameResolveError(f"could not resolve host name {host}: {exc}") from None
+    if not host.isascii():
+        import idna  # trio's own dependency, for the same reason
+
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise NameResolveError(f"could not resolve host name {host}: {exc}") from None
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if not all(0 < len(label) < 64 for label in labels):
+        raise NameResolveError(f"could not resolve host name {host}: an empty or too long label")
+    return host
 
 
 async def resolve(host: str, port: int, *, disable_ipv6: bool = False) -> list[Target]:

@@ -304,7 +304,8 @@ def redact_userinfo(uri: str) -> str:
     return _USERINFO.sub(lambda m: m.group(1) + (":***" if m.group(2) else "") + "@", uri)
 
 
-_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?[^:@/]*)(:[^@/]*)?@")
+# userinfo ends at the authority's last "@" (as urllib splits it): a password may hold "@"
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?[^:@/]*)(:[^/]*)?@(?=[^@/]*(?:/|$))")
 
 
 def proxy_variables(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
