@@ -569,8 +569,13 @@ class RequestGroup:
             current: RangeStream | None = stream
             while True:  # each try starts over from byte 0 (nothing tells where to resume)
                 try:
-                    if current is None:
-                        current = await first.source.open_range(0, None)
+                    if current is None:  # asked again as at first (a content coding too)
+                        timeout = self.opt("connect-timeout") + self.opt("timeout")
+                        with connect_deadline(timeout, f"probing {first.source.uri}"):
+                            again = await first.source.probe()
+                        if again.stream is None:
+                            raise errors.NetworkError(f"{first.source.uri} sent no body")
+                        current = again.stream
                     self._streamed = await Transfers.stream_to_file(
                         self.transfer_context(), first, current, self.path, self._note_streamed
                     )
