@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -128,22 +129,30 @@ async def test_force_sequential_ignores_out(fault_server: FaultServer, tmp_path:
     assert sorted(p.name for p in out.iterdir()) == ["a.bin", "b.bin"], res
 
 
-async def test_two_running_downloads_of_one_name_never_share_its_file(tmp_path: Path) -> None:
-    """-j2, two different files both named f.bin (two -i lines, two addUri): aria2 renames
-    the second download (isSameFileBeingDownloaded: f.1.bin), never both into f.bin."""
+async def _two_of_one_name(
+    tmp_path: Path, a: bytes, b: bytes, **extra: str
+) -> tuple[Any, RequestGroup, RequestGroup]:
+    """Two downloads of different files both named f.bin, run at once (-j2) to their end."""
     from trioaria.demo import serve_bytes
     from trioaria.engine.queue import DownloadEngine
 
-    a = random.Random(1).randbytes(3 * MB)
-    b = random.Random(2).randbytes(3 * MB)
     pa, pb = serve_bytes(a, rate=4 * MB), serve_bytes(b, rate=4 * MB)
-    opts = _opts(tmp_path, **{"max-concurrent-downloads": "2"})
+    opts = _opts(tmp_path, **{"max-concurrent-downloads": "2", **extra})
     engine = DownloadEngine(opts)
     ga = RequestGroup([f"http://127.0.0.1:{pa}/f.bin"], opts)
     gb = RequestGroup([f"http://127.0.0.1:{pb}/f.bin"], opts)
     engine.add_many([ga, gb])
     with trio.fail_after(15):
         await engine.run()
+    return engine, ga, gb
+
+
+async def test_two_running_downloads_of_one_name_never_share_its_file(tmp_path: Path) -> None:
+    """-j2, two different files both named f.bin (two -i lines, two addUri): aria2 renames
+    the second download (isSameFileBeingDownloaded: f.1.bin), never both into f.bin."""
+    a = random.Random(1).randbytes(3 * MB)
+    b = random.Random(2).randbytes(3 * MB)
+    engine, ga, gb = await _two_of_one_name(tmp_path, a, b)
     outcome = [(g.state, str(g.error), g.path) for g in (ga, gb)]
     assert all(g.state is DownloadStatus.COMPLETE for g in (ga, gb)), outcome
     assert sorted(Path(g.path).name for g in (ga, gb)) == ["f.1.bin", "f.bin"], outcome
@@ -154,18 +163,8 @@ async def test_two_running_downloads_of_one_name_never_share_its_file(tmp_path: 
 async def test_a_running_downloads_file_is_not_taken_without_renaming(tmp_path: Path) -> None:
     """--auto-file-renaming=false: the second download of a running download's file fails
     with exit 13 (aria2 tryAutoFileRenaming) and the first completes intact."""
-    from trioaria.demo import serve_bytes
-    from trioaria.engine.queue import DownloadEngine
-
     a = random.Random(1).randbytes(3 * MB)
-    pa, pb = serve_bytes(a, rate=4 * MB), serve_bytes(a[::-1], rate=4 * MB)
-    opts = _opts(tmp_path, **{"max-concurrent-downloads": "2", "auto-file-renaming": "false"})
-    engine = DownloadEngine(opts)
-    ga = RequestGroup([f"http://127.0.0.1:{pa}/f.bin"], opts)
-    gb = RequestGroup([f"http://127.0.0.1:{pb}/f.bin"], opts)
-    engine.add_many([ga, gb])
-    with trio.fail_after(15):
-        await engine.run()
+    _, ga, gb = await _two_of_one_name(tmp_path, a, a[::-1], **{"auto-file-renaming": "false"})
     states = sorted((g.state.value, g.error.exit_code if g.error else 0) for g in (ga, gb))
     assert states == [("complete", 0), ("error", ExitCode.FILE_ALREADY_EXISTS)], states
     assert (tmp_path / "f.bin").read_bytes() in (a, a[::-1])

@@ -143,7 +143,9 @@ def test_zero_length_torrent_does_not_seed_forever(tmp_path: Path) -> None:
 
 
 class _FakePeer:
-    """What Swarm's BEP 9 code touches on a PeerTask."""
+    """What Swarm's BEP 9 code (and its choke loop) touches on a PeerTask."""
+
+    state = None
 
     def __init__(self, port: int, metadata_size: int) -> None:
         self.addr = ("127.0.0.1", port)
@@ -297,26 +299,6 @@ def test_force_save_keeps_the_upload_made_while_seeding(tmp_path: Path) -> None:
 # --- ut_metadata: silent and rejecting peers -------------------------------------------------
 
 
-class _WatchedPeer:
-    """What Swarm's BEP 9 code (and its choke loop) touches on a PeerTask."""
-
-    state = None
-
-    def __init__(self, port: int, metadata_size: int) -> None:
-        self.addr = ("127.0.0.1", port)
-        self.listen_addr = self.addr
-        self.peer_id = f"-XX0000-{port:012d}".encode()
-        self.metadata_size = metadata_size
-        self.closed = False
-        self.requested: list[int] = []
-
-    def close(self) -> None:
-        self.closed = True
-
-    def request_metadata(self, piece: int) -> None:
-        self.requested.append(piece)
-
-
 def test_four_silent_metadata_peers_do_not_lock_out_an_honest_fifth() -> None:
     """Four peers advertise the right metadata_size and never answer a request (hostile or
     stuck): after METADATA_PATIENCE each gives its place up (aria2 times its requests out too,
@@ -327,8 +309,8 @@ def test_four_silent_metadata_peers_do_not_lock_out_an_honest_fifth() -> None:
         swarm = Swarm(info_hash, b"-TA0100-000000000000", meta=None)
         async with trio.open_nursery() as nursery:
             await nursery.start(swarm.run)
-            silent = [_WatchedPeer(2000 + i, len(info)) for i in range(4)]
-            honest = _WatchedPeer(2010, len(info))
+            silent = [_FakePeer(2000 + i, len(info)) for i in range(4)]
+            honest = _FakePeer(2010, len(info))
             for p in [*silent, honest]:
                 swarm.peers.add(p)  # type: ignore[arg-type]
                 swarm.metadata_offered(p)  # type: ignore[arg-type]
@@ -349,7 +331,7 @@ def test_one_rejected_request_from_the_only_peer_does_not_stall_the_magnet() -> 
         swarm = Swarm(info_hash, b"-TA0100-000000000000", meta=None)
         async with trio.open_nursery() as nursery:
             await nursery.start(swarm.run)
-            only = _WatchedPeer(2100, len(info))
+            only = _FakePeer(2100, len(info))
             swarm.peers.add(only)  # type: ignore[arg-type]
             swarm.metadata_offered(only)  # type: ignore[arg-type]
             assert only.requested == [0]

@@ -9,6 +9,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.servers.canned import redirect_to, serve_canned
 from trioaria.bt.announce import http_get
 from trioaria.bt.bencode import encode
 from trioaria.bt.errors import TrackerError, TrackerFailure
@@ -284,23 +285,7 @@ async def test_a_redirect_to_udp_is_not_fetched_over_tcp(nursery: trio.Nursery) 
     nursery.start_soon(trio.serve_listeners, victim, victims)
     vport = victims[0].socket.getsockname()[1]
 
-    async def redirector(stream: trio.SocketStream) -> None:
-        async with stream:
-            head = b""
-            with trio.move_on_after(5):
-                while b"\r\n\r\n" not in head:
-                    chunk = await stream.receive_some(4096)
-                    if not chunk:
-                        return
-                    head += chunk
-                await stream.send_all(
-                    f"HTTP/1.1 302 Found\r\nLocation: udp://127.0.0.1:{vport}/announce\r\n"
-                    "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
-                )
-
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    nursery.start_soon(trio.serve_listeners, redirector, listeners)
-    port = listeners[0].socket.getsockname()[1]
+    port = await serve_canned(nursery, redirect_to(f"udp://127.0.0.1:{vport}/announce"))
     with trio.fail_after(5):
         with pytest.raises(TrackerError):
             await http_get(f"http://127.0.0.1:{port}/announce?x=1", timeout=3)

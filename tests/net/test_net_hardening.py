@@ -13,32 +13,11 @@ import trio
 
 from tests.cli_util import run_cli
 from tests.resolver_util import StaticResolver
+from tests.servers.canned import redirect_to, serve_canned
 from tests.servers.fault import FaultServer
 from trioaria.base.errors import OptionError
 from trioaria.net.connect import open_stream
 from trioaria.net.proxy import parse_proxy, redact_userinfo
-
-
-async def _redirector(nursery: trio.Nursery, location: str) -> int:
-    """A server that answers every request with ``302 Location: <location>``."""
-
-    async def handle(stream: trio.SocketStream) -> None:
-        async with stream:
-            head = b""
-            with trio.move_on_after(5):
-                while b"\r\n\r\n" not in head:
-                    chunk = await stream.receive_some(4096)
-                    if not chunk:
-                        return
-                    head += chunk
-                await stream.send_all(
-                    f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n"
-                    "Connection: close\r\n\r\n".encode()
-                )
-
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    nursery.start_soon(trio.serve_listeners, handle, listeners)
-    return int(listeners[0].socket.getsockname()[1])
 
 
 async def test_http_user_credentials_not_sent_to_the_cross_origin_redirect_target(
@@ -47,7 +26,7 @@ async def test_http_user_credentials_not_sent_to_the_cross_origin_redirect_targe
     """open_response drops Authorization when a redirect leaves the origin; the requests
     HttpSource sends afterwards straight to the redirect target must not carry it either."""
     target = fault_server.url("/ok/data.bin")
-    port = await _redirector(nursery, target)
+    port = await serve_canned(nursery, redirect_to(target))
     with trio.fail_after(30):
         res = await run_cli(
             "--use-head", "--http-user=alice", "--http-passwd=s3cret",
@@ -74,25 +53,6 @@ async def test_an_unencodable_host_name_is_a_name_resolution_error() -> None:
             await resolve("exa..mple", 80)
 
 
-async def _fake_connect_proxy(nursery: trio.Nursery, reply: bytes, seen: list[bytes]) -> int:
-    async def handle(stream: trio.SocketStream) -> None:
-        async with stream:
-            head = b""
-            with trio.move_on_after(5):
-                while b"\r\n\r\n" not in head:
-                    chunk = await stream.receive_some(4096)
-                    if not chunk:
-                        return
-                    head += chunk
-                seen.append(head)
-                await stream.send_all(reply)
-                await trio.sleep(3)
-
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    nursery.start_soon(trio.serve_listeners, handle, listeners)
-    return int(listeners[0].socket.getsockname()[1])
-
-
 async def test_connect_sends_an_idn_host_in_its_ascii_form(nursery: trio.Nursery) -> None:
     """A direct connection and SOCKS5h IDNA-encode the host (trio's getaddrinfo, socks.py);
     the CONNECT request must too (RFC 9112 §3.2.3 authority form is ASCII): ``日本.example``
@@ -101,7 +61,7 @@ async def test_connect_sends_an_idn_host_in_its_ascii_form(nursery: trio.Nursery
     from trioaria.net.proxy import parse_proxy
 
     seen: list[bytes] = []
-    port = await _fake_connect_proxy(nursery, b"HTTP/1.1 200 OK\r\n\r\nhello", seen)
+    port = await serve_canned(nursery, b"HTTP/1.1 200 OK\r\n\r\nhello", seen=seen, linger=3)
     with trio.fail_after(5):
         stream = await open_stream(
             "日本.example", 80, tls=None, connect_timeout=3,
@@ -124,7 +84,7 @@ async def test_connect_skips_an_interim_1xx_reply(nursery: trio.Nursery) -> None
 
     seen: list[bytes] = []
     reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\nhello"
-    port = await _fake_connect_proxy(nursery, reply, seen)
+    port = await serve_canned(nursery, reply, seen=seen, linger=3)
     with trio.fail_after(5):
         stream = await open_stream(
             "127.0.0.1", 80, tls=None, connect_timeout=3,
