@@ -193,6 +193,8 @@ class AuthError(HttpProtocolError):
     retryable = False
     #: the ``WWW-Authenticate`` values of a 401 (Digest needs the challenge; RFC 7616 §3.3)
     challenges: tuple[str, ...] = ()
+    #: the URL that answered 401 (after redirects): a Digest answer names its target
+    url: str | None = None
 
 
 class NotFoundError(TrioariaError):

@@ -47,6 +47,7 @@ import h11
 import trio
 
 from ..base.errors import (
+    AuthError,
     HttpProtocolError,
     LocalProtocolError,
     NetworkError,
@@ -781,6 +782,12 @@ async def open_response(
                     headers = req.headers
                     if parse_url(target).origin != parse_url(req.url).origin:
                         headers = tuple((k, v) for k, v in headers if k.lower() != "authorization")
+                    else:  # a Digest answer names its request target: not the next one's
+                        headers = tuple(
+                            (k, v)
+                            for k, v in headers
+                            if not (k.lower() == "authorization" and v.startswith("Digest "))
+                        )
                 method = "GET" if info.status == 303 and req.method != "HEAD" else req.method
                 with read_deadline(read_timeout, "reading a redirect body"):
                     await conn.discard_body()
@@ -803,5 +810,9 @@ async def open_response(
             continue
         if info.status >= 400 and info.status != 416:
             pool.release(conn)
-            classify_status(info)
+            try:
+                classify_status(info)
+            except AuthError as exc:
+                exc.url = req.url  # where the challenge came from (redirects followed)
+                raise
         return conn, info, req.url

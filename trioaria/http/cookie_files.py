@@ -102,7 +102,10 @@ def _firefox(db: sqlite3.Connection, now: float) -> list[Cookie]:
         host = str(host or "").lower()
         if not host or not name:
             continue
-        expiry = int(expiry or 0)
+        try:  # an sqlite column holds any type: a row that is not a cookie is skipped
+            expiry = int(expiry or 0)
+        except (TypeError, ValueError):
+            continue
         if expiry > 10**11:  # newer Firefox stores milliseconds
             expiry //= 1000
         if expiry and expiry <= now:
@@ -148,7 +151,10 @@ def _chromium(db: sqlite3.Connection, now: float) -> list[Cookie]:
                 if plain[:32] == digest:
                     plain = plain[32:]
             text = plain.decode("utf-8", "replace")
-        expiry = int(expires or 0) // 1_000_000 - _CHROMIUM_EPOCH if expires else 0
+        try:
+            expiry = int(expires or 0) // 1_000_000 - _CHROMIUM_EPOCH if expires else 0
+        except (TypeError, ValueError):
+            continue
         if expiry and expiry <= now:
             continue
         out.append(_browser_cookie(host, path, secure, expiry, str(name), text, now))

@@ -50,6 +50,11 @@ __all__ = [
 
 #: "the latest representable date" (RFC 6265 §5.3 step 3) for session cookies.
 MAX_EXPIRY = 2**63 - 1
+#: Cookies kept for one domain, and domains kept (aria2 ``CookieStorage``'s limits).
+MAX_PER_DOMAIN = 50
+MAX_DOMAINS = 2000
+#: Bytes of a cookie's name and value kept (RFC 6265 §6.1: at least 4096 must be).
+MAX_COOKIE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +205,9 @@ def parse_set_cookie(header: str, host: str, request_path: str, now: float) -> C
             # §5.2.2: a value that is not an optional "-" and digits is ignored; delta <= 0
             # means "the earliest representable date and time"
             if re.fullmatch(r"-?\d+", val):
-                seconds = int(val)
-                max_age = now + seconds if seconds > 0 else 0.0
+                # a huge delta is the latest time representable (aria2 clamps it too)
+                seconds = int(val) if len(val) <= 18 else (-1 if val.startswith("-") else 1 << 60)
+                max_age = min(now + seconds, MAX_EXPIRY) if seconds > 0 else 0.0
         elif key == "domain":
             if val:
                 domain = val.removeprefix(".").lower()
@@ -260,7 +266,33 @@ class CookieJar:
             return
         if old is not None:
             cookie = replace(cookie, creation=old.creation)
+        elif len(cookie.name) + len(cookie.value) > MAX_COOKIE_SIZE:
+            return  # RFC 6265 §6.1's minimum is 4096 bytes a cookie; more is not kept
         self._cookies[key] = cookie
+        self._bound(cookie.domain, now)
+
+    def _bound(self, domain: str, now: float | None) -> None:
+        """aria2 ``CookieStorage``: at most :data:`MAX_PER_DOMAIN` cookies a domain and
+        :data:`MAX_DOMAINS` domains; the oldest go first (expired ones before them)."""
+        same = [k for k in self._cookies if k[0] == domain]
+        if len(same) > MAX_PER_DOMAIN:
+            if now is not None:
+                for k in same:
+                    if self._cookies[k].expired(now):
+                        del self._cookies[k]
+                same = [k for k in same if k in self._cookies]
+            same.sort(key=lambda k: self._cookies[k].creation)
+            for k in same[: max(0, len(same) - MAX_PER_DOMAIN)]:
+                del self._cookies[k]
+        domains = {k[0] for k in self._cookies}
+        if len(domains) > MAX_DOMAINS:
+            newest: dict[str, float] = {}
+            for k, c in self._cookies.items():
+                newest[k[0]] = max(newest.get(k[0], c.creation), c.creation)
+            drop = sorted(newest, key=newest.__getitem__)[: len(domains) - MAX_DOMAINS]
+            gone = set(drop)
+            for k in [k for k in self._cookies if k[0] in gone]:
+                del self._cookies[k]
 
     def receive(self, set_cookie: str, url_host: str, url_path: str, now: float) -> bool:
         """Store the cookie of one ``Set-Cookie`` header; whether it was accepted."""

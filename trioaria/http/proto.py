@@ -176,7 +176,11 @@ def resolve_redirect(base_url: str, location: str) -> str:
     location = location.strip()
     if not location:
         raise HttpProtocolError("redirect with an empty Location header")
-    location = urllib.parse.quote(location, safe=_TARGET_SAFE)
+    try:  # the header's own bytes (decoded as Latin-1), percent-encoded once, as aria2
+        raw = location.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = location.encode("utf-8")
+    location = urllib.parse.quote(raw, safe=_TARGET_SAFE)
     joined = urllib.parse.urljoin(base_url, location)
     return urllib.parse.urldefrag(joined).url
 

@@ -261,6 +261,7 @@ class HttpSource(RangeSource):
         self._auth_active = not options.get("http-auth-challenge")
         self._expected_digest: tuple[str, bytes] | None = None  # RFC 6249 §6 (expect_digest)
         self._digest_auth: DigestAuth | None = None  # set by the first Digest challenge
+        self._digest_origin: tuple[str, str, int] | None = None  # the origin that challenged
         self._digest_tries = 0
 
     # --- request building ---------------------------------------------------------------
@@ -375,6 +376,7 @@ class HttpSource(RangeSource):
             if self._digest_tries > 1:
                 return False
         self._digest_auth = DigestAuth(challenge, *creds)
+        self._digest_origin = parse_url(self._url).origin  # its answers go there only
         log.debug("answering the Digest challenge of realm %r", self._digest_auth.realm)
         return True
 
@@ -408,9 +410,9 @@ class HttpSource(RangeSource):
     ) -> HttpRequest:
         """The request for bytes ``start..end`` (``end`` inclusive)."""
         headers = self._headers(probe=probe)
-        if self._digest_auth is not None:
-            target = parse_url(self._url).target
-            headers += (self._digest_auth.header(method, target, secrets.token_hex(16)),)
+        url = parse_url(self._url)
+        if self._digest_auth is not None and url.origin == self._digest_origin:
+            headers += (self._digest_auth.header(method, url.target, secrets.token_hex(16)),)
         return HttpRequest(
             method=method,
             url=self._url,
@@ -452,6 +454,8 @@ class HttpSource(RangeSource):
                     cookies=run_jar(o),
                 )
             except errors.AuthError as exc:
+                if exc.status == 401 and exc.url is not None:
+                    self._url = exc.url  # the challenge answers for that URL (RFC 7616 §3.4)
                 if exc.status == 401 and self._answer_challenge(exc):
                     continue
                 if exc.status == 401 and not self._auth_active and self._option_credentials():
