@@ -280,7 +280,7 @@ async def _udp_exchange(
                 except OSError:
                     continue  # ICMP port unreachable: wait for the retransmission
                 if tracer is not None:
-                    _trace_datagram(tracer, "in", where, data, request)
+                    _trace_datagram(tracer, "in", where, data, request, ipv6=client.ipv6)
                 client.receive_datagram(data, trio.current_time())
                 continue
             client.handle_timer(trio.current_time())
@@ -486,7 +486,13 @@ _UDP_ACTIONS = {0: "connect", 1: "announce", 2: "scrape", 3: "error"}
 
 
 def _trace_datagram(
-    tracer: Tracer, direction: str, peer: str, data: bytes, request: AnnounceRequest
+    tracer: Tracer,
+    direction: str,
+    peer: str,
+    data: bytes,
+    request: AnnounceRequest,
+    *,
+    ipv6: bool = False,
 ) -> None:
     """One BEP 15 datagram: its action and transaction id, the announce's fields (out) or the
     answer's (in, decoded with the pure codec's layout: action, transaction, then the body)."""
@@ -508,7 +514,7 @@ def _trace_datagram(
             fields["interval"] = int.from_bytes(data[8:12], "big")
             fields["leechers"] = int.from_bytes(data[12:16], "big")
             fields["seeders"] = int.from_bytes(data[16:20], "big")
-            fields["peers"] = (len(data) - 20) // 6
+            fields["peers"] = (len(data) - 20) // (18 if ipv6 else 6)  # BEP 15 IPv6: 18
         elif action == 3:
             fields["error"] = data[8:].decode("utf-8", "replace")
     tracer.record(direction, "udp-tracker", peer, _UDP_ACTIONS.get(action, str(action)), fields)

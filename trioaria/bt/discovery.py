@@ -308,13 +308,13 @@ class Discovery:
 
     def _load(self, family: int) -> DhtState | None:
         path = self._path(family)
-        if not path or not os.path.exists(path):
+        if not path or not os.path.isfile(path):  # not a FIFO, a device or a directory
             return None
-        from ..dht.persist import DhtFileError, parse_dht_file
+        from ..dht.persist import MAX_FILE_SIZE, DhtFileError, parse_dht_file
 
         try:
             with open(path, "rb") as f:
-                return parse_dht_file(f.read(), family)
+                return parse_dht_file(f.read(MAX_FILE_SIZE), family)
         except (OSError, DhtFileError) as exc:
             log.warning("ignoring the DHT routing table %s: %s", path, exc)
             return None

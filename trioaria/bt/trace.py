@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
+from ..base.errors import ExitCode, StorageError
+
 __all__ = ["Tracer", "message_fields", "message_type", "open_tracer"]
 
 MAX_HEX = 4096  # binary fields up to this many bytes are written as hex, longer ones as a length
@@ -118,12 +120,23 @@ _OPEN: dict[str, Tracer] = {}
 
 
 def open_tracer(path: str) -> Tracer:
-    """The process's tracer for ``path`` (opened and truncated on first use)."""
+    """The process's tracer for ``path`` (opened and truncated on first use).
+
+    Raises:
+        StorageError: the file cannot be opened (exit 16).
+    """
     key = os.path.abspath(os.path.expanduser(path))
     tracer = _OPEN.get(key)
     if tracer is None:
         directory = os.path.dirname(key)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        tracer = _OPEN[key] = Tracer(open(key, "w", buffering=1, encoding="utf-8"))  # noqa: SIM115
+        try:
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            out = open(key, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise StorageError(
+                f"cannot open the trace file {path}: {exc.strerror}",
+                exit_code=ExitCode.FILE_CREATE_ERROR,
+            ) from None
+        tracer = _OPEN[key] = Tracer(out)
     return tracer

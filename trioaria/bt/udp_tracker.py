@@ -304,6 +304,7 @@ class _Operation:
     deadline: float | None = None
     phase: UdpAction = UdpAction.CONNECT  # the packet in flight: CONNECT, then kind
     sent_phase: UdpAction | None = None
+    sends: int = 0  # datagrams sent for it in all (a reconnect does not reset this)
 
 
 UdpEvent = UdpAnnounceResponse | UdpScrapeResponse | UdpError | UdpTimeout
@@ -377,7 +378,9 @@ class UdpTrackerClient:
         op = self._queue[0]
         if op.deadline is None or now < op.deadline:
             return
-        if op.attempts > self.max_retransmissions:
+        # BEP 15's ladder per request; across reconnects (a tracker that answers connects
+        # only) twice that many datagrams in all, so every operation ends
+        if op.attempts > self.max_retransmissions or op.sends > 2 * (self.max_retransmissions + 1):
             self._queue.popleft()
             self._events.append(UdpTimeout(op.transaction_id, op.attempts))
             # The tracker may have forgotten us: connect afresh next time (BEP 15 advice).
@@ -453,3 +456,4 @@ class UdpTrackerClient:
         self._outgoing.append(encode_udp(packet))
         op.deadline = now + self.timeout_base * 2 ** min(op.attempts, self.max_retransmissions)
         op.attempts += 1
+        op.sends += 1

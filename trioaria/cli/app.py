@@ -147,7 +147,11 @@ def _main(args: list[str], gc_was_enabled: bool) -> int:
             " METALINK_FILE]...\nSee 'trioaria -h'.\n"
         )
         return int(ExitCode.UNKNOWN_ERROR)
-    routed = _setup_logging(opts)
+    try:
+        routed = _setup_logging(opts)
+    except OSError as exc:  # -l names a directory, or a place that cannot be written
+        sys.stderr.write(f"Failed to open the log file {opts.get('log')}: {exc.strerror}\n")
+        return int(ExitCode.FILE_CREATE_ERROR)
     import trio
 
     from ..engine.queue import DownloadEngine

@@ -32,14 +32,26 @@ from dataclasses import dataclass
 from ..base.errors import TrioariaError
 from .node_id import ID_LENGTH, NodeId, NodeInfo, decode_peer, encode_peer
 
-__all__ = ["HEADER", "DhtFileError", "DhtState", "parse_dht_file", "serialize_dht_file"]
+__all__ = [
+    "HEADER",
+    "MAX_FILE_SIZE",
+    "MAX_SAVED_NODES",
+    "DhtFileError",
+    "DhtState",
+    "parse_dht_file",
+    "serialize_dht_file",
+]
 
 HEADER = bytes([0xA1, 0xA2, 0x02, 0, 0, 0, 0, 0x03])
 """Version 3 header (written)."""
 
 _HEADER_V2 = bytes([0xA1, 0xA2, 0x02, 0, 0, 0, 0, 0x02])
 _ENTRY = 56
+MAX_SAVED_NODES = 2048
+"""Nodes read from a ``dht.dat`` at most (a routing table holds 160 buckets of 8)."""
 _TOP = struct.Struct(">8sQ8s20s4sI4s")  # header, time, reserved, id, reserved, count, reserved
+MAX_FILE_SIZE = _TOP.size + MAX_SAVED_NODES * _ENTRY
+"""The bytes of a ``dht.dat`` that are ever read."""
 
 
 class DhtFileError(TrioariaError):
@@ -84,7 +96,7 @@ def parse_dht_file(data: bytes, family: int = 4) -> DhtState:
         raise DhtFileError("Failed to load DHT routing table: bad header")
     want = 6 if family == 4 else 18
     nodes: list[NodeInfo] = []
-    for _ in range(count):
+    for _ in range(min(count, MAX_SAVED_NODES)):
         entry = data[pos : pos + _ENTRY]
         if len(entry) < _ENTRY:
             raise DhtFileError("Failed to load DHT routing table: truncated node list")
