@@ -28,12 +28,18 @@ from __future__ import annotations
 
 import bisect
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import trio
+
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 
-__all__ = ["WebSeedFile", "WebSeedSource", "web_seed_files"]
+__all__ = ["MAX_IDLE_FILES", "WebSeedFile", "WebSeedSource", "web_seed_files"]
+
+MAX_IDLE_FILES = 8
+"""Files of a web seed whose (idle) connections stay open while no stream reads them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,10 @@ class WebSeedSource(RangeSource):
         self._starts = [f.offset for f in self._files]
         self._factory = factory
         self._sources: dict[int, RangeSource] = {}
+        # streams reading each file now, and the files no stream reads, oldest first: those
+        # beyond MAX_IDLE_FILES are closed (each file's source keeps its own connections)
+        self._users: dict[int, int] = {}
+        self._idle: OrderedDict[int, None] = OrderedDict()
         self.total_length = self._files[-1].end
         first = next((i for i, f in enumerate(self._files) if f.url), None)
         if first is not None:
@@ -106,6 +116,28 @@ class WebSeedSource(RangeSource):
             source = self._sources[index] = self._factory(f.url)
             source.expect_length(f.length)
         return source
+
+    def acquire(self, index: int) -> RangeSource:
+        """:meth:`source_of` for a stream that is about to read file ``index``."""
+        self._users[index] = self._users.get(index, 0) + 1
+        self._idle.pop(index, None)
+        return self.source_of(index)
+
+    async def release(self, index: int) -> None:
+        """A stream is done with file ``index``: past :data:`MAX_IDLE_FILES` files that no
+        stream reads, the oldest one's source (its idle connections) is closed."""
+        users = self._users.get(index, 0) - 1
+        if users > 0:
+            self._users[index] = users
+            return
+        self._users.pop(index, None)
+        self._idle[index] = None
+        while len(self._idle) > MAX_IDLE_FILES:
+            oldest, _ = self._idle.popitem(last=False)
+            source = self._sources.pop(oldest, None)
+            if source is not None:
+                with trio.CancelScope(shield=True):
+                    await source.aclose()
 
     def file_at(self, offset: int) -> int:
         """Index of the file holding global byte ``offset``."""
@@ -141,6 +173,7 @@ class _WebSeedStream(RangeStream):
         self._pos = start
         self._end = end
         self._current: RangeStream | None = None
+        self._index: int | None = None  # the file ``_current`` reads (acquired from the owner)
         self._padding = False
         self._cur_end = start  # global end of the current file's request
 
@@ -156,8 +189,13 @@ class _WebSeedStream(RangeStream):
             self._padding = True
             return
         self._padding = False
-        source = owner.source_of(index)
-        self._current = await source.open_range(self._pos - f.offset, self._cur_end - f.offset)
+        source = owner.acquire(index)
+        self._index = index
+        try:
+            self._current = await source.open_range(self._pos - f.offset, self._cur_end - f.offset)
+        except BaseException:
+            await self._release()
+            raise
 
     async def read_into(self, buf: memoryview) -> int:
         while self._pos < self._end:
@@ -182,10 +220,21 @@ class _WebSeedStream(RangeStream):
     async def _next_file(self) -> None:
         current, self._current = self._current, None
         self._padding = False
-        if current is not None:
-            await current.finish(drained=True)
+        try:
+            if current is not None:
+                await current.finish(drained=True)
+        finally:
+            await self._release()
 
     async def finish(self, *, drained: bool) -> None:
         current, self._current = self._current, None
-        if current is not None:
-            await current.finish(drained=drained and self._pos >= self._cur_end)
+        try:
+            if current is not None:
+                await current.finish(drained=drained and self._pos >= self._cur_end)
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        index, self._index = self._index, None
+        if index is not None:
+            await self._owner.release(index)

@@ -456,7 +456,13 @@ class RequestGroup:
         import tempfile
 
         from ..storage.session import StorageSession
-        from ..storage.stdout import StdoutPump, close_stdout, copy_stream, open_stdout
+        from ..storage.stdout import (
+            DEFAULT_WINDOW,
+            StdoutPump,
+            close_stdout,
+            copy_stream,
+            open_stdout,
+        )
 
         self.path = "-"
         out = open_stdout()
@@ -499,7 +505,10 @@ class RequestGroup:
                     await session.allocate()  # file-allocation none: creates the file
                     keep = bool(self.opt("checksum"))  # hashed whole at the end
                     release = None if keep else os.path.join(scratch, "stream")
-                    pump = StdoutPump(session, out, release=release)
+                    # a server without ranges is read in one go: no window to fence it in
+                    # (the scratch file holds what the reader has not taken yet)
+                    window = DEFAULT_WINDOW if probe.supports_ranges else total
+                    pump = StdoutPump(session, out, release=release, window=window)
                     async with trio.open_nursery() as nursery:
                         await nursery.start(session.run)
                         nursery.start_soon(pump.run)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..base.errors import ReadTimeoutError
+from ..base.errors import ExitCode, ReadTimeoutError, StorageError
 from .bitfield import Bitfield
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class StdoutPump:
                 n = min(_CHUNK, end - self.delivered)
                 session.flush_cache()
                 data = session.read(self.delivered, n)
-                await self._out.send_all(data)
+                await _send(self._out, data)
                 if self._release is not None:
                     self._release.punch(self.delivered, n)
                 self.delivered += n
@@ -200,8 +200,24 @@ async def copy_stream(
             raise ReadTimeoutError(f"no data from {what} for {timeout:g}s")
         if n == 0:
             break
-        await out.send_all(bytes(mv[:n]))
+        await _send(out, bytes(mv[:n]))
         total += n
         progress(total)
     await stream.finish(drained=True)
     return total
+
+
+async def _send(out: Any, data: bytes) -> None:
+    """Write to standard output; a reader that went away (``| head -c 100``) ends the
+    download with one line (exit 17), not a broken-pipe traceback.
+
+    Raises:
+        StorageError: standard output was closed.
+    """
+    try:
+        await out.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        raise StorageError(
+            "standard output was closed (its reader went away)",
+            exit_code=ExitCode.FILE_IO_ERROR,
+        ) from None
