@@ -8,6 +8,7 @@ import random
 
 import trio
 
+from tests.cli_util import child_env
 from tests.servers.fault import FaultServer
 from trioaria.bt.bencode import encode
 from trioaria.bt.metainfo import parse_torrent
@@ -101,7 +102,7 @@ def test_web_seed_torrent_of_400_files_under_fd_limit_256(tmp_path) -> None:  # 
         proc = subprocess.run(
             trioaria_args(f"--dir={tmp_path / 'dl'}", "--seed-time=0", str(torrent)),
             capture_output=True, text=True, timeout=40, preexec_fn=limit,
-            env=dict(os.environ, PYTHONPATH="/work/main"),
+            env=child_env(tmp_path),
         )  # fmt: skip
     finally:
         stop()
