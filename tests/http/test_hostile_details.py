@@ -43,27 +43,17 @@ async def _serve(
 ) -> int:
     """One request per connection: ``handler(method, target, headers)`` gives the reply."""
 
-    async def handle(stream: trio.SocketStream) -> None:
-        async with stream:
-            head = b""
-            with trio.move_on_after(5):
-                while b"\r\n\r\n" not in head:
-                    chunk = await stream.receive_some(4096)
-                    if not chunk:
-                        return
-                    head += chunk
-                lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    k, _, v = line.partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                seen.append((method, target, headers))
-                await stream.send_all(handler(method, target, headers))
+    def answer(head: bytes) -> bytes:
+        lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        seen.append((method, target, headers))
+        return handler(method, target, headers)
 
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    nursery.start_soon(trio.serve_listeners, handle, listeners)
-    return int(listeners[0].socket.getsockname()[1])
+    return await serve_canned(nursery, answer)
 
 
 def _reply(status: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:

@@ -1,15 +1,23 @@
-"""A loopback server with one canned answer: it reads each request's head, notes it, sends the
-same bytes back (a redirect, a proxy's reply) and keeps the connection a while (port 0)."""
+"""A loopback server with canned answers: it reads each request's head, notes it, sends an
+answer (fixed bytes, or what a function makes of the head: a redirect, a proxy's reply, a
+challenge) and keeps the connection a while (port 0)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import trio
 
 
 async def serve_canned(
-    nursery: trio.Nursery, reply: bytes, *, seen: list[bytes] | None = None, linger: float = 0
+    nursery: trio.Nursery,
+    reply: bytes | Callable[[bytes], bytes],
+    *,
+    seen: list[bytes] | None = None,
+    linger: float = 0,
 ) -> int:
-    """Serve ``reply`` to every request (its head noted in ``seen``); return the port."""
+    """Serve ``reply`` (or ``reply(head)``) to every request, its head noted in ``seen``;
+    return the port."""
 
     async def handle(stream: trio.SocketStream) -> None:
         async with stream:
@@ -22,7 +30,7 @@ async def serve_canned(
                     head += chunk
                 if seen is not None:
                     seen.append(head)
-                await stream.send_all(reply)
+                await stream.send_all(reply(head) if callable(reply) else reply)
                 await trio.sleep(linger)
 
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
