@@ -388,7 +388,9 @@ def _groups_for(uris: list[str], opts: Options) -> list[tuple[list[str], Options
         uris = expand_uris(uris)
     if not uris:
         return []
-    if opts.get("force-sequential"):
+    if opts.get("force-sequential") and not (
+        opts.get("torrent-file") or opts.get("metalink-file")
+    ):  # aria2: with -T the URIs are the torrent's web seeds and -Z is ignored; -M likewise
         # one download per URI; --out is ignored with -Z (aria2 manual: it would name them all)
         alone = opts.without("out") if opts.get("out") else opts
         return [([u], alone) for u in uris]
@@ -445,9 +447,13 @@ def _download_entries(
 
 
 def _is_metalink_arg(uri: str) -> bool:
-    """A local ``.meta4``/``.metalink`` path (trioaria.metalink.plan.is_metalink_path, inlined
-    so that plain URLs do not import the Metalink package)."""
-    return "://" not in uri and uri.lower().endswith((".meta4", ".metalink"))
+    """A local Metalink document (:func:`trioaria.engine.factory.is_metalink_arg`, imported
+    for local paths only: plain URLs do not import it at this point)."""
+    if "://" in uri:
+        return False
+    from ..engine.factory import is_metalink_arg
+
+    return is_metalink_arg(uri)
 
 
 def _check_metalinks(

@@ -17,9 +17,11 @@ Plain URLs never import the BitTorrent or Metalink packages (start-up time).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..metalink.detect import METALINK_SUFFIXES
 from .group import RequestGroup
 from .server_stat import ServerStatTable
 
@@ -29,8 +31,19 @@ log = logging.getLogger("trioaria.engine.factory")
 
 
 def is_metalink_arg(uri: str) -> bool:
-    """A local ``.meta4``/``.metalink`` path (as :func:`trioaria.metalink.plan.is_metalink_path`)."""
-    return "://" not in uri and uri.lower().endswith((".meta4", ".metalink"))
+    """A command-line argument naming a local Metalink document: a ``.meta4``/``.metalink``
+    path, or an existing file that starts with ``<?xml`` (aria2 ``guessMetalinkFile``)."""
+    if "://" in uri:
+        return False
+    if uri.lower().endswith(METALINK_SUFFIXES):
+        return True
+    if not os.path.isfile(uri):
+        return False
+    try:
+        with open(uri, "rb") as f:
+            return f.read(5) == b"<?xml"
+    except OSError:
+        return False
 
 
 def is_torrent_candidate(uri: str) -> bool:
@@ -101,7 +114,7 @@ class GroupFactory:
             for i, t in enumerate(torrents)
         ]
         if rest and not seeds:
-            groups.append(RequestGroup(rest, options, gid=None, server_stats=self.server_stats))
+            groups.append(self.make_group(rest, options.without("torrent-file", "gid")))
         return groups
 
     def _metalink_groups(self, uris: list[str], options: Any) -> list[RequestGroup]:
@@ -115,6 +128,9 @@ class GroupFactory:
         groups = build_groups(
             metalink_downloads(paths, options), gid=_gid(options), server_stats=self.server_stats
         )
-        if rest:
-            groups.append(self.make_group(rest, options))
+        if rest and options.get("metalink-file"):
+            # aria2 Context.cc: with -M the document is the download; the URIs are not used
+            log.warning("-M: the URIs given with it are not used: %s", " ".join(rest))
+        elif rest:  # torrents and magnets beside the documents are downloads of their own
+            groups.extend(self.make_groups(rest, options.without("gid")))
         return groups

@@ -73,7 +73,19 @@ class Mirrors:
         self.options = options
         self.server_stats = server_stats
         self._factory = factory
-        self.sources = [SourceState(factory(u, options), SpeedMeter(now)) for u in uris]
+        self.sources: list[SourceState] = []
+        last: errors.TrioariaError | None = None
+        for uri in uris:
+            try:
+                source = factory(uri, options)
+            except errors.TrioariaError as exc:
+                # aria2: "foo is not supported yet" for that URI alone; the others go on
+                log.error("%s: %s", uri, exc)
+                last = exc
+                continue
+            self.sources.append(SourceState(source, SpeedMeter(now)))
+        if not self.sources and last is not None:
+            raise last
         for st in self.sources:
             parts = urllib.parse.urlsplit(st.source.uri)
             st.stat_host = parts.hostname or ""

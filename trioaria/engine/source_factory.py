@@ -37,8 +37,12 @@ def _forwarded(uri: str, options: Any) -> bool:
 
 
 def make_source(uri: str, options: Any) -> RangeSource:
-    """Build the source for ``uri``; an unknown scheme is a clear one-line error."""
+    """Build the source for ``uri``; an unknown scheme, or a URI without a host or with a port
+    that is not a number in 1-65535, is a clear one-line error (exit 1, as aria2's
+    "Unrecognized URI or unsupported protocol")."""
     scheme = uri.partition(":")[0].lower()
+    if scheme in _SCHEMES:
+        _check_authority(uri)
     if scheme in ("http", "https"):
         from ..http.source import HttpSource
 
@@ -58,3 +62,18 @@ def make_source(uri: str, options: Any) -> RangeSource:
 
         return SftpSource(uri, options)
     raise errors.TrioariaError(f"unsupported URI scheme: {uri}", retryable=False)
+
+
+_SCHEMES = ("http", "https", "ftp", "ftps", "ftpes", "sftp")
+
+
+def _check_authority(uri: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        usable = bool(parts.hostname) and parts.port != 0
+    except ValueError:  # "[::1", a port out of range or not a number
+        usable = False
+    if not usable:
+        raise errors.TrioariaError(
+            f"Unrecognized URI or unsupported protocol: {uri}", retryable=False
+        )

@@ -88,12 +88,14 @@ def classify_uri(uri: str, *, follow_torrent: str = "true") -> TorrentSource | N
 
 
 def _looks_like_torrent(path: str) -> bool:
+    """aria2 ``guessTorrentFile``: a local file whose first byte is ``d`` (a bencoded
+    dictionary) is read as a torrent, whatever its name (unless it is a Metalink document)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(11)
+            head = f.read(1)
     except OSError:
         return False
-    return (head.startswith(b"d") and b"info" in head) or head.startswith(b"d8:announce")
+    return head == b"d"
 
 
 def split_torrent_uris(uris: Sequence[str], options: Any) -> tuple[list[TorrentSource], list[str]]:

@@ -1,8 +1,9 @@
-"""Is a downloaded resource a Metalink document? (``--follow-metalink``; pure).
+"""Is a resource a Metalink document? (``--follow-metalink``, command-line arguments).
 
 aria2 (``DownloadHandlerConstants``, ``MetalinkPostDownloadHandler``) follows a download whose
 ``Content-Type`` is a Metalink media type (RFC 5854 §7 ``application/metalink4+xml``; Metalink
-3 ``application/metalink+xml``) or whose file name ends in ``.meta4`` or ``.metalink``.
+3 ``application/metalink+xml``) or whose file name ends in ``.meta4`` or ``.metalink`` (a local file named on the command
+line is one too when it starts with ``<?xml``: :func:`trioaria.engine.factory.is_metalink_arg`).
 """
 
 from __future__ import annotations

@@ -176,6 +176,13 @@ class FollowingGroup(RequestGroup):
         name = self.opt("out") or probe.filename or name_from_url(first.source.uri)
         if probe.links or probe.digest:
             await self._metalink_http(first, probe, name)
+        if (
+            _is_torrent_resource(probe.content_type, name)
+            and str(self.opt("follow-torrent") or "true") != "false"
+            and first.source.uri.lower().startswith(("http://", "https://"))
+        ):
+            self._follow_torrent(first.source.uri)
+            return
         mode = str(self.opt("follow-metalink") or "false")
         if mode == "false" or not is_metalink_resource(probe.content_type, name):
             await super()._download_probed(first, probe)
@@ -189,6 +196,17 @@ class FollowingGroup(RequestGroup):
                 return
             data = await _read_document(self.path)
         self._follow(data, base)
+
+    def _follow_torrent(self, uri: str) -> None:
+        """aria2 ``ContentTypeRequestGroupCriteria``: a download served as
+        ``application/x-bittorrent`` (or named ``.torrent``) is a torrent: it is fetched again
+        as one (``--follow-torrent``; the probe's body is not kept) and downloaded."""
+        from ..engine.torrent import TorrentGroup, TorrentSource
+
+        group = TorrentGroup(TorrentSource("url", uri), self.options.without("out", "gid"))
+        log.log(NOTICE, "GID#%s follows the torrent %s as GID#%s", self.gid, uri, group.gid)
+        self.path = f"[METADATA]{uri}"
+        self._spawn([group])
 
     async def _read_in_memory(self, first: SourceState, probe: ProbeResult, name: str) -> bytes:
         from .parse import MAX_DOCUMENT_SIZE
@@ -235,3 +253,13 @@ async def _read_document(path: str) -> bytes:
     async with await trio.open_file(path, "rb") as f:
         data: bytes = await f.read(MAX_DOCUMENT_SIZE + 1)
     return data
+
+
+def _is_torrent_resource(content_type: str | None, name: str | None) -> bool:
+    """A body aria2 would follow as a torrent: ``application/x-bittorrent``, or a name that
+    ends in ``.torrent``."""
+    if content_type and content_type.partition(";")[0].strip().lower() == (
+        "application/x-bittorrent"
+    ):
+        return True
+    return bool(name) and str(name).partition("?")[0].lower().endswith(".torrent")
