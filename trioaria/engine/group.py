@@ -339,14 +339,14 @@ class RequestGroup:
                     await stream.finish(drained=False)
 
     async def _download_probed(self, first: SourceState, probe: ProbeResult) -> None:
-        from ..storage.naming import control_file_path, decide_output, name_from_url
+        from ..storage.naming import apply_dir, control_file_path, decide_output, name_from_url
         from ..storage.session import StorageSession, check_capacity
 
         self.total_length = probe.total_length
         name = self.opt("out") or probe.filename or name_from_url(first.source.uri)
         directory = os.path.abspath(os.path.expanduser(self.opt("dir") or "."))
         if probe.not_modified:  # --conditional-get: 304, the local file is up to date
-            self.path = os.path.join(directory, probe.filename or name)
+            self.path = apply_dir(directory, probe.filename or name)
             self._streamed = probe.total_length or 0
             log.info("%s is up to date (304 Not Modified); nothing to download", self.path)
             return
@@ -355,7 +355,7 @@ class RequestGroup:
             return
         if self.opt("remote-time"):
             self._remote_mtime = probe.last_modified
-        wanted = os.path.join(directory, name)
+        wanted = apply_dir(directory, name)
         if (
             self.opt("remove-control-file")
             and not self.opt("dry-run")

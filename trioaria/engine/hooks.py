@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..base.stats import DownloadStats
-from ..storage.naming import name_from_url
+from ..storage.naming import apply_dir, name_from_url
 
 if TYPE_CHECKING:
     from .group import RequestGroup
@@ -131,4 +131,4 @@ def _expected_path(group: RequestGroup) -> str:
         if not uris:
             return ""
         out = name_from_url(uris[0])
-    return os.path.join(os.path.abspath(os.path.expanduser(group.options.get("dir") or ".")), out)
+    return apply_dir(os.path.abspath(os.path.expanduser(group.options.get("dir") or ".")), out)

@@ -372,11 +372,24 @@ class TorrentGroup(RequestGroup):
             proxies=self._proxies(),
             what=".torrent URL",
         )
-        name = url.partition("?")[0].rstrip("/").rpartition("/")[2] or "download.torrent"
+        from ..storage.naming import decide_output, name_from_url
+
+        name = name_from_url(url)
         meta = parse_torrent(data, default_name=name)
         if str(self.opt("follow-torrent")) == "true":
+            # saved like any download (aria2): an existing file is renamed, or kept and the
+            # run refused (exit 13) without --auto-file-renaming; never silently replaced
             directory = self._directory()
-            _save_file(directory, os.path.join(directory, str(self.opt("out") or name)), data)
+            decision = decide_output(
+                directory,
+                str(self.opt("out") or name),
+                exists=os.path.exists,
+                allow_overwrite=bool(self.opt("allow-overwrite")),
+                auto_file_renaming=bool(self.opt("auto-file-renaming")),
+                continue_=False,
+                control_file_exists=lambda p: False,
+            )
+            _save_file(os.path.dirname(decision.path), decision.path, data)
         return meta
 
     def _tracer(self) -> Any:
@@ -568,17 +581,21 @@ class TorrentGroup(RequestGroup):
             remove_control_file(control_path)  # aria2: removed before the download starts
         has_control = os.path.exists(control_path)
         existing = any(os.path.exists(p) for p in files)
+        # aria2 MultiDiskAdaptor::fileExists looks at every file, selected or not: a piece
+        # that reaches into an unselected file writes there too
+        unselected = [p for p in every if p not in files and os.path.exists(p)]
         check = bool(self.opt("check-integrity"))
         # --bt-seed-unverified: existing files without a control file are taken as complete,
         # no hash checked (aria2 RequestGroup: markAllPiecesDone, then straight to seeding)
         unverified = existing and not has_control and _flag(self.opt("bt-seed-unverified"), False)
         if (
-            existing
+            (existing or unselected)
             and not has_control
             and not (check or unverified or self.opt("continue") or self.opt("allow-overwrite"))
         ):
+            there = files[0] if existing else unselected[0]
             raise errors.TrioariaError(
-                f"File {files[0]} exists, but a control file (*.aria2) does not exist. Download"
+                f"File {there} exists, but a control file (*.aria2) does not exist. Download"
                 " was canceled in order to prevent your file from being truncated to 0. If you"
                 " are sure to download the file all over again, then delete it or add"
                 " --allow-overwrite=true option and restart aria2.",

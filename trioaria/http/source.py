@@ -51,7 +51,7 @@ from ..base import errors
 from ..base.sources import ProbeResult, RangeSource, RangeStream
 from ..ftp.auth import load_netrc
 from ..net.connect import TlsOptions, recv_buffer_size
-from ..storage.naming import control_file_path, name_from_url
+from ..storage.naming import apply_dir, control_file_path, name_from_url
 from .client import ConnectionPool, HttpConnection, SchemeRedirect, open_response, with_cookies
 from .cookie_files import run_jar
 from .gzip import ContentDecoder, content_encoding
@@ -385,7 +385,7 @@ class HttpSource(RangeSource):
         (aria2 HttpRequestCommand: Content-Disposition is not known yet, and is ignored)."""
         o = self._options
         directory = os.path.abspath(os.path.expanduser(o.get("dir") or "."))
-        return os.path.join(directory, o.get("out") or name_from_url(self.uri))
+        return apply_dir(directory, o.get("out") or name_from_url(self.uri))
 
     def _if_modified_since(self) -> str | None:
         if not self._options.get("conditional-get"):

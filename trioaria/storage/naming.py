@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_FILE_NAME",
     "MAX_RENAME_ATTEMPTS",
     "OutputDecision",
+    "apply_dir",
     "control_file_path",
     "decide_output",
     "name_from_url",
@@ -100,9 +101,9 @@ def renamed_path(path: str, number: int) -> str:
     return f"{path}.{number}"
 
 
-def _apply_dir(directory: str, name: str) -> str:
-    # aria2 util::applyDir: "" -> "./name", "/" -> "/name", else dir + "/" + name; -o is always
-    # relative to -d, so a leading "/" in name does not escape it.
+def apply_dir(directory: str, name: str) -> str:
+    """aria2 ``util::applyDir``: ``-o`` (or a name from the server) under ``-d``, as an
+    absolute path; a leading ``/`` in the name never escapes ``-d``."""
     joined = os.path.join(directory or ".", name.lstrip("/"))
     return os.path.abspath(joined)
 
@@ -149,7 +150,7 @@ def decide_output(
             (exit 13).
         StorageError: ``file.1.ext`` .. ``file.9999.ext`` are all taken (exit 14).
     """
-    path = _apply_dir(dir, name)
+    path = apply_dir(dir, name)
     busy = in_use or (lambda _: False)
     if busy(path):
         if not auto_file_renaming:
