@@ -74,6 +74,10 @@ class RangeSource(abc.ABC):
     def expect_length(self, total_length: int) -> None:  # noqa: B027 - optional hook
         """The download's length is known: a mirror serving another length must fail (exit 8)."""
 
+    def unconditional(self) -> None:  # noqa: B027 - optional hook
+        """Probes from now on ask for the body whatever the local file (no
+        ``If-Modified-Since``): a retry of a download this run began."""
+
     def expect_digest(self, algorithm: str, digest: bytes) -> None:  # noqa: B027 - optional hook
         """The file's digest is known: a response whose RFC 3230 ``Digest`` of ``algorithm``
         differs must fail, not retryable (RFC 6249 §6; aria2 drops the mirror)."""

@@ -579,6 +579,7 @@ class RequestGroup:
             while True:  # each try starts over from byte 0 (nothing tells where to resume)
                 try:
                     if current is None:  # asked again as at first (a content coding too)
+                        first.source.unconditional()  # the half-written file is ours
                         timeout = self.opt("connect-timeout") + self.opt("timeout")
                         with connect_deadline(timeout, f"probing {first.source.uri}"):
                             again = await first.source.probe()

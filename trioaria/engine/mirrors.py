@@ -68,7 +68,9 @@ class Mirrors:
         *,
         factory: SourceFactory,
         server_stats: ServerStatTable,
+        allow_empty: bool = False,
     ) -> None:
+        """``allow_empty``: no usable URI is no error (a torrent's web seeds are optional)."""
         now = trio.current_time()
         self.options = options
         self.server_stats = server_stats
@@ -84,7 +86,7 @@ class Mirrors:
                 last = exc
                 continue
             self.sources.append(SourceState(source, SpeedMeter(now)))
-        if not self.sources and last is not None:
+        if not self.sources and last is not None and not allow_empty:
             raise last
         for st in self.sources:
             parts = urllib.parse.urlsplit(st.source.uri)

@@ -58,7 +58,9 @@ def make_web_seed_mirrors(group: RequestGroup, meta: Metainfo, uris: Sequence[st
     def factory(base: str, opts: Any) -> RangeSource:
         return WebSeedSource(base, web_seed_files(meta, base), lambda url: make_source(url, opts))
 
-    return Mirrors(list(uris), options, factory=factory, server_stats=group.server_stats)
+    return Mirrors(
+        list(uris), options, factory=factory, server_stats=group.server_stats, allow_empty=True
+    )
 
 
 async def run_web_seeds(group: RequestGroup) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 __all__ = [
@@ -242,10 +243,14 @@ def parse_set_cookie(header: str, host: str, request_path: str, now: float) -> C
 
 
 class CookieJar:
-    """aria2's ``CookieStorage``: cookies keyed by (domain, path, name)."""
+    """aria2's ``CookieStorage``: cookies keyed by (domain, path, name), at most
+    :data:`MAX_PER_DOMAIN` a domain and :data:`MAX_DOMAINS` domains (the least recently
+    stored go first)."""
 
     def __init__(self, cookies: list[Cookie] | tuple[Cookie, ...] = ()) -> None:
         self._cookies: dict[tuple[str, str, str], Cookie] = {}
+        # per domain, its cookies' keys, least recently stored first; domains likewise
+        self._domains: OrderedDict[str, OrderedDict[tuple[str, str, str], None]] = OrderedDict()
         self._clock = 0.0  # a creation-order tie breaker for cookies made at the same time
         for cookie in cookies:
             self.store(cookie)
@@ -259,40 +264,35 @@ class CookieJar:
 
     def store(self, cookie: Cookie, now: float | None = None) -> None:
         """§5.3 step 11: replace the same (name, domain, path), keeping its creation time;
-        an expired cookie only removes (with *now*; without it nothing counts as expired)."""
+        an expired cookie only removes (with *now*; without it nothing counts as expired).
+        A cookie over :data:`MAX_COOKIE_SIZE` is ignored (the one it would replace stays)."""
+        if len(cookie.name) + len(cookie.value) > MAX_COOKIE_SIZE:
+            return  # RFC 6265 §6.1's minimum is 4096 bytes a cookie; more is not kept
         key = (cookie.domain, cookie.path, cookie.name)
-        old = self._cookies.pop(key, None)
+        old = self._remove(key)
         if now is not None and cookie.expired(now):
             return
         if old is not None:
             cookie = replace(cookie, creation=old.creation)
-        elif len(cookie.name) + len(cookie.value) > MAX_COOKIE_SIZE:
-            return  # RFC 6265 §6.1's minimum is 4096 bytes a cookie; more is not kept
         self._cookies[key] = cookie
-        self._bound(cookie.domain, now)
+        keys = self._domains.setdefault(cookie.domain, OrderedDict())
+        keys[key] = None
+        self._domains.move_to_end(cookie.domain)
+        while len(keys) > MAX_PER_DOMAIN:
+            self._remove(next(iter(keys)))
+        while len(self._domains) > MAX_DOMAINS:
+            _, gone = self._domains.popitem(last=False)
+            for k in gone:
+                self._cookies.pop(k, None)
 
-    def _bound(self, domain: str, now: float | None) -> None:
-        """aria2 ``CookieStorage``: at most :data:`MAX_PER_DOMAIN` cookies a domain and
-        :data:`MAX_DOMAINS` domains; the oldest go first (expired ones before them)."""
-        same = [k for k in self._cookies if k[0] == domain]
-        if len(same) > MAX_PER_DOMAIN:
-            if now is not None:
-                for k in same:
-                    if self._cookies[k].expired(now):
-                        del self._cookies[k]
-                same = [k for k in same if k in self._cookies]
-            same.sort(key=lambda k: self._cookies[k].creation)
-            for k in same[: max(0, len(same) - MAX_PER_DOMAIN)]:
-                del self._cookies[k]
-        domains = {k[0] for k in self._cookies}
-        if len(domains) > MAX_DOMAINS:
-            newest: dict[str, float] = {}
-            for k, c in self._cookies.items():
-                newest[k[0]] = max(newest.get(k[0], c.creation), c.creation)
-            drop = sorted(newest, key=newest.__getitem__)[: len(domains) - MAX_DOMAINS]
-            gone = set(drop)
-            for k in [k for k in self._cookies if k[0] in gone]:
-                del self._cookies[k]
+    def _remove(self, key: tuple[str, str, str]) -> Cookie | None:
+        cookie = self._cookies.pop(key, None)
+        keys = self._domains.get(key[0])
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self._domains[key[0]]
+        return cookie
 
     def receive(self, set_cookie: str, url_host: str, url_path: str, now: float) -> bool:
         """Store the cookie of one ``Set-Cookie`` header; whether it was accepted."""
@@ -324,7 +324,7 @@ class CookieJar:
     def purge(self, now: float) -> None:
         """Forget the expired cookies."""
         for key in [k for k, c in self._cookies.items() if c.expired(now)]:
-            del self._cookies[key]
+            self._remove(key)
 
 
 # ---------------------------------------------------------------------------------------

@@ -262,6 +262,8 @@ class HttpSource(RangeSource):
         self._expected_digest: tuple[str, bytes] | None = None  # RFC 6249 §6 (expect_digest)
         self._digest_auth: DigestAuth | None = None  # set by the first Digest challenge
         self._digest_origin: tuple[str, str, int] | None = None  # the origin that challenged
+        self._digest_url = ""  # the URL whose 401 the current answer answers
+        self._conditional = True  # --conditional-get applies (not to a retry this run began)
         self._digest_tries = 0
 
     # --- request building ---------------------------------------------------------------
@@ -369,14 +371,22 @@ class HttpSource(RangeSource):
         if challenge is None or creds is None:
             return False
         old = self._digest_auth
-        if old is not None and old.nonce == challenge.params["nonce"]:
-            return False  # this nonce was answered and refused: wrong credentials
+        if (
+            old is not None
+            and old.nonce == challenge.params["nonce"]
+            and (exc.url is None or exc.url == self._digest_url)
+        ):
+            return False  # this nonce was answered for this URL and refused: wrong credentials
         if old is not None and challenge.params.get("stale", "").lower() != "true":
             self._digest_tries += 1
             if self._digest_tries > 1:
                 return False
+        if old is not None and old.nonce == challenge.params["nonce"]:
+            self._digest_url = self._url  # the same nonce, another URL: answered there too
+            return True
         self._digest_auth = DigestAuth(challenge, *creds)
         self._digest_origin = parse_url(self._url).origin  # its answers go there only
+        self._digest_url = self._url
         log.debug("answering the Digest challenge of realm %r", self._digest_auth.realm)
         return True
 
@@ -387,8 +397,11 @@ class HttpSource(RangeSource):
         directory = os.path.abspath(os.path.expanduser(o.get("dir") or "."))
         return apply_dir(directory, o.get("out") or name_from_url(self.uri))
 
+    def unconditional(self) -> None:
+        self._conditional = False
+
     def _if_modified_since(self) -> str | None:
-        if not self._options.get("conditional-get"):
+        if not self._options.get("conditional-get") or not self._conditional:
             return None
         path = self._local_target()
         try:
