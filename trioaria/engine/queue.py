@@ -104,7 +104,8 @@ class DownloadEngine:
             return False
         if group in self.waiting and group.state is DownloadStatus.WAITING:
             group.state = transition(group.state, "pause")
-            self._notify("pause", group)
+            # a download that never ran runs no hook (aria2): $3 would name a file it never wrote
+            self._notify("pause", group, hooks=False)
             return True
         return False
 
@@ -139,7 +140,7 @@ class DownloadEngine:
             return True
         if group in self.waiting:
             self.waiting.remove(group)
-            self._notify("stop", group)
+            self._notify("stop", group, hooks=False)  # it never ran: no hook (aria2)
             self._wakeup.set()
             return True
         return False
@@ -167,8 +168,8 @@ class DownloadEngine:
         """Forget every stopped group (RPC purgeDownloadResult)."""
         self.stopped.clear()
 
-    def _notify(self, event: str, group: RequestGroup) -> None:
-        if self.hooks is not None:
+    def _notify(self, event: str, group: RequestGroup, *, hooks: bool = True) -> None:
+        if hooks and self.hooks is not None:
             self.hooks.fire(event, group)
         for listener in list(self.listeners):
             try:

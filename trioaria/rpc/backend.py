@@ -178,7 +178,14 @@ class EngineBackend:
         # torrent, anything else is a mirror of one download.
         remote = [u for u in uris if "://" in u or u.lower().startswith("magnet:")]
         groups = self.factory.make_groups(remote, opts) if remote else []
-        return self._queue(groups, opts, position)[0]
+        # aria2 adds one download only (AddUriRpcMethod: result.front(), the URIs' ordinary
+        # download before any torrent): the GID returned is the only one queued
+        from ..engine.torrent import TorrentGroup
+
+        groups.sort(key=lambda g: isinstance(g, TorrentGroup))
+        if len(groups) > 1:
+            log.info("aria2.addUri: one download only; not added: %d more", len(groups) - 1)
+        return self._queue(groups[:1], opts, position)[0]
 
     def add_torrent(
         self,
