@@ -650,7 +650,7 @@ class RequestGroup:
         """Whether the file's digest is the ``--checksum``: hashed in steps of
         ``CHECKSUM_STEP`` bytes, one worker-thread call each, so that a stop (Ctrl-C, RPC
         remove) takes effect between steps and the readout shows the progress."""
-        from ..storage.checksum import new_hasher, parse_checksum_option
+        from ..storage.checksum import feed_hasher, new_hasher, parse_checksum_option
 
         session = self.session
         assert session is not None
@@ -662,19 +662,10 @@ class RequestGroup:
         self.phase, self.phase_done, self.phase_total = "Checksum", 0, total
 
         hasher = new_hasher(checksum.algorithm)
-
-        def hash_span(pos: int, end: int) -> None:
-            while pos < end:
-                data = session.read(pos, min(1 << 20, end - pos))
-                if not data:
-                    raise errors.StorageError(f"{self.path} ended at byte {pos} while hashing")
-                hasher.update(data)
-                pos += len(data)
-
         done = 0
         while done < total:
             end = min(total, done + CHECKSUM_STEP)
-            await trio.to_thread.run_sync(hash_span, done, end)
+            await trio.to_thread.run_sync(feed_hasher, hasher, session.read, done, end)
             done = self.phase_done = end
         digest = hasher.digest()
         self.phase = ""

@@ -29,7 +29,6 @@ exit status treat it like any other download.  Inside its one cancel scope and n
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -309,19 +308,7 @@ class TorrentGroup(RequestGroup):
     # --- the download ------------------------------------------------------------------------
 
     async def _download(self) -> None:
-        try:
-            await self._download_torrent()
-        except BaseExceptionGroup as group:
-            # nurseries wrap errors; a group of trioaria errors is the download's first one
-            matched, rest = group.split(errors.TrioariaError)
-            if matched is None or rest is not None:
-                raise
-            first: BaseException = matched
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from None
-
-    async def _download_torrent(self) -> None:
+        # an error raised in a nursery here comes out as itself: RequestGroup.run unwraps it
         from ..bt.discovery import open_discovery
         from ..bt.listener import open_listener
 
@@ -869,14 +856,11 @@ def _save_file(directory: str, path: str, data: bytes) -> None:
             f"Failed to create directory {directory}: {exc.strerror}",
             exit_code=errors.ExitCode.DIR_CREATE_ERROR,
         ) from None
-    tmp = path + ".__temp"
+    from ..storage.disk import write_file_atomic
+
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_file_atomic(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise errors.StorageError(
             f"Failed to write {path}: {exc.strerror}", exit_code=errors.ExitCode.FILE_CREATE_ERROR
         ) from None

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 from typing import Any
 
 import trio
 
 from ..base.errors import ExitCode
 from ..base.stats import DownloadStatus
+from ..storage.disk import write_file_atomic
 from .session import session_text
 
 __all__ = ["run_session_saver", "save_session_file", "session_file_text", "write_atomic"]
@@ -62,12 +62,7 @@ def write_atomic(path: str, data: bytes) -> None:
     """
     if path.endswith(".gz"):
         data = gzip.compress(data)
-    tmp = f"{path}.__temp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_file_atomic(path, data)
 
 
 def save_session_file(engine: Any, path: str) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "Hasher",
     "canonical_algorithm",
     "digest_length",
+    "feed_hasher",
     "hash_file_ranges",
     "is_stronger",
     "new_hasher",
@@ -261,22 +262,39 @@ def hash_file_ranges(
         ValueError: an unsupported algorithm, a non-positive ``chunk`` or negative ``total``,
             or ``read`` returned more than it was asked for.
     """
-    if chunk <= 0:
-        raise ValueError(f"chunk must be positive, not {chunk}")
     if total < 0:
         raise ValueError(f"total must not be negative, not {total}")
     hasher = new_hasher(algorithm)
-    offset = 0
-    while offset < total:
-        want = min(chunk, total - offset)
+    feed_hasher(hasher, read, 0, total, chunk)
+    return hasher.digest()
+
+
+def feed_hasher(
+    hasher: Hasher,
+    read: Callable[[int, int], bytes],
+    start: int,
+    end: int,
+    chunk: int = 1 << 20,
+) -> None:
+    """Feed bytes ``start .. end`` to ``hasher`` through ``read`` (as :func:`hash_file_ranges`,
+    which hashes a whole file at once; a caller may hash one span after another).
+
+    Raises:
+        StorageError: the data ended before ``end``.
+        ValueError: a non-positive ``chunk``, or ``read`` returned more than it was asked for.
+    """
+    if chunk <= 0:
+        raise ValueError(f"chunk must be positive, not {chunk}")
+    offset = start
+    while offset < end:
+        want = min(chunk, end - offset)
         data = read(offset, want)
         if len(data) > want:
             raise ValueError(f"read({offset}, {want}) returned {len(data)} bytes")
         if not data:
-            raise StorageError(f"file ended at {offset} bytes while hashing {total} bytes")
+            raise StorageError(f"file ended at {offset} bytes while hashing {end} bytes")
         hasher.update(data)
         offset += len(data)
-    return hasher.digest()
 
 
 # --- Digest header ---------------------------------------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
     "load_control_file",
     "remove_control_file",
     "save_control_file",
+    "write_file_atomic",
 ]
 
 ALLOCATION_MODES: Final = frozenset({"none", "prealloc", "trunc", "falloc"})
@@ -571,6 +572,32 @@ def _write_zeros(fd: int, offset: int, length: int, path: str) -> None:
             offset += written
     except OSError as exc:
         raise _error(exc, "allocate", path, ExitCode.FILE_IO_ERROR) from exc
+
+
+# --- small files written whole ---------------------------------------------------------
+
+
+def write_file_atomic(path: str, data: bytes) -> None:
+    """Write a small file whole or not at all (a session file, a fetched ``.torrent``, saved
+    metadata): a temporary name beside it, ``fsync``, then a rename over ``path``; a crash
+    never leaves a truncated file behind.
+
+    Raises:
+        OSError: it cannot be written (the temporary file is removed).
+    """
+    tmp = path + _TEMP_SUFFIX
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 # --- control file (.aria2) I/O ----------------------------------------------------------
